@@ -1,0 +1,58 @@
+//! The OpenAPI document, generated from the handlers' annotations and the Rust types, and the
+//! Swagger UI page that renders it from the Worker's own static assets (no CDN).
+
+use std::cell::OnceCell;
+
+use utoipa::OpenApi;
+use worker::Response;
+
+use crate::http::{ApiError, ApiResult, RequestContext};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "TicketBottle Edge API",
+        description = "Fair, never-oversold ticket on-sales on Cloudflare's edge.",
+        license(name = "MIT")
+    ),
+    paths(super::health::get),
+    components(schemas(crate::http::error::Problem, crate::http::error::FieldProblem)),
+    tags(
+        (name = "health", description = "Liveness and dependency checks"),
+    )
+)]
+pub struct ApiDoc;
+
+thread_local! {
+    // The document only depends on the code, so it is rendered once per isolate.
+    static DOCUMENT: OnceCell<String> = const { OnceCell::new() };
+}
+
+pub fn openapi_json(_rc: &mut RequestContext) -> ApiResult {
+    let body = DOCUMENT.with(|cell| {
+        cell.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()))
+            .clone()
+    });
+    let mut response = Response::ok(body)?;
+    response
+        .headers_mut()
+        .set("Content-Type", "application/json; charset=utf-8")?;
+    Ok(response)
+}
+
+/// Serves a page from the static assets under another path (the page reads its ids from
+/// `location`), so pages and API share one origin and one set of security headers.
+pub async fn static_page(rc: &RequestContext, asset_path: &str) -> ApiResult {
+    let assets = rc.env.assets("ASSETS")?;
+    let response = assets
+        .fetch(format!("https://assets.local{asset_path}"), None)
+        .await?;
+    if response.status_code() == 404 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(response)
+}
+
+pub async fn swagger_ui(rc: &mut RequestContext) -> ApiResult {
+    static_page(rc, "/docs/index.html").await
+}

@@ -1,0 +1,3 @@
+//! Durable Objects: one `EventHub` per event owns its inventory and waitroom.
+
+pub mod event_hub;

@@ -1,0 +1,209 @@
+//! The one API error type and its single mapping to RFC 9457 problem+json.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use worker::{Headers, Response};
+
+/// One invalid request field, as listed in a `VALIDATION_FAILED` problem.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+/// Everything a handler can fail with. Each variant has one status and one stable `code`;
+/// `render` is the only place that turns them into HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request body is not valid JSON")]
+    MalformedJson(String),
+    #[error("request failed validation")]
+    Validation(Vec<FieldProblem>),
+    #[error("request body too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: Vec<&'static str> },
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u32 },
+    /// A domain rule refused the request; `code` is the API's stable identifier.
+    #[error("{detail}")]
+    Rule {
+        status: u16,
+        code: &'static str,
+        detail: String,
+    },
+    /// Something broke on our side. The message is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The problem+json body, also the OpenAPI schema of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable UPPER_SNAKE identifier clients switch on.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldProblem>>,
+}
+
+impl ApiError {
+    pub fn rule(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Rule {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn internal(context: impl std::fmt::Display) -> Self {
+        ApiError::Internal(context.to_string())
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::MalformedJson(_) | ApiError::Validation(_) => 400,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::Unauthenticated => 401,
+            ApiError::Forbidden => 403,
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::Rule { status, .. } => *status,
+            ApiError::Internal(_) => 500,
+            ApiError::Unavailable(_) => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::MalformedJson(_) => "MALFORMED_JSON",
+            ApiError::Validation(_) => "VALIDATION_FAILED",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Forbidden => "FORBIDDEN",
+            ApiError::NotFound => "NOT_FOUND",
+            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            ApiError::RateLimited { .. } => "RATE_LIMITED",
+            ApiError::Rule { code, .. } => code,
+            ApiError::Internal(_) => "INTERNAL_ERROR",
+            ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self.status() {
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            409 => "Conflict",
+            413 => "Content Too Large",
+            415 => "Unsupported Media Type",
+            422 => "Unprocessable Content",
+            429 => "Too Many Requests",
+            502 => "Bad Gateway",
+            503 => "Service Unavailable",
+            _ => "Internal Server Error",
+        }
+    }
+
+    /// What the client may read. Internal details stay in the log line.
+    fn public_detail(&self) -> String {
+        match self {
+            ApiError::MalformedJson(why) => format!("The request body is not valid JSON: {why}"),
+            ApiError::Validation(errors) => {
+                format!("{} field(s) failed validation.", errors.len())
+            }
+            ApiError::PayloadTooLarge { limit } => {
+                format!("The request body exceeds the limit of {limit} bytes.")
+            }
+            ApiError::UnsupportedMediaType => "Send the body as application/json.".into(),
+            ApiError::Unauthenticated => "A valid bearer access token is required.".into(),
+            ApiError::Forbidden => "You are not allowed to do this.".into(),
+            ApiError::NotFound => "No such resource.".into(),
+            ApiError::MethodNotAllowed { allow } => {
+                format!("Allowed methods: {}.", allow.join(", "))
+            }
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                format!("Too many requests; retry after {retry_after_seconds} s.")
+            }
+            ApiError::Rule { detail, .. } => detail.clone(),
+            ApiError::Internal(_) => "An unexpected error occurred.".into(),
+            ApiError::Unavailable(_) => "The service is temporarily unavailable.".into(),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let code = self.code();
+        Problem {
+            problem_type: format!(
+                "https://ticketbottle.dev/problems/{}",
+                code.to_lowercase().replace('_', "-")
+            ),
+            title: self.title().to_string(),
+            status: self.status(),
+            detail: self.public_detail(),
+            code: code.to_string(),
+            errors: match self {
+                ApiError::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        }
+    }
+
+    /// The single mapping from error to HTTP response.
+    pub fn render(&self) -> Response {
+        let headers = Headers::new();
+        let _ = headers.set("Content-Type", "application/problem+json");
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                let _ = headers.set("Allow", &allow.join(", "));
+            }
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                let _ = headers.set("Retry-After", &retry_after_seconds.to_string());
+            }
+            ApiError::Unavailable(_) => {
+                let _ = headers.set("Retry-After", "5");
+            }
+            _ => {}
+        }
+        let body = serde_json::to_vec(&self.to_problem()).unwrap_or_else(|_| b"{}".to_vec());
+        Response::from_bytes(body)
+            .map(|r| r.with_status(self.status()).with_headers(headers))
+            .unwrap_or_else(|_| Response::empty().unwrap_or_else(|_| unreachable_response()))
+    }
+}
+
+/// `Response::empty()` cannot fail in practice; this keeps the signature infallible without a panic.
+fn unreachable_response() -> Response {
+    Response::builder().with_status(500).empty()
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}

@@ -1,0 +1,289 @@
+//! The HTTP shell every request passes through: request id, CORS, rate limit, routing, body
+//! parsing, problem+json errors, security headers and one structured log line.
+
+pub mod error;
+pub mod router;
+pub mod settings;
+
+use serde::de::DeserializeOwned;
+use worker::{console_log, Context, Date, Env, Headers, Method, Request, Response};
+
+pub use error::{ApiError, FieldProblem};
+pub use router::PathParams;
+pub use settings::Settings;
+
+use router::Resolution;
+
+pub type ApiResult = Result<Response, ApiError>;
+
+/// What a handler gets: the request, bindings, settings and the captured path parameters.
+pub struct RequestContext {
+    pub req: Request,
+    pub env: Env,
+    pub ctx: Context,
+    pub settings: Settings,
+    pub params: PathParams,
+    pub request_id: String,
+    pub now_ms: i64,
+}
+
+impl RequestContext {
+    pub fn param(&self, name: &str) -> Result<&str, ApiError> {
+        self.params.get(name).ok_or(ApiError::NotFound)
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.req.headers().get(name).ok().flatten()
+    }
+
+    /// Reads the body once, enforcing the size cap before and after reading (Content-Length
+    /// can be absent or lie), and turns it into `T`. Syntax errors are `MALFORMED_JSON`;
+    /// well-formed JSON of the wrong shape is `VALIDATION_FAILED`.
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        let limit = self.settings.max_body_bytes;
+        if let Some(len) = self
+            .header("Content-Length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            if len > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+        }
+        if let Some(ct) = self.header("Content-Type") {
+            let ct = ct.to_ascii_lowercase();
+            if !ct.starts_with("application/json") && !ct.contains("+json") {
+                return Err(ApiError::UnsupportedMediaType);
+            }
+        }
+        let bytes = self.req.bytes().await.map_err(ApiError::from)?;
+        if bytes.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        parse_json(&bytes)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => ApiError::MalformedJson(format!(
+                "{} at line {} column {}",
+                match e.classify() {
+                    Category::Eof => "unexpected end of input",
+                    _ => "syntax error",
+                },
+                e.line(),
+                e.column()
+            )),
+            Category::Data => ApiError::Validation(vec![FieldProblem {
+                field: "body".into(),
+                message: e.to_string(),
+            }]),
+        }
+    })
+}
+
+/// JSON response with a status.
+pub fn json_response<T: serde::Serialize>(status: u16, body: &T) -> ApiResult {
+    Ok(Response::from_json(body)?.with_status(status))
+}
+
+fn valid_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+fn client_key(req: &Request) -> String {
+    req.headers()
+        .get("CF-Connecting-IP")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown-client".to_string())
+}
+
+/// Serves one request. Never fails: every error becomes a problem+json response.
+pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
+    let started = Date::now().as_millis();
+    let settings = Settings::from_env(&env);
+    let method = req.method();
+    let path = req.path();
+    let origin = req.headers().get("Origin").ok().flatten();
+    let request_id = req
+        .headers()
+        .get("X-Request-Id")
+        .ok()
+        .flatten()
+        .filter(|id| valid_request_id(id))
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+
+    let mut route_label = "unmatched";
+    let outcome: ApiResult = async {
+        if method == Method::Options {
+            return Ok(preflight(&req, &settings, origin.as_deref()));
+        }
+        if path.starts_with("/api/") {
+            rate_limit(&env, &req).await?;
+        }
+        match router::resolve(&method, &path) {
+            // Cloudflare serves static assets before the Worker runs; locally (and for any
+            // asset the platform passed through) fall back to the assets binding.
+            Resolution::NotFound
+                if !path.starts_with("/api/") && matches!(method, Method::Get | Method::Head) =>
+            {
+                serve_asset(&env, &req).await
+            }
+            Resolution::NotFound => Err(ApiError::NotFound),
+            Resolution::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed { allow }),
+            Resolution::Found(endpoint, params) => {
+                route_label = endpoint.label();
+                let mut rc = RequestContext {
+                    req,
+                    env,
+                    ctx,
+                    settings: settings.clone(),
+                    params,
+                    request_id: request_id.clone(),
+                    now_ms: started as i64,
+                };
+                crate::api::dispatch(endpoint, &mut rc).await
+            }
+        }
+    }
+    .await;
+
+    let (response, error) = match outcome {
+        Ok(r) => (r, None),
+        Err(e) => (e.render(), Some(e)),
+    };
+    let response = decorate(response, &request_id, &settings, origin.as_deref(), &path);
+    let status = response.status_code();
+    let mut line = serde_json::json!({
+        "level": if status >= 500 { "error" } else { "info" },
+        "msg": "request",
+        "requestId": request_id,
+        "method": format!("{method:?}").to_uppercase(),
+        "path": path,
+        "route": route_label,
+        "status": status,
+        "durationMs": Date::now().as_millis().saturating_sub(started),
+    });
+    if let Some(e) = error {
+        line["code"] = e.code().into();
+        if matches!(e, ApiError::Internal(_) | ApiError::Unavailable(_)) {
+            // The internal cause goes to the log only; the client saw fixed text.
+            line["error"] = e.to_string().into();
+        }
+    }
+    console_log!("{}", line);
+    response
+}
+
+async fn serve_asset(env: &Env, req: &Request) -> ApiResult {
+    let response = env.assets("ASSETS")?.fetch_request(req.clone()?).await?;
+    if response.status_code() == 404 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(response)
+}
+
+async fn rate_limit(env: &Env, req: &Request) -> Result<(), ApiError> {
+    // The binding is Cloudflare's own rate limiter (emulated locally by workerd). Its period
+    // is configured in wrangler.toml; 60 s is the longest it supports, so that is the honest
+    // upper bound on when to retry.
+    let Ok(limiter) = env.rate_limiter("API_RATE_LIMITER") else {
+        return Ok(());
+    };
+    match limiter.limit(client_key(req)).await {
+        Ok(outcome) if !outcome.success => Err(ApiError::RateLimited {
+            retry_after_seconds: 60,
+        }),
+        // A limiter outage must not take the sale down with it.
+        _ => Ok(()),
+    }
+}
+
+fn preflight(req: &Request, settings: &Settings, origin: Option<&str>) -> Response {
+    let headers = Headers::new();
+    if let Some(origin) = origin.filter(|o| settings.origin_allowed(o)) {
+        let requested = req
+            .headers()
+            .get("Access-Control-Request-Headers")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let _ = headers.set("Access-Control-Allow-Origin", origin);
+        let _ = headers.set(
+            "Access-Control-Allow-Methods",
+            "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+        );
+        let allowed_headers = if requested.is_empty() {
+            "Authorization, Content-Type, Idempotency-Key, X-Request-Id".to_string()
+        } else {
+            requested
+        };
+        let _ = headers.set("Access-Control-Allow-Headers", &allowed_headers);
+        let _ = headers.set("Access-Control-Max-Age", "600");
+    }
+    Response::builder()
+        .with_status(204)
+        .with_headers(headers)
+        .empty()
+}
+
+/// Adds the headers every response carries. Responses from other fetches (static assets)
+/// have immutable headers, so the response is rebuilt with a fresh header set.
+fn decorate(
+    response: Response,
+    request_id: &str,
+    settings: &Settings,
+    origin: Option<&str>,
+    path: &str,
+) -> Response {
+    let headers = Headers::new();
+    for (k, v) in response.headers().entries() {
+        let _ = headers.append(&k, &v);
+    }
+    let set = |k: &str, v: &str| {
+        let _ = headers.set(k, v);
+    };
+    set("X-Request-Id", request_id);
+    set(
+        "Strict-Transport-Security",
+        "max-age=63072000; includeSubDomains",
+    );
+    set("X-Content-Type-Options", "nosniff");
+    set("X-Frame-Options", "DENY");
+    set("Referrer-Policy", "no-referrer");
+    set("Cross-Origin-Opener-Policy", "same-origin");
+    let is_page = !path.starts_with("/api/") || path == "/api/docs";
+    if is_page {
+        set(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        );
+    } else {
+        set(
+            "Content-Security-Policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        );
+        if headers.get("Cache-Control").ok().flatten().is_none() {
+            set("Cache-Control", "no-store");
+        }
+    }
+    if let Some(origin) = origin.filter(|o| settings.origin_allowed(o)) {
+        set("Access-Control-Allow-Origin", origin);
+        set(
+            "Access-Control-Expose-Headers",
+            "X-Request-Id, Retry-After, Location",
+        );
+    }
+    let _ = headers.append("Vary", "Origin");
+    // Keep status, websocket and encoding from the original; only the header set is new.
+    let (builder, body) = response.into_parts();
+    builder.with_headers(headers).body(body)
+}

@@ -1,0 +1,104 @@
+//! Matches a method and path against the route table: a handler, a 405 with `Allow`, or a 404.
+
+use worker::Method;
+
+use crate::api::Endpoint;
+
+/// Path parameters captured from `{name}` segments, in order of appearance.
+#[derive(Debug, Default, Clone)]
+pub struct PathParams(Vec<(&'static str, String)>);
+
+impl PathParams {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub enum Resolution {
+    Found(Endpoint, PathParams),
+    MethodNotAllowed(Vec<&'static str>),
+    NotFound,
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match m {
+        Method::Head => "HEAD",
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+        Method::Connect => "CONNECT",
+        Method::Trace => "TRACE",
+        Method::Report => "REPORT",
+    }
+}
+
+fn match_pattern(pattern: &'static str, path: &str) -> Option<PathParams> {
+    let mut params = Vec::new();
+    let mut pat = pattern.trim_end_matches('/').split('/');
+    let mut segs = path.trim_end_matches('/').split('/');
+    loop {
+        match (pat.next(), segs.next()) {
+            (None, None) => return Some(PathParams(params)),
+            (Some(p), Some(s)) => {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    if s.is_empty() {
+                        return None;
+                    }
+                    params.push((name, percent_decode(s)?));
+                } else if p != s {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Path segments arrive percent-encoded; ids never legitimately contain invalid UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+pub fn resolve(method: &Method, path: &str) -> Resolution {
+    let wanted = method_name(method);
+    let mut allow: Vec<&'static str> = Vec::new();
+    for (m, pattern, endpoint) in crate::api::ROUTES {
+        if let Some(params) = match_pattern(pattern, path) {
+            // HEAD is answered by the GET handler (the runtime drops the body).
+            if *m == wanted || (wanted == "HEAD" && *m == "GET") {
+                return Resolution::Found(*endpoint, params);
+            }
+            if !allow.contains(m) {
+                allow.push(m);
+            }
+        }
+    }
+    if allow.is_empty() {
+        Resolution::NotFound
+    } else {
+        if allow.contains(&"GET") {
+            allow.push("HEAD");
+        }
+        allow.push("OPTIONS");
+        Resolution::MethodNotAllowed(allow)
+    }
+}

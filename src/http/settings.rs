@@ -1,0 +1,67 @@
+//! Runtime settings read once per request from the Worker's vars and secrets.
+
+use worker::Env;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    fn parse(raw: &str) -> Self {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "production" => Environment::Production,
+            "staging" => Environment::Staging,
+            // Anything unknown is treated as development only when it says so explicitly;
+            // an empty or misspelt value must not switch development features on.
+            "development" => Environment::Development,
+            _ => Environment::Production,
+        }
+    }
+
+    pub fn is_development(self) -> bool {
+        self == Environment::Development
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub admin_emails: Vec<String>,
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: usize,
+}
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name).ok().map(|v| v.to_string())
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Self {
+        let list = |name: &str| -> Vec<String> {
+            var(env, name)
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        Settings {
+            environment: Environment::parse(&var(env, "ENVIRONMENT").unwrap_or_default()),
+            admin_emails: list("ADMIN_EMAILS")
+                .into_iter()
+                .map(|e| e.to_lowercase())
+                .collect(),
+            cors_origins: list("CORS_ORIGINS"),
+            max_body_bytes: var(env, "MAX_BODY_BYTES")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(64 * 1024),
+        }
+    }
+
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.cors_origins.iter().any(|o| o == "*" || o == origin)
+    }
+}

@@ -1,0 +1,6 @@
+declare module "cloudflare:test" {
+  interface ProvidedEnv {
+    DB: D1Database;
+    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+  }
+}
