@@ -1,0 +1,347 @@
+//! Signed tokens: the access token a user logs in with and the checkout token the waitroom
+//! hands out on admission. HS256 JWTs via `jwt-compact`; the clock is passed in.
+
+use chrono::{DateTime, Duration, Utc};
+use jwt_compact::{
+    alg::{Hs256, Hs256Key},
+    AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken, ValidationError,
+};
+use serde::{Deserialize, Serialize};
+
+/// Who issues our tokens, and who they are for. A token minted for another service (another
+/// audience) or by another issuer is refused even if it were signed with the same key.
+pub const ISSUER: &str = "ticketbottle-edge";
+pub const ACCESS_AUDIENCE: &str = "ticketbottle-api";
+pub const CHECKOUT_AUDIENCE: &str = "ticketbottle-checkout";
+
+/// Leeway for clock skew between edge locations.
+const LEEWAY_SECONDS: i64 = 30;
+/// Shorter secrets make HS256 guessable; refuse them outside development.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformRole {
+    User,
+    Admin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub role: PlatformRole,
+    pub iss: String,
+    pub aud: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutClaims {
+    /// The admitted user.
+    pub sub: String,
+    /// The event the checkout slot belongs to.
+    pub evt: String,
+    /// The waitroom session holding the slot.
+    pub sid: String,
+    pub iss: String,
+    pub aud: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token algorithm is not accepted")]
+    WrongAlgorithm,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not yet valid")]
+    NotYetValid,
+    #[error("token was issued for another audience or issuer")]
+    WrongAudience,
+    #[error("token lacks a required claim")]
+    MissingClaim,
+    #[error("could not sign token")]
+    Signing,
+}
+
+fn at(now_ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(now_ms).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// The HMAC key both token kinds are signed with.
+pub struct TokenKey(Hs256Key);
+
+impl TokenKey {
+    pub fn new(secret: &[u8]) -> Self {
+        TokenKey(Hs256Key::new(secret))
+    }
+
+    fn sign<T: Serialize>(
+        &self,
+        custom: T,
+        now_ms: i64,
+        ttl_seconds: i64,
+    ) -> Result<String, TokenError> {
+        let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || at(now_ms));
+        let claims =
+            Claims::new(custom).set_duration_and_issuance(&options, Duration::seconds(ttl_seconds));
+        Hs256
+            .token(&Header::empty().with_token_type("JWT"), &claims, &self.0)
+            .map_err(|_| TokenError::Signing)
+    }
+
+    fn verify<T>(&self, token: &str, now_ms: i64) -> Result<Claims<T>, TokenError>
+    where
+        T: for<'de> Deserialize<'de> + Clone,
+    {
+        let untrusted = UntrustedToken::new(token).map_err(|_| TokenError::Malformed)?;
+        // Only HS256 is ever accepted: this refuses `alg: none` and algorithm confusion.
+        if untrusted.algorithm() != "HS256" {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let checked = Hs256
+            .validator::<T>(&self.0)
+            .validate(&untrusted)
+            .map_err(|e| match e {
+                ValidationError::AlgorithmMismatch { .. } => TokenError::WrongAlgorithm,
+                ValidationError::InvalidSignature
+                | ValidationError::InvalidSignatureLen { .. }
+                | ValidationError::MalformedSignature(_) => TokenError::BadSignature,
+                _ => TokenError::Malformed,
+            })?;
+        let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || at(now_ms));
+        let claims = checked.claims();
+        if claims.expiration.is_none() {
+            return Err(TokenError::MissingClaim);
+        }
+        claims
+            .validate_expiration(&options)
+            .map_err(|_| TokenError::Expired)?;
+        if claims.not_before.is_some() {
+            claims
+                .validate_maturity(&options)
+                .map_err(|_| TokenError::NotYetValid)?;
+        }
+        // `iat` in the future (beyond leeway) means a token we did not issue on this clock.
+        if let Some(iat) = claims.issued_at {
+            if iat > at(now_ms) + Duration::seconds(LEEWAY_SECONDS) {
+                return Err(TokenError::NotYetValid);
+            }
+        }
+        Ok(claims.clone())
+    }
+
+    pub fn issue_access(
+        &self,
+        user_id: &str,
+        role: PlatformRole,
+        now_ms: i64,
+        ttl_seconds: i64,
+    ) -> Result<String, TokenError> {
+        let claims = AccessClaims {
+            sub: user_id.to_string(),
+            role,
+            iss: ISSUER.into(),
+            aud: ACCESS_AUDIENCE.into(),
+        };
+        self.sign(claims, now_ms, ttl_seconds)
+    }
+
+    pub fn verify_access(&self, token: &str, now_ms: i64) -> Result<AccessClaims, TokenError> {
+        let claims = self.verify::<AccessClaims>(token, now_ms)?.custom;
+        if claims.aud != ACCESS_AUDIENCE || claims.iss != ISSUER {
+            return Err(TokenError::WrongAudience);
+        }
+        Ok(claims)
+    }
+
+    /// A checkout token valid until `expires_at_ms` (the session's checkout deadline), so the
+    /// token can be minted again from the session at any time and always says the same thing.
+    pub fn issue_checkout(
+        &self,
+        user_id: &str,
+        event_id: &str,
+        session_id: &str,
+        admitted_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<String, TokenError> {
+        let claims = CheckoutClaims {
+            sub: user_id.into(),
+            evt: event_id.into(),
+            sid: session_id.into(),
+            iss: ISSUER.into(),
+            aud: CHECKOUT_AUDIENCE.into(),
+        };
+        let ttl_seconds = (expires_at_ms - admitted_at_ms).max(0) / 1000;
+        self.sign(claims, admitted_at_ms, ttl_seconds)
+    }
+
+    pub fn verify_checkout(&self, token: &str, now_ms: i64) -> Result<CheckoutClaims, TokenError> {
+        let claims = self.verify::<CheckoutClaims>(token, now_ms)?.custom;
+        if claims.aud != CHECKOUT_AUDIENCE || claims.iss != ISSUER {
+            return Err(TokenError::WrongAudience);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+
+    const NOW: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    const SECRET: &[u8] = b"test-secret-of-at-least-thirty-two-bytes!";
+
+    fn key() -> TokenKey {
+        TokenKey::new(SECRET)
+    }
+
+    #[test]
+    fn a_fresh_access_token_verifies_with_its_claims() {
+        let token = key()
+            .issue_access("u1", PlatformRole::Admin, NOW, 3600)
+            .unwrap();
+        let claims = key().verify_access(&token, NOW + 1000).unwrap();
+        assert_eq!(claims.sub, "u1");
+        assert_eq!(claims.role, PlatformRole::Admin);
+        assert_eq!(claims.aud, ACCESS_AUDIENCE);
+    }
+
+    #[test]
+    fn alg_none_is_rejected() {
+        let token = key()
+            .issue_access("u1", PlatformRole::User, NOW, 3600)
+            .unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let forged = format!("{header}.{payload}.");
+        assert_eq!(
+            key().verify_access(&forged, NOW),
+            Err(TokenError::WrongAlgorithm)
+        );
+    }
+
+    #[test]
+    fn another_algorithm_is_rejected() {
+        let token = key()
+            .issue_access("u1", PlatformRole::User, NOW, 3600)
+            .unwrap();
+        let mut parts = token.split('.');
+        parts.next();
+        let payload = parts.next().unwrap();
+        let sig = parts.next().unwrap();
+        let header = B64.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+        let forged = format!("{header}.{payload}.{sig}");
+        assert_eq!(
+            key().verify_access(&forged, NOW),
+            Err(TokenError::WrongAlgorithm)
+        );
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_rejected() {
+        let other = TokenKey::new(b"another-secret-of-at-least-32-bytes!!!");
+        let token = other
+            .issue_access("u1", PlatformRole::Admin, NOW, 3600)
+            .unwrap();
+        assert_eq!(
+            key().verify_access(&token, NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_tampered_payload_is_rejected() {
+        let token = key()
+            .issue_access("u1", PlatformRole::User, NOW, 3600)
+            .unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        let claims = String::from_utf8(B64.decode(parts[1]).unwrap())
+            .unwrap()
+            .replace("\"user\"", "\"admin\"");
+        let forged = format!("{}.{}.{}", parts[0], B64.encode(claims), parts[2]);
+        assert_eq!(
+            key().verify_access(&forged, NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_rejected() {
+        let token = key()
+            .issue_access("u1", PlatformRole::User, NOW, 60)
+            .unwrap();
+        assert_eq!(
+            key().verify_access(&token, NOW + (60 + LEEWAY_SECONDS + 1) * 1000),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_not_yet_valid() {
+        let token = key()
+            .issue_access("u1", PlatformRole::User, NOW + 3_600_000, 7200)
+            .unwrap();
+        assert_eq!(
+            key().verify_access(&token, NOW),
+            Err(TokenError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn a_checkout_token_is_not_an_access_token() {
+        let token = key()
+            .issue_checkout("u1", "e1", "s1", NOW, NOW + 900_000)
+            .unwrap();
+        assert_eq!(key().verify_access(&token, NOW), Err(TokenError::Malformed));
+        let access = key()
+            .issue_access("u1", PlatformRole::User, NOW, 3600)
+            .unwrap();
+        assert!(key().verify_checkout(&access, NOW).is_err());
+    }
+
+    #[test]
+    fn a_wrong_audience_is_rejected() {
+        let claims = AccessClaims {
+            sub: "u1".into(),
+            role: PlatformRole::User,
+            iss: ISSUER.into(),
+            aud: "someone-else".into(),
+        };
+        let token = key().sign(claims, NOW, 3600).unwrap();
+        assert_eq!(
+            key().verify_access(&token, NOW),
+            Err(TokenError::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        for bad in ["", "abc", "a.b", "a.b.c", "....", "eyJ.eyJ.sig"] {
+            assert!(key().verify_access(bad, NOW).is_err(), "{bad}");
+        }
+        assert_eq!(
+            key().verify_access("not-a-token", NOW),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn checkout_token_carries_event_and_session_until_its_deadline() {
+        let token = key()
+            .issue_checkout("u1", "e1", "s1", NOW, NOW + 900_000)
+            .unwrap();
+        let c = key().verify_checkout(&token, NOW + 899_000).unwrap();
+        assert_eq!(
+            (c.sub.as_str(), c.evt.as_str(), c.sid.as_str()),
+            ("u1", "e1", "s1")
+        );
+        assert_eq!(
+            key().verify_checkout(&token, NOW + 900_000 + (LEEWAY_SECONDS + 1) * 1000),
+            Err(TokenError::Expired)
+        );
+    }
+}
