@@ -1,0 +1,750 @@
+//! VNPay 2.1.0: the signed payment URL, IPN verification and the IPN answer, as the `vnpay` 2.5.0 SDK does them.
+//!
+//! VNPay signs the *decoded* parameter values re-encoded as `application/x-www-form-urlencoded`
+//! (space as `+`), so an IPN is decoded and re-encoded before hashing: hashing the raw query text
+//! would reject a genuine IPN whose spaces arrive as `%20`.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::{
+    check_order, cmp_utf16, hmac_sha512_hex, tag_matches, Acknowledgement, CreatePlan, CreateStep,
+    Disposition, OrderStanding, PaymentError, PaymentIntent, PaymentOutcome, Provider,
+    VerifiedNotification, VietnamTime,
+};
+
+pub const SANDBOX_PAY_URL: &str = "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html";
+pub const VERSION: &str = "2.1.0";
+pub const DEFAULT_ORDER_TYPE: &str = "other";
+pub const DEFAULT_LOCALE: &str = "vn";
+
+/// JavaScript numbers (the SDK's `Number(vnp_Amount)`) are exact up to 2^53.
+const MAX_EXACT_AMOUNT: u64 = 1 << 53;
+
+/// Credentials from `VNPAY_TMN_CODE`, `VNPAY_HASH_SECRET`, `VNPAY_PAY_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VnpayConfig {
+    pub tmn_code: String,
+    pub hash_secret: String,
+    /// Full payment page URL, e.g. [`SANDBOX_PAY_URL`].
+    pub pay_url: String,
+}
+
+impl std::fmt::Debug for VnpayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VnpayConfig")
+            .field("tmn_code", &self.tmn_code)
+            .field("pay_url", &self.pay_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VnpayConfig {
+    fn key(&self) -> Result<&[u8], PaymentError> {
+        if self.hash_secret.is_empty() {
+            return Err(PaymentError::Misconfigured(
+                "VNPAY_HASH_SECRET is empty".into(),
+            ));
+        }
+        Ok(self.hash_secret.as_bytes())
+    }
+}
+
+/// The merchant-chosen fields of a payment URL; `vnp_Command`, `vnp_CurrCode`, `vnp_TmnCode` and
+/// `vnp_Version` come from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentUrlRequest {
+    /// In VND; sent ×100 as `vnp_Amount`.
+    pub amount: i64,
+    pub ip_addr: String,
+    pub txn_ref: String,
+    pub order_info: String,
+    pub order_type: String,
+    pub return_url: String,
+    pub locale: String,
+    pub bank_code: Option<String>,
+    /// `yyyyMMddHHmmss` in GMT+7.
+    pub create_date: String,
+    pub expire_date: Option<String>,
+}
+
+impl PaymentUrlRequest {
+    /// All parameters that are sent and signed, sorted as VNPay wants them.
+    pub fn params(&self, cfg: &VnpayConfig) -> Result<Vec<(String, String)>, PaymentError> {
+        let vnp_amount = self
+            .amount
+            .checked_mul(100)
+            .filter(|a| *a > 0)
+            .ok_or_else(|| {
+                PaymentError::InvalidIntent(format!("amount {} out of range", self.amount))
+            })?;
+        let mut params: Vec<(String, String)> = [
+            ("vnp_Amount", vnp_amount.to_string()),
+            ("vnp_Command", "pay".to_owned()),
+            ("vnp_CreateDate", self.create_date.clone()),
+            ("vnp_CurrCode", "VND".to_owned()),
+            ("vnp_IpAddr", self.ip_addr.clone()),
+            ("vnp_Locale", self.locale.clone()),
+            ("vnp_OrderInfo", self.order_info.clone()),
+            ("vnp_OrderType", self.order_type.clone()),
+            ("vnp_ReturnUrl", self.return_url.clone()),
+            ("vnp_TmnCode", cfg.tmn_code.clone()),
+            ("vnp_TxnRef", self.txn_ref.clone()),
+            ("vnp_Version", VERSION.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(
+            self.bank_code
+                .iter()
+                .map(|v| ("vnp_BankCode".to_owned(), v.clone())),
+        )
+        .chain(
+            self.expire_date
+                .iter()
+                .map(|v| ("vnp_ExpireDate".to_owned(), v.clone())),
+        )
+        // The SDK leaves empty values out of both the URL and the hash.
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        params.sort_by(|a, b| cmp_utf16(&a.0, &b.0));
+        Ok(params)
+    }
+}
+
+/// `key=value` pairs form-encoded (WHATWG `URLSearchParams`: space as `+`, `*-._` kept), joined
+/// with `&`. The pairs must already be sorted and filtered.
+pub fn canonical_query(params: &[(String, String)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        out.append_pair(k, v);
+    }
+    out.finish()
+}
+
+/// The full redirect URL with `vnp_SecureHash` (HMAC-SHA512, lowercase hex) last.
+pub fn build_payment_url(
+    cfg: &VnpayConfig,
+    request: &PaymentUrlRequest,
+) -> Result<String, PaymentError> {
+    let key = cfg.key()?;
+    let canonical = canonical_query(&request.params(cfg)?);
+    let hash = hmac_sha512_hex(key, canonical.as_bytes());
+    Ok(format!("{}?{canonical}&vnp_SecureHash={hash}", cfg.pay_url))
+}
+
+pub fn payment_url_request(intent: &PaymentIntent) -> Result<PaymentUrlRequest, PaymentError> {
+    intent.require_vnd()?;
+    if intent.order_ref.is_empty() || intent.client_ip.is_empty() {
+        return Err(PaymentError::InvalidIntent(
+            "VNPay needs an order reference and the buyer's IP address".into(),
+        ));
+    }
+    Ok(PaymentUrlRequest {
+        amount: intent.amount,
+        ip_addr: intent.client_ip.clone(),
+        txn_ref: intent.order_ref.clone(),
+        order_info: intent.description.clone(),
+        order_type: DEFAULT_ORDER_TYPE.into(),
+        return_url: intent.return_url.clone(),
+        locale: DEFAULT_LOCALE.into(),
+        bank_code: None,
+        create_date: VietnamTime::from_unix_ms(intent.now_ms).compact(),
+        expire_date: Some(VietnamTime::from_unix_ms(intent.expires_at_ms).compact()),
+    })
+}
+
+/// VNPay needs no server call: the signed URL is the payment page. The IPN URL is registered
+/// with VNPay per merchant, so `notify_url` is not sent.
+pub fn plan_create(cfg: &VnpayConfig, intent: &PaymentIntent) -> Result<CreatePlan, PaymentError> {
+    let request = payment_url_request(intent)?;
+    Ok(CreatePlan {
+        order_ref: request.txn_ref.clone(),
+        step: CreateStep::Redirect {
+            payment_url: build_payment_url(cfg, &request)?,
+        },
+    })
+}
+
+/// The decoded `vnp_*` parameters of an IPN (or return URL) query, in arrival order.
+/// A repeated `vnp_*` name is refused: the SDK would hash `a,b` for it, VNPay never sends one.
+pub fn parse_ipn_params(raw_query: &str) -> Result<Vec<(String, String)>, PaymentError> {
+    let query = raw_query.strip_prefix('?').unwrap_or(raw_query);
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if !k.starts_with("vnp_") {
+            continue;
+        }
+        if !seen.insert(k.clone().into_owned()) {
+            return Err(PaymentError::Malformed(format!(
+                "VNPay parameter {k} appears twice"
+            )));
+        }
+        params.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(params)
+}
+
+/// The string VNPay signed: every `vnp_*` parameter except the hash fields, empty values left
+/// out (SDK), the amount as the SDK's `String(Number(vnp_Amount))`, sorted and re-encoded.
+pub fn ipn_canonical_string(params: &[(String, String)]) -> Result<String, PaymentError> {
+    let mut signed: Vec<(String, String)> = Vec::with_capacity(params.len());
+    for (k, v) in params {
+        if k == "vnp_SecureHash" || k == "vnp_SecureHashType" || v.is_empty() {
+            continue;
+        }
+        let value = if k == "vnp_Amount" {
+            vnp_amount(v)?.to_string()
+        } else {
+            v.clone()
+        };
+        signed.push((k.clone(), value));
+    }
+    signed.sort_by(|a, b| cmp_utf16(&a.0, &b.0));
+    Ok(canonical_query(&signed))
+}
+
+/// `vnp_Amount` as the SDK accepts it: digits only (it throws otherwise), exact as a JS number.
+fn vnp_amount(raw: &str) -> Result<u64, PaymentError> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PaymentError::Malformed(format!(
+            "vnp_Amount {raw:?} is not a number"
+        )));
+    }
+    raw.parse::<u64>()
+        .ok()
+        .filter(|a| *a <= MAX_EXACT_AMOUNT)
+        .ok_or_else(|| PaymentError::Malformed(format!("vnp_Amount {raw:?} out of range")))
+}
+
+/// Verifies an IPN from its raw query string. Paid iff `vnp_ResponseCode` and
+/// `vnp_TransactionStatus` are both `00`; any other signed result is a failed payment.
+pub fn verify_ipn(
+    cfg: &VnpayConfig,
+    raw_query: &str,
+) -> Result<VerifiedNotification, PaymentError> {
+    let key = cfg.key()?;
+    let params = parse_ipn_params(raw_query)?;
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let received = get("vnp_SecureHash");
+    if received.is_empty() {
+        return Err(PaymentError::BadSignature);
+    }
+    let expected = hmac_sha512_hex(key, ipn_canonical_string(&params)?.as_bytes());
+    if !tag_matches(&expected, received) {
+        return Err(PaymentError::BadSignature);
+    }
+
+    let txn_ref = get("vnp_TxnRef");
+    if txn_ref.is_empty() {
+        return Err(PaymentError::Malformed("IPN has no vnp_TxnRef".into()));
+    }
+    let tmn_code = get("vnp_TmnCode");
+    if !tmn_code.is_empty() && tmn_code != cfg.tmn_code {
+        return Err(PaymentError::Malformed(format!(
+            "IPN is for terminal {tmn_code}"
+        )));
+    }
+    let vnp_amount = vnp_amount(get("vnp_Amount"))?;
+    if vnp_amount % 100 != 0 {
+        return Err(PaymentError::Malformed(format!(
+            "vnp_Amount {vnp_amount} is not a whole number of VND"
+        )));
+    }
+    let amount = i64::try_from(vnp_amount / 100)
+        .map_err(|_| PaymentError::Malformed("vnp_Amount out of range".into()))?;
+
+    let response_code = get("vnp_ResponseCode");
+    let transaction_status = get("vnp_TransactionStatus");
+    let outcome = if response_code == "00" && transaction_status == "00" {
+        PaymentOutcome::Succeeded
+    } else {
+        PaymentOutcome::Failed {
+            code: response_code.to_owned(),
+            reason: format!(
+                "vnp_ResponseCode={response_code} vnp_TransactionStatus={transaction_status}"
+            ),
+        }
+    };
+    // VNPay numbers real transactions; cancelled ones carry vnp_TransactionNo=0.
+    let transaction_no = get("vnp_TransactionNo");
+    let provider_txn_id = if !transaction_no.is_empty() && transaction_no != "0" {
+        transaction_no.to_owned()
+    } else {
+        format!("{txn_ref}:{}:{response_code}", get("vnp_PayDate"))
+    };
+    let raw = serde_json::Value::Object(
+        params
+            .iter()
+            .filter(|(k, _)| k != "vnp_SecureHash")
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    );
+
+    Ok(VerifiedNotification {
+        provider: Provider::Vnpay,
+        order_ref: txn_ref.to_owned(),
+        provider_txn_id,
+        amount,
+        outcome,
+        raw,
+    })
+}
+
+/// The IPN answers VNPay defines (`RspCode`/`Message` exactly as the SDK's constants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpnAnswer {
+    /// Result recorded, whether the payment succeeded or failed.
+    ConfirmSuccess,
+    OrderNotFound,
+    OrderAlreadyConfirmed,
+    InvalidAmount,
+    FailChecksum,
+    UnknownError,
+}
+
+#[derive(Serialize)]
+struct IpnBody {
+    #[serde(rename = "RspCode")]
+    rsp_code: &'static str,
+    #[serde(rename = "Message")]
+    message: &'static str,
+}
+
+impl IpnAnswer {
+    pub fn rsp_code(self) -> &'static str {
+        match self {
+            IpnAnswer::ConfirmSuccess => "00",
+            IpnAnswer::OrderNotFound => "01",
+            IpnAnswer::OrderAlreadyConfirmed => "02",
+            IpnAnswer::InvalidAmount => "04",
+            IpnAnswer::FailChecksum => "97",
+            IpnAnswer::UnknownError => "99",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            IpnAnswer::ConfirmSuccess => "Confirm Success",
+            IpnAnswer::OrderNotFound => "Order not found",
+            IpnAnswer::OrderAlreadyConfirmed => "Order already confirmed",
+            IpnAnswer::InvalidAmount => "Invalid amount",
+            IpnAnswer::FailChecksum => "Fail checksum",
+            IpnAnswer::UnknownError => "Unknown error",
+        }
+    }
+
+    /// `{"RspCode":"..","Message":".."}`
+    pub fn body(self) -> String {
+        let body = IpnBody {
+            rsp_code: self.rsp_code(),
+            message: self.message(),
+        };
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+
+    /// VNPay reads the code from the body; the status is always 200.
+    pub fn acknowledgement(self) -> Acknowledgement {
+        Acknowledgement {
+            status: 200,
+            body: self.body(),
+        }
+    }
+}
+
+impl From<Disposition> for IpnAnswer {
+    fn from(disposition: Disposition) -> Self {
+        match disposition {
+            Disposition::Accepted => IpnAnswer::ConfirmSuccess,
+            Disposition::AlreadySettled => IpnAnswer::OrderAlreadyConfirmed,
+            Disposition::OrderNotFound => IpnAnswer::OrderNotFound,
+            Disposition::AmountMismatch => IpnAnswer::InvalidAmount,
+            Disposition::BadSignature => IpnAnswer::FailChecksum,
+            Disposition::Malformed | Disposition::RetryLater => IpnAnswer::UnknownError,
+        }
+    }
+}
+
+/// The answer for a verification result and the stored order. `ConfirmSuccess` means "record
+/// it": the shell answers it only after the result is stored, and `UnknownError` if storing
+/// fails (`IpnAnswer::from(Disposition::RetryLater)`), so VNPay delivers again.
+pub fn decide_ipn_answer(
+    verification: &Result<VerifiedNotification, PaymentError>,
+    standing: &OrderStanding,
+) -> IpnAnswer {
+    match verification {
+        Ok(notification) => check_order(notification, standing).into(),
+        Err(err) => Disposition::from(err).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{list, str_at, vectors};
+    use super::super::{hmac_sha512_hex, Gateway, Inbound};
+    use super::*;
+    use serde_json::Value;
+
+    fn config(v: &Value) -> VnpayConfig {
+        VnpayConfig {
+            tmn_code: str_at(v, "/vnpay/keys/tmnCode").into(),
+            hash_secret: str_at(v, "/vnpay/keys/hashSecret").into(),
+            pay_url: SANDBOX_PAY_URL.into(),
+        }
+    }
+
+    fn input_text(input: &Value, key: &str) -> Option<String> {
+        match &input[key] {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    fn request_from_vector(input: &Value) -> PaymentUrlRequest {
+        let text = |key: &str| input_text(input, key).unwrap_or_else(|| panic!("input {key}"));
+        PaymentUrlRequest {
+            amount: input["vnp_Amount"].as_i64().expect("vnp_Amount"),
+            ip_addr: text("vnp_IpAddr"),
+            txn_ref: text("vnp_TxnRef"),
+            order_info: text("vnp_OrderInfo"),
+            order_type: text("vnp_OrderType"),
+            return_url: text("vnp_ReturnUrl"),
+            locale: text("vnp_Locale"),
+            bank_code: input_text(input, "vnp_BankCode"),
+            create_date: text("vnp_CreateDate"),
+            expire_date: input_text(input, "vnp_ExpireDate"),
+        }
+    }
+
+    fn as_pairs(object: &Value) -> Vec<(String, String)> {
+        object
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("string value").to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn every_payment_url_vector_is_rebuilt_exactly() {
+        let v = vectors();
+        let cfg = config(&v);
+        for case in list(&v, "/vnpay/payment_urls") {
+            let name = str_at(case, "/name");
+            let request = request_from_vector(&case["input"]);
+            let params = request.params(&cfg).expect("params");
+            let mut want_params = as_pairs(&case["params_sent"]);
+            want_params.sort();
+            let mut got_params = params.clone();
+            got_params.sort();
+            assert_eq!(got_params, want_params, "{name}");
+
+            let canonical = canonical_query(&params);
+            assert_eq!(canonical, str_at(case, "/canonical_string"), "{name}");
+            assert_eq!(
+                hmac_sha512_hex(cfg.hash_secret.as_bytes(), canonical.as_bytes()),
+                str_at(case, "/vnp_SecureHash"),
+                "{name}"
+            );
+            assert_eq!(
+                build_payment_url(&cfg, &request).expect("url"),
+                str_at(case, "/url"),
+                "{name}"
+            );
+
+            // We follow the SDK; the official demo's encodeURIComponent differs on !'()~.
+            let demo = &case["comparison_official_node_demo"];
+            let same = demo["same_as_sdk"].as_bool().expect("same_as_sdk");
+            assert_eq!(
+                canonical == str_at(demo, "/canonical_string"),
+                same,
+                "{name}"
+            );
+            assert_eq!(
+                build_payment_url(&cfg, &request)
+                    .expect("url")
+                    .ends_with(str_at(demo, "/vnp_SecureHash")),
+                same,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_ipn_vector_verifies_and_is_answered_as_expected() {
+        let v = vectors();
+        let cfg = config(&v);
+        for case in list(&v, "/vnpay/ipn") {
+            let name = str_at(case, "/name");
+            let query = str_at(case, "/query");
+
+            let params = parse_ipn_params(query).expect("params");
+            let mut got = params.clone();
+            got.sort();
+            let mut want = as_pairs(&case["parsed_params"]);
+            want.sort();
+            assert_eq!(got, want, "{name}");
+            if let Some(canonical) = case["canonical_string"].as_str() {
+                assert_eq!(
+                    ipn_canonical_string(&params).expect("canonical"),
+                    canonical,
+                    "{name}"
+                );
+            }
+
+            let expected_valid = case["expected_valid"].as_bool().expect("expected_valid");
+            assert_eq!(
+                case["sdk_verifyIpnCall"]["isVerified"].as_bool(),
+                Some(expected_valid),
+                "{name}: fixture disagrees with itself"
+            );
+            let result = verify_ipn(&cfg, query);
+            assert_eq!(result.is_ok(), expected_valid, "{name}: {result:?}");
+            if !expected_valid {
+                assert_eq!(result, Err(PaymentError::BadSignature), "{name}");
+            }
+            let paid = result.as_ref().is_ok_and(|n| n.outcome.is_success());
+            assert_eq!(Some(paid), case["payment_succeeded"].as_bool(), "{name}");
+            if let Ok(n) = &result {
+                assert_eq!(n.order_ref, want_param(&params, "vnp_TxnRef"), "{name}");
+                assert_eq!(
+                    n.amount * 100,
+                    want_param(&params, "vnp_Amount")
+                        .parse::<i64>()
+                        .expect("amount"),
+                    "{name}"
+                );
+            }
+
+            // The order this IPN names, pending and for the amount the IPN carries.
+            let standing = OrderStanding::Found {
+                amount: 150_000,
+                awaiting_result: true,
+            };
+            let answer = decide_ipn_answer(&result, &standing);
+            let expected = &case["expected_ipn_response"];
+            assert_eq!(answer.rsp_code(), str_at(expected, "/RspCode"), "{name}");
+            assert_eq!(answer.message(), str_at(expected, "/Message"), "{name}");
+            let body: Value = serde_json::from_str(&answer.body()).expect("body");
+            assert_eq!(&body, expected, "{name}");
+        }
+    }
+
+    fn want_param(params: &[(String, String)], name: &str) -> String {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn ipn_answers_match_the_sdk_constants() {
+        let v = vectors();
+        let constants = v["vnpay"]["ipn_response_constants_from_sdk"]
+            .as_object()
+            .expect("constants");
+        assert_eq!(constants.len(), 6);
+        for (name, answer) in [
+            ("IpnSuccess", IpnAnswer::ConfirmSuccess),
+            ("IpnOrderNotFound", IpnAnswer::OrderNotFound),
+            ("InpOrderAlreadyConfirmed", IpnAnswer::OrderAlreadyConfirmed),
+            ("IpnInvalidAmount", IpnAnswer::InvalidAmount),
+            ("IpnFailChecksum", IpnAnswer::FailChecksum),
+            ("IpnUnknownError", IpnAnswer::UnknownError),
+        ] {
+            let constant = &constants[name];
+            assert_eq!(answer.rsp_code(), str_at(constant, "/RspCode"), "{name}");
+            assert_eq!(answer.message(), str_at(constant, "/Message"), "{name}");
+        }
+    }
+
+    fn success_ipn(v: &Value) -> Result<VerifiedNotification, PaymentError> {
+        verify_ipn(&config(v), str_at(v, "/vnpay/ipn/0/query"))
+    }
+
+    #[test]
+    fn a_valid_ipn_for_an_unknown_order_is_answered_01() {
+        let v = vectors();
+        assert_eq!(
+            decide_ipn_answer(&success_ipn(&v), &OrderStanding::NotFound).body(),
+            r#"{"RspCode":"01","Message":"Order not found"}"#
+        );
+    }
+
+    #[test]
+    fn a_valid_ipn_for_another_amount_is_answered_04() {
+        let v = vectors();
+        let standing = OrderStanding::Found {
+            amount: 149_999,
+            awaiting_result: true,
+        };
+        assert_eq!(
+            decide_ipn_answer(&success_ipn(&v), &standing),
+            IpnAnswer::InvalidAmount
+        );
+    }
+
+    #[test]
+    fn a_repeated_ipn_for_a_settled_order_is_answered_02() {
+        let v = vectors();
+        let standing = OrderStanding::Found {
+            amount: 150_000,
+            awaiting_result: false,
+        };
+        assert_eq!(
+            decide_ipn_answer(&success_ipn(&v), &standing),
+            IpnAnswer::OrderAlreadyConfirmed
+        );
+    }
+
+    #[test]
+    fn a_store_failure_is_answered_99_so_vnpay_retries() {
+        assert_eq!(
+            IpnAnswer::from(Disposition::RetryLater).acknowledgement(),
+            Acknowledgement {
+                status: 200,
+                body: r#"{"RspCode":"99","Message":"Unknown error"}"#.into()
+            }
+        );
+    }
+
+    fn sign(cfg: &VnpayConfig, params: &[(&str, &str)]) -> String {
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let canonical = ipn_canonical_string(&owned).expect("canonical");
+        let hash = hmac_sha512_hex(cfg.hash_secret.as_bytes(), canonical.as_bytes());
+        format!("{}&vnp_SecureHash={hash}", canonical_query(&owned))
+    }
+
+    #[test]
+    fn signed_but_unusable_ipns_are_malformed_and_answered_99() {
+        let v = vectors();
+        let cfg = config(&v);
+        let cases = [
+            sign(
+                &cfg,
+                &[("vnp_Amount", "15000000"), ("vnp_ResponseCode", "00")],
+            ),
+            sign(
+                &cfg,
+                &[
+                    ("vnp_Amount", "15000050"),
+                    ("vnp_TxnRef", "ORD1"),
+                    ("vnp_ResponseCode", "00"),
+                ],
+            ),
+            sign(
+                &cfg,
+                &[
+                    ("vnp_Amount", "15000000"),
+                    ("vnp_TmnCode", "OTHER"),
+                    ("vnp_TxnRef", "ORD1"),
+                ],
+            ),
+        ];
+        for query in cases {
+            let result = verify_ipn(&cfg, &query);
+            assert!(
+                matches!(result, Err(PaymentError::Malformed(_))),
+                "{query}: {result:?}"
+            );
+            assert_eq!(
+                decide_ipn_answer(&result, &OrderStanding::NotFound),
+                IpnAnswer::UnknownError
+            );
+        }
+    }
+
+    #[test]
+    fn ipns_without_a_hash_or_with_a_non_numeric_amount_are_refused() {
+        let v = vectors();
+        let cfg = config(&v);
+        assert_eq!(
+            verify_ipn(&cfg, "vnp_Amount=100&vnp_TxnRef=1"),
+            Err(PaymentError::BadSignature)
+        );
+        let query =
+            str_at(&v, "/vnpay/ipn/0/query").replace("vnp_Amount=15000000", "vnp_Amount=1.5e7");
+        assert!(matches!(
+            verify_ipn(&cfg, &query),
+            Err(PaymentError::Malformed(_))
+        ));
+        let duplicated = format!("{}&vnp_TxnRef=OTHER", str_at(&v, "/vnpay/ipn/0/query"));
+        assert!(matches!(
+            verify_ipn(&cfg, &duplicated),
+            Err(PaymentError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_leading_question_mark_and_foreign_parameters_do_not_matter() {
+        let v = vectors();
+        let cfg = config(&v);
+        let query = format!("?utm=x&{}", str_at(&v, "/vnpay/ipn/0/query"));
+        assert!(verify_ipn(&cfg, &query).is_ok());
+    }
+
+    fn intent() -> PaymentIntent {
+        PaymentIntent {
+            payment_id: "pay_1".into(),
+            order_code: 20240115001,
+            order_ref: "ORD20240115001".into(),
+            amount: 150_000,
+            currency: "VND".into(),
+            description: "Thanh toan don hang ORD20240115001".into(),
+            return_url: "https://merchant.example/vnpay/return?src=web".into(),
+            cancel_url: "https://merchant.example/cancel".into(),
+            notify_url: "https://merchant.example/api/payments/webhooks/vnpay".into(),
+            buyer_ref: "user-1".into(),
+            buyer_name: None,
+            buyer_email: None,
+            client_ip: "127.0.0.1".into(),
+            items: vec![],
+            // 2024-01-15 10:30:00 and 10:45:00 in Hanoi.
+            now_ms: 1_705_289_400_000,
+            expires_at_ms: 1_705_290_300_000,
+        }
+    }
+
+    #[test]
+    fn an_intent_plans_the_basic_vector_url_but_for_the_bank_code() {
+        let v = vectors();
+        let cfg = config(&v);
+        let plan = plan_create(&cfg, &intent()).expect("plan");
+        assert_eq!(plan.order_ref, "ORD20240115001");
+        let CreateStep::Redirect { payment_url } = plan.step else {
+            panic!("VNPay redirects")
+        };
+        // The vector pins vnp_BankCode=NCB (bank preselected); we let the buyer choose.
+        let mut request = request_from_vector(&v["vnpay"]["payment_urls"][0]["input"]);
+        request.bank_code = None;
+        assert_eq!(payment_url, build_payment_url(&cfg, &request).expect("url"));
+        assert!(payment_url.contains("vnp_CreateDate=20240115103000&"));
+        assert!(payment_url.contains("vnp_ExpireDate=20240115104500&"));
+    }
+
+    #[test]
+    fn the_gateway_takes_vnpay_ipns_as_queries() {
+        let v = vectors();
+        let gateway = Gateway::Vnpay(config(&v));
+        let query = str_at(&v, "/vnpay/ipn/0/query");
+        assert!(gateway.verify(Inbound::Query(query)).is_ok());
+        assert!(gateway.verify(Inbound::Body(query)).is_err());
+        assert_eq!(
+            gateway.acknowledge(Disposition::BadSignature).body,
+            r#"{"RspCode":"97","Message":"Fail checksum"}"#
+        );
+    }
+}
