@@ -1,6 +1,11 @@
 //! Pure domain rules: no `worker` imports, time passed in, tested on the host with `cargo test`.
 
+pub mod access;
+pub mod event_workflow;
 pub mod fenwick;
+pub mod ids;
 pub mod ledger;
+pub mod password;
 pub mod tokens;
+pub mod validation;
 pub mod waitroom;

@@ -1,0 +1,1251 @@
+//! The event lifecycle: which status each command leads to (DRAFT → CONFIGURED → APPROVED →
+//! PUBLISHED, any → CANCELLED), and what may still change once tickets are on sale.
+//!
+//! # Status transitions
+//!
+//! | from \ action | edit details, ticket classes | configure  | approve   | publish   | cancel    |
+//! |---------------|------------------------------|------------|-----------|-----------|-----------|
+//! | DRAFT         | DRAFT                        | CONFIGURED | 409       | 409       | CANCELLED |
+//! | CONFIGURED    | CONFIGURED                   | CONFIGURED | APPROVED  | 409       | CANCELLED |
+//! | APPROVED      | APPROVED                     | CONFIGURED | 409       | PUBLISHED | CANCELLED |
+//! | PUBLISHED     | PUBLISHED                    | PUBLISHED  | 409       | 409       | CANCELLED |
+//! | CANCELLED     | 409                          | 409        | 409       | 409       | 409       |
+//!
+//! 409 is `INVALID_STATUS_TRANSITION`. Decisions behind the table:
+//! - **Configuring an APPROVED event sends it back to CONFIGURED.** The platform admin approved
+//!   a sale window, capacity and waitroom settings; new ones need a new approval. Details
+//!   (name, description, images) and ticket classes are not what approval vouches for, so
+//!   editing them keeps the status.
+//! - **Configuring a PUBLISHED event keeps it PUBLISHED**, but only within
+//!   [`check_published_update`]: buyers are already relying on the published terms.
+//! - **Approve and publish are not idempotent**: repeating one answers 409; a client retrying
+//!   after a lost response reads the event and sees the status it wanted.
+//! - **CANCELLED is final**: cancelling again is a 409 like every other command, so a duplicate
+//!   cancel cannot start a second round of refunds, and a cancelled event cannot be edited.
+//!
+//! Authorization comes first ([`decide`]): an actor who may not publish gets 403/404, never a
+//! 409 that would tell them the event's status.
+//!
+//! # What may change once PUBLISHED
+//!
+//! | field                                          | rule                                        | why |
+//! |------------------------------------------------|---------------------------------------------|-----|
+//! | name, description, location, thumbnailUrl, categories | free                                | presentation; typos happen |
+//! | organizerId                                    | frozen                                      | buyers bought from that organizer; payouts follow it |
+//! | startDate                                      | only later, and not once the event started  | postponing happens; moving earlier breaks buyers' plans |
+//! | endDate                                        | only later                                  | same |
+//! | config (as a whole)                            | cannot be removed                           | a published event is always on sale terms |
+//! | ticketSaleStartDate                            | free until the sale starts, then frozen     | people planned to be there at that minute |
+//! | ticketSaleEndDate                              | only later                                  | to stop early, pause the ticket classes (`status: PAUSED`) |
+//! | isFree                                         | frozen                                      | orders already went through (or skipped) payment |
+//! | maxAttendees                                   | only up (or unlimited)                      | lowering could fall below tickets sold |
+//! | requiresApproval                               | frozen                                      | buyers so far were admitted under the other rule |
+//! | allowWaitRoom                                  | frozen while the sale is open               | queued buyers would be stranded, or buyers mid-checkout would suddenly need a checkout token |
+//! | isPublic, isNewTrending                        | free                                        | listing and promotion only |
+//! | maxTicketsPerUser                              | free                                        | applies to new orders; existing ones stand |
+//! | waitroom (concurrency, TTL, batch)             | free                                        | operational tuning during the rush is the point |
+//!
+//! Ticket classes ([`check_ticket_class_update`]): the currency never changes once a class
+//! exists (prices and orders are in it); once the event is published, a class's own sale
+//! start is frozen when reached and its sale end only moves later. Name, price (orders keep the
+//! price they were placed at), status and total are free here; a total below what is reserved
+//! and sold is the ledger's `TOTAL_BELOW_COMMITTED`.
+//!
+//! [`check_schedule`] is the consistency of dates in any status (end after start, sale inside
+//! the event); run it on every update, and [`check_published_update`] too when PUBLISHED.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::access::{authorize, Action, Actor, DenyReason, EventOp, EventRole};
+use super::ids::{CategoryId, OrganizerId};
+use super::validation::{CurrencyCode, FieldError, WaitroomSettings};
+
+/// Where an event is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventStatus {
+    /// Created; details may be edited; not visible to the public.
+    Draft,
+    /// Has sale terms (`eventConfig`); waits for a platform admin's approval.
+    Configured,
+    /// A platform admin approved the terms; the event's admin may publish.
+    Approved,
+    /// Visible to everyone and on sale within its sale window.
+    Published,
+    /// Final.
+    Cancelled,
+}
+
+impl EventStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Draft,
+        Self::Configured,
+        Self::Approved,
+        Self::Published,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Configured => "CONFIGURED",
+            Self::Approved => "APPROVED",
+            Self::Published => "PUBLISHED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// From the stored or queried text (`?status=PUBLISHED`).
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str().eq_ignore_ascii_case(raw.trim()))
+            .ok_or_else(|| {
+                FieldError::new(
+                    "status",
+                    "must be one of DRAFT, CONFIGURED, APPROVED, PUBLISHED, CANCELLED",
+                )
+            })
+    }
+}
+
+impl fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the public may see an event: once published, and still after a cancellation
+/// (buyers need to find out), but never a draft that was cancelled before it went out.
+pub fn is_publicly_visible(status: EventStatus, ever_published: bool) -> bool {
+    match status {
+        EventStatus::Published => true,
+        EventStatus::Cancelled => ever_published,
+        EventStatus::Draft | EventStatus::Configured | EventStatus::Approved => false,
+    }
+}
+
+/// A command that touches an event's status, or depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LifecycleAction {
+    /// `PATCH /api/events/{id}`
+    EditDetails,
+    /// `PUT /api/events/{id}/config`
+    Configure,
+    /// `POST /api/events/{id}/ticket-classes`
+    AddTicketClass,
+    /// `PATCH /api/events/{id}/ticket-classes/{ticketClassId}`
+    EditTicketClass,
+    /// `POST /api/events/{id}/approve`
+    Approve,
+    /// `POST /api/events/{id}/publish`
+    Publish,
+    /// `POST /api/events/{id}/cancel`
+    Cancel,
+}
+
+impl LifecycleAction {
+    pub const ALL: [Self; 7] = [
+        Self::EditDetails,
+        Self::Configure,
+        Self::AddTicketClass,
+        Self::EditTicketClass,
+        Self::Approve,
+        Self::Publish,
+        Self::Cancel,
+    ];
+
+    /// The verb in "cannot <verb> an event in status X".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::EditDetails => "edit",
+            Self::Configure => "configure",
+            Self::AddTicketClass => "add a ticket class to",
+            Self::EditTicketClass => "edit a ticket class of",
+            Self::Approve => "approve",
+            Self::Publish => "publish",
+            Self::Cancel => "cancel",
+        }
+    }
+
+    /// The authorization question this command asks.
+    pub fn op(self) -> EventOp {
+        match self {
+            Self::EditDetails => EventOp::Update,
+            Self::Configure => EventOp::Configure,
+            Self::AddTicketClass => EventOp::CreateTicketClass,
+            Self::EditTicketClass => EventOp::UpdateTicketClass,
+            Self::Approve => EventOp::Approve,
+            Self::Publish => EventOp::Publish,
+            Self::Cancel => EventOp::Cancel,
+        }
+    }
+}
+
+/// A command the event's current status does not allow: 409 `INVALID_STATUS_TRANSITION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("cannot {} an event in status {}", .action.verb(), .from.as_str())]
+pub struct InvalidStatusTransition {
+    pub from: EventStatus,
+    pub action: LifecycleAction,
+}
+
+impl InvalidStatusTransition {
+    pub const CODE: &'static str = "INVALID_STATUS_TRANSITION";
+
+    pub fn code(&self) -> &'static str {
+        Self::CODE
+    }
+}
+
+/// The status after `action`, or why the current status does not allow it (see the table in
+/// the module documentation).
+pub fn transition(
+    from: EventStatus,
+    action: LifecycleAction,
+) -> Result<EventStatus, InvalidStatusTransition> {
+    use EventStatus::{Approved, Cancelled, Configured, Draft, Published};
+    use LifecycleAction::{
+        AddTicketClass, Approve, Cancel, Configure, EditDetails, EditTicketClass, Publish,
+    };
+
+    let invalid = InvalidStatusTransition { from, action };
+    match (from, action) {
+        (Cancelled, _) => Err(invalid),
+        (_, Cancel) => Ok(Cancelled),
+        // New terms need a new approval; a published event keeps its status and is held to
+        // `check_published_update` instead.
+        (Draft | Configured | Approved, Configure) => Ok(Configured),
+        (Published, Configure) => Ok(Published),
+        (Configured, Approve) => Ok(Approved),
+        (Approved, Publish) => Ok(Published),
+        (status, EditDetails | AddTicketClass | EditTicketClass) => Ok(status),
+        (Draft | Approved | Published, Approve) | (Draft | Configured | Published, Publish) => {
+            Err(invalid)
+        }
+    }
+}
+
+/// Why a lifecycle command was refused: who asked (401/403/404), or when (409).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum LifecycleDenied {
+    #[error(transparent)]
+    Access(#[from] DenyReason),
+    #[error(transparent)]
+    Transition(#[from] InvalidStatusTransition),
+}
+
+impl LifecycleDenied {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Access(reason) => reason.code(),
+            Self::Transition(invalid) => invalid.code(),
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Access(reason) => reason.http_status(),
+            Self::Transition(_) => 409,
+        }
+    }
+}
+
+/// Authorization, then the transition: the new status if `actor` may do `action` now.
+pub fn decide(
+    actor: &Actor,
+    role_on_event: Option<EventRole>,
+    status: EventStatus,
+    ever_published: bool,
+    action: LifecycleAction,
+) -> Result<EventStatus, LifecycleDenied> {
+    let published = is_publicly_visible(status, ever_published);
+    authorize(
+        actor,
+        role_on_event,
+        &Action::OnEvent {
+            op: action.op(),
+            published,
+        },
+    )
+    .into_result()?;
+    Ok(transition(status, action)?)
+}
+
+/// An event's sale terms (`eventConfig`), as the rules below need them: instants in unix ms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigTerms {
+    pub ticket_sale_start_ms: i64,
+    pub ticket_sale_end_ms: i64,
+    pub is_free: bool,
+    /// `None` = no cap beyond the ticket classes' totals.
+    pub max_attendees: Option<u32>,
+    pub is_public: bool,
+    pub requires_approval: bool,
+    pub allow_wait_room: bool,
+    pub is_new_trending: bool,
+    /// `None` = no per-buyer cap.
+    pub max_tickets_per_user: Option<u32>,
+    pub waitroom: WaitroomSettings,
+}
+
+impl ConfigTerms {
+    /// Whether tickets are on sale at `now_ms` by the event's window: `[start, end)`.
+    pub fn sale_open_at(&self, now_ms: i64) -> bool {
+        (self.ticket_sale_start_ms..self.ticket_sale_end_ms).contains(&now_ms)
+    }
+}
+
+/// An event as an update sees it: the stored version and the version after the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTerms {
+    pub name: String,
+    pub description: String,
+    pub location: String,
+    pub thumbnail_url: Option<String>,
+    pub organizer_id: Option<OrganizerId>,
+    pub category_ids: Vec<CategoryId>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub config: Option<ConfigTerms>,
+}
+
+/// The dates of an event agree with each other: it ends after it starts, and the sale window
+/// is non-empty and closes no later than the event ends (a ticket sold after the show is a
+/// refund waiting to happen). Holds in every status.
+pub fn check_schedule(terms: &EventTerms) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if terms.end_ms <= terms.start_ms {
+        errors.push(FieldError::new("endDate", "must be after startDate"));
+    }
+    if let Some(config) = &terms.config {
+        if config.ticket_sale_end_ms <= config.ticket_sale_start_ms {
+            errors.push(FieldError::new(
+                "ticketSaleEndDate",
+                "must be after ticketSaleStartDate",
+            ));
+        }
+        if config.ticket_sale_end_ms > terms.end_ms {
+            errors.push(FieldError::new(
+                "ticketSaleEndDate",
+                "must not be after endDate",
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+const FROZEN_ONCE_PUBLISHED: &str = "cannot change once the event is published";
+const ONLY_LATER_ONCE_PUBLISHED: &str = "may only move later once the event is published";
+
+/// What an update of a PUBLISHED event may change (the table in the module documentation),
+/// judged at `now_ms`. Reports every refused field.
+pub fn check_published_update(
+    old: &EventTerms,
+    new: &EventTerms,
+    now_ms: i64,
+) -> Result<(), Vec<FieldError>> {
+    // Destructured field by field so that a new field cannot slip past without a rule.
+    let EventTerms {
+        name: _,
+        description: _,
+        location: _,
+        thumbnail_url: _,
+        organizer_id,
+        category_ids: _,
+        start_ms,
+        end_ms,
+        config,
+    } = new;
+    let mut errors = Vec::new();
+
+    if *organizer_id != old.organizer_id {
+        errors.push(FieldError::new("organizerId", FROZEN_ONCE_PUBLISHED));
+    }
+    if *start_ms != old.start_ms {
+        if now_ms >= old.start_ms {
+            errors.push(FieldError::new(
+                "startDate",
+                "cannot change once the event has started",
+            ));
+        } else if *start_ms < old.start_ms {
+            errors.push(FieldError::new("startDate", ONLY_LATER_ONCE_PUBLISHED));
+        }
+    }
+    if *end_ms < old.end_ms {
+        errors.push(FieldError::new("endDate", ONLY_LATER_ONCE_PUBLISHED));
+    }
+
+    match (&old.config, config) {
+        (Some(old_config), Some(new_config)) => {
+            check_published_config(old_config, new_config, now_ms, &mut errors);
+        }
+        (Some(_), None) => {
+            errors.push(FieldError::new(
+                "config",
+                "cannot be removed once the event is published",
+            ));
+        }
+        // A published event always has a config (CONFIGURED comes first); nothing to compare.
+        (None, _) => {}
+    }
+
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+fn check_published_config(
+    old: &ConfigTerms,
+    new: &ConfigTerms,
+    now_ms: i64,
+    errors: &mut Vec<FieldError>,
+) {
+    let ConfigTerms {
+        ticket_sale_start_ms,
+        ticket_sale_end_ms,
+        is_free,
+        max_attendees,
+        is_public: _,
+        requires_approval,
+        allow_wait_room,
+        is_new_trending: _,
+        max_tickets_per_user: _,
+        waitroom: _,
+    } = new;
+
+    if *ticket_sale_start_ms != old.ticket_sale_start_ms && now_ms >= old.ticket_sale_start_ms {
+        errors.push(FieldError::new(
+            "ticketSaleStartDate",
+            "cannot change once the ticket sale has started",
+        ));
+    }
+    if *ticket_sale_end_ms < old.ticket_sale_end_ms {
+        errors.push(FieldError::new(
+            "ticketSaleEndDate",
+            "may only move later once the event is published (pause ticket classes to stop selling)",
+        ));
+    }
+    if *is_free != old.is_free {
+        errors.push(FieldError::new("isFree", FROZEN_ONCE_PUBLISHED));
+    }
+    let lowers_capacity = match (old.max_attendees, *max_attendees) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(before), Some(after)) => after < before,
+    };
+    if lowers_capacity {
+        errors.push(FieldError::new(
+            "maxAttendees",
+            "may only increase once the event is published",
+        ));
+    }
+    if *requires_approval != old.requires_approval {
+        errors.push(FieldError::new("requiresApproval", FROZEN_ONCE_PUBLISHED));
+    }
+    // The window as buyers know it (the old one) decides whether anyone is in flight.
+    if *allow_wait_room != old.allow_wait_room && old.sale_open_at(now_ms) {
+        errors.push(FieldError::new(
+            "allowWaitRoom",
+            "cannot change while the ticket sale is open",
+        ));
+    }
+}
+
+/// A ticket class as an update sees it; `None` sale bounds follow the event's sale window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketClassTerms {
+    pub name: String,
+    pub price_cents: i64,
+    pub currency: CurrencyCode,
+    pub total: u32,
+    pub sale_start_ms: Option<i64>,
+    pub sale_end_ms: Option<i64>,
+    pub paused: bool,
+}
+
+/// What an update of a ticket class may change: the currency never; once the event is
+/// published, its own sale start is frozen when reached (an unset start counts as reached) and
+/// its sale end only moves later (an unset end counts as the latest).
+pub fn check_ticket_class_update(
+    old: &TicketClassTerms,
+    new: &TicketClassTerms,
+    event_published: bool,
+    now_ms: i64,
+) -> Result<(), Vec<FieldError>> {
+    let TicketClassTerms {
+        name: _,
+        price_cents: _,
+        currency,
+        total: _,
+        sale_start_ms,
+        sale_end_ms,
+        paused: _,
+    } = new;
+    let mut errors = Vec::new();
+
+    if *currency != old.currency {
+        errors.push(FieldError::new(
+            "currency",
+            "cannot change once the ticket class exists",
+        ));
+    }
+    if event_published {
+        let started = old.sale_start_ms.is_none_or(|start| now_ms >= start);
+        if *sale_start_ms != old.sale_start_ms && started {
+            errors.push(FieldError::new(
+                "saleStartAt",
+                "cannot change once the ticket class's sale has started",
+            ));
+        }
+        let moves_earlier = match (old.sale_end_ms, *sale_end_ms) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(before), Some(after)) => after < before,
+        };
+        if moves_earlier {
+            errors.push(FieldError::new(
+                "saleEndAt",
+                "may only move later once the event is published (pause the class to stop selling)",
+            ));
+        }
+    }
+
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Tickets cannot be bought (or queued for) right now: 409 `SALE_NOT_OPEN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("tickets for this event are not on sale")]
+pub struct SaleNotOpen;
+
+impl SaleNotOpen {
+    pub fn code(self) -> &'static str {
+        "SALE_NOT_OPEN"
+    }
+}
+
+/// Whether buyers may join the waitroom or order at `now_ms`: the event is PUBLISHED and
+/// inside its sale window. A ticket class's own window narrows this further (the ledger's rule).
+pub fn check_sale_open(
+    status: EventStatus,
+    config: Option<&ConfigTerms>,
+    now_ms: i64,
+) -> Result<(), SaleNotOpen> {
+    match config {
+        Some(config) if status == EventStatus::Published && config.sale_open_at(now_ms) => Ok(()),
+        _ => Err(SaleNotOpen),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ids::UserId;
+    use super::*;
+    use proptest::prelude::*;
+
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    /// 2025-06-01T00:00:00Z
+    const T0: i64 = 1_748_736_000_000;
+
+    fn columns() -> Vec<(Actor, Option<EventRole>)> {
+        let roles = [
+            None,
+            Some(EventRole::Viewer),
+            Some(EventRole::Editor),
+            Some(EventRole::Admin),
+        ];
+        let id = UserId::new("0190f3a2-7c1e-7b4d-9a3f-000000000001");
+        let actors = [
+            Actor::Anonymous,
+            Actor::User {
+                id: id.clone(),
+                platform_admin: false,
+            },
+            Actor::User {
+                id,
+                platform_admin: true,
+            },
+        ];
+        actors
+            .iter()
+            .flat_map(|actor| roles.iter().map(move |role| (actor.clone(), *role)))
+            .collect()
+    }
+
+    fn letter(result: Result<EventStatus, LifecycleDenied>) -> char {
+        match result {
+            Ok(_) => 'A',
+            Err(LifecycleDenied::Access(DenyReason::Unauthenticated)) => 'U',
+            Err(LifecycleDenied::Access(DenyReason::Forbidden)) => 'F',
+            Err(LifecycleDenied::Access(DenyReason::NotFound)) => 'N',
+            Err(LifecycleDenied::Transition(_)) => 'X',
+        }
+    }
+
+    /// (status, ever published, action, status after, one letter per actor column).
+    /// Letters: A done, U 401, F 403, N 404, X 409. Columns: anonymous | signed-in user |
+    /// platform admin, each with no role, viewer, editor, admin.
+    fn table() -> Vec<(
+        EventStatus,
+        bool,
+        LifecycleAction,
+        Option<EventStatus>,
+        &'static str,
+    )> {
+        use EventStatus::*;
+        use LifecycleAction::*;
+        vec![
+            (Draft, false, EditDetails, Some(Draft), "UUUU NFAA FFAA"),
+            (Draft, false, Configure, Some(Configured), "UUUU NFAA FFAA"),
+            (Draft, false, AddTicketClass, Some(Draft), "UUUU NFAA FFAA"),
+            (Draft, false, EditTicketClass, Some(Draft), "UUUU NFAA FFAA"),
+            (Draft, false, Approve, None, "UUUU NFFF XXXX"),
+            (Draft, false, Publish, None, "UUUU NFFX FFFX"),
+            (Draft, false, Cancel, Some(Cancelled), "UUUU NFFA AAAA"),
+            (
+                Configured,
+                false,
+                EditDetails,
+                Some(Configured),
+                "UUUU NFAA FFAA",
+            ),
+            (
+                Configured,
+                false,
+                Configure,
+                Some(Configured),
+                "UUUU NFAA FFAA",
+            ),
+            (
+                Configured,
+                false,
+                AddTicketClass,
+                Some(Configured),
+                "UUUU NFAA FFAA",
+            ),
+            (
+                Configured,
+                false,
+                EditTicketClass,
+                Some(Configured),
+                "UUUU NFAA FFAA",
+            ),
+            (Configured, false, Approve, Some(Approved), "UUUU NFFF AAAA"),
+            (Configured, false, Publish, None, "UUUU NFFX FFFX"),
+            (Configured, false, Cancel, Some(Cancelled), "UUUU NFFA AAAA"),
+            (
+                Approved,
+                false,
+                EditDetails,
+                Some(Approved),
+                "UUUU NFAA FFAA",
+            ),
+            (
+                Approved,
+                false,
+                Configure,
+                Some(Configured),
+                "UUUU NFAA FFAA",
+            ),
+            (
+                Approved,
+                false,
+                AddTicketClass,
+                Some(Approved),
+                "UUUU NFAA FFAA",
+            ),
+            (
+                Approved,
+                false,
+                EditTicketClass,
+                Some(Approved),
+                "UUUU NFAA FFAA",
+            ),
+            (Approved, false, Approve, None, "UUUU NFFF XXXX"),
+            (Approved, false, Publish, Some(Published), "UUUU NFFA FFFA"),
+            (Approved, false, Cancel, Some(Cancelled), "UUUU NFFA AAAA"),
+            (
+                Published,
+                true,
+                EditDetails,
+                Some(Published),
+                "UUUU FFAA FFAA",
+            ),
+            (
+                Published,
+                true,
+                Configure,
+                Some(Published),
+                "UUUU FFAA FFAA",
+            ),
+            (
+                Published,
+                true,
+                AddTicketClass,
+                Some(Published),
+                "UUUU FFAA FFAA",
+            ),
+            (
+                Published,
+                true,
+                EditTicketClass,
+                Some(Published),
+                "UUUU FFAA FFAA",
+            ),
+            (Published, true, Approve, None, "UUUU FFFF XXXX"),
+            (Published, true, Publish, None, "UUUU FFFX FFFX"),
+            (Published, true, Cancel, Some(Cancelled), "UUUU FFFA AAAA"),
+            // Cancelled before it was ever published: still hidden.
+            (Cancelled, false, EditDetails, None, "UUUU NFXX FFXX"),
+            (Cancelled, false, Configure, None, "UUUU NFXX FFXX"),
+            (Cancelled, false, AddTicketClass, None, "UUUU NFXX FFXX"),
+            (Cancelled, false, EditTicketClass, None, "UUUU NFXX FFXX"),
+            (Cancelled, false, Approve, None, "UUUU NFFF XXXX"),
+            (Cancelled, false, Publish, None, "UUUU NFFX FFFX"),
+            (Cancelled, false, Cancel, None, "UUUU NFFX XXXX"),
+            // Cancelled after publication: visible, so outsiders get 403 rather than 404.
+            (Cancelled, true, EditDetails, None, "UUUU FFXX FFXX"),
+            (Cancelled, true, Configure, None, "UUUU FFXX FFXX"),
+            (Cancelled, true, AddTicketClass, None, "UUUU FFXX FFXX"),
+            (Cancelled, true, EditTicketClass, None, "UUUU FFXX FFXX"),
+            (Cancelled, true, Approve, None, "UUUU FFFF XXXX"),
+            (Cancelled, true, Publish, None, "UUUU FFFX FFFX"),
+            (Cancelled, true, Cancel, None, "UUUU FFFX XXXX"),
+        ]
+    }
+
+    #[test]
+    fn every_status_action_and_actor_gets_the_outcome_in_the_table() {
+        let columns = columns();
+        let mut mismatches = Vec::new();
+        for (status, ever_published, action, after, expected) in table() {
+            assert_eq!(
+                transition(status, action).ok(),
+                after,
+                "{status} {action:?}"
+            );
+            let expected: String = expected.chars().filter(|c| !c.is_whitespace()).collect();
+            let outcomes: Vec<_> = columns
+                .iter()
+                .map(|(actor, role)| decide(actor, *role, status, ever_published, action))
+                .collect();
+            for next in outcomes.iter().flatten() {
+                assert_eq!(Some(*next), after, "{status} {action:?}");
+            }
+            let actual: String = outcomes.into_iter().map(letter).collect();
+            if actual != expected {
+                mismatches.push(format!(
+                    "{status} (published before: {ever_published}) {action:?}: expected {expected} got {actual}"
+                ));
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[test]
+    fn the_table_covers_every_status_and_action() {
+        let rows = table();
+        for status in EventStatus::ALL {
+            for action in LifecycleAction::ALL {
+                assert!(
+                    rows.iter()
+                        .any(|(s, _, a, _, _)| *s == status && *a == action),
+                    "{status} {action:?}"
+                );
+            }
+        }
+        assert_eq!(rows.len(), 6 * LifecycleAction::ALL.len());
+    }
+
+    #[test]
+    fn the_happy_path_runs_draft_to_published() {
+        let mut status = EventStatus::Draft;
+        for action in [
+            LifecycleAction::Configure,
+            LifecycleAction::Approve,
+            LifecycleAction::Publish,
+        ] {
+            status = transition(status, action).unwrap_or(EventStatus::Cancelled);
+        }
+        assert_eq!(status, EventStatus::Published);
+    }
+
+    #[test]
+    fn reconfiguring_an_approved_event_needs_a_new_approval() {
+        assert_eq!(
+            transition(EventStatus::Approved, LifecycleAction::Configure),
+            Ok(EventStatus::Configured)
+        );
+    }
+
+    #[test]
+    fn cancelling_twice_is_an_invalid_transition_with_the_api_code() {
+        let error = transition(EventStatus::Cancelled, LifecycleAction::Cancel).err();
+        assert_eq!(error.map(|e| e.code()), Some("INVALID_STATUS_TRANSITION"));
+        assert_eq!(
+            error.map(|e| e.to_string()).as_deref(),
+            Some("cannot cancel an event in status CANCELLED")
+        );
+        let denied = LifecycleDenied::from(InvalidStatusTransition {
+            from: EventStatus::Draft,
+            action: LifecycleAction::Publish,
+        });
+        assert_eq!(
+            (denied.code(), denied.http_status()),
+            ("INVALID_STATUS_TRANSITION", 409)
+        );
+        let hidden = LifecycleDenied::from(DenyReason::NotFound);
+        assert_eq!((hidden.code(), hidden.http_status()), ("NOT_FOUND", 404));
+    }
+
+    #[test]
+    fn statuses_use_the_api_spelling() {
+        assert_eq!(
+            serde_json::to_string(&EventStatus::Configured)
+                .ok()
+                .as_deref(),
+            Some("\"CONFIGURED\"")
+        );
+        for status in EventStatus::ALL {
+            assert_eq!(EventStatus::parse(status.as_str()), Ok(status));
+        }
+        assert_eq!(EventStatus::parse("published"), Ok(EventStatus::Published));
+        assert!(EventStatus::parse("LIVE").is_err());
+    }
+
+    #[test]
+    fn only_published_events_and_those_cancelled_after_publication_are_public() {
+        for status in EventStatus::ALL {
+            for ever_published in [false, true] {
+                let expected = status == EventStatus::Published
+                    || (status == EventStatus::Cancelled && ever_published);
+                assert_eq!(is_publicly_visible(status, ever_published), expected);
+            }
+        }
+    }
+
+    fn config() -> ConfigTerms {
+        ConfigTerms {
+            ticket_sale_start_ms: T0 + DAY,
+            ticket_sale_end_ms: T0 + 10 * DAY,
+            is_free: false,
+            max_attendees: Some(5_000),
+            is_public: true,
+            requires_approval: false,
+            allow_wait_room: true,
+            is_new_trending: false,
+            max_tickets_per_user: Some(4),
+            waitroom: WaitroomSettings::default(),
+        }
+    }
+
+    fn event() -> EventTerms {
+        EventTerms {
+            name: "Hòa nhạc mùa hè".to_string(),
+            description: "Đêm nhạc ngoài trời".to_string(),
+            location: "Nhà hát Lớn Hà Nội".to_string(),
+            thumbnail_url: None,
+            organizer_id: Some(OrganizerId::new("0190f3a2-7c1e-7b4d-9a3f-0000000000aa")),
+            category_ids: Vec::new(),
+            start_ms: T0 + 20 * DAY,
+            end_ms: T0 + 20 * DAY + 4 * HOUR,
+            config: Some(config()),
+        }
+    }
+
+    fn with_config(change: impl FnOnce(&mut ConfigTerms)) -> EventTerms {
+        let mut terms = event();
+        if let Some(config) = terms.config.as_mut() {
+            change(config);
+        }
+        terms
+    }
+
+    fn refused_fields(result: Result<(), Vec<FieldError>>) -> Vec<String> {
+        result
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    const BEFORE_SALE: i64 = T0;
+    const DURING_SALE: i64 = T0 + 2 * DAY;
+    const AFTER_SALE: i64 = T0 + 11 * DAY;
+
+    #[test]
+    fn presentation_fields_are_free_once_published() {
+        let mut new = event();
+        new.name = "Hòa nhạc mùa hè 2025".to_string();
+        new.description = "Đã thêm khách mời".to_string();
+        new.location = "Cung Văn hóa Hữu nghị".to_string();
+        new.thumbnail_url = Some("https://cdn.example.vn/poster.jpg".to_string());
+        new.category_ids = vec![CategoryId::new("0190f3a2-7c1e-7b4d-9a3f-0000000000cc")];
+        assert_eq!(check_published_update(&event(), &new, DURING_SALE), Ok(()));
+    }
+
+    #[test]
+    fn operational_settings_are_free_during_the_sale() {
+        let new = with_config(|c| {
+            c.is_public = false;
+            c.is_new_trending = true;
+            c.max_tickets_per_user = Some(2);
+            c.waitroom.max_concurrent_checkouts = 500;
+            c.waitroom.admission_batch = 50;
+            c.max_attendees = Some(6_000);
+            c.ticket_sale_end_ms += DAY;
+        });
+        assert_eq!(check_published_update(&event(), &new, DURING_SALE), Ok(()));
+    }
+
+    #[test]
+    fn an_event_may_be_postponed_but_not_brought_forward() {
+        let mut later = event();
+        later.start_ms += DAY;
+        later.end_ms += DAY;
+        assert_eq!(
+            check_published_update(&event(), &later, DURING_SALE),
+            Ok(())
+        );
+
+        let mut earlier = event();
+        earlier.start_ms -= HOUR;
+        earlier.end_ms -= HOUR;
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &earlier, DURING_SALE)),
+            ["startDate", "endDate"]
+        );
+    }
+
+    #[test]
+    fn the_start_is_frozen_once_the_event_has_started() {
+        let mut later = event();
+        later.start_ms += HOUR;
+        let during_show = event().start_ms + HOUR;
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &later, during_show)),
+            ["startDate"]
+        );
+    }
+
+    #[test]
+    fn the_organizer_is_frozen_once_published() {
+        let mut new = event();
+        new.organizer_id = Some(OrganizerId::new("0190f3a2-7c1e-7b4d-9a3f-0000000000bb"));
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &new, BEFORE_SALE)),
+            ["organizerId"]
+        );
+    }
+
+    #[test]
+    fn the_sale_start_may_move_until_the_sale_starts() {
+        let moved = with_config(|c| c.ticket_sale_start_ms += HOUR);
+        assert_eq!(
+            check_published_update(&event(), &moved, BEFORE_SALE),
+            Ok(())
+        );
+        let earlier = with_config(|c| c.ticket_sale_start_ms -= HOUR);
+        assert_eq!(
+            check_published_update(&event(), &earlier, BEFORE_SALE),
+            Ok(())
+        );
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &moved, DURING_SALE)),
+            ["ticketSaleStartDate"]
+        );
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &moved, AFTER_SALE)),
+            ["ticketSaleStartDate"]
+        );
+    }
+
+    #[test]
+    fn the_sale_end_only_moves_later() {
+        let shortened = with_config(|c| c.ticket_sale_end_ms -= HOUR);
+        for now in [BEFORE_SALE, DURING_SALE, AFTER_SALE] {
+            assert_eq!(
+                refused_fields(check_published_update(&event(), &shortened, now)),
+                ["ticketSaleEndDate"]
+            );
+        }
+    }
+
+    #[test]
+    fn payment_and_admission_rules_are_frozen_once_published() {
+        let new = with_config(|c| {
+            c.is_free = true;
+            c.requires_approval = true;
+        });
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &new, BEFORE_SALE)),
+            ["isFree", "requiresApproval"]
+        );
+    }
+
+    #[test]
+    fn capacity_may_only_grow() {
+        let lower = with_config(|c| c.max_attendees = Some(4_999));
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &lower, BEFORE_SALE)),
+            ["maxAttendees"]
+        );
+        let unlimited = with_config(|c| c.max_attendees = None);
+        assert_eq!(
+            check_published_update(&event(), &unlimited, BEFORE_SALE),
+            Ok(())
+        );
+        let capped = with_config(|c| c.max_attendees = Some(10_000));
+        assert_eq!(
+            refused_fields(check_published_update(&unlimited, &capped, BEFORE_SALE)),
+            ["maxAttendees"]
+        );
+    }
+
+    #[test]
+    fn the_waitroom_cannot_be_switched_while_the_sale_is_open() {
+        let off = with_config(|c| c.allow_wait_room = false);
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &off, DURING_SALE)),
+            ["allowWaitRoom"]
+        );
+        assert_eq!(
+            refused_fields(check_published_update(&off, &event(), DURING_SALE)),
+            ["allowWaitRoom"]
+        );
+        assert_eq!(check_published_update(&event(), &off, BEFORE_SALE), Ok(()));
+        assert_eq!(check_published_update(&event(), &off, AFTER_SALE), Ok(()));
+    }
+
+    #[test]
+    fn the_config_cannot_be_removed_once_published() {
+        let mut new = event();
+        new.config = None;
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &new, BEFORE_SALE)),
+            ["config"]
+        );
+    }
+
+    #[test]
+    fn every_refused_field_is_reported() {
+        let mut new = with_config(|c| {
+            c.ticket_sale_start_ms += HOUR;
+            c.ticket_sale_end_ms -= HOUR;
+            c.is_free = true;
+            c.max_attendees = Some(1);
+            c.requires_approval = true;
+            c.allow_wait_room = false;
+        });
+        new.organizer_id = None;
+        new.start_ms -= HOUR;
+        new.end_ms -= HOUR;
+        assert_eq!(
+            refused_fields(check_published_update(&event(), &new, DURING_SALE)),
+            [
+                "organizerId",
+                "startDate",
+                "endDate",
+                "ticketSaleStartDate",
+                "ticketSaleEndDate",
+                "isFree",
+                "maxAttendees",
+                "requiresApproval",
+                "allowWaitRoom"
+            ]
+        );
+    }
+
+    #[test]
+    fn dates_must_agree_with_each_other() {
+        assert_eq!(check_schedule(&event()), Ok(()));
+        let mut backwards = event();
+        backwards.end_ms = backwards.start_ms;
+        assert_eq!(refused_fields(check_schedule(&backwards)), ["endDate"]);
+
+        let empty_window = with_config(|c| c.ticket_sale_end_ms = c.ticket_sale_start_ms);
+        assert_eq!(
+            refused_fields(check_schedule(&empty_window)),
+            ["ticketSaleEndDate"]
+        );
+
+        let sells_after_show = with_config(|c| c.ticket_sale_end_ms = T0 + 30 * DAY);
+        assert_eq!(
+            refused_fields(check_schedule(&sells_after_show)),
+            ["ticketSaleEndDate"]
+        );
+
+        let mut unconfigured = event();
+        unconfigured.config = None;
+        assert_eq!(check_schedule(&unconfigured), Ok(()));
+    }
+
+    fn ticket_class() -> TicketClassTerms {
+        TicketClassTerms {
+            name: "VIP".to_string(),
+            price_cents: 1_500_000,
+            currency: CurrencyCode::VND,
+            total: 200,
+            sale_start_ms: Some(T0 + DAY),
+            sale_end_ms: Some(T0 + 5 * DAY),
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn a_ticket_class_never_changes_currency() {
+        let mut new = ticket_class();
+        new.currency = CurrencyCode::USD;
+        for published in [false, true] {
+            assert_eq!(
+                refused_fields(check_ticket_class_update(
+                    &ticket_class(),
+                    &new,
+                    published,
+                    BEFORE_SALE
+                )),
+                ["currency"]
+            );
+        }
+    }
+
+    #[test]
+    fn a_published_ticket_class_keeps_its_sale_promises() {
+        let mut new = ticket_class();
+        new.name = "VIP Gold".to_string();
+        new.price_cents = 1_800_000;
+        new.total = 300;
+        new.paused = true;
+        new.sale_end_ms = Some(T0 + 6 * DAY);
+        assert_eq!(
+            check_ticket_class_update(&ticket_class(), &new, true, DURING_SALE),
+            Ok(())
+        );
+
+        let mut moved = ticket_class();
+        moved.sale_start_ms = Some(T0 + 3 * DAY);
+        moved.sale_end_ms = Some(T0 + 4 * DAY);
+        assert_eq!(
+            check_ticket_class_update(&ticket_class(), &moved, false, DURING_SALE),
+            Ok(())
+        );
+        assert_eq!(
+            refused_fields(check_ticket_class_update(
+                &ticket_class(),
+                &moved,
+                true,
+                DURING_SALE
+            )),
+            ["saleStartAt", "saleEndAt"]
+        );
+
+        let mut following_event = ticket_class();
+        following_event.sale_start_ms = None;
+        following_event.sale_end_ms = None;
+        let mut narrowed = following_event.clone();
+        narrowed.sale_start_ms = Some(T0 + 3 * DAY);
+        narrowed.sale_end_ms = Some(T0 + 4 * DAY);
+        assert_eq!(
+            refused_fields(check_ticket_class_update(
+                &following_event,
+                &narrowed,
+                true,
+                BEFORE_SALE
+            )),
+            ["saleStartAt", "saleEndAt"]
+        );
+    }
+
+    #[test]
+    fn buyers_may_queue_and_order_only_in_a_published_events_sale_window() {
+        let terms = config();
+        assert_eq!(
+            check_sale_open(EventStatus::Published, Some(&terms), DURING_SALE),
+            Ok(())
+        );
+        assert_eq!(
+            check_sale_open(
+                EventStatus::Published,
+                Some(&terms),
+                terms.ticket_sale_start_ms
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check_sale_open(
+                EventStatus::Published,
+                Some(&terms),
+                terms.ticket_sale_end_ms
+            ),
+            Err(SaleNotOpen)
+        );
+        assert_eq!(
+            check_sale_open(EventStatus::Published, Some(&terms), BEFORE_SALE),
+            Err(SaleNotOpen)
+        );
+        assert_eq!(
+            check_sale_open(EventStatus::Approved, Some(&terms), DURING_SALE),
+            Err(SaleNotOpen)
+        );
+        assert_eq!(
+            check_sale_open(EventStatus::Cancelled, Some(&terms), DURING_SALE),
+            Err(SaleNotOpen)
+        );
+        assert_eq!(
+            check_sale_open(EventStatus::Published, None, DURING_SALE),
+            Err(SaleNotOpen)
+        );
+        assert_eq!(SaleNotOpen.code(), "SALE_NOT_OPEN");
+    }
+
+    proptest! {
+        #[test]
+        fn an_unchanged_event_is_always_a_valid_update(now in T0 - 30 * DAY..T0 + 60 * DAY) {
+            prop_assert_eq!(check_published_update(&event(), &event(), now), Ok(()));
+            prop_assert_eq!(check_ticket_class_update(&ticket_class(), &ticket_class(), true, now), Ok(()));
+        }
+
+        #[test]
+        fn moving_every_date_later_before_anything_started_is_accepted(
+            shift in 0i64..(365 * DAY),
+        ) {
+            let mut new = with_config(|c| c.ticket_sale_end_ms += shift);
+            new.start_ms += shift;
+            new.end_ms += shift;
+            prop_assert_eq!(check_published_update(&event(), &new, BEFORE_SALE), Ok(()));
+        }
+
+        #[test]
+        fn every_command_sequence_stays_in_the_lifecycle(
+            actions in proptest::collection::vec(0usize..7, 0..20),
+        ) {
+            // Whatever is tried, CANCELLED is final and PUBLISHED is only reached via APPROVED.
+            let mut status = EventStatus::Draft;
+            for index in actions {
+                let action = LifecycleAction::ALL[index];
+                if let Ok(next) = transition(status, action) {
+                    if next == EventStatus::Published && status != EventStatus::Published {
+                        prop_assert_eq!(status, EventStatus::Approved);
+                    }
+                    prop_assert!(status != EventStatus::Cancelled);
+                    status = next;
+                }
+            }
+        }
+    }
+}
