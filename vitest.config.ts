@@ -20,5 +20,7 @@ export default defineConfig({
     include: ["tests/runtime/**/*.spec.ts"],
     setupFiles: ["./tests/runtime/setup.ts"],
     testTimeout: 30_000,
+    // The Worker logs one JSON line per request; keep test output readable.
+    onConsoleLog: (log) => !log.includes('"msg":"request"'),
   },
 });

@@ -14,6 +14,8 @@ mod durable;
 mod http;
 #[cfg(target_arch = "wasm32")]
 mod queue;
+#[cfg(target_arch = "wasm32")]
+mod store;
 
 #[cfg(target_arch = "wasm32")]
 pub use durable::event_hub::EventHub;

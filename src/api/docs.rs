@@ -15,13 +15,47 @@ use crate::http::{ApiError, ApiResult, RequestContext};
         description = "Fair, never-oversold ticket on-sales on Cloudflare's edge.",
         license(name = "MIT")
     ),
-    paths(super::health::get),
+    paths(
+        super::health::get,
+        super::auth::register,
+        super::auth::login,
+        super::auth::verify_email,
+        super::users::get_me,
+        super::users::patch_me,
+        super::users::delete_me,
+        super::users::get_by_id,
+        super::users::lookup,
+        super::dev::mailbox,
+    ),
     components(schemas(crate::http::error::Problem, crate::http::error::FieldProblem)),
+    modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness and dependency checks"),
+        (name = "auth", description = "Registration, login, email verification"),
+        (name = "users", description = "Profiles and platform-admin lookup"),
+        (name = "development", description = "Only when ENVIRONMENT=development"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` scheme the secured endpoints refer to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 thread_local! {
     // The document only depends on the code, so it is rendered once per isolate.

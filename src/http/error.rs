@@ -43,8 +43,9 @@ pub enum ApiError {
     /// Something broke on our side. The message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// The deployment lacks a required secret or has a development-only feature on.
+    #[error("misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 /// The problem+json body, also the OpenAPI schema of every error response.
@@ -86,8 +87,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::RateLimited { .. } => 429,
             ApiError::Rule { status, .. } => *status,
-            ApiError::Internal(_) => 500,
-            ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) | ApiError::Misconfigured(_) => 500,
         }
     }
 
@@ -104,7 +104,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::Rule { code, .. } => code,
             ApiError::Internal(_) => "INTERNAL_ERROR",
-            ApiError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Misconfigured(_) => "SERVICE_MISCONFIGURED",
         }
     }
 
@@ -150,7 +150,9 @@ impl ApiError {
             }
             ApiError::Rule { detail, .. } => detail.clone(),
             ApiError::Internal(_) => "An unexpected error occurred.".into(),
-            ApiError::Unavailable(_) => "The service is temporarily unavailable.".into(),
+            ApiError::Misconfigured(_) => {
+                "The service is not configured to serve requests safely.".into()
+            }
         }
     }
 
@@ -185,9 +187,6 @@ impl ApiError {
             } => {
                 let _ = headers.set("Retry-After", &retry_after_seconds.to_string());
             }
-            ApiError::Unavailable(_) => {
-                let _ = headers.set("Retry-After", "5");
-            }
             _ => {}
         }
         let body = serde_json::to_vec(&self.to_problem()).unwrap_or_else(|_| b"{}".to_vec());
@@ -205,5 +204,26 @@ fn unreachable_response() -> Response {
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
         ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::domain::validation::FieldError> for FieldProblem {
+    fn from(e: crate::domain::validation::FieldError) -> Self {
+        FieldProblem {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+impl From<crate::domain::validation::ValidationFailed> for ApiError {
+    fn from(v: crate::domain::validation::ValidationFailed) -> Self {
+        ApiError::Validation(v.errors.into_iter().map(FieldProblem::from).collect())
+    }
+}
+
+impl From<crate::domain::validation::FieldError> for ApiError {
+    fn from(e: crate::domain::validation::FieldError) -> Self {
+        ApiError::Validation(vec![e.into()])
     }
 }

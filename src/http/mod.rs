@@ -1,9 +1,11 @@
 //! The HTTP shell every request passes through: request id, CORS, rate limit, routing, body
 //! parsing, problem+json errors, security headers and one structured log line.
 
+pub mod auth;
 pub mod error;
 pub mod router;
 pub mod settings;
+pub mod webcrypto;
 
 use serde::de::DeserializeOwned;
 use worker::{console_log, Context, Date, Env, Headers, Method, Request, Response};
@@ -20,10 +22,8 @@ pub type ApiResult = Result<Response, ApiError>;
 pub struct RequestContext {
     pub req: Request,
     pub env: Env,
-    pub ctx: Context,
     pub settings: Settings,
     pub params: PathParams,
-    pub request_id: String,
     pub now_ms: i64,
 }
 
@@ -106,7 +106,7 @@ fn client_key(req: &Request) -> String {
 }
 
 /// Serves one request. Never fails: every error becomes a problem+json response.
-pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
+pub async fn serve(req: Request, env: Env, _ctx: Context) -> Response {
     let started = Date::now().as_millis();
     let settings = Settings::from_env(&env);
     let method = req.method();
@@ -124,6 +124,12 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
     let outcome: ApiResult = async {
         if method == Method::Options {
             return Ok(preflight(&req, &settings, origin.as_deref()));
+        }
+        // Refuse to serve rather than run with a forgeable token key.
+        if !settings.misconfiguration.is_empty() {
+            return Err(ApiError::Misconfigured(
+                settings.misconfiguration.join("; "),
+            ));
         }
         if path.starts_with("/api/") {
             rate_limit(&env, &req).await?;
@@ -143,10 +149,8 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
                 let mut rc = RequestContext {
                     req,
                     env,
-                    ctx,
                     settings: settings.clone(),
                     params,
-                    request_id: request_id.clone(),
                     now_ms: started as i64,
                 };
                 crate::api::dispatch(endpoint, &mut rc).await
@@ -173,7 +177,7 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
     });
     if let Some(e) = error {
         line["code"] = e.code().into();
-        if matches!(e, ApiError::Internal(_) | ApiError::Unavailable(_)) {
+        if matches!(e, ApiError::Internal(_) | ApiError::Misconfigured(_)) {
             // The internal cause goes to the log only; the client saw fixed text.
             line["error"] = e.to_string().into();
         }

@@ -2,6 +2,8 @@
 
 use worker::Env;
 
+use crate::domain::tokens::MIN_SECRET_BYTES;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
     Development,
@@ -32,10 +34,22 @@ pub struct Settings {
     pub admin_emails: Vec<String>,
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
+    pub jwt_secret: Option<String>,
+    /// What makes this deployment unsafe to serve; empty when all is well.
+    pub misconfiguration: Vec<String>,
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name).ok().map(|v| v.to_string())
+}
+
+/// Secrets set with `wrangler secret put` (or `.dev.vars` locally); plain vars as a fallback.
+pub fn secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .ok()
+        .map(|v| v.to_string())
+        .or_else(|| var(env, name))
+        .filter(|v| !v.is_empty())
 }
 
 impl Settings {
@@ -48,8 +62,22 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .collect()
         };
+        let environment = Environment::parse(&var(env, "ENVIRONMENT").unwrap_or_default());
+        let jwt_secret = secret(env, "JWT_SECRET");
+        let mut misconfiguration = Vec::new();
+        match &jwt_secret {
+            None => misconfiguration.push("JWT_SECRET is missing".to_string()),
+            Some(s) if s.len() < MIN_SECRET_BYTES && !environment.is_development() => {
+                misconfiguration.push(format!(
+                    "JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes"
+                ))
+            }
+            _ => {}
+        }
         Settings {
-            environment: Environment::parse(&var(env, "ENVIRONMENT").unwrap_or_default()),
+            environment,
+            jwt_secret,
+            misconfiguration,
             admin_emails: list("ADMIN_EMAILS")
                 .into_iter()
                 .map(|e| e.to_lowercase())

@@ -112,3 +112,18 @@ describe("API documentation", () => {
     expect((await bundle.text()).length).toBeGreaterThan(100_000);
   });
 });
+
+describe("API rate limit", () => {
+  it("answers 429 with Retry-After once a client exceeds its budget", async () => {
+    const headers = { "CF-Connecting-IP": "198.51.100.99" };
+    let last: Response | undefined;
+    for (let i = 0; i < 700; i++) {
+      last = await SELF.fetch(`${BASE}/api/openapi.json`, { headers });
+      if (last.status === 429) break;
+      await last.arrayBuffer();
+    }
+    expect(last!.status).toBe(429);
+    expect(Number(last!.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await problem(last!)).code).toBe("RATE_LIMITED");
+  });
+});

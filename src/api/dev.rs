@@ -1,0 +1,62 @@
+//! Development-only helpers: the mailbox that shows the mail the app "sent".
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::validation::{format_rfc3339, Email};
+use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::store::{d1, users as store};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MailboxQuery {
+    pub email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Mail {
+    pub id: String,
+    pub to: String,
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    pub link: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Mailbox {
+    pub items: Vec<Mail>,
+}
+
+#[utoipa::path(get, path = "/api/dev/mailbox", tag = "development", params(MailboxQuery),
+    responses((status = 200, description = "Mail sent to this address, newest first", body = Mailbox),
+              (status = 404, description = "Not in development", body = crate::http::error::Problem)))]
+pub async fn mailbox(rc: &mut RequestContext) -> ApiResult {
+    if !rc.settings.environment.is_development() {
+        return Err(ApiError::NotFound);
+    }
+    let query: MailboxQuery = rc.req.query().map_err(|_| {
+        ApiError::from(crate::domain::validation::FieldError::new(
+            "email",
+            "is required",
+        ))
+    })?;
+    let email = Email::parse(&query.email).map_err(|e| ApiError::from(e.at("email")))?;
+    let db = d1::db(&rc.env)?;
+    let items = store::mailbox(&db, email.as_str())
+        .await?
+        .into_iter()
+        .map(|m| Mail {
+            id: m.id,
+            to: m.to_email,
+            kind: m.kind,
+            subject: m.subject,
+            body: m.body,
+            link: m.link,
+            created_at: format_rfc3339(m.created_at),
+        })
+        .collect();
+    json_response(200, &Mailbox { items })
+}

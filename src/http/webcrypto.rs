@@ -1,0 +1,70 @@
+//! The runtime's WebCrypto, for the one thing pure Rust would do too slowly in wasm: the
+//! password KDF (PBKDF2 at 100,000 iterations runs natively here), plus secure random bytes.
+
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use super::ApiError;
+
+fn js_err(context: &str) -> impl Fn(JsValue) -> ApiError + '_ {
+    move |e| ApiError::Internal(format!("{context}: {e:?}"))
+}
+
+fn get(target: &JsValue, key: &str) -> Result<JsValue, ApiError> {
+    Reflect::get(target, &JsValue::from_str(key)).map_err(js_err(key))
+}
+
+async fn call(target: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, ApiError> {
+    let f: Function = get(target, method)?.dyn_into().map_err(js_err(method))?;
+    let array: Array = args.iter().collect();
+    let promise: Promise = f
+        .apply(target, &array)
+        .map_err(js_err(method))?
+        .dyn_into()
+        .map_err(js_err(method))?;
+    JsFuture::from(promise).await.map_err(js_err(method))
+}
+
+/// PBKDF2-HMAC-SHA256 through `crypto.subtle.deriveBits`.
+pub async fn pbkdf2_sha256(
+    password: &[u8],
+    salt: &[u8],
+    iterations: u32,
+    output_bits: u32,
+) -> Result<Vec<u8>, ApiError> {
+    let subtle = get(&get(&js_sys::global(), "crypto")?, "subtle")?;
+    let usages: Array = [JsValue::from_str("deriveBits")].iter().collect();
+    let key = call(
+        &subtle,
+        "importKey",
+        &[
+            "raw".into(),
+            Uint8Array::from(password).into(),
+            "PBKDF2".into(),
+            JsValue::FALSE,
+            usages.into(),
+        ],
+    )
+    .await?;
+    let params = Object::new();
+    let set =
+        |k: &str, v: JsValue| Reflect::set(&params, &JsValue::from_str(k), &v).map_err(js_err(k));
+    set("name", "PBKDF2".into())?;
+    set("hash", "SHA-256".into())?;
+    set("salt", Uint8Array::from(salt).into())?;
+    set("iterations", JsValue::from_f64(iterations as f64))?;
+    let bits = call(
+        &subtle,
+        "deriveBits",
+        &[params.into(), key, JsValue::from_f64(output_bits as f64)],
+    )
+    .await?;
+    Ok(Uint8Array::new(&bits).to_vec())
+}
+
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
+    Ok(buf)
+}
