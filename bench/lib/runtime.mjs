@@ -1,0 +1,82 @@
+// Starts workerd through Miniflare on 127.0.0.1 for benchmarks and the flash-crowd harness:
+// the app (configured from wrangler.toml, in-memory storage, D1 migrated) and a no-op JS
+// Worker as the runtime's floor. Both listen on their own loopback port.
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+// The app logs a JSON line per request; a benchmark drains them instead of printing them.
+const quiet = { handleRuntimeStdio: (out, err) => { out.resume(); err.resume(); } };
+
+async function start(worker) {
+  const verbose = process.env.BENCH_VERBOSE === "1";
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({ host: "127.0.0.1", port: 0, ...(verbose ? {} : quiet), workers: [worker] }),
+  );
+  const url = await mf.ready;
+  return { mf, url: url.href.replace(/\/$/, ""), dispose: () => mf.dispose() };
+}
+
+/** The no-op baseline: the cheapest possible Worker on the same runtime. */
+export function startNoop() {
+  return start({
+    name: "noop",
+    modules: true,
+    script: "export default { fetch() { return new Response('ok'); } };",
+    compatibilityDate: "2026-11-01",
+  });
+}
+
+/**
+ * The app as wrangler.toml describes it, without the rate-limiting bindings (a benchmark is
+ * one client hammering on purpose, and Miniflare emulates each limiter call as an extra
+ * service hop that Cloudflare's in-process limiter does not cost; the Worker skips an absent
+ * limiter), with `overrides` merged over the options.
+ */
+export async function startApp(overrides = {}) {
+  const { workerOptions, main } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  const ratelimits = {};
+  const { modulesRules: _rules, rootPath: _root, ...options } = workerOptions;
+  const build = join(ROOT, "build");
+  const app = await start({
+    ...options,
+    name: "ticketbottle-edge",
+    modulesRoot: build,
+    modules: [
+      { type: "ESModule", path: main },
+      { type: "CompiledWasm", path: join(build, "index_bg.wasm") },
+    ],
+    ratelimits,
+    ...overrides,
+  });
+  const db = await app.mf.getD1Database("DB");
+  const dir = join(ROOT, "migrations");
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const sql = readFileSync(join(dir, file), "utf8");
+    // D1's exec takes one statement per line; prepare each statement instead.
+    for (const statement of splitSql(sql)) await db.prepare(statement).run();
+  }
+  return app;
+}
+
+/** Splits a migration into statements (no semicolons inside strings in our migrations, except triggers). */
+export function splitSql(sql) {
+  const lines = sql.split("\n").filter((l) => !l.trim().startsWith("--"));
+  const out = [];
+  let current = "";
+  let inTrigger = false;
+  for (const line of lines) {
+    current += line + "\n";
+    if (/CREATE\s+TRIGGER/i.test(line)) inTrigger = true;
+    if (inTrigger ? /^\s*END\s*;\s*$/i.test(line) : line.trim().endsWith(";")) {
+      if (current.trim()) out.push(current.trim());
+      current = "";
+      inTrigger = false;
+    }
+  }
+  if (current.trim()) out.push(current.trim());
+  return out;
+}
