@@ -6,6 +6,7 @@ pub mod fenwick;
 pub mod ids;
 pub mod ledger;
 pub mod password;
+pub mod saga;
 pub mod tokens;
 pub mod validation;
 pub mod waitroom;

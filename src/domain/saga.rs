@@ -1,0 +1,416 @@
+//! The order saga's decisions: what each message (payment result, hold expiry, owner cancel)
+//! does to an order in each status, and which compensations undo a failed checkout. The shell
+//! performs the steps; this module only decides, so every case is tested on the host.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Pending,
+    Completed,
+    Cancelled,
+    Failed,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "PENDING",
+            OrderStatus::Completed => "COMPLETED",
+            OrderStatus::Cancelled => "CANCELLED",
+            OrderStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "PENDING" => Some(OrderStatus::Pending),
+            "COMPLETED" => Some(OrderStatus::Completed),
+            "CANCELLED" => Some(OrderStatus::Cancelled),
+            "FAILED" => Some(OrderStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What reaches the saga about an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaInput {
+    /// The provider says the money arrived (verified, amount checked).
+    PaymentSucceeded,
+    /// The provider says the payment failed or was declined.
+    PaymentFailed,
+    /// The event's object expired the hold (the buyer did not pay in time).
+    HoldExpired,
+    /// The buyer cancelled the order before paying.
+    CancelledByOwner,
+}
+
+/// The first step the shell takes for an input, before it knows the object's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaStep {
+    /// Ask the event object to turn the hold into a sale (it re-reserves an expired hold if
+    /// stock allows), then apply `after_confirm`.
+    ConfirmHold,
+    /// Release the hold, then move the order to `status`, free the checkout slot and announce.
+    ReleaseAndClose {
+        status: OrderStatus,
+        checkout: CheckoutResult,
+    },
+    /// Move the order to `status` and free the checkout slot; the hold is already gone.
+    Close {
+        status: OrderStatus,
+        checkout: CheckoutResult,
+    },
+    /// Already decided: a duplicate or late message with no effect.
+    Ignore(IgnoreReason),
+    /// Refused to the caller (only for owner cancel).
+    Refuse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreReason {
+    AlreadyInThisState,
+    AlreadyCompleted,
+    AlreadyClosed,
+}
+
+/// How the buyer's checkout slot in the waitroom ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CheckoutResult {
+    Completed,
+    Failed,
+    Cancelled,
+    Expired,
+}
+
+impl CheckoutResult {
+    /// The domain event announcing it (the seed's CHECKOUT_* topics).
+    pub fn event_type(self) -> &'static str {
+        match self {
+            CheckoutResult::Completed => "CHECKOUT_COMPLETED",
+            CheckoutResult::Failed | CheckoutResult::Cancelled => "CHECKOUT_FAILED",
+            CheckoutResult::Expired => "CHECKOUT_EXPIRED",
+        }
+    }
+}
+
+pub fn decide(status: OrderStatus, input: SagaInput) -> SagaStep {
+    use OrderStatus::*;
+    use SagaInput::*;
+    match (status, input) {
+        (Pending, PaymentSucceeded) => SagaStep::ConfirmHold,
+        // Money that arrives after the order was closed is never dropped: the object
+        // re-reserves if stock allows, otherwise the order is marked for refund.
+        (Cancelled | Failed, PaymentSucceeded) => SagaStep::ConfirmHold,
+        (Completed, PaymentSucceeded) => SagaStep::Ignore(IgnoreReason::AlreadyInThisState),
+
+        (Pending, PaymentFailed) => SagaStep::ReleaseAndClose {
+            status: Failed,
+            checkout: CheckoutResult::Failed,
+        },
+        // A failure notice after the sale completed (a provider retry of an old attempt)
+        // must not undo a paid order.
+        (Completed, PaymentFailed) => SagaStep::Ignore(IgnoreReason::AlreadyCompleted),
+        (Cancelled | Failed, PaymentFailed) => SagaStep::Ignore(IgnoreReason::AlreadyClosed),
+
+        (Pending, HoldExpired) => SagaStep::Close {
+            status: Cancelled,
+            checkout: CheckoutResult::Expired,
+        },
+        (Completed, HoldExpired) => SagaStep::Ignore(IgnoreReason::AlreadyCompleted),
+        (Cancelled | Failed, HoldExpired) => SagaStep::Ignore(IgnoreReason::AlreadyClosed),
+
+        (Pending, CancelledByOwner) => SagaStep::ReleaseAndClose {
+            status: Cancelled,
+            checkout: CheckoutResult::Cancelled,
+        },
+        (Cancelled, CancelledByOwner) => SagaStep::Ignore(IgnoreReason::AlreadyInThisState),
+        (Completed | Failed, CancelledByOwner) => SagaStep::Refuse,
+    }
+}
+
+/// What the event object answered to a confirm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfirmAnswer {
+    Confirmed,
+    NoStock,
+    EventCancelled,
+}
+
+/// The order's end state after a confirm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterConfirm {
+    pub status: OrderStatus,
+    pub refund_reason: Option<&'static str>,
+    pub checkout: CheckoutResult,
+}
+
+pub fn after_confirm(answer: ConfirmAnswer, status_before: OrderStatus) -> AfterConfirm {
+    match answer {
+        ConfirmAnswer::Confirmed => AfterConfirm {
+            status: OrderStatus::Completed,
+            refund_reason: None,
+            checkout: CheckoutResult::Completed,
+        },
+        // Paid but nothing to deliver: keep the closed status (or close a pending one) and
+        // flag the refund so an operator and the buyer can see it.
+        ConfirmAnswer::NoStock | ConfirmAnswer::EventCancelled => AfterConfirm {
+            status: if status_before == OrderStatus::Pending {
+                OrderStatus::Cancelled
+            } else {
+                status_before
+            },
+            refund_reason: Some(if answer == ConfirmAnswer::NoStock {
+                "PAID_BUT_SOLD_OUT"
+            } else {
+                "PAID_BUT_EVENT_CANCELLED"
+            }),
+            checkout: CheckoutResult::Failed,
+        },
+    }
+}
+
+/// The forward steps of creating an order, in order. Each is recorded when done so a
+/// failure (or a crash found by the sweep) compensates exactly what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CheckoutStep {
+    Reserved,
+    OrderWritten,
+    CheckoutBound,
+    PaymentCreated,
+}
+
+impl CheckoutStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckoutStep::Reserved => "RESERVED",
+            CheckoutStep::OrderWritten => "ORDER_WRITTEN",
+            CheckoutStep::CheckoutBound => "CHECKOUT_BOUND",
+            CheckoutStep::PaymentCreated => "PAYMENT_CREATED",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            CheckoutStep::Reserved,
+            CheckoutStep::OrderWritten,
+            CheckoutStep::CheckoutBound,
+            CheckoutStep::PaymentCreated,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compensation {
+    /// Give the held tickets back to the event.
+    ReleaseHold,
+    /// Mark the order FAILED (it stays for the buyer's history and for audit).
+    FailOrder,
+    /// Free the buyer's checkout slot in the waitroom.
+    FreeCheckoutSlot,
+}
+
+/// The compensations for a checkout that got as far as `done`, in the order to run them:
+/// the reverse of the forward steps. A payment that was never created needs none.
+pub fn compensations(done: &[CheckoutStep]) -> Vec<Compensation> {
+    let mut steps: Vec<CheckoutStep> = done.to_vec();
+    steps.sort();
+    steps.dedup();
+    steps
+        .iter()
+        .rev()
+        .filter_map(|s| match s {
+            CheckoutStep::PaymentCreated => None,
+            CheckoutStep::CheckoutBound => Some(Compensation::FreeCheckoutSlot),
+            CheckoutStep::OrderWritten => Some(Compensation::FailOrder),
+            CheckoutStep::Reserved => Some(Compensation::ReleaseHold),
+        })
+        .collect()
+}
+
+/// A checkout stuck between steps (the Worker died mid-request) is compensated by the sweep
+/// once it is older than this, unless its payment link was created (then the hold's own
+/// expiry and the provider's notification finish it).
+pub const STUCK_CHECKOUT_AFTER_MS: i64 = 2 * 60 * 1000;
+
+pub fn sweep_decision(
+    done: &[CheckoutStep],
+    started_at_ms: i64,
+    now_ms: i64,
+) -> Option<Vec<Compensation>> {
+    if done.contains(&CheckoutStep::PaymentCreated)
+        || now_ms - started_at_ms < STUCK_CHECKOUT_AFTER_MS
+    {
+        return None;
+    }
+    Some(compensations(done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OrderStatus::*;
+    use SagaInput::*;
+
+    const STATUSES: [OrderStatus; 4] = [Pending, Completed, Cancelled, Failed];
+    const INPUTS: [SagaInput; 4] = [
+        PaymentSucceeded,
+        PaymentFailed,
+        HoldExpired,
+        CancelledByOwner,
+    ];
+
+    #[test]
+    fn every_status_and_input_has_a_decision_and_only_pending_or_paid_moves() {
+        for status in STATUSES {
+            for input in INPUTS {
+                let step = decide(status, input);
+                let moves = !matches!(step, SagaStep::Ignore(_) | SagaStep::Refuse);
+                let expected =
+                    status == Pending || input == PaymentSucceeded && status != Completed;
+                assert_eq!(moves, expected, "{status:?} × {input:?} → {step:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_completed_order_is_never_undone() {
+        for input in INPUTS {
+            assert!(
+                matches!(
+                    decide(Completed, input),
+                    SagaStep::Ignore(_) | SagaStep::Refuse
+                ),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_messages_have_no_second_effect() {
+        // Apply each input, then the same input again from the resulting status.
+        for input in INPUTS {
+            let first = decide(Pending, input);
+            let status = match first {
+                SagaStep::ConfirmHold => after_confirm(ConfirmAnswer::Confirmed, Pending).status,
+                SagaStep::ReleaseAndClose { status, .. } | SagaStep::Close { status, .. } => status,
+                _ => Pending,
+            };
+            assert!(
+                matches!(decide(status, input), SagaStep::Ignore(_)),
+                "{input:?} twice"
+            );
+        }
+    }
+
+    #[test]
+    fn payment_failure_releases_and_fails() {
+        assert_eq!(
+            decide(Pending, PaymentFailed),
+            SagaStep::ReleaseAndClose {
+                status: Failed,
+                checkout: CheckoutResult::Failed
+            }
+        );
+    }
+
+    #[test]
+    fn hold_expiry_cancels_and_expires_the_checkout() {
+        assert_eq!(
+            decide(Pending, HoldExpired),
+            SagaStep::Close {
+                status: Cancelled,
+                checkout: CheckoutResult::Expired
+            }
+        );
+    }
+
+    #[test]
+    fn late_money_is_confirmed_or_flagged_for_refund_never_dropped() {
+        assert_eq!(decide(Cancelled, PaymentSucceeded), SagaStep::ConfirmHold);
+        let ok = after_confirm(ConfirmAnswer::Confirmed, Cancelled);
+        assert_eq!(ok.status, Completed);
+        let sold_out = after_confirm(ConfirmAnswer::NoStock, Cancelled);
+        assert_eq!(sold_out.status, Cancelled);
+        assert_eq!(sold_out.refund_reason, Some("PAID_BUT_SOLD_OUT"));
+        let pending = after_confirm(ConfirmAnswer::EventCancelled, Pending);
+        assert_eq!(pending.status, Cancelled);
+        assert_eq!(pending.refund_reason, Some("PAID_BUT_EVENT_CANCELLED"));
+    }
+
+    #[test]
+    fn owner_may_cancel_only_pending_orders() {
+        assert!(matches!(
+            decide(Pending, CancelledByOwner),
+            SagaStep::ReleaseAndClose {
+                status: Cancelled,
+                ..
+            }
+        ));
+        assert_eq!(decide(Completed, CancelledByOwner), SagaStep::Refuse);
+        assert_eq!(decide(Failed, CancelledByOwner), SagaStep::Refuse);
+    }
+
+    #[test]
+    fn compensations_run_in_reverse_of_what_was_done() {
+        use CheckoutStep::*;
+        assert_eq!(compensations(&[]), vec![]);
+        assert_eq!(compensations(&[Reserved]), vec![Compensation::ReleaseHold]);
+        assert_eq!(
+            compensations(&[Reserved, OrderWritten]),
+            vec![Compensation::FailOrder, Compensation::ReleaseHold]
+        );
+        assert_eq!(
+            compensations(&[
+                OrderWritten,
+                Reserved,
+                CheckoutBound,
+                PaymentCreated,
+                Reserved
+            ]),
+            vec![
+                Compensation::FreeCheckoutSlot,
+                Compensation::FailOrder,
+                Compensation::ReleaseHold
+            ]
+        );
+    }
+
+    #[test]
+    fn the_sweep_leaves_young_or_paid_checkouts_alone() {
+        use CheckoutStep::*;
+        assert_eq!(
+            sweep_decision(&[Reserved], 0, STUCK_CHECKOUT_AFTER_MS - 1),
+            None
+        );
+        assert_eq!(
+            sweep_decision(&[Reserved, OrderWritten, PaymentCreated], 0, i64::MAX / 2),
+            None
+        );
+        assert_eq!(
+            sweep_decision(&[Reserved, OrderWritten], 0, STUCK_CHECKOUT_AFTER_MS),
+            Some(vec![Compensation::FailOrder, Compensation::ReleaseHold])
+        );
+    }
+
+    #[test]
+    fn step_names_round_trip() {
+        for s in [
+            CheckoutStep::Reserved,
+            CheckoutStep::OrderWritten,
+            CheckoutStep::CheckoutBound,
+            CheckoutStep::PaymentCreated,
+        ] {
+            assert_eq!(CheckoutStep::parse(s.as_str()), Some(s));
+        }
+        for s in STATUSES {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}
