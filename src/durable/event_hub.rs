@@ -48,6 +48,7 @@ pub struct EventHub {
     sql: SqlStorage,
     /// Shared with outbox flushes that outlive the request that started them.
     dispatch: Rc<Dispatch>,
+    positions: Rc<sockets::PositionPushes>,
     /// Why the schema could not be created, if it could not: every request then fails cleanly.
     schema_error: Option<String>,
 }
@@ -107,6 +108,8 @@ impl Dispatch {
         if self.armed.get() == Some(wanted) {
             return;
         }
+        // Recorded before the await: a later call that computes a newer time sees this one.
+        self.armed.set(Some(wanted));
         let set = match wanted {
             Some(at) => {
                 let date = js_sys::Date::new(&JsValue::from_f64(at as f64));
@@ -114,15 +117,12 @@ impl Dispatch {
             }
             None => self.storage.delete_alarm().await,
         };
-        match set {
-            Ok(()) => self.armed.set(Some(wanted)),
-            Err(error) => {
-                self.armed.set(None);
-                console_error!(
-                    "{}",
-                    serde_json::json!({"level": "error", "msg": "alarm not set", "detail": error.to_string()})
-                );
-            }
+        if let Err(error) = set {
+            self.armed.set(None);
+            console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "alarm not set", "detail": error.to_string()})
+            );
         }
     }
 
@@ -297,12 +297,7 @@ impl EventHub {
     async fn after_commit(&self, after: AfterCommit, now: i64, flush: Flush) {
         sockets::deliver(self.raw_state(), &after.pushes);
         if after.head_moved {
-            if let Err(detail) = sockets::broadcast_positions(self.raw_state(), &self.sql, now) {
-                console_error!(
-                    "{}",
-                    serde_json::json!({"level": "error", "msg": "position push failed", "detail": detail})
-                );
-            }
+            self.positions.head_moved(now, now_ms);
         }
         self.dispatch.arm_alarm(None).await;
         if !after.outbox_written {
@@ -405,11 +400,17 @@ impl DurableObject for EventHub {
             flushing: Cell::new(false),
             armed: Cell::new(None),
         });
+        let raw_state: worker::worker_sys::DurableObjectState =
+            AsRef::<JsValue>::as_ref(state.as_raw())
+                .clone()
+                .unchecked_into();
+        let positions = Rc::new(sockets::PositionPushes::new(raw_state, sql.clone()));
         Self {
             state,
             env,
             sql,
             dispatch,
+            positions,
             schema_error,
         }
     }

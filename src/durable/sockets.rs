@@ -4,9 +4,13 @@
 //! workers-rs's `State` socket helpers unwrap the runtime's answers; these call the raw
 //! `DurableObjectState` instead so that a refusal is an error, not a panic.
 
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
 use wasm_bindgen::JsValue;
 use worker::worker_sys::DurableObjectState;
-use worker::{SqlStorage, WebSocket};
+use worker::{console_error, Delay, SqlStorage, WebSocket};
 
 use super::commands::{queued_views, Push};
 use super::protocol::{user_tag, SocketAttachment, SocketPush};
@@ -113,4 +117,60 @@ pub fn broadcast_positions(
         sent += 1;
     }
     Ok(sent)
+}
+
+/// Position pushes to all sockets happen at most this often: a burst of leaves or idle skips
+/// becomes one push per socket, not one per departure.
+pub const POSITION_PUSH_INTERVAL_MS: i64 = 500;
+
+/// Coalesces "the head moved" into at most one broadcast per [`POSITION_PUSH_INTERVAL_MS`].
+/// The pending flag lives in memory only: a push lost to eviction is made good by the next
+/// move, and fans also see their position on reconnect and in `GET .../session`.
+pub struct PositionPushes {
+    state: DurableObjectState,
+    sql: SqlStorage,
+    last_at: Cell<i64>,
+    pending: Cell<bool>,
+}
+
+impl PositionPushes {
+    pub fn new(state: DurableObjectState, sql: SqlStorage) -> Self {
+        PositionPushes {
+            state,
+            sql,
+            last_at: Cell::new(i64::MIN),
+            pending: Cell::new(false),
+        }
+    }
+
+    /// Pushes now, or schedules one push for when the interval has passed.
+    pub fn head_moved(self: &Rc<Self>, now: i64, clock: fn() -> i64) {
+        if self.pending.get() {
+            // The scheduled push reads positions when it runs, so it covers this move too.
+            return;
+        }
+        let since = now.saturating_sub(self.last_at.get());
+        if since >= POSITION_PUSH_INTERVAL_MS {
+            self.push(now);
+            return;
+        }
+        self.pending.set(true);
+        let wait = u64::try_from(POSITION_PUSH_INTERVAL_MS - since).unwrap_or(0);
+        let pushes = Rc::clone(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            Delay::from(Duration::from_millis(wait)).await;
+            pushes.pending.set(false);
+            pushes.push(clock());
+        });
+    }
+
+    fn push(&self, now: i64) {
+        self.last_at.set(now);
+        if let Err(detail) = broadcast_positions(&self.state, &self.sql, now) {
+            console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "position push failed", "detail": detail})
+            );
+        }
+    }
 }

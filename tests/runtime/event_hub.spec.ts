@@ -372,13 +372,17 @@ describe("waitroom", () => {
 /** Collects a socket's JSON messages and waits for one that matches. */
 function inbox(ws: WebSocket) {
   const messages: Json[] = [];
+  const received: Record<string, number> = {};
   const waiters: Array<() => void> = [];
   ws.addEventListener("message", (event) => {
-    messages.push(JSON.parse(event.data as string));
+    const message = JSON.parse(event.data as string);
+    received[message.type] = (received[message.type] ?? 0) + 1;
+    messages.push(message);
     waiters.splice(0).forEach((wake) => wake());
   });
   return {
     messages,
+    received,
     async next(type: string, timeoutMs = 5_000): Promise<Json> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
@@ -430,6 +434,21 @@ describe("waitroom sockets", () => {
     expect(status.connectedSockets).toBe(2);
     ws.close(1000, "done");
     other.ws.close(1000, "done");
+  });
+
+  it("coalesces a burst of departures into few position pushes that end at the right place", async () => {
+    const { hub } = await eventWith({ waitroom: PAUSED });
+    for (const fan of ["b1", "b2", "b3", "b4", "b5", "b6"]) await join(hub, fan);
+    const { ws, box } = await openSocket(hub, "b6");
+    expect(await box.next("position")).toMatchObject({ position: 6 });
+
+    for (const fan of ["b1", "b2", "b3", "b4"]) await ok(hub, { op: "leave", userId: fan });
+
+    let latest = await box.next("position");
+    while (latest.position !== 2) latest = await box.next("position");
+    expect(latest).toMatchObject({ position: 2, queueLength: 2 });
+    expect(box.received.position).toBeLessThanOrEqual(3);
+    ws.close(1000, "done");
   });
 
   it("tells an expired fan so, and refuses sockets without an authenticated user or a session", async () => {
