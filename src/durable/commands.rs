@@ -95,6 +95,8 @@ pub struct Core {
     now: i64,
     /// `JWT_SECRET`: checkout tokens are minted only when someone is admitted.
     jwt_secret: Option<Vec<u8>>,
+    /// The synced event's id, read once per operation (an admission tick mints many tokens).
+    event_id: std::cell::OnceCell<String>,
     after: AfterCommit,
 }
 
@@ -104,6 +106,7 @@ impl Core {
             sql,
             now,
             jwt_secret,
+            event_id: std::cell::OnceCell::new(),
             after: AfterCommit::default(),
         }
     }
@@ -127,6 +130,15 @@ impl Core {
 
     pub fn setup(&self) -> Result<Option<EventSetup>, HubFailure> {
         load_setup(&self.sql).map_err(store_failure)
+    }
+
+    /// The event's id as synced (empty before the first sync, when nothing can be admitted).
+    fn event_id(&self) -> Result<&str, HubFailure> {
+        if let Some(id) = self.event_id.get() {
+            return Ok(id);
+        }
+        let id = self.setup()?.map(|s| s.event_id).unwrap_or_default();
+        Ok(self.event_id.get_or_init(|| id))
     }
 
     fn save_setup(&self, setup: &EventSetup) -> Result<(), HubFailure> {
@@ -314,11 +326,10 @@ impl Core {
             .jwt_secret
             .as_deref()
             .ok_or_else(|| HubFailure::internal("JWT_SECRET is not configured"))?;
-        let event_id = self.setup()?.map(|s| s.event_id).unwrap_or_default();
         let token = TokenKey::new(secret)
             .issue_checkout(
                 &session.user_id,
-                &event_id,
+                self.event_id()?,
                 &session.session_id,
                 admitted_at,
                 expires_at,
@@ -436,7 +447,7 @@ impl Core {
     /// then an admission tick.
     pub fn alarm(mut self, presence: &dyn Presence) -> Result<Done, HubFailure> {
         let expired = self.ledger().expire_due(self.now)?;
-        let event_id = self.setup()?.map(|s| s.event_id).unwrap_or_default();
+        let event_id = self.event_id()?.to_owned();
         for hold in &expired {
             let message = hold_expired_message(&event_id, hold, self.now, fresh_id())
                 .map_err(|e| HubFailure::internal(format!("hold expired: {e}")))?;

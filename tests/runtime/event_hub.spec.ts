@@ -360,6 +360,24 @@ describe("waitroom", () => {
     expect(status.waitroom).toMatchObject({ slotsInUse: 2, maxSlots: 2, queueLength: 2 });
   });
 
+  it("keeps early fans in a pre-queue and places them in a shuffled order when the sale opens", async () => {
+    const opensAt = Date.now() + 400;
+    const { hub } = await eventWith({ waitroom: PAUSED, classes: [["ga", 5]], saleStartsAtMs: opensAt });
+    const early = [];
+    for (const fan of ["p1", "p2", "p3", "p4"]) early.push(await join(hub, fan));
+    expect(early.map((s) => [s.status, s.position])).toEqual(Array(4).fill(["QUEUED", null]));
+    expect(early[3].queueLength).toBe(4);
+    await refused(hub, reserve("o1", "p1", [["ga", 1]]), 409, "SALE_NOT_OPEN");
+
+    while (Date.now() < opensAt + 20) await sleep(50);
+    await runDurableObjectAlarm(hub);
+
+    const placed = await Promise.all(["p1", "p2", "p3", "p4"].map((fan) => session(hub, fan)));
+    expect(placed.map((s) => s.position).sort()).toEqual([1, 2, 3, 4]);
+    expect(placed.every((s) => s.status === "QUEUED" && s.queueLength === 4)).toBe(true);
+    expect((await join(hub, "p5")).position).toBe(5);
+  });
+
   it("refuses to join an event that is not published or has no waitroom", async () => {
     const draft = await eventWith({ status: "CONFIGURED", waitroom: PAUSED });
     await refused(draft.hub, { op: "join", userId: "u" }, 409, "SALE_NOT_OPEN");
