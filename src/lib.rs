@@ -4,12 +4,11 @@
 //! `payments` are plain Rust and are what `cargo test` exercises on the host.
 
 pub mod domain;
+pub mod durable;
 pub mod payments;
 
 #[cfg(target_arch = "wasm32")]
 mod api;
-#[cfg(target_arch = "wasm32")]
-mod durable;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]

@@ -61,7 +61,9 @@ pub const LEDGER_SCHEMA: &str = "\
 CREATE TABLE IF NOT EXISTS ledger_settings (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   sale_state TEXT NOT NULL CHECK (sale_state IN ('CLOSED', 'OPEN', 'CANCELLED')),
-  max_tickets_per_user INTEGER CHECK (max_tickets_per_user IS NULL OR max_tickets_per_user >= 0)
+  max_tickets_per_user INTEGER CHECK (max_tickets_per_user IS NULL OR max_tickets_per_user >= 0),
+  sale_starts_at INTEGER,
+  sale_ends_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS ticket_classes (
   id TEXT PRIMARY KEY,
@@ -107,13 +109,28 @@ pub enum SaleState {
     Cancelled,
 }
 
-/// The event's sale state and per-user ticket limit.
+/// The event's sale state, per-user ticket limit and sale window.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SaleSettings {
     pub state: SaleState,
     /// Tickets one user may hold or own across all classes; `None` means no limit.
     pub max_tickets_per_user: Option<u32>,
+    /// The event's `ticketSaleStartDate`: no holds before it; `None` means no lower bound.
+    #[serde(default)]
+    pub sale_starts_at: Option<Millis>,
+    /// The event's `ticketSaleEndDate`: no holds from it on; `None` means no upper bound.
+    #[serde(default)]
+    pub sale_ends_at: Option<Millis>,
+}
+
+impl SaleSettings {
+    /// Whether `now` lies in the event's sale window `[saleStartsAt, saleEndsAt)`. A class's
+    /// own window narrows this further; both must contain `now` for a hold.
+    pub fn window_contains(&self, now: Millis) -> bool {
+        self.sale_starts_at.is_none_or(|start| start <= now)
+            && self.sale_ends_at.is_none_or(|end| now < end)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,6 +476,8 @@ pub enum LedgerError {
     UnknownTicketClass { ticket_class_id: String },
     #[error("the event is not on sale ({state:?})")]
     SaleNotOpen { state: SaleState },
+    #[error("the event's ticket sale window does not contain this moment")]
+    OutsideSaleWindow,
     #[error("ticket class {ticket_class_id} is outside its sale window")]
     ClassSaleWindowClosed { ticket_class_id: String },
     #[error("ticket class {ticket_class_id} is paused")]
@@ -506,9 +525,9 @@ impl LedgerError {
         match self {
             LedgerError::Invalid { .. } => "VALIDATION_FAILED",
             LedgerError::UnknownTicketClass { .. } => "UNKNOWN_TICKET_CLASS",
-            LedgerError::SaleNotOpen { .. } | LedgerError::ClassSaleWindowClosed { .. } => {
-                "SALE_NOT_OPEN"
-            }
+            LedgerError::SaleNotOpen { .. }
+            | LedgerError::OutsideSaleWindow
+            | LedgerError::ClassSaleWindowClosed { .. } => "SALE_NOT_OPEN",
             LedgerError::ClassNotOnSale { .. } => "CLASS_NOT_ON_SALE",
             LedgerError::PurchaseLimitExceeded { .. } => "PURCHASE_LIMIT_EXCEEDED",
             LedgerError::InsufficientInventory { .. } => "INSUFFICIENT_INVENTORY",
@@ -553,7 +572,8 @@ impl LedgerChanges {
 /// The ledger's storage. Synchronous because the Durable Object's `sql.exec` is; each read is
 /// one indexed query on [`LEDGER_SCHEMA`] (the SQL is given per method).
 pub trait LedgerStore {
-    /// `SELECT sale_state AS state, max_tickets_per_user AS maxTicketsPerUser
+    /// `SELECT sale_state AS state, max_tickets_per_user AS maxTicketsPerUser,
+    ///  sale_starts_at AS saleStartsAt, sale_ends_at AS saleEndsAt
     ///  FROM ledger_settings WHERE id = 1`
     fn settings(&self) -> Result<Option<SaleSettings>, StoreError>;
 
@@ -586,9 +606,10 @@ pub trait LedgerStore {
     fn next_expiry(&self) -> Result<Option<Millis>, StoreError>;
 
     /// Writes every row of `changes` or none, inside `ctx.storage.transactionSync(..)`:
-    /// - settings: `INSERT INTO ledger_settings (id, sale_state, max_tickets_per_user)
-    ///   VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET sale_state = excluded.sale_state,
-    ///   max_tickets_per_user = excluded.max_tickets_per_user`
+    /// - settings: `INSERT INTO ledger_settings (id, sale_state, max_tickets_per_user,
+    ///   sale_starts_at, sale_ends_at) VALUES (1, ?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET
+    ///   sale_state = excluded.sale_state, max_tickets_per_user = excluded.max_tickets_per_user,
+    ///   sale_starts_at = excluded.sale_starts_at, sale_ends_at = excluded.sale_ends_at`
     /// - each class: `INSERT INTO ticket_classes (id, total, reserved, sold, status,
     ///   sale_start_at, sale_end_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id)
     ///   DO UPDATE SET total = excluded.total, reserved = excluded.reserved, sold = excluded.sold,
@@ -829,6 +850,23 @@ impl<S: LedgerStore> Ledger<S> {
         self.commit_settings(settings)
     }
 
+    /// Sets the whole sale configuration at once (what the event workflow syncs to the object):
+    /// state, per-user limit and sale window in one write. Cancelled stays final; a repeat with
+    /// the same settings writes the same row again, so syncing is idempotent.
+    pub fn configure_sale(&mut self, wanted: SaleSettings) -> Result<SaleSettings, LedgerError> {
+        if matches!(
+            (wanted.sale_starts_at, wanted.sale_ends_at),
+            (Some(start), Some(end)) if end <= start
+        ) {
+            return Err(invalid("saleEndsAt", "must be after saleStartsAt"));
+        }
+        let current = self.settings()?;
+        if current.state == SaleState::Cancelled && wanted.state != SaleState::Cancelled {
+            return Err(LedgerError::SaleCancelled);
+        }
+        self.commit_settings(wanted)
+    }
+
     fn commit_settings(&mut self, settings: SaleSettings) -> Result<SaleSettings, LedgerError> {
         self.store.commit(&LedgerChanges {
             settings: Some(settings.clone()),
@@ -961,6 +999,9 @@ impl<S: LedgerStore> Ledger<S> {
             return Err(LedgerError::SaleNotOpen {
                 state: settings.state,
             });
+        }
+        if !settings.window_contains(now) {
+            return Err(LedgerError::OutsideSaleWindow);
         }
 
         let mut classes = Vec::with_capacity(items.len());
@@ -1569,6 +1610,69 @@ mod tests {
         assert_eq!(error.code(), "INVALID_STATUS_TRANSITION");
         assert_eq!(ledger.settings().unwrap().state, SaleState::Cancelled);
         assert!(ledger.set_sale_state(SaleState::Cancelled).is_ok());
+    }
+
+    #[test]
+    fn reserve_respects_the_event_sale_window_start_inclusive_end_exclusive() {
+        let mut ledger = open_ledger();
+        let start = T0 + 10 * MINUTE;
+        let end = T0 + 20 * MINUTE;
+        ledger
+            .configure_sale(SaleSettings {
+                state: SaleState::Open,
+                max_tickets_per_user: None,
+                sale_starts_at: Some(start),
+                sale_ends_at: Some(end),
+            })
+            .unwrap();
+
+        let too_early = ledger.reserve(&request("o1", "u1", &[("ga", 1)]), start - 1);
+        let at_start = ledger.reserve(&request("o2", "u1", &[("ga", 1)]), start);
+        let last_moment = ledger.reserve(&request("o3", "u1", &[("ga", 1)]), end - 1);
+        let at_end = ledger.reserve(&request("o4", "u1", &[("ga", 1)]), end);
+
+        assert_eq!(too_early.unwrap_err(), LedgerError::OutsideSaleWindow);
+        assert!(at_start.is_ok());
+        assert!(last_moment.is_ok());
+        let at_end = at_end.unwrap_err();
+        assert_eq!(at_end, LedgerError::OutsideSaleWindow);
+        assert_eq!(at_end.code(), "SALE_NOT_OPEN");
+        assert_eq!(counters(&ledger, "ga"), (2, 0, 8));
+    }
+
+    #[test]
+    fn configure_sale_writes_everything_at_once_and_keeps_a_cancellation_final() {
+        let mut ledger = open_ledger();
+        let wanted = SaleSettings {
+            state: SaleState::Open,
+            max_tickets_per_user: Some(4),
+            sale_starts_at: Some(T0),
+            sale_ends_at: Some(T0 + MINUTE),
+        };
+
+        assert_eq!(ledger.configure_sale(wanted.clone()).unwrap(), wanted);
+        assert_eq!(ledger.configure_sale(wanted.clone()).unwrap(), wanted);
+        assert_eq!(ledger.settings().unwrap(), wanted);
+
+        let inverted = SaleSettings {
+            sale_ends_at: Some(T0),
+            ..wanted.clone()
+        };
+        assert_eq!(
+            ledger.configure_sale(inverted).unwrap_err().code(),
+            "VALIDATION_FAILED"
+        );
+
+        let cancelled = SaleSettings {
+            state: SaleState::Cancelled,
+            ..wanted.clone()
+        };
+        ledger.configure_sale(cancelled.clone()).unwrap();
+        assert_eq!(
+            ledger.configure_sale(wanted).unwrap_err(),
+            LedgerError::SaleCancelled
+        );
+        assert_eq!(ledger.configure_sale(cancelled.clone()).unwrap(), cancelled);
     }
 
     #[test]

@@ -1,36 +1,528 @@
 //! The per-event Durable Object (`id_from_name(eventId)`): the one strictly consistent home of
 //! an event's ticket counters, holds and waitroom, kept in the object's SQLite storage.
+//!
+//! A thin shell: decode the request, run the domain inside one storage transaction
+//! (`commands`), then perform the effects: socket pushes, the outbox flush, the alarm. The one
+//! alarm serves hold expiry, the waitroom's admission ticks and outbox retries.
 
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State};
+use std::cell::Cell;
+use std::rc::Rc;
+
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{
+    console_error, console_log, durable_object, js_sys, BatchMessageBuilder, Date, DurableObject,
+    Env, QueueContentType, RawMessageBuilder, Request, Response, Result, ScheduledTime, SqlStorage,
+    State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+};
+
+use super::commands::{self, AfterCommit, Core, Done};
+use super::outbox::{Destination, FLUSH_BATCH};
+use super::protocol::{
+    shuffle_seed, HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush,
+    SocketRequest, PING_PATH, RPC_PATH, USER_HEADER, WS_PATH,
+};
+use super::sockets;
+use super::sql_outbox::{self, PendingMessage};
+use super::txn::{transaction_sync, TxnFailure};
+
+/// How long the alarm waits before trying again after its own work failed, so a persistent
+/// failure (say, a missing secret) cannot spin the alarm.
+const ALARM_RETRY_MS: i64 = 5_000;
+/// Whether an operation waits for its outbox flush.
+#[derive(Clone, Copy)]
+enum Flush {
+    /// The alarm: nobody waits for it, and its retries must be done before it re-arms.
+    Inline,
+    /// A request: reply first, send after.
+    Background,
+}
+
+/// Rounds of one outbox flush: new rows written while a send is in flight are picked up by
+/// the next round instead of waiting for the alarm.
+const FLUSH_ROUNDS: usize = 8;
 
 #[durable_object]
 pub struct EventHub {
+    state: State,
+    env: Env,
     sql: SqlStorage,
+    /// Shared with outbox flushes that outlive the request that started them.
+    dispatch: Rc<Dispatch>,
+    positions: Rc<sockets::PositionPushes>,
+    /// Why the schema could not be created, if it could not: every request then fails cleanly.
+    schema_error: Option<String>,
+}
+
+/// What performs the effects that leave the object: the alarm and the outbox relay.
+struct Dispatch {
+    env: Env,
+    storage: Storage,
+    sql: SqlStorage,
+    /// A flush is sending; another request's flush leaves the rows to it.
+    flushing: Cell<bool>,
+    /// The alarm time this instance last set (`None`: unknown, e.g. after a restart).
+    armed: Cell<Option<Option<i64>>>,
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+fn failure_response(failure: &HubFailure) -> Result<Response> {
+    Ok(Response::from_json(&failure.body())?.with_status(failure.status))
+}
+
+fn reply(result: std::result::Result<serde_json::Value, HubFailure>, op: &str) -> Result<Response> {
+    match result {
+        Ok(body) => Response::from_json(&body),
+        Err(failure) => {
+            if failure.is_internal() {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"level": "error", "msg": "event hub operation failed",
+                        "op": op, "code": failure.code, "detail": failure.detail})
+                );
+            }
+            failure_response(&failure)
+        }
+    }
+}
+
+impl Dispatch {
+    /// Sets the alarm to the earliest stored deadline (never before `not_before`), or deletes it.
+    async fn arm_alarm(&self, not_before: Option<i64>) {
+        let wanted = match commands::next_alarm_at(&self.sql) {
+            Ok(at) => at,
+            Err(failure) => {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"level": "error", "msg": "alarm time unreadable", "detail": failure.detail})
+                );
+                Some(now_ms() + ALARM_RETRY_MS)
+            }
+        };
+        let wanted = match (wanted, not_before) {
+            (Some(at), Some(floor)) => Some(at.max(floor)),
+            (at, _) => at,
+        };
+        if self.armed.get() == Some(wanted) {
+            return;
+        }
+        // Recorded before the await: a later call that computes a newer time sees this one.
+        self.armed.set(Some(wanted));
+        let set = match wanted {
+            Some(at) => {
+                let date = js_sys::Date::new(&JsValue::from_f64(at as f64));
+                self.storage.set_alarm(ScheduledTime::new(date)).await
+            }
+            None => self.storage.delete_alarm().await,
+        };
+        if let Err(error) = set {
+            self.armed.set(None);
+            console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "alarm not set", "detail": error.to_string()})
+            );
+        }
+    }
+
+    /// Sends due outbox rows, deleting the ones a queue accepted and backing off the rest.
+    async fn flush_outbox(&self) {
+        if self.flushing.replace(true) {
+            return;
+        }
+        for _ in 0..FLUSH_ROUNDS {
+            let now = now_ms();
+            let due = match sql_outbox::due(&self.sql, now, FLUSH_BATCH) {
+                Ok(due) => due,
+                Err(error) => {
+                    console_error!(
+                        "{}",
+                        serde_json::json!({"level": "error", "msg": "outbox unreadable", "detail": error.to_string()})
+                    );
+                    break;
+                }
+            };
+            if due.is_empty() {
+                break;
+            }
+            for destination in [Destination::PaymentEvents, Destination::DomainEvents] {
+                let batch: Vec<&PendingMessage> = due
+                    .iter()
+                    .filter(|m| m.destination() == Some(destination))
+                    .collect();
+                if batch.is_empty() {
+                    continue;
+                }
+                let seqs: Vec<i64> = batch.iter().map(|m| m.seq).collect();
+                let sent = self.send_batch(destination, &batch).await;
+                let stored = match &sent {
+                    Ok(()) => sql_outbox::delete(&self.sql, &seqs),
+                    Err(_) => sql_outbox::postpone(&self.sql, &seqs, now),
+                };
+                if let Err(detail) = sent {
+                    console_error!(
+                        "{}",
+                        serde_json::json!({"level": "warn", "msg": "outbox send failed", "queue": destination.binding(), "messages": seqs.len(), "detail": detail})
+                    );
+                }
+                if let Err(error) = stored {
+                    console_error!(
+                        "{}",
+                        serde_json::json!({"level": "error", "msg": "outbox bookkeeping failed", "detail": error.to_string()})
+                    );
+                }
+            }
+        }
+        self.flushing.set(false);
+    }
+
+    async fn send_batch(
+        &self,
+        destination: Destination,
+        batch: &[&PendingMessage],
+    ) -> std::result::Result<(), String> {
+        let queue = self
+            .env
+            .queue(destination.binding())
+            .map_err(|e| e.to_string())?;
+        let mut messages = Vec::with_capacity(batch.len());
+        for message in batch {
+            // Parsed into a plain JS object: the consumer sees ordinary JSON.
+            let body =
+                js_sys::JSON::parse(&message.body).map_err(|e| super::txn::js_error_text(&e))?;
+            messages
+                .push(RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json));
+        }
+        queue
+            .send_raw_batch(BatchMessageBuilder::new().messages(messages).build())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl EventHub {
+    fn jwt_secret(&self) -> Option<Vec<u8>> {
+        self.env
+            .secret("JWT_SECRET")
+            .map(|s| s.to_string())
+            .or_else(|_| self.env.var("JWT_SECRET").map(|v| v.to_string()))
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(String::into_bytes)
+    }
+
+    fn raw_state(&self) -> &worker::worker_sys::DurableObjectState {
+        self.state.as_raw()
+    }
+
+    /// Runs one operation of the core as a single transaction.
+    fn run(
+        &self,
+        now: i64,
+        operation: impl FnOnce(Core) -> std::result::Result<Done, HubFailure> + 'static,
+    ) -> std::result::Result<Done, HubFailure> {
+        let sql = self.sql.clone();
+        let secret = self.jwt_secret();
+        match transaction_sync(&self.dispatch.storage, move || {
+            operation(Core::new(sql, now, secret))
+        }) {
+            Ok(done) => Ok(done),
+            Err(TxnFailure::RolledBack(failure)) => Err(failure),
+            Err(TxnFailure::Runtime(detail)) => Err(HubFailure::internal(format!(
+                "transaction failed: {detail}"
+            ))),
+        }
+    }
+
+    async fn rpc(&self, mut req: Request) -> Result<Response> {
+        let bytes = req.bytes().await?;
+        let request: HubRequest = match serde_json::from_slice(&bytes) {
+            Ok(request) => request,
+            Err(error) => {
+                return failure_response(&HubFailure::validation(format!(
+                    "not a hub request: {error}"
+                )))
+            }
+        };
+        let op = request.op();
+        let now = now_ms();
+        let seed = match &request {
+            HubRequest::SyncEvent(setup) => self
+                .jwt_secret()
+                .map(|secret| shuffle_seed(&secret, &setup.event_id)),
+            _ => None,
+        };
+        let sockets_open = match &request {
+            HubRequest::Status => sockets::all(self.raw_state()).len() as u64,
+            _ => 0,
+        };
+        let result = self.run(now, move |core| match request {
+            HubRequest::SyncEvent(setup) => core.sync_event(setup, seed),
+            HubRequest::UpsertClass(spec) => core.upsert_class(spec),
+            HubRequest::UpdateClass {
+                ticket_class_id,
+                total,
+                status,
+            } => core.update_class(ticket_class_id, total, status),
+            HubRequest::Availability => core.availability(),
+            HubRequest::Reserve(request) => core.reserve(request),
+            HubRequest::Confirm { order_id } => core.confirm(order_id),
+            HubRequest::Release { order_id } => core.release(order_id),
+            HubRequest::Join { user_id } => core.join(user_id),
+            HubRequest::Session { user_id } => core.touch(user_id),
+            HubRequest::Leave { user_id } => core.leave(user_id),
+            HubRequest::BindOrder {
+                session_id,
+                user_id,
+                order_id,
+            } => core.bind_order(session_id, user_id, order_id),
+            HubRequest::CheckoutResolved { order_id, outcome } => {
+                core.checkout_resolved(order_id, outcome)
+            }
+            HubRequest::Status => core.status(sockets_open),
+        });
+        match result {
+            Ok(done) => {
+                self.after_commit(done.after, now, Flush::Background).await;
+                reply(done.reply, op)
+            }
+            Err(failure) => reply(Err(failure), op),
+        }
+    }
+
+    /// Effects of a committed operation, in order: pushes, positions, the alarm (durable before
+    /// any network I/O), then the outbox. A request's reply does not wait for the queues: its
+    /// flush runs on after the reply (the alarm retries whatever it leaves behind).
+    async fn after_commit(&self, after: AfterCommit, now: i64, flush: Flush) {
+        sockets::deliver(self.raw_state(), &after.pushes);
+        if after.head_moved {
+            self.positions.head_moved(now, now_ms);
+        }
+        self.dispatch.arm_alarm(None).await;
+        if !after.outbox_written {
+            return;
+        }
+        match flush {
+            Flush::Inline => {
+                self.dispatch.flush_outbox().await;
+                self.dispatch.arm_alarm(None).await;
+            }
+            Flush::Background => {
+                let dispatch = Rc::clone(&self.dispatch);
+                wasm_bindgen_futures::spawn_local(async move {
+                    dispatch.flush_outbox().await;
+                    dispatch.arm_alarm(None).await;
+                });
+            }
+        }
+    }
+
+    /// `/ws`: the Worker authenticated the user and passes the id in [`USER_HEADER`]; the
+    /// socket attaches to that user's latest session, so it can only ever see the user's own.
+    async fn websocket(&self, req: Request) -> Result<Response> {
+        let upgrade = req.headers().get("Upgrade").ok().flatten();
+        if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+            return failure_response(&HubFailure::new(
+                426,
+                "VALIDATION_FAILED",
+                "expected a WebSocket upgrade",
+            ));
+        }
+        let Some(user_id) = req
+            .headers()
+            .get(USER_HEADER)
+            .ok()
+            .flatten()
+            .filter(|u| !u.is_empty())
+        else {
+            return failure_response(&HubFailure::new(
+                401,
+                "UNAUTHENTICATED",
+                "the Worker must name the authenticated user",
+            ));
+        };
+        let now = now_ms();
+        // Connecting counts as being seen.
+        let touched_user = user_id.clone();
+        let done = match self.run(now, move |core| core.touch(touched_user)) {
+            Ok(done) => done,
+            Err(failure) => return reply(Err(failure), "ws"),
+        };
+        let view = match done
+            .reply
+            .clone()
+            .map(serde_json::from_value::<SessionReply>)
+        {
+            Ok(Ok(SessionReply {
+                waitroom_session: Some(view),
+            })) => view,
+            Ok(Ok(_)) => {
+                self.after_commit(done.after, now, Flush::Background).await;
+                return failure_response(&HubFailure::not_found(
+                    "join the waitroom before opening its socket",
+                ));
+            }
+            Ok(Err(error)) => {
+                return reply(Err(HubFailure::internal(error.to_string())), "ws");
+            }
+            Err(failure) => return reply(Err(failure), "ws"),
+        };
+        let pair = WebSocketPair::new()?;
+        let attachment = SocketAttachment {
+            user_id,
+            session_id: view.session_id.clone(),
+        };
+        if let Err(detail) = sockets::accept(self.raw_state(), &pair.server, &attachment) {
+            return reply(Err(HubFailure::internal(detail)), "ws");
+        }
+        sockets::send(&pair.server, &SocketPush::for_session(&view));
+        self.after_commit(done.after, now, Flush::Background).await;
+        Response::from_websocket(pair.client)
+    }
 }
 
 impl DurableObject for EventHub {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
+        let storage = state.storage();
+        let sql = storage.sql();
+        let schema_error = commands::ensure_schema(&sql).err().map(|e| e.to_string());
+        if let Some(detail) = &schema_error {
+            console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "event hub schema failed", "detail": detail})
+            );
+        }
+        let dispatch = Rc::new(Dispatch {
+            env: env.clone(),
+            storage,
+            sql: sql.clone(),
+            flushing: Cell::new(false),
+            armed: Cell::new(None),
+        });
+        let raw_state: worker::worker_sys::DurableObjectState =
+            AsRef::<JsValue>::as_ref(state.as_raw())
+                .clone()
+                .unchecked_into();
+        let positions = Rc::new(sockets::PositionPushes::new(raw_state, sql.clone()));
         Self {
-            sql: state.storage().sql(),
+            state,
+            env,
+            sql,
+            dispatch,
+            positions,
+            schema_error,
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        match req.path().as_str() {
+        let path = req.path();
+        if path == PING_PATH {
             // A trivial SQLite round trip: the baseline the benchmarks compare against.
-            "/ping" => {
-                self.sql.exec(
-                    "CREATE TABLE IF NOT EXISTS hub_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-                    None,
-                )?;
-                self.sql.exec(
-                    "INSERT INTO hub_meta(key, value) VALUES ('pings', 1)
-                     ON CONFLICT(key) DO UPDATE SET value = value + 1",
-                    None,
-                )?;
-                Response::from_json(&serde_json::json!({ "ok": true }))
-            }
-            _ => Response::error("unknown object route", 404),
+            self.sql.exec(
+                "CREATE TABLE IF NOT EXISTS hub_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+                None,
+            )?;
+            self.sql.exec(
+                "INSERT INTO hub_meta(key, value) VALUES ('pings', 1)
+                 ON CONFLICT(key) DO UPDATE SET value = value + 1",
+                None,
+            )?;
+            return Response::from_json(&serde_json::json!({ "ok": true }));
         }
+        if let Some(detail) = &self.schema_error {
+            return reply(Err(HubFailure::internal(detail.clone())), "schema");
+        }
+        match path.as_str() {
+            RPC_PATH => self.rpc(req).await,
+            WS_PATH => self.websocket(req).await,
+            _ => failure_response(&HubFailure::not_found("unknown object route")),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        // The runtime consumed the alarm that woke us.
+        self.dispatch.armed.set(None);
+        let now = now_ms();
+        // An owned handle on the same JS object: the transaction callback must be 'static.
+        let state: worker::worker_sys::DurableObjectState =
+            AsRef::<JsValue>::as_ref(self.raw_state())
+                .clone()
+                .unchecked_into();
+        let result = self.run(now, move |core| {
+            let presence = move |user_id: &str| sockets::is_connected(&state, user_id);
+            core.alarm(&presence)
+        });
+        let not_before = match result {
+            Ok(done) => {
+                self.after_commit(done.after, now, Flush::Inline).await;
+                None
+            }
+            Err(failure) => {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"level": "error", "msg": "event hub alarm failed", "code": failure.code, "detail": failure.detail})
+                );
+                Some(now + ALARM_RETRY_MS)
+            }
+        };
+        // Retries of messages whose queue refused them earlier.
+        self.dispatch.flush_outbox().await;
+        self.dispatch.arm_alarm(not_before).await;
+        Response::ok("ok")
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let Some(attachment) = sockets::attachment(&ws) else {
+            return Ok(());
+        };
+        let WebSocketIncomingMessage::String(text) = message else {
+            return Ok(());
+        };
+        match serde_json::from_str::<SocketRequest>(&text) {
+            Ok(SocketRequest::Ping) => {
+                let now = now_ms();
+                let user_id = attachment.user_id;
+                match self.run(now, move |core| core.touch(user_id)) {
+                    Ok(done) => self.after_commit(done.after, now, Flush::Background).await,
+                    Err(failure) => console_error!(
+                        "{}",
+                        serde_json::json!({"level": "error", "msg": "socket touch failed", "detail": failure.detail})
+                    ),
+                }
+                sockets::send(&ws, &SocketPush::Pong);
+            }
+            Err(_) => console_log!(
+                "{}",
+                serde_json::json!({"level": "info", "msg": "ignored socket message"})
+            ),
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        // Complete the closing handshake; a socket the runtime already closed refuses, which is
+        // fine. 1005/1006 are reserved and may not be sent back.
+        let code = u16::try_from(code)
+            .ok()
+            .filter(|c| !matches!(c, 1005 | 1006))
+            .unwrap_or(1000);
+        let _ = ws.close(Some(code), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        let _ = ws.close(Some(1011), Some("socket error"));
+        Ok(())
     }
 }

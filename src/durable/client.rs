@@ -1,0 +1,263 @@
+//! `EventHubClient`: how the Worker's handlers talk to an event's object, one typed method per
+//! protocol operation. Refusals come back as [`HubCallError::Rule`] with the API's status and
+//! code; anything else (the object unreachable or failing) is [`HubCallError::Transport`].
+//!
+//! Trust boundary: the object believes the user ids it is given. Every caller must pass the
+//! id of the user the Worker authenticated (from a verified access token), never one taken from
+//! a request body or path; `forward_websocket` in particular must only be called after the
+//! Worker verified the `?token=` of the socket request.
+
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
+
+pub use super::protocol::EventSetup;
+use super::protocol::{
+    known_code, Ack, ClassReply, ClassesReply, HoldReply, HubErrorBody, HubRequest, HubStatus,
+    SessionReply, SessionView, HUB_ORIGIN, RPC_PATH, USER_HEADER, WS_PATH,
+};
+use crate::domain::ledger::{
+    ClassAvailability, ClassStatus, ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest,
+    TicketClassSpec,
+};
+use crate::domain::waitroom::CheckoutOutcome;
+use crate::http::ApiError;
+
+/// The binding in wrangler.toml.
+const BINDING: &str = "EVENT_HUB";
+
+/// Why a call to the object did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubCallError {
+    /// The object refused by a rule: answer the client with this status and code.
+    #[error("{code} ({status}): {detail}")]
+    Rule {
+        status: u16,
+        code: String,
+        detail: String,
+    },
+    /// The object could not be reached or failed; the detail is for the log only.
+    #[error("event hub unavailable: {0}")]
+    Transport(String),
+}
+
+impl From<HubCallError> for ApiError {
+    fn from(error: HubCallError) -> Self {
+        match error {
+            HubCallError::Rule {
+                status,
+                code,
+                detail,
+            } => ApiError::Rule {
+                status,
+                code: known_code(&code),
+                detail,
+            },
+            HubCallError::Transport(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+fn transport(context: &str, error: impl std::fmt::Display) -> HubCallError {
+    HubCallError::Transport(format!("{context}: {error}"))
+}
+
+/// A typed stub of one event's `EventHub`.
+pub struct EventHubClient {
+    stub: Stub,
+}
+
+impl EventHubClient {
+    /// The object of `event_id` (`EVENT_HUB.idFromName(eventId)`).
+    pub fn new(env: &Env, event_id: &str) -> worker::Result<Self> {
+        let namespace = env.durable_object(BINDING)?;
+        let stub = namespace.id_from_name(event_id)?.get_stub()?;
+        Ok(EventHubClient { stub })
+    }
+
+    async fn call<T: DeserializeOwned>(&self, request: &HubRequest) -> Result<T, HubCallError> {
+        let body = serde_json::to_string(request).map_err(|e| transport("encode", e))?;
+        let headers = Headers::new();
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|e| transport("headers", e))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        let req = Request::new_with_init(&format!("{HUB_ORIGIN}{RPC_PATH}"), &init)
+            .map_err(|e| transport("request", e))?;
+        let mut res = self
+            .stub
+            .fetch_with_request(req)
+            .await
+            .map_err(|e| transport(request.op(), e))?;
+        let status = res.status_code();
+        let text = res.text().await.map_err(|e| transport(request.op(), e))?;
+        decode(status, &text)
+    }
+
+    /// Idempotent: call on configure, approve, publish, cancel and every patch of the event.
+    pub async fn sync_event(&self, setup: &EventSetup) -> Result<(), HubCallError> {
+        let _: Ack = self.call(&HubRequest::SyncEvent(setup.clone())).await?;
+        Ok(())
+    }
+
+    pub async fn upsert_class(
+        &self,
+        spec: &TicketClassSpec,
+    ) -> Result<ClassAvailability, HubCallError> {
+        let reply: ClassReply = self.call(&HubRequest::UpsertClass(spec.clone())).await?;
+        Ok(reply.ticket_class)
+    }
+
+    /// A total below `reserved + sold` is 409 `TOTAL_BELOW_COMMITTED`.
+    pub async fn update_class(
+        &self,
+        id: &str,
+        total: Option<i64>,
+        status: Option<ClassStatus>,
+    ) -> Result<ClassAvailability, HubCallError> {
+        let reply: ClassReply = self
+            .call(&HubRequest::UpdateClass {
+                ticket_class_id: id.to_owned(),
+                total,
+                status,
+            })
+            .await?;
+        Ok(reply.ticket_class)
+    }
+
+    pub async fn availability(&self) -> Result<Vec<ClassAvailability>, HubCallError> {
+        let reply: ClassesReply = self.call(&HubRequest::Availability).await?;
+        Ok(reply.items)
+    }
+
+    /// 409 `INSUFFICIENT_INVENTORY` / `SALE_NOT_OPEN`, 422 `PURCHASE_LIMIT_EXCEEDED`; a repeat
+    /// with the same order id returns the first hold.
+    pub async fn reserve(&self, req: &ReserveRequest) -> Result<Hold, HubCallError> {
+        let reply: HoldReply = self.call(&HubRequest::Reserve(req.clone())).await?;
+        Ok(reply.hold)
+    }
+
+    pub async fn confirm(&self, order_id: &str) -> Result<ConfirmOutcome, HubCallError> {
+        self.call(&HubRequest::Confirm {
+            order_id: order_id.to_owned(),
+        })
+        .await
+    }
+
+    pub async fn release(&self, order_id: &str) -> Result<ReleaseOutcome, HubCallError> {
+        self.call(&HubRequest::Release {
+            order_id: order_id.to_owned(),
+        })
+        .await
+    }
+
+    /// The caller's session (the API's `waitroomSession`, with `checkoutToken` when ADMITTED).
+    /// Idempotent per user. `user_id` must be the authenticated user.
+    pub async fn join(&self, user_id: &str) -> Result<SessionView, HubCallError> {
+        let reply: SessionReply = self
+            .call(&HubRequest::Join {
+                user_id: user_id.to_owned(),
+            })
+            .await?;
+        reply
+            .waitroom_session
+            .ok_or_else(|| HubCallError::Transport("join answered without a session".into()))
+    }
+
+    /// The caller's latest session, if any; also counts as "seen" for the idle skip.
+    pub async fn session(&self, user_id: &str) -> Result<Option<SessionView>, HubCallError> {
+        let reply: SessionReply = self
+            .call(&HubRequest::Session {
+                user_id: user_id.to_owned(),
+            })
+            .await?;
+        Ok(reply.waitroom_session)
+    }
+
+    pub async fn leave(&self, user_id: &str) -> Result<(), HubCallError> {
+        let _: Ack = self
+            .call(&HubRequest::Leave {
+                user_id: user_id.to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The order saga calls this when it creates an order with a checkout token (after
+    /// verifying the token: `session_id` is its `sid`, `user_id` its `sub`). 403
+    /// `CHECKOUT_TOKEN_INVALID` when the checkout is not (or no longer) the user's to use.
+    pub async fn bind_order(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        order_id: &str,
+    ) -> Result<(), HubCallError> {
+        let _: Ack = self
+            .call(&HubRequest::BindOrder {
+                session_id: session_id.to_owned(),
+                user_id: user_id.to_owned(),
+                order_id: order_id.to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Frees the order's checkout slot. Idempotent, and a no-op for orders without one.
+    pub async fn checkout_resolved(
+        &self,
+        order_id: &str,
+        outcome: CheckoutOutcome,
+    ) -> Result<(), HubCallError> {
+        let _: Ack = self
+            .call(&HubRequest::CheckoutResolved {
+                order_id: order_id.to_owned(),
+                outcome,
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub async fn status(&self) -> Result<HubStatus, HubCallError> {
+        self.call(&HubRequest::Status).await
+    }
+
+    /// Hands a WebSocket upgrade to the object, which accepts it (hibernating) for `user_id`'s
+    /// latest session and answers 101. The Worker must have authenticated `user_id` itself (the
+    /// `?token=` access token): the object trusts the id, and a socket only ever receives that
+    /// user's own position and checkout token. 404 when the user has not joined.
+    pub async fn forward_websocket(&self, req: Request, user_id: &str) -> worker::Result<Response> {
+        let upgrade = req.headers().get("Upgrade")?;
+        if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+            return Response::error("expected a WebSocket upgrade", 426);
+        }
+        let headers = Headers::new();
+        headers.set("Upgrade", "websocket")?;
+        headers.set(USER_HEADER, user_id)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let forwarded = Request::new_with_init(&format!("{HUB_ORIGIN}{WS_PATH}"), &init)?;
+        self.stub.fetch_with_request(forwarded).await
+    }
+}
+
+/// A reply body by status: 2xx is the operation's reply, anything else a [`HubErrorBody`].
+fn decode<T: DeserializeOwned>(status: u16, text: &str) -> Result<T, HubCallError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_str(text).map_err(|e| transport("decode reply", e));
+    }
+    match serde_json::from_str::<HubErrorBody>(text) {
+        Ok(body) if body.status < 500 => Err(HubCallError::Rule {
+            status: body.status,
+            code: body.code,
+            detail: body.detail,
+        }),
+        Ok(body) => Err(HubCallError::Transport(format!(
+            "object answered {} {}",
+            body.status, body.code
+        ))),
+        Err(_) => Err(HubCallError::Transport(format!("object answered {status}"))),
+    }
+}

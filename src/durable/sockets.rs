@@ -1,0 +1,176 @@
+//! The waitroom's hibernating WebSockets: accepting a fan's socket (tagged with the user so
+//! pushes and presence checks find it without waking every socket), and sending pushes.
+//!
+//! workers-rs's `State` socket helpers unwrap the runtime's answers; these call the raw
+//! `DurableObjectState` instead so that a refusal is an error, not a panic.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use wasm_bindgen::JsValue;
+use worker::worker_sys::DurableObjectState;
+use worker::{console_error, Delay, SqlStorage, WebSocket};
+
+use super::commands::{queued_views, Push};
+use super::protocol::{user_tag, SocketAttachment, SocketPush};
+use super::txn::js_error_text;
+
+/// Hands the socket to the runtime (hibernatable) and records whose it is.
+pub fn accept(
+    state: &DurableObjectState,
+    server: &WebSocket,
+    attachment: &SocketAttachment,
+) -> Result<(), String> {
+    state
+        .accept_websocket_with_tags(
+            server.as_ref(),
+            vec![JsValue::from(user_tag(&attachment.user_id))],
+        )
+        .map_err(|e| js_error_text(&e))?;
+    server
+        .serialize_attachment(attachment)
+        .map_err(|e| e.to_string())
+}
+
+pub fn attachment(ws: &WebSocket) -> Option<SocketAttachment> {
+    ws.deserialize_attachment().ok().flatten()
+}
+
+pub fn all(state: &DurableObjectState) -> Vec<WebSocket> {
+    state
+        .get_websockets()
+        .map(|sockets| sockets.into_iter().map(WebSocket::from).collect())
+        .unwrap_or_default()
+}
+
+fn of_user(state: &DurableObjectState, user_id: &str) -> Vec<WebSocket> {
+    state
+        .get_websockets_with_tag(&user_tag(user_id))
+        .map(|sockets| sockets.into_iter().map(WebSocket::from).collect())
+        .unwrap_or_default()
+}
+
+/// An open socket counts as presence: the admission tick does not skip a connected fan as idle.
+pub fn is_connected(state: &DurableObjectState, user_id: &str) -> bool {
+    !of_user(state, user_id).is_empty()
+}
+
+/// Sends one message; a socket that closed meanwhile is simply skipped.
+pub fn send(ws: &WebSocket, push: &SocketPush) {
+    if let Ok(text) = serde_json::to_string(push) {
+        let _ = ws.send_with_str(text);
+    }
+}
+
+/// The pushes a committed command owes specific fans.
+pub fn deliver(state: &DurableObjectState, pushes: &[Push]) {
+    for push in pushes {
+        let (user_id, message) = match push {
+            Push::Admitted {
+                user_id,
+                checkout_token,
+                checkout_expires_at,
+            } => (
+                user_id,
+                SocketPush::Admitted {
+                    checkout_token: checkout_token.clone(),
+                    checkout_expires_at: checkout_expires_at.clone(),
+                },
+            ),
+            Push::Expired { user_id } => (user_id, SocketPush::Expired),
+        };
+        for ws in of_user(state, user_id) {
+            send(&ws, &message);
+        }
+    }
+}
+
+/// After the head of the queue moved: every connected queued fan gets its own position. One
+/// read of config and state, then one session read and one prefix sum per fan.
+pub fn broadcast_positions(
+    state: &DurableObjectState,
+    sql: &SqlStorage,
+    now: i64,
+) -> Result<usize, String> {
+    let sockets: Vec<(WebSocket, SocketAttachment)> = all(state)
+        .into_iter()
+        .filter_map(|ws| attachment(&ws).map(|a| (ws, a)))
+        .collect();
+    if sockets.is_empty() {
+        return Ok(0);
+    }
+    let mut users: Vec<&str> = sockets.iter().map(|(_, a)| a.user_id.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    let views = queued_views(sql, users, now).map_err(|f| f.detail)?;
+    let mut sent = 0;
+    for (ws, attachment) in &sockets {
+        let Ok(index) = views.binary_search_by(|(user, _)| user.cmp(&attachment.user_id.as_str()))
+        else {
+            continue;
+        };
+        let Some((_, view)) = views.get(index) else {
+            continue;
+        };
+        send(ws, &SocketPush::for_session(view));
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Position pushes to all sockets happen at most this often: a burst of leaves or idle skips
+/// becomes one push per socket, not one per departure.
+pub const POSITION_PUSH_INTERVAL_MS: i64 = 500;
+
+/// Coalesces "the head moved" into at most one broadcast per [`POSITION_PUSH_INTERVAL_MS`].
+/// The pending flag lives in memory only: a push lost to eviction is made good by the next
+/// move, and fans also see their position on reconnect and in `GET .../session`.
+pub struct PositionPushes {
+    state: DurableObjectState,
+    sql: SqlStorage,
+    last_at: Cell<i64>,
+    pending: Cell<bool>,
+}
+
+impl PositionPushes {
+    pub fn new(state: DurableObjectState, sql: SqlStorage) -> Self {
+        PositionPushes {
+            state,
+            sql,
+            last_at: Cell::new(i64::MIN),
+            pending: Cell::new(false),
+        }
+    }
+
+    /// Pushes now, or schedules one push for when the interval has passed.
+    pub fn head_moved(self: &Rc<Self>, now: i64, clock: fn() -> i64) {
+        if self.pending.get() {
+            // The scheduled push reads positions when it runs, so it covers this move too.
+            return;
+        }
+        let since = now.saturating_sub(self.last_at.get());
+        if since >= POSITION_PUSH_INTERVAL_MS {
+            self.push(now);
+            return;
+        }
+        self.pending.set(true);
+        let wait = u64::try_from(POSITION_PUSH_INTERVAL_MS - since).unwrap_or(0);
+        let pushes = Rc::clone(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            Delay::from(Duration::from_millis(wait)).await;
+            pushes.pending.set(false);
+            pushes.push(clock());
+        });
+    }
+
+    fn push(&self, now: i64) {
+        self.last_at.set(now);
+        if let Err(detail) = broadcast_positions(&self.state, &self.sql, now) {
+            console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "position push failed", "detail": detail})
+            );
+        }
+    }
+}
