@@ -6,7 +6,7 @@ use std::cell::OnceCell;
 use utoipa::OpenApi;
 use worker::Response;
 
-use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::http::{ApiResult, RequestContext};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,22 @@ use crate::http::{ApiError, ApiResult, RequestContext};
         super::users::get_by_id,
         super::users::lookup,
         super::dev::mailbox,
+        super::waitroom::join,
+        super::waitroom::session,
+        super::waitroom::leave,
+        super::waitroom::socket,
+        super::orders::create,
+        super::orders::list_mine,
+        super::orders::get,
+        super::orders::cancel,
+        super::orders::list_for_event,
+        super::payments::payos_webhook,
+        super::payments::vnpay_ipn,
+        super::payments::zalopay_callback,
+        super::payments::sandbox_webhook,
+        super::payments::provider_return,
+        super::payments::sandbox_pay,
+        super::payments::sandbox_decline,
     ),
     components(schemas(crate::http::error::Problem, crate::http::error::FieldProblem)),
     modifiers(&BearerAuth),
@@ -33,6 +49,9 @@ use crate::http::{ApiError, ApiResult, RequestContext};
         (name = "health", description = "Liveness and dependency checks"),
         (name = "auth", description = "Registration, login, email verification"),
         (name = "users", description = "Profiles and platform-admin lookup"),
+        (name = "waitroom", description = "The fair queue in front of an on-sale"),
+        (name = "orders", description = "The checkout saga and order queries"),
+        (name = "payments", description = "Provider webhooks, returns and the sandbox provider"),
         (name = "development", description = "Only when ENVIRONMENT=development"),
     )
 )]
@@ -74,19 +93,6 @@ pub fn openapi_json(_rc: &mut RequestContext) -> ApiResult {
     Ok(response)
 }
 
-/// Serves a page from the static assets under another path (the page reads its ids from
-/// `location`), so pages and API share one origin and one set of security headers.
-pub async fn static_page(rc: &RequestContext, asset_path: &str) -> ApiResult {
-    let assets = rc.env.assets("ASSETS")?;
-    let response = assets
-        .fetch(format!("https://assets.local{asset_path}"), None)
-        .await?;
-    if response.status_code() == 404 {
-        return Err(ApiError::NotFound);
-    }
-    Ok(response)
-}
-
 pub async fn swagger_ui(rc: &mut RequestContext) -> ApiResult {
-    static_page(rc, "/docs/index.html").await
+    super::pages::page(rc, "/docs/index.html").await
 }

@@ -4,7 +4,11 @@ mod auth;
 mod dev;
 mod docs;
 mod health;
+mod orders;
+mod pages;
+mod payments;
 mod users;
+mod waitroom;
 
 use crate::http::{ApiResult, RequestContext};
 
@@ -23,6 +27,26 @@ pub enum Endpoint {
     GetUser,
     LookupUsers,
     DevMailbox,
+    CreateOrder,
+    ListMyOrders,
+    GetOrder,
+    CancelOrder,
+    ListEventOrders,
+    PayosWebhook,
+    VnpayIpn,
+    ZalopayCallback,
+    SandboxWebhook,
+    PaymentReturn,
+    SandboxPage,
+    SandboxPay,
+    SandboxDecline,
+    WaitroomPage,
+    WaitroomJoin,
+    WaitroomSession,
+    WaitroomLeave,
+    WaitroomSocket,
+    CheckoutPage,
+    OrderPage,
 }
 
 impl Endpoint {
@@ -51,6 +75,70 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/api/users/{id}", Endpoint::GetUser),
     ("GET", "/api/users", Endpoint::LookupUsers),
     ("GET", "/api/dev/mailbox", Endpoint::DevMailbox),
+    ("POST", "/api/orders", Endpoint::CreateOrder),
+    ("GET", "/api/orders", Endpoint::ListMyOrders),
+    ("GET", "/api/orders/{idOrCode}", Endpoint::GetOrder),
+    ("POST", "/api/orders/{id}/cancel", Endpoint::CancelOrder),
+    ("GET", "/api/events/{id}/orders", Endpoint::ListEventOrders),
+    (
+        "POST",
+        "/api/payments/webhooks/payos",
+        Endpoint::PayosWebhook,
+    ),
+    ("GET", "/api/payments/webhooks/vnpay", Endpoint::VnpayIpn),
+    (
+        "POST",
+        "/api/payments/webhooks/zalopay",
+        Endpoint::ZalopayCallback,
+    ),
+    (
+        "POST",
+        "/api/payments/webhooks/sandbox",
+        Endpoint::SandboxWebhook,
+    ),
+    (
+        "GET",
+        "/api/payments/return/{provider}",
+        Endpoint::PaymentReturn,
+    ),
+    (
+        "GET",
+        "/sandbox/checkout/{paymentId}",
+        Endpoint::SandboxPage,
+    ),
+    (
+        "POST",
+        "/sandbox/checkout/{paymentId}/pay",
+        Endpoint::SandboxPay,
+    ),
+    (
+        "POST",
+        "/sandbox/checkout/{paymentId}/decline",
+        Endpoint::SandboxDecline,
+    ),
+    ("GET", "/events/{id}/waitroom", Endpoint::WaitroomPage),
+    (
+        "POST",
+        "/api/events/{id}/waitroom/join",
+        Endpoint::WaitroomJoin,
+    ),
+    (
+        "GET",
+        "/api/events/{id}/waitroom/session",
+        Endpoint::WaitroomSession,
+    ),
+    (
+        "DELETE",
+        "/api/events/{id}/waitroom/session",
+        Endpoint::WaitroomLeave,
+    ),
+    (
+        "GET",
+        "/api/events/{id}/waitroom/ws",
+        Endpoint::WaitroomSocket,
+    ),
+    ("GET", "/events/{id}/checkout", Endpoint::CheckoutPage),
+    ("GET", "/orders/{code}", Endpoint::OrderPage),
 ];
 
 pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
@@ -67,5 +155,25 @@ pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult 
         Endpoint::GetUser => users::get_by_id(rc).await,
         Endpoint::LookupUsers => users::lookup(rc).await,
         Endpoint::DevMailbox => dev::mailbox(rc).await,
+        Endpoint::CreateOrder => orders::create(rc).await,
+        Endpoint::ListMyOrders => orders::list_mine(rc).await,
+        Endpoint::GetOrder => orders::get(rc).await,
+        Endpoint::CancelOrder => orders::cancel(rc).await,
+        Endpoint::ListEventOrders => orders::list_for_event(rc).await,
+        Endpoint::PayosWebhook => payments::payos_webhook(rc).await,
+        Endpoint::VnpayIpn => payments::vnpay_ipn(rc).await,
+        Endpoint::ZalopayCallback => payments::zalopay_callback(rc).await,
+        Endpoint::SandboxWebhook => payments::sandbox_webhook(rc).await,
+        Endpoint::PaymentReturn => payments::provider_return(rc).await,
+        Endpoint::SandboxPage => payments::sandbox_page(rc).await,
+        Endpoint::SandboxPay => payments::sandbox_pay(rc).await,
+        Endpoint::SandboxDecline => payments::sandbox_decline(rc).await,
+        Endpoint::WaitroomJoin => waitroom::join(rc).await,
+        Endpoint::WaitroomSession => waitroom::session(rc).await,
+        Endpoint::WaitroomLeave => waitroom::leave(rc).await,
+        Endpoint::WaitroomSocket => waitroom::socket(rc).await,
+        Endpoint::WaitroomPage => pages::page(rc, "/waitroom.html").await,
+        Endpoint::CheckoutPage => pages::page(rc, "/checkout.html").await,
+        Endpoint::OrderPage => pages::page(rc, "/order.html").await,
     }
 }

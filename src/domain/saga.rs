@@ -56,12 +56,12 @@ pub enum SagaStep {
     /// Release the hold, then move the order to `status`, free the checkout slot and announce.
     ReleaseAndClose {
         status: OrderStatus,
-        checkout: CheckoutResult,
+        checkout: CheckoutOutcome,
     },
     /// Move the order to `status` and free the checkout slot; the hold is already gone.
     Close {
         status: OrderStatus,
-        checkout: CheckoutResult,
+        checkout: CheckoutOutcome,
     },
     /// Already decided: a duplicate or late message with no effect.
     Ignore(IgnoreReason),
@@ -76,24 +76,14 @@ pub enum IgnoreReason {
     AlreadyClosed,
 }
 
-/// How the buyer's checkout slot in the waitroom ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum CheckoutResult {
-    Completed,
-    Failed,
-    Cancelled,
-    Expired,
-}
+pub use super::waitroom::CheckoutOutcome;
 
-impl CheckoutResult {
-    /// The domain event announcing it (the seed's CHECKOUT_* topics).
-    pub fn event_type(self) -> &'static str {
-        match self {
-            CheckoutResult::Completed => "CHECKOUT_COMPLETED",
-            CheckoutResult::Failed | CheckoutResult::Cancelled => "CHECKOUT_FAILED",
-            CheckoutResult::Expired => "CHECKOUT_EXPIRED",
-        }
+/// The domain event announcing how a checkout ended (the seed's CHECKOUT_* topics).
+pub fn checkout_event_type(outcome: CheckoutOutcome) -> &'static str {
+    match outcome {
+        CheckoutOutcome::Completed => "CHECKOUT_COMPLETED",
+        CheckoutOutcome::Failed | CheckoutOutcome::Cancelled => "CHECKOUT_FAILED",
+        CheckoutOutcome::Expired => "CHECKOUT_EXPIRED",
     }
 }
 
@@ -109,7 +99,7 @@ pub fn decide(status: OrderStatus, input: SagaInput) -> SagaStep {
 
         (Pending, PaymentFailed) => SagaStep::ReleaseAndClose {
             status: Failed,
-            checkout: CheckoutResult::Failed,
+            checkout: CheckoutOutcome::Failed,
         },
         // A failure notice after the sale completed (a provider retry of an old attempt)
         // must not undo a paid order.
@@ -118,14 +108,14 @@ pub fn decide(status: OrderStatus, input: SagaInput) -> SagaStep {
 
         (Pending, HoldExpired) => SagaStep::Close {
             status: Cancelled,
-            checkout: CheckoutResult::Expired,
+            checkout: CheckoutOutcome::Expired,
         },
         (Completed, HoldExpired) => SagaStep::Ignore(IgnoreReason::AlreadyCompleted),
         (Cancelled | Failed, HoldExpired) => SagaStep::Ignore(IgnoreReason::AlreadyClosed),
 
         (Pending, CancelledByOwner) => SagaStep::ReleaseAndClose {
             status: Cancelled,
-            checkout: CheckoutResult::Cancelled,
+            checkout: CheckoutOutcome::Cancelled,
         },
         (Cancelled, CancelledByOwner) => SagaStep::Ignore(IgnoreReason::AlreadyInThisState),
         (Completed | Failed, CancelledByOwner) => SagaStep::Refuse,
@@ -145,7 +135,7 @@ pub enum ConfirmAnswer {
 pub struct AfterConfirm {
     pub status: OrderStatus,
     pub refund_reason: Option<&'static str>,
-    pub checkout: CheckoutResult,
+    pub checkout: CheckoutOutcome,
 }
 
 pub fn after_confirm(answer: ConfirmAnswer, status_before: OrderStatus) -> AfterConfirm {
@@ -153,7 +143,7 @@ pub fn after_confirm(answer: ConfirmAnswer, status_before: OrderStatus) -> After
         ConfirmAnswer::Confirmed => AfterConfirm {
             status: OrderStatus::Completed,
             refund_reason: None,
-            checkout: CheckoutResult::Completed,
+            checkout: CheckoutOutcome::Completed,
         },
         // Paid but nothing to deliver: keep the closed status (or close a pending one) and
         // flag the refund so an operator and the buyer can see it.
@@ -168,7 +158,7 @@ pub fn after_confirm(answer: ConfirmAnswer, status_before: OrderStatus) -> After
             } else {
                 "PAID_BUT_EVENT_CANCELLED"
             }),
-            checkout: CheckoutResult::Failed,
+            checkout: CheckoutOutcome::Failed,
         },
     }
 }
@@ -315,7 +305,7 @@ mod tests {
             decide(Pending, PaymentFailed),
             SagaStep::ReleaseAndClose {
                 status: Failed,
-                checkout: CheckoutResult::Failed
+                checkout: CheckoutOutcome::Failed
             }
         );
     }
@@ -326,7 +316,7 @@ mod tests {
             decide(Pending, HoldExpired),
             SagaStep::Close {
                 status: Cancelled,
-                checkout: CheckoutResult::Expired
+                checkout: CheckoutOutcome::Expired
             }
         );
     }

@@ -22,6 +22,7 @@ pub type ApiResult = Result<Response, ApiError>;
 pub struct RequestContext {
     pub req: Request,
     pub env: Env,
+    pub ctx: Context,
     pub settings: Settings,
     pub params: PathParams,
     pub now_ms: i64,
@@ -34,6 +35,31 @@ impl RequestContext {
 
     pub fn header(&self, name: &str) -> Option<String> {
         self.req.headers().get(name).ok().flatten()
+    }
+
+    /// The body as text, capped like JSON bodies; for signed payloads that must be verified
+    /// byte for byte before anything parses them.
+    pub async fn raw_body(&mut self) -> Result<String, ApiError> {
+        let limit = self.settings.max_body_bytes;
+        if let Some(len) = self
+            .header("Content-Length")
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            if len > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+        }
+        let bytes = self.req.bytes().await.map_err(ApiError::from)?;
+        if bytes.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        String::from_utf8(bytes).map_err(|_| ApiError::MalformedJson("body is not UTF-8".into()))
+    }
+
+    /// `scheme://host[:port]` of this request, for links the app hands out.
+    pub fn origin(&self) -> Result<String, ApiError> {
+        let url = self.req.url()?;
+        Ok(url.origin().ascii_serialization())
     }
 
     /// Reads the body once, enforcing the size cap before and after reading (Content-Length
@@ -106,7 +132,7 @@ fn client_key(req: &Request) -> String {
 }
 
 /// Serves one request. Never fails: every error becomes a problem+json response.
-pub async fn serve(req: Request, env: Env, _ctx: Context) -> Response {
+pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
     let started = Date::now().as_millis();
     let settings = Settings::from_env(&env);
     let method = req.method();
@@ -149,6 +175,7 @@ pub async fn serve(req: Request, env: Env, _ctx: Context) -> Response {
                 let mut rc = RequestContext {
                     req,
                     env,
+                    ctx,
                     settings: settings.clone(),
                     params,
                     now_ms: started as i64,

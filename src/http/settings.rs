@@ -35,6 +35,9 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub jwt_secret: Option<String>,
+    /// The sandbox payment provider: on in development, or where explicitly enabled
+    /// (`SANDBOX_PAYMENTS=enabled`, e.g. a staging demo). Never on by accident.
+    pub sandbox_enabled: bool,
     /// What makes this deployment unsafe to serve; empty when all is well.
     pub misconfiguration: Vec<String>,
 }
@@ -64,6 +67,8 @@ impl Settings {
         };
         let environment = Environment::parse(&var(env, "ENVIRONMENT").unwrap_or_default());
         let jwt_secret = secret(env, "JWT_SECRET");
+        let sandbox_enabled = environment.is_development()
+            || var(env, "SANDBOX_PAYMENTS").is_some_and(|v| v == "enabled");
         let mut misconfiguration = Vec::new();
         match &jwt_secret {
             None => misconfiguration.push("JWT_SECRET is missing".to_string()),
@@ -77,6 +82,7 @@ impl Settings {
         Settings {
             environment,
             jwt_secret,
+            sandbox_enabled,
             misconfiguration,
             admin_emails: list("ADMIN_EMAILS")
                 .into_iter()

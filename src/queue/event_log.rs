@@ -1,0 +1,32 @@
+//! The domain-events consumer: records each event once in the per-event log organizers read.
+
+use serde_json::Value;
+use worker::{Date, Env};
+
+use crate::domain::validation::parse_rfc3339;
+use crate::http::ApiError;
+use crate::store::d1::{self, int, run, text};
+
+pub async fn record(env: &Env, body: &Value) -> Result<(), ApiError> {
+    let field = |name: &str| body.get(name).and_then(Value::as_str);
+    let (Some(id), Some(kind), Some(event_id)) = (field("id"), field("type"), field("eventId"))
+    else {
+        return Err(ApiError::internal(
+            "domain event without id, type or eventId",
+        ));
+    };
+    let now = Date::now().as_millis() as i64;
+    let occurred = field("occurredAt")
+        .and_then(|t| parse_rfc3339(t).ok())
+        .unwrap_or(now);
+    let db = d1::db(env)?;
+    // The message id is the primary key: a redelivered message is recorded once.
+    run(
+        &db,
+        "INSERT OR IGNORE INTO event_log (message_id, event_id, type, payload, occurred_at, recorded_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        &[text(id), text(event_id), text(kind), text(&body.to_string()), int(occurred), int(now)],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! The order saga after checkout: payment results, hold expiries and owner cancels move an
+//! order to its end state, with the event object confirming or releasing the hold and freeing
+//! the checkout slot. Every step is idempotent: delivery is at least once.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use worker::{Date, Env};
+
+use crate::domain::ledger::ConfirmOutcome;
+use crate::domain::saga::{
+    after_confirm, checkout_event_type, compensations, decide, sweep_decision, CheckoutOutcome,
+    CheckoutStep, Compensation, ConfirmAnswer, OrderStatus, SagaInput, SagaStep,
+};
+use crate::durable::client::EventHubClient;
+use crate::http::ApiError;
+use crate::store::d1::{self, all, first, int, run, text};
+use crate::store::orders::{self, OrderRow, Transition};
+use crate::store::outbox;
+
+pub async fn handle(env: &Env, body: &Value) -> Result<(), ApiError> {
+    let field = |name: &str| body.get(name).and_then(Value::as_str);
+    let (Some(id), Some(kind)) = (field("id"), field("type")) else {
+        return Err(ApiError::internal("saga message without id or type"));
+    };
+    let db = d1::db(env)?;
+    if already_processed(&db, id).await? {
+        return Ok(());
+    }
+    let now = Date::now().as_millis() as i64;
+    let input = match kind {
+        "PAYMENT_COMPLETED" => Some(SagaInput::PaymentSucceeded),
+        "PAYMENT_FAILED" => Some(SagaInput::PaymentFailed),
+        "HOLD_EXPIRED" => Some(SagaInput::HoldExpired),
+        // Not a saga input (the queue may carry more kinds later): nothing to do.
+        _ => None,
+    };
+    if let (Some(input), Some(order_id)) = (input, field("orderId")) {
+        // A hold can expire for an order that was never written (the checkout died between
+        // reserve and write): the stock is already back, nothing else to undo.
+        if let Some(order) = orders::find_by_id(&db, order_id).await? {
+            continue_saga(env, &db, &order, input, now).await?;
+        }
+    }
+    run(
+        &db,
+        "INSERT OR IGNORE INTO processed_messages (message_id, processed_at) VALUES (?1, ?2)",
+        &[text(id), int(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn already_processed(db: &worker::D1Database, id: &str) -> Result<bool, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        #[allow(dead_code)]
+        message_id: String,
+    }
+    Ok(first::<Row>(
+        db,
+        "SELECT message_id FROM processed_messages WHERE message_id = ?1",
+        &[text(id)],
+    )
+    .await?
+    .is_some())
+}
+
+/// What happened, for callers that answer a request (owner cancel).
+pub enum Applied {
+    Moved,
+    Unchanged,
+    Refused,
+}
+
+/// Runs one saga input against an order: decide, perform the object call, record the new
+/// status with its announcements, free the checkout slot, publish.
+pub async fn continue_saga(
+    env: &Env,
+    db: &worker::D1Database,
+    order: &OrderRow,
+    input: SagaInput,
+    now: i64,
+) -> Result<Applied, ApiError> {
+    let from = order.status()?;
+    let hub = EventHubClient::new(env, &order.event_id).map_err(ApiError::from)?;
+    let (to, refund_reason, checkout) = match decide(from, input) {
+        SagaStep::Ignore(_) => return Ok(Applied::Unchanged),
+        SagaStep::Refuse => return Ok(Applied::Refused),
+        SagaStep::ConfirmHold => {
+            let answer = match hub.confirm(&order.id).await? {
+                ConfirmOutcome::Confirmed(_) => ConfirmAnswer::Confirmed,
+                ConfirmOutcome::PaidButNoStock(_) => ConfirmAnswer::NoStock,
+                ConfirmOutcome::PaidButEventCancelled(_) => ConfirmAnswer::EventCancelled,
+            };
+            let after = after_confirm(answer, from);
+            (after.status, after.refund_reason, after.checkout)
+        }
+        SagaStep::ReleaseAndClose { status, checkout } => {
+            hub.release(&order.id).await?;
+            (status, None, checkout)
+        }
+        SagaStep::Close { status, checkout } => (status, None, checkout),
+    };
+    let published = record(db, order, from, to, refund_reason, checkout, now).await?;
+    if order.waitroom_session_id.is_some() {
+        hub.checkout_resolved(&order.id, checkout).await?;
+    }
+    if !published.is_empty() {
+        outbox::relay(env, db, now, published.len(), Some(&published)).await?;
+    }
+    Ok(if from == to && refund_reason.is_none() {
+        Applied::Unchanged
+    } else {
+        Applied::Moved
+    })
+}
+
+async fn record(
+    db: &worker::D1Database,
+    order: &OrderRow,
+    from: OrderStatus,
+    to: OrderStatus,
+    refund_reason: Option<&'static str>,
+    checkout: CheckoutOutcome,
+    now: i64,
+) -> Result<Vec<String>, ApiError> {
+    let mut payload = Map::new();
+    payload.insert("orderId".into(), order.id.clone().into());
+    payload.insert("orderCode".into(), order.code.clone().into());
+    payload.insert("userId".into(), order.user_id.clone().into());
+    payload.insert("status".into(), to.as_str().into());
+    payload.insert("totalAmountCents".into(), order.total_amount_cents.into());
+    payload.insert("currency".into(), order.currency.clone().into());
+    if let Some(reason) = refund_reason {
+        payload.insert("refundReason".into(), reason.into());
+    }
+    let order_event = match to {
+        OrderStatus::Completed => "ORDER_COMPLETED",
+        OrderStatus::Cancelled => "ORDER_CANCELLED",
+        OrderStatus::Failed => "ORDER_FAILED",
+        OrderStatus::Pending => "ORDER_CREATED",
+    };
+    let mut announce = vec![(order_event, payload.clone())];
+    if from != to {
+        announce.push((checkout_event_type(checkout), payload.clone()));
+    }
+    if refund_reason.is_some() {
+        announce.push(("ORDER_REFUND_REQUIRED", payload));
+    }
+    orders::transition(
+        db,
+        &Transition {
+            order,
+            from,
+            to,
+            refund_reason,
+            failure_code: None,
+            announce,
+        },
+        now,
+    )
+    .await
+}
+
+/// Checkouts that wrote an order but died before creating its payment (the Worker was
+/// stopped mid-request) are compensated once they are old enough to be surely dead.
+pub async fn sweep_stuck_checkouts(env: &Env, now: i64) -> Result<usize, ApiError> {
+    #[derive(Deserialize)]
+    struct Stuck {
+        order_id: String,
+        steps: String,
+        created_at: i64,
+    }
+    let db = d1::db(env)?;
+    let stuck: Vec<Stuck> = all(
+        &db,
+        "SELECT o.id AS order_id, o.created_at, \
+         (SELECT group_concat(step) FROM saga_steps s WHERE s.order_id = o.id AND s.status = 'DONE') AS steps \
+         FROM orders o WHERE o.status = 'PENDING' AND o.created_at < ?1 \
+         AND NOT EXISTS (SELECT 1 FROM saga_steps s WHERE s.order_id = o.id AND s.step = 'PAYMENT_CREATED') \
+         ORDER BY o.created_at LIMIT 50",
+        &[int(now - crate::domain::saga::STUCK_CHECKOUT_AFTER_MS)],
+    )
+    .await?;
+    let mut swept = 0;
+    for s in stuck {
+        let done: Vec<CheckoutStep> = s.steps.split(',').filter_map(CheckoutStep::parse).collect();
+        let Some(plan) = sweep_decision(&done, s.created_at, now) else {
+            continue;
+        };
+        if let Some(order) = orders::find_by_id(&db, &s.order_id).await? {
+            compensate(env, &db, &order, &plan, "CHECKOUT_ABANDONED", now).await?;
+            swept += 1;
+        }
+    }
+    Ok(swept)
+}
+
+/// Runs compensations (already in reverse order) for a checkout that cannot finish.
+pub async fn compensate(
+    env: &Env,
+    db: &worker::D1Database,
+    order: &OrderRow,
+    plan: &[Compensation],
+    failure_code: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let hub = EventHubClient::new(env, &order.event_id).map_err(ApiError::from)?;
+    for step in plan {
+        match step {
+            Compensation::FreeCheckoutSlot => {
+                hub.checkout_resolved(&order.id, CheckoutOutcome::Failed)
+                    .await?
+            }
+            Compensation::FailOrder => {
+                let mut payload = Map::new();
+                payload.insert("orderId".into(), order.id.clone().into());
+                payload.insert("orderCode".into(), order.code.clone().into());
+                payload.insert("failureCode".into(), failure_code.into());
+                let ids = orders::transition(
+                    db,
+                    &Transition {
+                        order,
+                        from: OrderStatus::Pending,
+                        to: OrderStatus::Failed,
+                        refund_reason: None,
+                        failure_code: Some(failure_code),
+                        announce: vec![("ORDER_FAILED", payload)],
+                    },
+                    now,
+                )
+                .await?;
+                if !ids.is_empty() {
+                    outbox::relay(env, db, now, ids.len(), Some(&ids)).await?;
+                }
+            }
+            Compensation::ReleaseHold => {
+                hub.release(&order.id).await?;
+            }
+        }
+        run(
+            db,
+            "INSERT INTO saga_steps (order_id, step, status, detail, at) VALUES (?1, ?2, 'COMPENSATED', ?3, ?4) \
+             ON CONFLICT (order_id, step) DO UPDATE SET status = 'COMPENSATED', detail = ?3, at = ?4",
+            &[text(&order.id), text(&format!("{step:?}")), text(failure_code), int(now)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// `compensations` re-exported for the checkout handler, which compensates inline.
+pub fn plan_for(done: &[CheckoutStep]) -> Vec<Compensation> {
+    compensations(done)
+}

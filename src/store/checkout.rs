@@ -1,0 +1,311 @@
+//! What the checkout saga reads from the catalogue and writes for a new order: the event's
+//! sale terms and prices, the order with its items, payment row and first saga steps in one
+//! batch, and the idempotency keys of `POST /api/orders`.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use worker::D1Database;
+
+use super::d1::{all, first, int, opt_text, run, stmt, text};
+use super::outbox::{OutboxMessage, Queue};
+use crate::domain::saga::CheckoutStep;
+use crate::http::ApiError;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SaleTerms {
+    pub status: String,
+    pub ever_published: i64,
+    pub ticket_sale_start: Option<i64>,
+    pub ticket_sale_end: Option<i64>,
+    pub allow_wait_room: Option<i64>,
+}
+
+pub async fn sale_terms(db: &D1Database, event_id: &str) -> Result<Option<SaleTerms>, ApiError> {
+    first(
+        db,
+        "SELECT e.status, e.ever_published, c.ticket_sale_start, c.ticket_sale_end, c.allow_wait_room \
+         FROM events e LEFT JOIN event_config c ON c.event_id = e.id WHERE e.id = ?1",
+        &[text(event_id)],
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PricedClass {
+    pub id: String,
+    pub name: String,
+    pub price_cents: i64,
+    pub currency: String,
+}
+
+pub async fn priced_classes(
+    db: &D1Database,
+    event_id: &str,
+    ids: &[String],
+) -> Result<Vec<PricedClass>, ApiError> {
+    let list = serde_json::to_string(ids).map_err(ApiError::internal)?;
+    all(
+        db,
+        "SELECT id, name, price_cents, currency FROM ticket_classes \
+         WHERE event_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+        &[text(event_id), text(&list)],
+    )
+    .await
+}
+
+pub async fn role_of(
+    db: &D1Database,
+    event_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        role: String,
+    }
+    Ok(first::<Row>(
+        db,
+        "SELECT role FROM event_roles WHERE event_id = ?1 AND user_id = ?2",
+        &[text(event_id), text(user_id)],
+    )
+    .await?
+    .map(|r| r.role))
+}
+
+pub struct NewOrder<'a> {
+    pub id: &'a str,
+    pub code: &'a str,
+    pub event_id: &'a str,
+    pub user_id: &'a str,
+    pub total: i64,
+    pub currency: &'a str,
+    pub payment_method: &'a str,
+    pub waitroom_session_id: Option<&'a str>,
+    pub expires_at: i64,
+    /// (ticket class id, quantity, unit price)
+    pub items: Vec<(String, i64, i64)>,
+    pub payment_id: &'a str,
+    pub provider_ref: &'a str,
+}
+
+/// The order, its items, its payment row (so an early webhook always finds it), the saga's
+/// first steps and ORDER_CREATED: all or nothing.
+pub async fn write_order(db: &D1Database, o: &NewOrder<'_>, now: i64) -> Result<String, ApiError> {
+    let mut statements = vec![stmt(
+        db,
+        "INSERT INTO orders (id, code, event_id, user_id, status, total_amount_cents, currency, \
+         payment_method, waitroom_session_id, expires_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, 'PENDING', ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        &[
+            text(o.id),
+            text(o.code),
+            text(o.event_id),
+            text(o.user_id),
+            int(o.total),
+            text(o.currency),
+            text(o.payment_method),
+            opt_text(o.waitroom_session_id),
+            int(o.expires_at),
+            int(now),
+        ],
+    )?];
+    for (class_id, quantity, price) in &o.items {
+        statements.push(stmt(
+            db,
+            "INSERT INTO order_items (order_id, ticket_class_id, quantity, price_cents) VALUES (?1, ?2, ?3, ?4)",
+            &[text(o.id), text(class_id), int(*quantity), int(*price)],
+        )?);
+    }
+    statements.push(stmt(
+        db,
+        "INSERT INTO payments (id, order_id, provider, provider_ref, amount, currency, status, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?7)",
+        &[
+            text(o.payment_id),
+            text(o.id),
+            text(o.payment_method),
+            text(o.provider_ref),
+            int(o.total),
+            text(o.currency),
+            int(now),
+        ],
+    )?);
+    for step in [CheckoutStep::Reserved, CheckoutStep::OrderWritten] {
+        statements.push(step_statement(db, o.id, step, now)?);
+    }
+    let mut payload = Map::new();
+    payload.insert("orderId".into(), o.id.into());
+    payload.insert("orderCode".into(), o.code.into());
+    payload.insert("userId".into(), o.user_id.into());
+    payload.insert("totalAmountCents".into(), o.total.into());
+    payload.insert("currency".into(), o.currency.into());
+    payload.insert("paymentMethod".into(), o.payment_method.into());
+    payload.insert(
+        "items".into(),
+        Value::Array(
+            o.items
+                .iter()
+                .map(|(c, q, p)| serde_json::json!({"ticketClassId": c, "quantity": q, "priceCents": p}))
+                .collect(),
+        ),
+    );
+    let outbox_id = format!("order-{}-created", o.id);
+    statements.push(
+        OutboxMessage::new(
+            outbox_id.clone(),
+            Queue::DomainEvents,
+            "ORDER_CREATED",
+            ("order", o.id),
+            o.event_id,
+            now,
+            payload,
+        )
+        .insert(db, now)?,
+    );
+    db.batch(statements).await.map_err(ApiError::from)?;
+    Ok(outbox_id)
+}
+
+fn step_statement(
+    db: &D1Database,
+    order_id: &str,
+    step: CheckoutStep,
+    now: i64,
+) -> Result<worker::D1PreparedStatement, ApiError> {
+    stmt(
+        db,
+        "INSERT OR IGNORE INTO saga_steps (order_id, step, status, at) VALUES (?1, ?2, 'DONE', ?3)",
+        &[text(order_id), text(step.as_str()), int(now)],
+    )
+}
+
+pub async fn record_step(
+    db: &D1Database,
+    order_id: &str,
+    step: CheckoutStep,
+    now: i64,
+) -> Result<(), ApiError> {
+    step_statement(db, order_id, step, now)?
+        .run()
+        .await
+        .map_err(ApiError::from)?;
+    Ok(())
+}
+
+pub async fn set_payment_url(
+    db: &D1Database,
+    payment_id: &str,
+    order_id: &str,
+    url: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    db.batch(vec![
+        stmt(
+            db,
+            "UPDATE payments SET payment_url = ?2, updated_at = ?3 WHERE id = ?1",
+            &[text(payment_id), text(url), int(now)],
+        )?,
+        step_statement(db, order_id, CheckoutStep::PaymentCreated, now)?,
+    ])
+    .await
+    .map_err(ApiError::from)?;
+    Ok(())
+}
+
+/// The payment could not be created: it is cancelled so a late notification cannot settle it.
+pub async fn cancel_payment(db: &D1Database, payment_id: &str, now: i64) -> Result<(), ApiError> {
+    run(
+        db,
+        "UPDATE payments SET status = 'CANCELLED', updated_at = ?2 WHERE id = ?1 AND status = 'PENDING'",
+        &[text(payment_id), int(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+// ----------------------------------------------------------------------------------------
+// Idempotency keys of POST /api/orders (kept 24 hours).
+
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct KeyRow {
+    pub request_hash: String,
+    pub state: String,
+    pub response_status: Option<i64>,
+    pub response_body: Option<String>,
+}
+
+pub enum Claim {
+    /// This request owns the key now.
+    Fresh,
+    Existing(KeyRow),
+}
+
+pub async fn claim_key(
+    db: &D1Database,
+    user_id: &str,
+    key: &str,
+    hash: &str,
+    now: i64,
+) -> Result<Claim, ApiError> {
+    // An expired key may be reused; the delete and the insert race harmlessly (PRIMARY KEY).
+    run(
+        db,
+        "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND expires_at <= ?3",
+        &[text(user_id), text(key), int(now)],
+    )
+    .await?;
+    let inserted = run(
+        db,
+        "INSERT OR IGNORE INTO idempotency_keys (user_id, key, request_hash, state, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, 'IN_FLIGHT', ?4, ?5)",
+        &[text(user_id), text(key), text(hash), int(now), int(now + IDEMPOTENCY_TTL_MS)],
+    )
+    .await?;
+    if inserted == 1 {
+        return Ok(Claim::Fresh);
+    }
+    let row: Option<KeyRow> = first(
+        db,
+        "SELECT request_hash, state, response_status, response_body FROM idempotency_keys \
+         WHERE user_id = ?1 AND key = ?2",
+        &[text(user_id), text(key)],
+    )
+    .await?;
+    match row {
+        Some(row) => Ok(Claim::Existing(row)),
+        // Deleted between our insert and read (expired): treat as in flight, the client retries.
+        None => Err(ApiError::rule(
+            409,
+            "IDEMPOTENCY_KEY_IN_FLIGHT",
+            "Retry in a moment.",
+        )),
+    }
+}
+
+pub async fn store_response(
+    db: &D1Database,
+    user_id: &str,
+    key: &str,
+    status: u16,
+    body: &str,
+) -> Result<(), ApiError> {
+    run(
+        db,
+        "UPDATE idempotency_keys SET state = 'DONE', response_status = ?3, response_body = ?4 WHERE user_id = ?1 AND key = ?2",
+        &[text(user_id), text(key), int(i64::from(status)), text(body)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A server-side failure is not a result worth replaying: free the key for a retry.
+pub async fn release_key(db: &D1Database, user_id: &str, key: &str) -> Result<(), ApiError> {
+    run(
+        db,
+        "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND state = 'IN_FLIGHT'",
+        &[text(user_id), text(key)],
+    )
+    .await?;
+    Ok(())
+}

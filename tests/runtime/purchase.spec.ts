@@ -1,0 +1,313 @@
+// The purchase path end to end: checkout saga, sandbox and real-provider payments through
+// local fakes, webhooks through the outbox and the payments queue, compensation and expiry.
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
+import { eventually, publishedEvent, ticketClasses } from "./fixtures";
+
+const FAKE = (env as any).FAKE_PROVIDERS_URL as string;
+
+function hub(eventId: string) {
+  return env.EVENT_HUB.get(env.EVENT_HUB.idFromName(eventId));
+}
+
+async function order(buyer: TestUser, body: Record<string, unknown>, key = crypto.randomUUID()) {
+  return call("/api/orders", { token: buyer.token, body, headers: { "Idempotency-Key": key } });
+}
+
+async function orderStatus(buyer: TestUser, id: string) {
+  return (await json(await call(`/api/orders/${id}`, { token: buyer.token }))).order;
+}
+
+async function payInSandbox(paymentUrl: string, action: "pay" | "decline" = "pay") {
+  const path = new URL(paymentUrl).pathname;
+  return call(`${path}/${action}`, { method: "POST" });
+}
+
+async function setProviderMode(modes: Record<string, string>) {
+  await fetch(`${FAKE}/__mode`, { method: "POST", body: JSON.stringify(modes) });
+}
+
+async function countOutbox(aggregateId: string, type: string) {
+  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM outbox WHERE aggregate_id = ?1 AND event_type = ?2")
+    .bind(aggregateId, type)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+describe("a buyer's whole purchase through the waitroom and the sandbox", () => {
+  it("queues, admits, holds, pays and completes; counters show the sale and the slot is free", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 250_000, total: 10 }] });
+    const buyer = await registerAndLogin();
+
+    const joined = await json(await call(`/api/events/${event.id}/waitroom/join`, { method: "POST", token: buyer.token }));
+    expect(joined.waitroomSession.status).toMatch(/QUEUED|ADMITTED/);
+    await runDurableObjectAlarm(hub(event.id));
+    const { waitroomSession } = await json(await call(`/api/events/${event.id}/waitroom/session`, { token: buyer.token }));
+    expect(waitroomSession.status).toBe("ADMITTED");
+    expect(waitroomSession.checkoutToken).toBeTruthy();
+
+    const res = await order(buyer, {
+      eventId: event.id,
+      items: [{ ticketClassId: event.classes[0].id, quantity: 2 }],
+      paymentMethod: "sandbox",
+      checkoutToken: waitroomSession.checkoutToken,
+    });
+    expect(res.status).toBe(201);
+    const created = await json(res);
+    expect(created.order).toMatchObject({ status: "PENDING", totalAmountCents: 500_000, currency: "VND", paymentMethod: "sandbox" });
+    expect(created.order.code).toMatch(/^TB-[0-9A-Z]{10}$/);
+    expect(created.paymentUrl).toContain("/sandbox/checkout/");
+    let [ga] = await ticketClasses(event.id);
+    expect(ga).toMatchObject({ total: 10, reserved: 2, sold: 0, available: 8 });
+
+    const page = await call(new URL(created.paymentUrl).pathname);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain(created.order.code);
+    const paid = await payInSandbox(created.paymentUrl);
+    expect(await json(paid)).toEqual({ status: "PAID" });
+
+    const done = await eventually(async () => {
+      const o = await orderStatus(buyer, created.order.id);
+      return o.status === "COMPLETED" && o;
+    }, "order COMPLETED");
+    expect(done.items).toEqual([{ ticketClassId: event.classes[0].id, quantity: 2, priceCents: 250_000 }]);
+    [ga] = await ticketClasses(event.id);
+    expect(ga).toMatchObject({ reserved: 0, sold: 2, available: 8 });
+    const after = await eventually(async () => {
+      const s = (await json(await call(`/api/events/${event.id}/waitroom/session`, { token: buyer.token }))).waitroomSession;
+      return s.status === "COMPLETED" && s;
+    }, "waitroom session COMPLETED");
+    expect(after.status).toBe("COMPLETED");
+    const byCode = await call(`/api/orders/${created.order.code}`, { token: buyer.token });
+    expect((await json(byCode)).order.id).toBe(created.order.id);
+  });
+});
+
+describe("ordering", () => {
+  it("requires an Idempotency-Key", async () => {
+    const buyer = await registerAndLogin();
+    const res = await call("/api/orders", { token: buyer.token, body: {} });
+    await expectProblem(res, 400, "IDEMPOTENCY_KEY_REQUIRED");
+  });
+
+  it("replays the first response for the same key and refuses the key with another body", async () => {
+    const event = await publishedEvent();
+    const buyer = await registerAndLogin();
+    const body = { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" };
+    const first = await order(buyer, body, "key-1");
+    expect(first.status).toBe(201);
+    const firstBody = await json(first);
+    const again = await order(buyer, { paymentMethod: "sandbox", items: body.items, eventId: event.id }, "key-1");
+    expect(again.status).toBe(201);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect((await json(again)).order.id).toBe(firstBody.order.id);
+    await expectProblem(await order(buyer, { ...body, items: [{ ticketClassId: event.classes[0].id, quantity: 2 }] }, "key-1"), 422, "IDEMPOTENCY_KEY_REUSED");
+    const [c] = await ticketClasses(event.id);
+    expect(c.reserved).toBe(1);
+  });
+
+  it("refuses a waitroom event without a valid checkout token", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true });
+    const buyer = await registerAndLogin();
+    const body = { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" };
+    await expectProblem(await order(buyer, body), 403, "CHECKOUT_TOKEN_REQUIRED");
+    await expectProblem(await order(buyer, { ...body, checkoutToken: "not-a-token" }), 403, "CHECKOUT_TOKEN_INVALID");
+    const [c] = await ticketClasses(event.id);
+    expect(c.reserved).toBe(0);
+  });
+
+  it("holds nothing when stock is short", async () => {
+    const event = await publishedEvent({ classes: [{ name: "A", priceCents: 1000, total: 3 }, { name: "B", priceCents: 1000, total: 1 }] });
+    const buyer = await registerAndLogin();
+    const res = await order(buyer, {
+      eventId: event.id,
+      items: [{ ticketClassId: event.classes[0].id, quantity: 2 }, { ticketClassId: event.classes[1].id, quantity: 2 }],
+      paymentMethod: "sandbox",
+    });
+    await expectProblem(res, 409, "INSUFFICIENT_INVENTORY");
+    for (const c of await ticketClasses(event.id)) expect(c.reserved).toBe(0);
+  });
+
+  it("enforces the purchase limit across pending and completed orders", async () => {
+    const event = await publishedEvent({ maxTicketsPerUser: 3 });
+    const buyer = await registerAndLogin();
+    const line = (q: number) => ({ eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: q }], paymentMethod: "sandbox" });
+    expect((await order(buyer, line(2))).status).toBe(201);
+    await expectProblem(await order(buyer, line(2)), 422, "PURCHASE_LIMIT_EXCEEDED");
+    expect((await order(buyer, line(1))).status).toBe(201);
+  });
+
+  it("refuses bad bodies with every bad field", async () => {
+    const buyer = await registerAndLogin();
+    const res = await order(buyer, { eventId: "nope", items: [{ ticketClassId: "x", quantity: 0 }], paymentMethod: "cash" });
+    const body = await expectProblem(res, 400, "VALIDATION_FAILED");
+    expect(body.errors.map((e: any) => e.field).sort()).toEqual(["eventId", "items[0].ticketClassId", "paymentMethod"]);
+  });
+
+  it("creates PayOS and ZaloPay links through their create APIs", async () => {
+    const event = await publishedEvent();
+    const buyer = await registerAndLogin();
+    for (const paymentMethod of ["payos", "zalopay", "vnpay"]) {
+      const res = await order(buyer, { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod });
+      expect(res.status, paymentMethod).toBe(201);
+      const { paymentUrl } = await json(res);
+      expect(paymentUrl).toMatch(paymentMethod === "payos" ? /pay\.payos\.test/ : paymentMethod === "zalopay" ? /zalopay\.test/ : /vnp_SecureHash=/);
+    }
+  });
+
+  it("answers 502 when the provider is down, releases the hold and fails the order", async () => {
+    const event = await publishedEvent();
+    const buyer = await registerAndLogin();
+    await setProviderMode({ payos: "down" });
+    try {
+      const res = await order(buyer, { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 2 }], paymentMethod: "payos" });
+      await expectProblem(res, 502, "PAYMENT_PROVIDER_UNAVAILABLE");
+    } finally {
+      await setProviderMode({ payos: "ok" });
+    }
+    const [c] = await ticketClasses(event.id);
+    expect(c).toMatchObject({ reserved: 0, sold: 0 });
+    const mine = await json(await call("/api/orders", { token: buyer.token }));
+    expect(mine.items[0]).toMatchObject({ status: "FAILED", failureCode: "PAYMENT_PROVIDER_UNAVAILABLE" });
+  });
+});
+
+async function pendingSandboxOrder(quantity = 1, total = 10) {
+  const event = await publishedEvent({ classes: [{ name: "GA", priceCents: 50_000, total }] });
+  const buyer = await registerAndLogin();
+  const res = await order(buyer, { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity }], paymentMethod: "sandbox" });
+  expect(res.status).toBe(201);
+  const created = await json(res);
+  const payment = await env.DB.prepare("SELECT id, provider_ref FROM payments WHERE order_id = ?1").bind(created.order.id).first<any>();
+  return { event, buyer, created, payment };
+}
+
+async function signSandbox(event: Record<string, unknown>, secret = "test-sandbox-secret") {
+  const data = JSON.stringify(event);
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const sig = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(data)));
+  return JSON.stringify({ data, signature: [...sig].map((b) => b.toString(16).padStart(2, "0")).join("") });
+}
+
+describe("webhooks", () => {
+  it("applies a payment delivered three times exactly once", async () => {
+    const { event, buyer, created, payment } = await pendingSandboxOrder(2);
+    const raw = await signSandbox({
+      paymentId: payment.id, orderRef: payment.provider_ref, amount: 100_000, currency: "VND",
+      outcome: "paid", txnId: "dup-txn-1", issuedAtMs: Date.now(),
+    });
+    for (let i = 0; i < 3; i++) {
+      const res = await call("/api/payments/webhooks/sandbox", { rawBody: raw });
+      expect(res.status).toBe(200);
+    }
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED");
+    expect(await countOutbox(payment.id, "PAYMENT_COMPLETED")).toBe(1);
+    const [c] = await ticketClasses(event.id);
+    expect(c).toMatchObject({ sold: 2, reserved: 0 });
+  });
+
+  it("ignores a failure notice after the order completed", async () => {
+    const { buyer, created, payment } = await pendingSandboxOrder();
+    await payInSandbox(created.paymentUrl);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED");
+    const late = await signSandbox({
+      paymentId: payment.id, orderRef: payment.provider_ref, amount: 50_000, currency: "VND",
+      outcome: "declined", txnId: "late-decline", issuedAtMs: Date.now(),
+    });
+    expect((await call("/api/payments/webhooks/sandbox", { rawBody: late })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await orderStatus(buyer, created.order.id)).status).toBe("COMPLETED");
+  });
+
+  it("rejects a forged signature and changes nothing", async () => {
+    const { buyer, created, payment } = await pendingSandboxOrder();
+    const forged = await signSandbox(
+      { paymentId: payment.id, orderRef: payment.provider_ref, amount: 50_000, currency: "VND", outcome: "paid", txnId: "forged", issuedAtMs: Date.now() },
+      "not-the-secret",
+    );
+    const res = await call("/api/payments/webhooks/sandbox", { rawBody: forged });
+    expect(res.status).toBe(400);
+    const row = await env.DB.prepare("SELECT status FROM payments WHERE id = ?1").bind(payment.id).first<any>();
+    expect(row.status).toBe("PENDING");
+    expect(await countOutbox(payment.id, "PAYMENT_COMPLETED")).toBe(0);
+    expect((await orderStatus(buyer, created.order.id)).status).toBe("PENDING");
+  });
+
+  it("declines fail the order and give the tickets back", async () => {
+    const { event, buyer, created } = await pendingSandboxOrder(3);
+    expect(await json(await payInSandbox(created.paymentUrl, "decline"))).toEqual({ status: "DECLINED" });
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "FAILED", "FAILED");
+    const [c] = await ticketClasses(event.id);
+    expect(c).toMatchObject({ reserved: 0, sold: 0, available: 10 });
+  });
+});
+
+async function expireHold(eventId: string, orderId: string) {
+  // Time travel inside the object: the hold's deadline moves to the past, then its alarm runs.
+  await runInDurableObject(hub(eventId), async (_instance: unknown, state: DurableObjectState) => {
+    state.storage.sql.exec("UPDATE holds SET expires_at = 1 WHERE order_id = ?", orderId);
+  });
+  await runDurableObjectAlarm(hub(eventId));
+}
+
+describe("hold expiry and late payment", () => {
+  it("cancels the order, returns the stock and frees the checkout slot", async () => {
+    const { event, buyer, created } = await pendingSandboxOrder(2);
+    await expireHold(event.id, created.order.id);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "CANCELLED", "CANCELLED");
+    const [c] = await ticketClasses(event.id);
+    expect(c).toMatchObject({ reserved: 0, sold: 0, available: 10 });
+  });
+
+  it("completes a payment that arrives after expiry when stock allows", async () => {
+    const { buyer, created, event } = await pendingSandboxOrder(1);
+    await expireHold(event.id, created.order.id);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "CANCELLED", "CANCELLED");
+    await payInSandbox(created.paymentUrl);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "late COMPLETED");
+    const [c] = await ticketClasses(event.id);
+    expect(c.sold).toBe(1);
+  });
+
+  it("flags a late payment for refund when the tickets are gone, never losing it", async () => {
+    const { buyer, created, event } = await pendingSandboxOrder(1, 1);
+    await expireHold(event.id, created.order.id);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "CANCELLED", "CANCELLED");
+    const other = await registerAndLogin();
+    expect((await order(other, { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" })).status).toBe(201);
+    await payInSandbox(created.paymentUrl);
+    const o = await eventually(async () => {
+      const o = await orderStatus(buyer, created.order.id);
+      return o.refundStatus && o;
+    }, "refund flagged");
+    expect(o).toMatchObject({ status: "CANCELLED", refundStatus: "REFUND_REQUIRED", refundReason: "PAID_BUT_SOLD_OUT" });
+    const [c] = await ticketClasses(event.id);
+    expect(c.reserved + c.sold).toBeLessThanOrEqual(c.total);
+  });
+});
+
+describe("owner cancel and order queries", () => {
+  it("lets the owner cancel a pending order and no one else", async () => {
+    const { event, buyer, created } = await pendingSandboxOrder(2);
+    const stranger = await registerAndLogin();
+    expect((await call(`/api/orders/${created.order.id}/cancel`, { method: "POST", token: stranger.token })).status).toBe(404);
+    const res = await call(`/api/orders/${created.order.id}/cancel`, { method: "POST", token: buyer.token });
+    expect(res.status).toBe(200);
+    expect((await json(res)).order.status).toBe("CANCELLED");
+    const [c] = await ticketClasses(event.id);
+    expect(c.reserved).toBe(0);
+    await expectProblem(await call(`/api/orders/${created.order.id}/cancel`, { method: "POST", token: buyer.token }), 409, "ORDER_NOT_CANCELLABLE");
+  });
+
+  it("shows an event's orders to its role holders only", async () => {
+    const { event, created } = await pendingSandboxOrder();
+    const res = await call(`/api/events/${event.id}/orders`, { token: event.organizer.token });
+    expect(res.status).toBe(200);
+    const page = await json(res);
+    expect(page).toMatchObject({ page: 1, total: 1 });
+    expect(page.items[0].id).toBe(created.order.id);
+    const stranger = await registerAndLogin();
+    expect((await call(`/api/events/${event.id}/orders`, { token: stranger.token })).status).toBe(403);
+  });
+});
