@@ -65,3 +65,23 @@ pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, 
         .and_then(|m| m.changes)
         .unwrap_or(0))
 }
+
+/// How many rows one statement of a batch changed.
+pub fn changes(result: &worker::D1Result) -> usize {
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
+}
+
+/// A nullable integer (unset sale bounds, "no cap" limits).
+pub fn opt_int(n: Option<i64>) -> JsValue {
+    n.map(int).unwrap_or(JsValue::NULL)
+}
+
+/// SQLite has no booleans: flags are stored as 0/1.
+pub fn flag(b: bool) -> JsValue {
+    int(i64::from(b))
+}
