@@ -377,28 +377,24 @@ pub async fn update(rc: &mut RequestContext) -> ApiResult {
     let body: UpdateEventRequest = rc.json().await?;
 
     let mut v = Validator::new();
+    // Bad fields are left out of `changes`, so the rest is still checked against the event.
     let changes = parse_event_changes(&mut v, &body);
-    let mut new_terms = None;
-    if let Some(changes) = &changes {
-        let category_ids = match &changes.categories {
-            Some(refs) => resolve_categories(&db, &mut v, refs).await?,
-            None => None,
-        };
-        if let Some(Some(organizer)) = &changes.organizer_id {
-            if event.terms.organizer_id.as_ref() != Some(organizer) {
-                check_organizer(&db, &mut v, &actor, organizer).await?;
-            }
+    let category_ids = match &changes.categories {
+        Some(refs) => resolve_categories(&db, &mut v, refs).await?,
+        None => None,
+    };
+    if let Some(Some(organizer)) = &changes.organizer_id {
+        if event.terms.organizer_id.as_ref() != Some(organizer) {
+            check_organizer(&db, &mut v, &actor, organizer).await?;
         }
-        let categories_ok = changes.categories.is_none() || category_ids.is_some();
-        let new = changes.apply(&event.terms, category_ids);
-        let classes = class_pairs(&db, &event.id).await?;
-        v.fields(check_config_fits(&new, &classes));
-        if event.status == EventStatus::Published {
-            v.fields(check_published_update(&event.terms, &new, rc.now_ms));
-        }
-        new_terms = categories_ok.then_some(new);
     }
-    let (changes, new_terms) = v.finish(|| Some((changes?, new_terms?)))?;
+    let new_terms = changes.apply(&event.terms, category_ids);
+    let classes = class_pairs(&db, &event.id).await?;
+    v.fields(check_config_fits(&new_terms, &classes));
+    if event.status == EventStatus::Published {
+        v.fields(check_published_update(&event.terms, &new_terms, rc.now_ms));
+    }
+    v.finish(|| Some(()))?;
 
     let rev = Revision {
         event_id: event.id.as_str(),

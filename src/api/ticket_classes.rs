@@ -196,20 +196,18 @@ pub async fn update(rc: &mut RequestContext) -> ApiResult {
     let body: UpdateTicketClassRequest = rc.json().await?;
 
     let mut v = Validator::new();
-    let changes = parse_ticket_class_changes(&mut v, &body);
-    let new = changes.map(|c| c.apply(&class.terms));
-    if let Some(new) = &new {
-        let published = event.status == EventStatus::Published;
-        v.fields(check_ticket_class_update(
-            &class.terms,
-            new,
-            published,
-            rc.now_ms,
-        ));
-        // The currency rule is check_ticket_class_update's; here only window and price.
-        v.fields(check_ticket_class_terms(new, &event.terms, None));
-    }
-    let new = v.finish(|| new)?;
+    // Bad fields are left out of the changes, so the rest is still checked against the class.
+    let new = parse_ticket_class_changes(&mut v, &body).apply(&class.terms);
+    let published = event.status == EventStatus::Published;
+    v.fields(check_ticket_class_update(
+        &class.terms,
+        &new,
+        published,
+        rc.now_ms,
+    ));
+    // The currency rule is check_ticket_class_update's; here only window and price.
+    v.fields(check_ticket_class_terms(&new, &event.terms, None));
+    v.finish(|| Some(()))?;
 
     let counters = if counters_changed(&class.terms, &new) {
         inventory_link::update_class_counters(rc, &event.id, &class.id, &class.terms, &new).await?

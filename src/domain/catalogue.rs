@@ -341,7 +341,9 @@ impl EventChanges {
     }
 }
 
-pub fn parse_event_changes(v: &mut Validator, body: &UpdateEventRequest) -> Option<EventChanges> {
+/// The valid changes of a PATCH. A bad field is recorded in `v` and left out of the result, so
+/// the caller can still check the rest against the stored event and report every problem.
+pub fn parse_event_changes(v: &mut Validator, body: &UpdateEventRequest) -> EventChanges {
     let name = v.optional("name", body.name.as_deref().map(EventName::parse));
     let description = v.optional(
         "description",
@@ -351,31 +353,29 @@ pub fn parse_event_changes(v: &mut Validator, body: &UpdateEventRequest) -> Opti
     let start_ms = optional_time(v, "startDate", body.start_date.as_deref());
     let end_ms = optional_time(v, "endDate", body.end_date.as_deref());
     let thumbnail_url = match &body.thumbnail_url {
-        None => Some(None),
-        Some(None) => Some(Some(None)),
-        Some(Some(raw)) => v
-            .field("thumbnailUrl", Url::parse(raw))
-            .map(|u| Some(Some(u))),
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => v.field("thumbnailUrl", Url::parse(raw)).map(Some),
     };
     let organizer_id = match &body.organizer_id {
-        None => Some(None),
-        Some(None) => Some(Some(None)),
-        Some(Some(raw)) => organizer_id(v, Some(raw)).map(Some),
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => organizer_id(v, Some(raw)).flatten().map(Some),
     };
-    let categories = match &body.category_ids {
-        None => Some(None),
-        Some(raw) => category_refs(v, raw).map(Some),
-    };
-    Some(EventChanges {
-        name: name?,
-        description: description?,
-        location: location?,
-        thumbnail_url: thumbnail_url?,
-        organizer_id: organizer_id?,
-        categories: categories?,
-        start_ms: start_ms?,
-        end_ms: end_ms?,
-    })
+    let categories = body
+        .category_ids
+        .as_ref()
+        .and_then(|raw| category_refs(v, raw));
+    EventChanges {
+        name: name.flatten(),
+        description: description.flatten(),
+        location: location.flatten(),
+        thumbnail_url,
+        organizer_id,
+        categories,
+        start_ms: start_ms.flatten(),
+        end_ms: end_ms.flatten(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -617,10 +617,12 @@ fn nullable_time(
     }
 }
 
+/// The valid changes of a ticket-class PATCH; bad fields are recorded in `v` and left out (see
+/// [`parse_event_changes`]).
 pub fn parse_ticket_class_changes(
     v: &mut Validator,
     body: &UpdateTicketClassRequest,
-) -> Option<TicketClassChanges> {
+) -> TicketClassChanges {
     let name = v.optional("name", body.name.as_deref().map(TicketClassName::parse));
     let price_cents = integer(v, "priceCents", &body.price_cents)
         .and_then(|raw| v.optional("priceCents", raw.map(PriceCents::parse)));
@@ -633,15 +635,15 @@ pub fn parse_ticket_class_changes(
     let paused = v.optional("status", body.status.as_deref().map(class_status));
     let sale_start_ms = nullable_time(v, "saleStartAt", &body.sale_start_at);
     let sale_end_ms = nullable_time(v, "saleEndAt", &body.sale_end_at);
-    Some(TicketClassChanges {
-        name: name?,
-        price_cents: price_cents?,
-        currency: currency?,
-        total: total?,
-        paused: paused?,
-        sale_start_ms: sale_start_ms?,
-        sale_end_ms: sale_end_ms?,
-    })
+    TicketClassChanges {
+        name: name.flatten(),
+        price_cents: price_cents.flatten(),
+        currency: currency.flatten(),
+        total: total.flatten(),
+        paused: paused.flatten(),
+        sale_start_ms: sale_start_ms.flatten(),
+        sale_end_ms: sale_end_ms.flatten(),
+    }
 }
 
 /// Where and how a ticket class of `event` may sell, in any status:
@@ -1111,13 +1113,31 @@ mod tests {
             serde_json::from_value(json!({"name": "Renamed", "thumbnailUrl": null}))
                 .unwrap_or_default();
         let mut v = Validator::new();
-        let changes = parse_event_changes(&mut v, &request).unwrap_or_default();
+        let changes = parse_event_changes(&mut v, &request);
+        assert!(v.is_valid());
         let new = changes.apply(&old, None);
         assert_eq!(new.name, "Renamed");
         assert_eq!(new.thumbnail_url, None);
         assert_eq!(new.start_ms, old.start_ms);
         assert_eq!(new.location, old.location);
         assert_eq!(new.category_ids, old.category_ids);
+    }
+
+    #[test]
+    fn a_patch_with_a_bad_field_still_carries_the_good_ones() {
+        let request: UpdateEventRequest = serde_json::from_value(
+            json!({"name": "", "endDate": "2026-12-31T00:00:00Z", "categoryIds": ["Bad Slug"]}),
+        )
+        .unwrap_or_default();
+        let mut v = Validator::new();
+        let changes = parse_event_changes(&mut v, &request);
+        assert_eq!(changes.name, None);
+        assert_eq!(changes.categories, None);
+        assert_eq!(changes.end_ms, Some(T0 + 30 * DAY));
+        assert_eq!(
+            fields(v.finish(|| Some(()))),
+            vec!["categoryIds[0]", "name"]
+        );
     }
 
     #[test]
@@ -1214,7 +1234,7 @@ mod tests {
             .map_err(|e| ValidationFailed::from(FieldError::new("body", e.to_string())))?;
         let mut v = Validator::new();
         let parsed = parse_ticket_class_changes(&mut v, &request);
-        v.finish(|| parsed)
+        v.finish(|| Some(parsed))
     }
 
     #[test]

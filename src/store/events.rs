@@ -384,7 +384,7 @@ pub async fn update_details(
         db,
         "UPDATE events SET name = ?4, description = ?5, location = ?6, thumbnail_url = ?7, \
          start_date = ?8, end_date = ?9, organizer_id = ?10, revision = ?3, updated_at = ?11 \
-         WHERE id = ?1 AND revision = ?2",
+         WHERE id = ?1 AND revision = ?2 RETURNING id",
         &[
             text(rev.event_id),
             text(rev.old),
@@ -414,7 +414,12 @@ pub async fn update_details(
         )?);
     }
     let results = db.batch(statements).await?;
-    Ok(results.first().map(changes) == Some(1))
+    // Not `changes`: D1 counts the search index rows the trigger rewrote as well.
+    let updated = match results.first() {
+        Some(result) => result.results::<serde_json::Value>()?.len(),
+        None => 0,
+    };
+    Ok(updated == 1)
 }
 
 /// New sale terms and the status they lead to.
