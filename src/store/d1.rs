@@ -66,14 +66,13 @@ pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, 
         .unwrap_or(0))
 }
 
-/// How many rows one statement of a batch changed.
-pub fn changes(result: &worker::D1Result) -> usize {
-    result
-        .meta()
-        .ok()
-        .flatten()
-        .and_then(|m| m.changes)
-        .unwrap_or(0)
+/// How many rows a statement with `RETURNING` reported. Preferred over `meta.changes` for
+/// tables with triggers: D1 counts the rows the triggers wrote there too.
+pub fn returned_rows(result: Option<&worker::D1Result>) -> Result<usize, ApiError> {
+    match result {
+        Some(result) => Ok(result.results::<serde_json::Value>()?.len()),
+        None => Ok(0),
+    }
 }
 
 /// A nullable integer (unset sale bounds, "no cap" limits).

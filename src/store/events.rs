@@ -3,14 +3,15 @@
 //!
 //! Every write to an event is conditional on the `revision` the handler read and sets a new
 //! one; statements batched with it are guarded by the new revision, so a lost race changes
-//! nothing and the handler can say so.
+//! nothing and the handler can say so. Whether the event row was written is read from
+//! `RETURNING`, not `meta.changes`, which also counts the search index rows its trigger wrote.
 
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::D1Database;
 
 use super::catalogue::CategoryRow;
-use super::d1::{all, changes, first, flag, int, opt_int, opt_text, run, stmt, text};
+use super::d1::{all, first, flag, int, opt_int, opt_text, returned_rows, run, stmt, text};
 use crate::domain::access::EventRole;
 use crate::domain::catalogue::{EventSearch, ListScope};
 use crate::domain::event_workflow::{ConfigTerms, EventStatus, EventTerms};
@@ -414,12 +415,7 @@ pub async fn update_details(
         )?);
     }
     let results = db.batch(statements).await?;
-    // Not `changes`: D1 counts the search index rows the trigger rewrote as well.
-    let updated = match results.first() {
-        Some(result) => result.results::<serde_json::Value>()?.len(),
-        None => 0,
-    };
-    Ok(updated == 1)
+    Ok(returned_rows(results.first())? == 1)
 }
 
 /// New sale terms and the status they lead to.
@@ -433,7 +429,7 @@ pub async fn configure(
         stmt(
             db,
             "UPDATE events SET status = ?4, is_public = ?5, revision = ?3, updated_at = ?6 \
-             WHERE id = ?1 AND revision = ?2",
+             WHERE id = ?1 AND revision = ?2 RETURNING id",
             &[
                 text(rev.event_id),
                 text(rev.old),
@@ -481,7 +477,7 @@ pub async fn configure(
         )?,
     ];
     let results = db.batch(statements).await?;
-    Ok(results.first().map(changes) == Some(1))
+    Ok(returned_rows(results.first())? == 1)
 }
 
 /// A lifecycle move (approve, publish, cancel); publishing marks the event as ever published.
@@ -491,10 +487,10 @@ pub async fn set_status(
     status: EventStatus,
 ) -> Result<bool, ApiError> {
     let published = status == EventStatus::Published;
-    let changed = run(
+    let updated: Option<serde_json::Value> = first(
         db,
         "UPDATE events SET status = ?4, ever_published = MAX(ever_published, ?5), \
-         revision = ?3, updated_at = ?6 WHERE id = ?1 AND revision = ?2",
+         revision = ?3, updated_at = ?6 WHERE id = ?1 AND revision = ?2 RETURNING id",
         &[
             text(rev.event_id),
             text(rev.old),
@@ -505,7 +501,7 @@ pub async fn set_status(
         ],
     )
     .await?;
-    Ok(changed == 1)
+    Ok(updated.is_some())
 }
 
 // ---------------------------------------------------------------------------------------------
