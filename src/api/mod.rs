@@ -1,12 +1,17 @@
 //! The HTTP API, one module per resource. This file is the route table and the dispatcher.
 
 mod auth;
+mod catalogue;
 mod dev;
 mod docs;
+mod event_roles;
+mod events;
 mod health;
+mod inventory_link;
 mod orders;
 mod pages;
 mod payments;
+mod ticket_classes;
 mod users;
 mod waitroom;
 
@@ -47,6 +52,24 @@ pub enum Endpoint {
     WaitroomSocket,
     CheckoutPage,
     OrderPage,
+    ListCategories,
+    CreateCategory,
+    CreateOrganizer,
+    GetOrganizer,
+    ListEvents,
+    CreateEvent,
+    GetEvent,
+    UpdateEvent,
+    ConfigureEvent,
+    ApproveEvent,
+    PublishEvent,
+    CancelEvent,
+    ListEventRoles,
+    PutEventRole,
+    DeleteEventRole,
+    ListTicketClasses,
+    CreateTicketClass,
+    UpdateTicketClass,
 }
 
 impl Endpoint {
@@ -139,6 +162,44 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ),
     ("GET", "/events/{id}/checkout", Endpoint::CheckoutPage),
     ("GET", "/orders/{code}", Endpoint::OrderPage),
+    ("GET", "/api/categories", Endpoint::ListCategories),
+    ("POST", "/api/categories", Endpoint::CreateCategory),
+    ("POST", "/api/organizers", Endpoint::CreateOrganizer),
+    ("GET", "/api/organizers/{id}", Endpoint::GetOrganizer),
+    ("GET", "/api/events", Endpoint::ListEvents),
+    ("POST", "/api/events", Endpoint::CreateEvent),
+    ("GET", "/api/events/{id}", Endpoint::GetEvent),
+    ("PATCH", "/api/events/{id}", Endpoint::UpdateEvent),
+    ("PUT", "/api/events/{id}/config", Endpoint::ConfigureEvent),
+    ("POST", "/api/events/{id}/approve", Endpoint::ApproveEvent),
+    ("POST", "/api/events/{id}/publish", Endpoint::PublishEvent),
+    ("POST", "/api/events/{id}/cancel", Endpoint::CancelEvent),
+    ("GET", "/api/events/{id}/roles", Endpoint::ListEventRoles),
+    (
+        "PUT",
+        "/api/events/{id}/roles/{userId}",
+        Endpoint::PutEventRole,
+    ),
+    (
+        "DELETE",
+        "/api/events/{id}/roles/{userId}",
+        Endpoint::DeleteEventRole,
+    ),
+    (
+        "GET",
+        "/api/events/{id}/ticket-classes",
+        Endpoint::ListTicketClasses,
+    ),
+    (
+        "POST",
+        "/api/events/{id}/ticket-classes",
+        Endpoint::CreateTicketClass,
+    ),
+    (
+        "PATCH",
+        "/api/events/{id}/ticket-classes/{ticketClassId}",
+        Endpoint::UpdateTicketClass,
+    ),
 ];
 
 pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
@@ -175,5 +236,23 @@ pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult 
         Endpoint::WaitroomPage => pages::page(rc, "/waitroom.html").await,
         Endpoint::CheckoutPage => pages::page(rc, "/checkout.html").await,
         Endpoint::OrderPage => pages::page(rc, "/order.html").await,
+        Endpoint::ListCategories => catalogue::list_categories(rc).await,
+        Endpoint::CreateCategory => catalogue::create_category(rc).await,
+        Endpoint::CreateOrganizer => catalogue::create_organizer(rc).await,
+        Endpoint::GetOrganizer => catalogue::get_organizer(rc).await,
+        Endpoint::ListEvents => events::list(rc).await,
+        Endpoint::CreateEvent => events::create(rc).await,
+        Endpoint::GetEvent => events::get(rc).await,
+        Endpoint::UpdateEvent => events::update(rc).await,
+        Endpoint::ConfigureEvent => events::configure(rc).await,
+        Endpoint::ApproveEvent => events::approve(rc).await,
+        Endpoint::PublishEvent => events::publish(rc).await,
+        Endpoint::CancelEvent => events::cancel(rc).await,
+        Endpoint::ListEventRoles => event_roles::list(rc).await,
+        Endpoint::PutEventRole => event_roles::put(rc).await,
+        Endpoint::DeleteEventRole => event_roles::delete(rc).await,
+        Endpoint::ListTicketClasses => ticket_classes::list(rc).await,
+        Endpoint::CreateTicketClass => ticket_classes::create(rc).await,
+        Endpoint::UpdateTicketClass => ticket_classes::update(rc).await,
     }
 }

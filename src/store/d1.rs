@@ -65,3 +65,22 @@ pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, 
         .and_then(|m| m.changes)
         .unwrap_or(0))
 }
+
+/// How many rows a statement with `RETURNING` reported. Preferred over `meta.changes` for
+/// tables with triggers: D1 counts the rows the triggers wrote there too.
+pub fn returned_rows(result: Option<&worker::D1Result>) -> Result<usize, ApiError> {
+    match result {
+        Some(result) => Ok(result.results::<serde_json::Value>()?.len()),
+        None => Ok(0),
+    }
+}
+
+/// A nullable integer (unset sale bounds, "no cap" limits).
+pub fn opt_int(n: Option<i64>) -> JsValue {
+    n.map(int).unwrap_or(JsValue::NULL)
+}
+
+/// SQLite has no booleans: flags are stored as 0/1.
+pub fn flag(b: bool) -> JsValue {
+    int(i64::from(b))
+}

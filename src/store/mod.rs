@@ -1,8 +1,11 @@
 //! D1 access, one module per aggregate. SQL lives here and nowhere else.
 
+pub mod catalogue;
 pub mod checkout;
 pub mod d1;
+pub mod events;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod ticket_classes;
 pub mod users;

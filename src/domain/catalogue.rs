@@ -1,0 +1,1422 @@
+//! The catalogue's request shapes (categories, organizers, events, sale terms, ticket classes,
+//! roles, the event search) and their parsing into validated domain values, plus the catalogue
+//! rules `event_workflow` leaves open: where a ticket class may sell, and in which currency.
+//!
+//! Parsers take a [`Validator`] so a handler can add the errors only it can find (an unknown
+//! category id) to the same list: the client sees every bad field of a request at once.
+//!
+//! Integer fields are read as JSON values ([`json_integer`]) so that `"5"` or `1.5` is reported
+//! against its field instead of rejecting the whole body.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::access::{Actor, EventRole};
+use super::event_workflow::{check_schedule, ConfigTerms, EventTerms, TicketClassTerms};
+use super::ids::{CategoryId, OrganizerId, UserId};
+use super::validation::{
+    json_integer, parse_rfc3339, CategoryName, CurrencyCode, Description, EventName, FieldError,
+    Location, MaxTicketsPerUser, OrganizerName, Pagination, PriceCents, Slug, TicketClassName,
+    TicketTotal, Url, ValidationFailed, Validator, WaitroomSettings,
+};
+
+const REQUIRED: &str = "is required";
+
+/// Tells "absent" (`None`) from "null" (`Some(None)`) for fields a PATCH may clear.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn required<'a>(v: &mut Validator, field: &str, value: &'a Option<String>) -> Option<&'a str> {
+    if value.is_none() {
+        v.push(FieldError::new(field, REQUIRED));
+    }
+    value.as_deref()
+}
+
+fn required_time(v: &mut Validator, field: &str, value: &Option<String>) -> Option<i64> {
+    required(v, field, value).and_then(|raw| v.field(field, parse_rfc3339(raw)))
+}
+
+fn optional_time(v: &mut Validator, field: &str, value: Option<&str>) -> Option<Option<i64>> {
+    v.optional(field, value.map(parse_rfc3339))
+}
+
+/// An integer field: `Some(None)` when absent or null, `None` when invalid (error recorded).
+fn integer(v: &mut Validator, field: &str, value: &Option<Value>) -> Option<Option<i64>> {
+    match value {
+        None | Some(Value::Null) => Some(None),
+        Some(raw) => v.field(field, json_integer(raw)).map(Some),
+    }
+}
+
+fn required_integer(v: &mut Validator, field: &str, value: &Option<Value>) -> Option<i64> {
+    match integer(v, field, value)? {
+        Some(n) => Some(n),
+        None => {
+            v.push(FieldError::new(field, REQUIRED));
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Categories and organizers
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /api/categories`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCategoryRequest {
+    /// 1–60 characters; the slug is derived from it ("Âm nhạc" → "am-nhac").
+    #[schema(example = "Âm nhạc")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCategory {
+    pub name: CategoryName,
+    pub slug: Slug,
+}
+
+pub fn parse_new_category(body: &CreateCategoryRequest) -> Result<NewCategory, ValidationFailed> {
+    let mut v = Validator::new();
+    let name = required(&mut v, "name", &body.name).and_then(|raw| {
+        let name = v.field("name", CategoryName::parse(raw))?;
+        let slug = v.field("name", Slug::from_name(name.as_str()))?;
+        Some(NewCategory { name, slug })
+    });
+    v.finish(|| name)
+}
+
+/// A category as a request names it: its id or its slug (`?category=am-nhac`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CategoryRef(String);
+
+impl CategoryRef {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if let Ok(id) = CategoryId::parse(raw) {
+            return Ok(Self(id.into_inner()));
+        }
+        Slug::parse(raw)
+            .map(|slug| Self(slug.as_str().to_string()))
+            .map_err(|_| FieldError::new("category", "must be a category id or slug"))
+    }
+
+    /// Matched against both the id and the slug column.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `POST /api/organizers`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateOrganizerRequest {
+    #[schema(example = "Saigon Live Nation")]
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// An http(s) URL.
+    pub logo_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrganizer {
+    pub name: OrganizerName,
+    pub description: Description,
+    pub logo_url: Option<Url>,
+}
+
+pub fn parse_new_organizer(
+    body: &CreateOrganizerRequest,
+) -> Result<NewOrganizer, ValidationFailed> {
+    let mut v = Validator::new();
+    let name = required(&mut v, "name", &body.name)
+        .and_then(|raw| v.field("name", OrganizerName::parse(raw)));
+    let description = v.field(
+        "description",
+        Description::parse(body.description.as_deref().unwrap_or("")),
+    );
+    let logo_url = v.optional("logoUrl", body.logo_url.as_deref().map(Url::parse));
+    v.finish(|| {
+        Some(NewOrganizer {
+            name: name?,
+            description: description?,
+            logo_url: logo_url?,
+        })
+    })
+}
+
+/// Whether `actor` may file an event under an organizer owned by `owner`: only the owner (a
+/// platform admin too, to fix up listings); anyone else could borrow a famous organizer's name.
+pub fn may_file_under_organizer(actor: &Actor, owner: &UserId) -> bool {
+    actor.user_id() == Some(owner) || actor.is_platform_admin()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event details
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /api/events`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateEventRequest {
+    #[schema(example = "Mỹ Tâm Live Concert 2026")]
+    pub name: Option<String>,
+    /// May be empty; up to 5000 characters, line breaks allowed.
+    pub description: Option<String>,
+    /// RFC 3339.
+    #[schema(example = "2026-12-31T12:00:00Z")]
+    pub start_date: Option<String>,
+    /// RFC 3339, after `startDate`.
+    #[schema(example = "2026-12-31T16:00:00Z")]
+    pub end_date: Option<String>,
+    #[schema(example = "Phú Thọ Stadium, Ho Chi Minh City")]
+    pub location: Option<String>,
+    pub thumbnail_url: Option<String>,
+    /// An organizer the caller owns.
+    pub organizer_id: Option<String>,
+    /// Category ids or slugs.
+    pub category_ids: Option<Vec<String>>,
+}
+
+/// The validated details of a new event; category references still need resolving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub name: EventName,
+    pub description: Description,
+    pub location: Location,
+    pub thumbnail_url: Option<Url>,
+    pub organizer_id: Option<OrganizerId>,
+    pub categories: Vec<CategoryRef>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+impl NewEvent {
+    pub fn terms(&self, category_ids: Vec<CategoryId>) -> EventTerms {
+        EventTerms {
+            name: self.name.as_str().to_string(),
+            description: self.description.as_str().to_string(),
+            location: self.location.as_str().to_string(),
+            thumbnail_url: self.thumbnail_url.as_ref().map(|u| u.as_str().to_string()),
+            organizer_id: self.organizer_id.clone(),
+            category_ids,
+            start_ms: self.start_ms,
+            end_ms: self.end_ms,
+            config: None,
+        }
+    }
+}
+
+/// At most this many categories per event: a listing filter, not a tag cloud.
+pub const MAX_CATEGORIES_PER_EVENT: usize = 10;
+
+fn category_refs(v: &mut Validator, raw: &[String]) -> Option<Vec<CategoryRef>> {
+    if raw.len() > MAX_CATEGORIES_PER_EVENT {
+        v.push(FieldError::new(
+            "categoryIds",
+            format!("must list at most {MAX_CATEGORIES_PER_EVENT} categories"),
+        ));
+        return None;
+    }
+    let mut refs: Vec<CategoryRef> = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    for (i, item) in raw.iter().enumerate() {
+        match v.field(&format!("categoryIds[{i}]"), CategoryRef::parse(item)) {
+            // The same category twice is harmless: keep it once.
+            Some(r) if !refs.contains(&r) => refs.push(r),
+            Some(_) => {}
+            None => ok = false,
+        }
+    }
+    ok.then_some(refs)
+}
+
+fn organizer_id(v: &mut Validator, raw: Option<&str>) -> Option<Option<OrganizerId>> {
+    v.optional("organizerId", raw.map(OrganizerId::parse))
+}
+
+pub fn parse_new_event(v: &mut Validator, body: &CreateEventRequest) -> Option<NewEvent> {
+    let name =
+        required(v, "name", &body.name).and_then(|raw| v.field("name", EventName::parse(raw)));
+    let description = required(v, "description", &body.description)
+        .and_then(|raw| v.field("description", Description::parse(raw)));
+    let start_ms = required_time(v, "startDate", &body.start_date);
+    let end_ms = required_time(v, "endDate", &body.end_date);
+    let location = required(v, "location", &body.location)
+        .and_then(|raw| v.field("location", Location::parse(raw)));
+    let thumbnail_url = v.optional(
+        "thumbnailUrl",
+        body.thumbnail_url.as_deref().map(Url::parse),
+    );
+    let organizer_id = organizer_id(v, body.organizer_id.as_deref());
+    let categories = category_refs(v, body.category_ids.as_deref().unwrap_or_default());
+    if let (Some(start_ms), Some(end_ms)) = (start_ms, end_ms) {
+        if end_ms <= start_ms {
+            v.push(FieldError::new("endDate", "must be after startDate"));
+        }
+    }
+    Some(NewEvent {
+        name: name?,
+        description: description?,
+        location: location?,
+        thumbnail_url: thumbnail_url?,
+        organizer_id: organizer_id?,
+        categories: categories?,
+        start_ms: start_ms?,
+        end_ms: end_ms?,
+    })
+}
+
+/// `PATCH /api/events/{id}`: only the fields present change; `null` clears an optional one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateEventRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub location: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub thumbnail_url: Option<Option<String>>,
+    /// Frozen once the event is published.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub organizer_id: Option<Option<String>>,
+    /// Replaces the event's categories (ids or slugs).
+    pub category_ids: Option<Vec<String>>,
+}
+
+/// The validated changes of a PATCH; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventChanges {
+    pub name: Option<EventName>,
+    pub description: Option<Description>,
+    pub location: Option<Location>,
+    pub thumbnail_url: Option<Option<Url>>,
+    pub organizer_id: Option<Option<OrganizerId>>,
+    pub categories: Option<Vec<CategoryRef>>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+}
+
+impl EventChanges {
+    /// The event as it would be after the changes; `category_ids` are the resolved
+    /// `categories` (ignored when the request did not touch them).
+    pub fn apply(&self, old: &EventTerms, category_ids: Option<Vec<CategoryId>>) -> EventTerms {
+        EventTerms {
+            name: self
+                .name
+                .as_ref()
+                .map_or_else(|| old.name.clone(), |n| n.as_str().to_string()),
+            description: self
+                .description
+                .as_ref()
+                .map_or_else(|| old.description.clone(), |d| d.as_str().to_string()),
+            location: self
+                .location
+                .as_ref()
+                .map_or_else(|| old.location.clone(), |l| l.as_str().to_string()),
+            thumbnail_url: match &self.thumbnail_url {
+                None => old.thumbnail_url.clone(),
+                Some(url) => url.as_ref().map(|u| u.as_str().to_string()),
+            },
+            organizer_id: self
+                .organizer_id
+                .clone()
+                .unwrap_or_else(|| old.organizer_id.clone()),
+            category_ids: match (&self.categories, category_ids) {
+                (Some(_), Some(ids)) => ids,
+                _ => old.category_ids.clone(),
+            },
+            start_ms: self.start_ms.unwrap_or(old.start_ms),
+            end_ms: self.end_ms.unwrap_or(old.end_ms),
+            config: old.config.clone(),
+        }
+    }
+}
+
+/// The valid changes of a PATCH. A bad field is recorded in `v` and left out of the result, so
+/// the caller can still check the rest against the stored event and report every problem.
+pub fn parse_event_changes(v: &mut Validator, body: &UpdateEventRequest) -> EventChanges {
+    let name = v.optional("name", body.name.as_deref().map(EventName::parse));
+    let description = v.optional(
+        "description",
+        body.description.as_deref().map(Description::parse),
+    );
+    let location = v.optional("location", body.location.as_deref().map(Location::parse));
+    let start_ms = optional_time(v, "startDate", body.start_date.as_deref());
+    let end_ms = optional_time(v, "endDate", body.end_date.as_deref());
+    let thumbnail_url = match &body.thumbnail_url {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => v.field("thumbnailUrl", Url::parse(raw)).map(Some),
+    };
+    let organizer_id = match &body.organizer_id {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => organizer_id(v, Some(raw)).flatten().map(Some),
+    };
+    let categories = body
+        .category_ids
+        .as_ref()
+        .and_then(|raw| category_refs(v, raw));
+    EventChanges {
+        name: name.flatten(),
+        description: description.flatten(),
+        location: location.flatten(),
+        thumbnail_url,
+        organizer_id,
+        categories,
+        start_ms: start_ms.flatten(),
+        end_ms: end_ms.flatten(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sale terms (eventConfig)
+// ---------------------------------------------------------------------------------------------
+
+/// `waitroom` inside `eventConfig`; a missing value takes its default.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WaitroomRequest {
+    /// 1–10000, default 100.
+    #[schema(value_type = Option<i64>, example = 100)]
+    pub max_concurrent_checkouts: Option<Value>,
+    /// 60–3600, default 900.
+    #[schema(value_type = Option<i64>, example = 900)]
+    pub checkout_ttl_seconds: Option<Value>,
+    /// 1–10000, default 100.
+    #[schema(value_type = Option<i64>, example = 100)]
+    pub admission_batch: Option<Value>,
+}
+
+/// `PUT /api/events/{id}/config`: the whole of the event's sale terms (a replacement, not a
+/// patch). Flags default to `false` except `isPublic` (`true`); `null` caps mean "no cap".
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventConfigRequest {
+    /// RFC 3339; required.
+    #[schema(example = "2026-12-01T03:00:00Z")]
+    pub ticket_sale_start_date: Option<String>,
+    /// RFC 3339, after the start and not after the event's end; required.
+    #[schema(example = "2026-12-31T10:00:00Z")]
+    pub ticket_sale_end_date: Option<String>,
+    pub is_free: Option<bool>,
+    /// 1–10,000,000 or null (no cap beyond the ticket classes).
+    #[schema(value_type = Option<i64>)]
+    pub max_attendees: Option<Value>,
+    pub is_public: Option<bool>,
+    pub requires_approval: Option<bool>,
+    pub allow_wait_room: Option<bool>,
+    pub is_new_trending: Option<bool>,
+    /// 1–1000 or null (no per-buyer cap).
+    #[schema(value_type = Option<i64>)]
+    pub max_tickets_per_user: Option<Value>,
+    pub waitroom: Option<WaitroomRequest>,
+}
+
+/// The body of `PUT /config` is `{"eventConfig": {...}}`; the bare config object is accepted
+/// too, since both readings of the contract are natural for a client.
+pub fn unwrap_event_config(body: Value) -> Value {
+    match body {
+        Value::Object(mut map) if map.len() == 1 && map.contains_key("eventConfig") => {
+            map.remove("eventConfig").unwrap_or(Value::Null)
+        }
+        other => other,
+    }
+}
+
+/// Largest `maxAttendees`: ten stadiums; beyond that it is a typo.
+pub const MAX_ATTENDEES: u32 = 10_000_000;
+
+pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Option<ConfigTerms> {
+    let start = required_time(v, "ticketSaleStartDate", &body.ticket_sale_start_date);
+    let end = required_time(v, "ticketSaleEndDate", &body.ticket_sale_end_date);
+    let max_attendees = integer(v, "maxAttendees", &body.max_attendees).and_then(|raw| match raw {
+        None => Some(None),
+        Some(n) => match u32::try_from(n) {
+            Ok(n) if (1..=MAX_ATTENDEES).contains(&n) => Some(Some(n)),
+            _ => {
+                v.push(FieldError::new(
+                    "maxAttendees",
+                    format!("must be between 1 and {MAX_ATTENDEES}, or null"),
+                ));
+                None
+            }
+        },
+    });
+    let max_tickets_per_user = integer(v, "maxTicketsPerUser", &body.max_tickets_per_user)
+        .and_then(|raw| {
+            v.optional("maxTicketsPerUser", raw.map(MaxTicketsPerUser::parse))
+                .map(|cap| cap.map(MaxTicketsPerUser::get))
+        });
+    let waitroom = match &body.waitroom {
+        None => Some(WaitroomSettings::default()),
+        Some(w) => {
+            let concurrency = integer(
+                v,
+                "waitroom.maxConcurrentCheckouts",
+                &w.max_concurrent_checkouts,
+            );
+            let ttl = integer(v, "waitroom.checkoutTtlSeconds", &w.checkout_ttl_seconds);
+            let batch = integer(v, "waitroom.admissionBatch", &w.admission_batch);
+            // Range-check the well-typed values even when another one is mistyped, so every
+            // bad field is reported in one answer.
+            let settings = v.fields(WaitroomSettings::parse(
+                concurrency.flatten(),
+                ttl.flatten(),
+                batch.flatten(),
+            ));
+            match (concurrency, ttl, batch) {
+                (Some(_), Some(_), Some(_)) => settings,
+                _ => None,
+            }
+        }
+    };
+    Some(ConfigTerms {
+        ticket_sale_start_ms: start?,
+        ticket_sale_end_ms: end?,
+        is_free: body.is_free.unwrap_or(false),
+        max_attendees: max_attendees?,
+        is_public: body.is_public.unwrap_or(true),
+        requires_approval: body.requires_approval.unwrap_or(false),
+        allow_wait_room: body.allow_wait_room.unwrap_or(false),
+        is_new_trending: body.is_new_trending.unwrap_or(false),
+        max_tickets_per_user: max_tickets_per_user?,
+        waitroom: waitroom?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ticket classes
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /api/events/{id}/ticket-classes`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTicketClassRequest {
+    #[schema(example = "VIP")]
+    pub name: Option<String>,
+    /// Minor units of `currency`, 0 or more (150000 VND is `150000`).
+    #[schema(value_type = i64, example = 1500000)]
+    pub price_cents: Option<Value>,
+    /// ISO 4217; every class of an event sells in the same currency.
+    #[schema(example = "VND")]
+    pub currency: Option<String>,
+    /// 1–1,000,000 tickets.
+    #[schema(value_type = i64, example = 500)]
+    pub total: Option<Value>,
+    /// RFC 3339, inside the event's ticket-sale window; default: when the event's sale opens.
+    pub sale_start_at: Option<String>,
+    /// RFC 3339, inside the event's ticket-sale window; default: when the event's sale closes.
+    pub sale_end_at: Option<String>,
+}
+
+pub fn parse_new_ticket_class(
+    v: &mut Validator,
+    body: &CreateTicketClassRequest,
+) -> Option<TicketClassTerms> {
+    let name = required(v, "name", &body.name)
+        .and_then(|raw| v.field("name", TicketClassName::parse(raw)));
+    let price = required_integer(v, "priceCents", &body.price_cents)
+        .and_then(|raw| v.field("priceCents", PriceCents::parse(raw)));
+    let currency = required(v, "currency", &body.currency)
+        .and_then(|raw| v.field("currency", CurrencyCode::parse(raw)));
+    let total = required_integer(v, "total", &body.total)
+        .and_then(|raw| v.field("total", TicketTotal::parse(raw)));
+    let sale_start_ms = optional_time(v, "saleStartAt", body.sale_start_at.as_deref());
+    let sale_end_ms = optional_time(v, "saleEndAt", body.sale_end_at.as_deref());
+    Some(TicketClassTerms {
+        name: name?.into_inner(),
+        price_cents: price?.get(),
+        currency: currency?,
+        total: total?.get(),
+        sale_start_ms: sale_start_ms?,
+        sale_end_ms: sale_end_ms?,
+        paused: false,
+    })
+}
+
+/// `PATCH /api/events/{id}/ticket-classes/{ticketClassId}`; `null` sale bounds fall back to
+/// the event's window. `currency` is accepted only to refuse a change explicitly.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateTicketClassRequest {
+    pub name: Option<String>,
+    #[schema(value_type = Option<i64>)]
+    pub price_cents: Option<Value>,
+    /// Never changes; sending another currency is a validation error.
+    pub currency: Option<String>,
+    /// Not below `reserved + sold` (409 `TOTAL_BELOW_COMMITTED`).
+    #[schema(value_type = Option<i64>)]
+    pub total: Option<Value>,
+    /// `ACTIVE` or `PAUSED`.
+    #[schema(example = "PAUSED")]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub sale_start_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub sale_end_at: Option<Option<String>>,
+}
+
+/// The validated changes of a ticket-class PATCH; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketClassChanges {
+    pub name: Option<TicketClassName>,
+    pub price_cents: Option<PriceCents>,
+    pub currency: Option<CurrencyCode>,
+    pub total: Option<TicketTotal>,
+    pub paused: Option<bool>,
+    pub sale_start_ms: Option<Option<i64>>,
+    pub sale_end_ms: Option<Option<i64>>,
+}
+
+impl TicketClassChanges {
+    pub fn apply(&self, old: &TicketClassTerms) -> TicketClassTerms {
+        TicketClassTerms {
+            name: self
+                .name
+                .as_ref()
+                .map_or_else(|| old.name.clone(), |n| n.as_str().to_string()),
+            price_cents: self.price_cents.map_or(old.price_cents, PriceCents::get),
+            currency: self.currency.unwrap_or(old.currency),
+            total: self.total.map_or(old.total, TicketTotal::get),
+            sale_start_ms: self.sale_start_ms.unwrap_or(old.sale_start_ms),
+            sale_end_ms: self.sale_end_ms.unwrap_or(old.sale_end_ms),
+            paused: self.paused.unwrap_or(old.paused),
+        }
+    }
+}
+
+fn class_status(raw: &str) -> Result<bool, FieldError> {
+    match raw.trim().to_ascii_uppercase().as_str() {
+        "ACTIVE" => Ok(false),
+        "PAUSED" => Ok(true),
+        _ => Err(FieldError::new("status", "must be ACTIVE or PAUSED")),
+    }
+}
+
+fn nullable_time(
+    v: &mut Validator,
+    field: &str,
+    value: &Option<Option<String>>,
+) -> Option<Option<Option<i64>>> {
+    match value {
+        None => Some(None),
+        Some(None) => Some(Some(None)),
+        Some(Some(raw)) => v.field(field, parse_rfc3339(raw)).map(|t| Some(Some(t))),
+    }
+}
+
+/// The valid changes of a ticket-class PATCH; bad fields are recorded in `v` and left out (see
+/// [`parse_event_changes`]).
+pub fn parse_ticket_class_changes(
+    v: &mut Validator,
+    body: &UpdateTicketClassRequest,
+) -> TicketClassChanges {
+    let name = v.optional("name", body.name.as_deref().map(TicketClassName::parse));
+    let price_cents = integer(v, "priceCents", &body.price_cents)
+        .and_then(|raw| v.optional("priceCents", raw.map(PriceCents::parse)));
+    let currency = v.optional(
+        "currency",
+        body.currency.as_deref().map(CurrencyCode::parse),
+    );
+    let total = integer(v, "total", &body.total)
+        .and_then(|raw| v.optional("total", raw.map(TicketTotal::parse)));
+    let paused = v.optional("status", body.status.as_deref().map(class_status));
+    let sale_start_ms = nullable_time(v, "saleStartAt", &body.sale_start_at);
+    let sale_end_ms = nullable_time(v, "saleEndAt", &body.sale_end_at);
+    TicketClassChanges {
+        name: name.flatten(),
+        price_cents: price_cents.flatten(),
+        currency: currency.flatten(),
+        total: total.flatten(),
+        paused: paused.flatten(),
+        sale_start_ms: sale_start_ms.flatten(),
+        sale_end_ms: sale_end_ms.flatten(),
+    }
+}
+
+/// Where and how a ticket class of `event` may sell, in any status:
+/// - its own window is non-empty and lies inside the event's ticket-sale window (or, before the
+///   event has sale terms, ends no later than the event);
+/// - a free event's classes cost nothing;
+/// - all classes of an event share one currency (`event_currency`, from the classes that
+///   exist), because an order and its payment are in one currency.
+///
+/// Field names are the ticket class's own; prefix them with [`FieldError::at`] when checking a
+/// class on behalf of another request (a new `eventConfig`).
+pub fn check_ticket_class_terms(
+    class: &TicketClassTerms,
+    event: &EventTerms,
+    event_currency: Option<CurrencyCode>,
+) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if let (Some(start), Some(end)) = (class.sale_start_ms, class.sale_end_ms) {
+        if end <= start {
+            errors.push(FieldError::new("saleEndAt", "must be after saleStartAt"));
+        }
+    }
+    match &event.config {
+        Some(config) => {
+            let inside =
+                |t: i64| (config.ticket_sale_start_ms..=config.ticket_sale_end_ms).contains(&t);
+            const OUTSIDE: &str = "must be inside the event's ticket sale window";
+            if class
+                .sale_start_ms
+                .is_some_and(|t| !inside(t) || t == config.ticket_sale_end_ms)
+            {
+                errors.push(FieldError::new("saleStartAt", OUTSIDE));
+            }
+            if class
+                .sale_end_ms
+                .is_some_and(|t| !inside(t) || t == config.ticket_sale_start_ms)
+            {
+                errors.push(FieldError::new("saleEndAt", OUTSIDE));
+            }
+            if config.is_free && class.price_cents != 0 {
+                errors.push(FieldError::new("priceCents", "must be 0 for a free event"));
+            }
+        }
+        None => {
+            if class.sale_start_ms.is_some_and(|t| t >= event.end_ms) {
+                errors.push(FieldError::new(
+                    "saleStartAt",
+                    "must be before the event's endDate",
+                ));
+            }
+            if class.sale_end_ms.is_some_and(|t| t > event.end_ms) {
+                errors.push(FieldError::new(
+                    "saleEndAt",
+                    "must not be after the event's endDate",
+                ));
+            }
+        }
+    }
+    if let Some(currency) = event_currency {
+        if class.currency != currency {
+            errors.push(FieldError::new(
+                "currency",
+                format!("must be {currency}, the currency of the event's other ticket classes"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// New sale terms must still fit the event's dates and every ticket class that exists
+/// (`classes` as `(id, terms)`); a class that no longer fits is reported as
+/// `ticketClasses.<id>.<field>`.
+pub fn check_config_fits(
+    event: &EventTerms,
+    classes: &[(String, TicketClassTerms)],
+) -> Result<(), Vec<FieldError>> {
+    let mut errors = check_schedule(event).err().unwrap_or_default();
+    for (id, class) in classes {
+        if let Err(class_errors) = check_ticket_class_terms(class, event, None) {
+            errors.extend(class_errors.into_iter().map(|e| {
+                let field = format!("ticketClasses.{id}.{}", e.field);
+                e.at(field)
+            }));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Roles
+// ---------------------------------------------------------------------------------------------
+
+/// `PUT /api/events/{id}/roles/{userId}`
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutRoleRequest {
+    /// `admin`, `editor` or `viewer`.
+    #[schema(example = "editor")]
+    pub role: Option<String>,
+}
+
+pub fn parse_role(body: &PutRoleRequest) -> Result<EventRole, ValidationFailed> {
+    let mut v = Validator::new();
+    let role =
+        required(&mut v, "role", &body.role).and_then(|raw| v.field("role", EventRole::parse(raw)));
+    v.finish(|| role)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+// ---------------------------------------------------------------------------------------------
+
+/// Full-text search words, ready to become an FTS5 query in which the user's text can only
+/// ever be words to match, never query syntax (`OR`, `NEAR`, column filters, quotes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText {
+    terms: Vec<String>,
+}
+
+impl SearchText {
+    pub const MAX_CHARS: usize = 200;
+    /// More words than this only narrows a result the first eight already narrowed.
+    pub const MAX_TERMS: usize = 8;
+
+    /// Blank text is no search (`Ok(None)`); text without a letter or digit is an error.
+    pub fn parse(raw: &str) -> Result<Option<Self>, FieldError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(FieldError::new(
+                "q",
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        let mut terms: Vec<String> = Vec::new();
+        for word in raw.split(|c: char| !c.is_alphanumeric()) {
+            let word = word.to_lowercase();
+            if !word.is_empty() && !terms.contains(&word) && terms.len() < Self::MAX_TERMS {
+                terms.push(word);
+            }
+        }
+        if terms.is_empty() {
+            return Err(FieldError::new("q", "must contain a letter or a digit"));
+        }
+        Ok(Some(Self { terms }))
+    }
+
+    pub fn terms(&self) -> &[String] {
+        &self.terms
+    }
+
+    /// Every word must match, each as a prefix ("nha" finds "nhạc": the index folds
+    /// diacritics). Words hold only letters and digits, so quoting them is enough.
+    pub fn fts_query(&self) -> String {
+        self.terms
+            .iter()
+            .map(|term| format!("\"{term}\"*"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// `GET /api/events` query parameters, as they arrive.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct EventListQuery {
+    /// Words to find in the name or description (prefix match, diacritics ignored).
+    pub q: Option<String>,
+    /// A category id or slug.
+    pub category: Option<String>,
+    /// RFC 3339: only events still running at or after this instant (`endDate >= from`).
+    pub from: Option<String>,
+    /// RFC 3339: only events starting at or before this instant (`startDate <= to`).
+    pub to: Option<String>,
+    /// 1-based, default 1.
+    pub page: Option<String>,
+    /// 1–100, default 20.
+    pub page_size: Option<String>,
+    /// `true`: the events on which the caller holds a role, in any status (needs a token).
+    pub mine: Option<String>,
+}
+
+/// Whose events a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListScope {
+    /// Published events marked public.
+    Public,
+    /// Events on which the caller holds a role, any status.
+    Mine,
+}
+
+/// A validated event search; results are ordered by start date, then id (stable pages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSearch {
+    pub text: Option<SearchText>,
+    pub category: Option<CategoryRef>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub pagination: Pagination,
+    pub scope: ListScope,
+}
+
+fn present(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+pub fn parse_event_search(query: &EventListQuery) -> Result<EventSearch, ValidationFailed> {
+    let mut v = Validator::new();
+    let text = v.field("q", query.q.as_deref().map_or(Ok(None), SearchText::parse));
+    let category = v.optional("category", present(&query.category).map(CategoryRef::parse));
+    let from_ms = optional_time(&mut v, "from", present(&query.from));
+    let to_ms = optional_time(&mut v, "to", present(&query.to));
+    if let (Some(Some(from)), Some(Some(to))) = (from_ms, to_ms) {
+        if to < from {
+            v.push(FieldError::new("to", "must not be before from"));
+        }
+    }
+    let pagination = v.fields(Pagination::parse(
+        query.page.as_deref(),
+        query.page_size.as_deref(),
+    ));
+    let scope = match present(&query.mine).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false") => Some(ListScope::Public),
+        Some("true") => Some(ListScope::Mine),
+        Some(_) => {
+            v.push(FieldError::new("mine", "must be true or false"));
+            None
+        }
+    };
+    v.finish(|| {
+        Some(EventSearch {
+            text: text?,
+            category: category?,
+            from_ms: from_ms?,
+            to_ms: to_ms?,
+            pagination: pagination?,
+            scope: scope?,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    /// 2026-12-01T00:00:00Z
+    const T0: i64 = 1_796_083_200_000;
+
+    fn fields(result: Result<impl std::fmt::Debug, ValidationFailed>) -> Vec<String> {
+        let mut fields: Vec<String> = result
+            .err()
+            .map(|f| f.errors.into_iter().map(|e| e.field).collect())
+            .unwrap_or_default();
+        fields.sort();
+        fields
+    }
+
+    fn config_from(body: Value) -> Result<ConfigTerms, ValidationFailed> {
+        let request: EventConfigRequest = serde_json::from_value(unwrap_event_config(body))
+            .map_err(|e| ValidationFailed::from(FieldError::new("body", e.to_string())))?;
+        let mut v = Validator::new();
+        let parsed = parse_event_config(&mut v, &request);
+        v.finish(|| parsed)
+    }
+
+    fn event_terms(config: Option<ConfigTerms>) -> EventTerms {
+        EventTerms {
+            name: "Show".into(),
+            description: String::new(),
+            location: "Hanoi".into(),
+            thumbnail_url: None,
+            organizer_id: None,
+            category_ids: vec![],
+            start_ms: T0 + 30 * DAY,
+            end_ms: T0 + 30 * DAY + 4 * HOUR,
+            config,
+        }
+    }
+
+    fn sale_terms() -> ConfigTerms {
+        ConfigTerms {
+            ticket_sale_start_ms: T0,
+            ticket_sale_end_ms: T0 + 10 * DAY,
+            is_free: false,
+            max_attendees: None,
+            is_public: true,
+            requires_approval: false,
+            allow_wait_room: false,
+            is_new_trending: false,
+            max_tickets_per_user: None,
+            waitroom: WaitroomSettings::default(),
+        }
+    }
+
+    fn class() -> TicketClassTerms {
+        TicketClassTerms {
+            name: "VIP".into(),
+            price_cents: 1_500_000,
+            currency: CurrencyCode::VND,
+            total: 100,
+            sale_start_ms: None,
+            sale_end_ms: None,
+            paused: false,
+        }
+    }
+
+    #[test]
+    fn a_minimal_event_config_takes_the_documented_defaults() {
+        let config = config_from(json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+        }));
+        assert_eq!(config, Ok(sale_terms()));
+    }
+
+    #[test]
+    fn the_config_may_arrive_wrapped_in_event_config() {
+        let bare = json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+            "isFree": true, "maxAttendees": 5000, "isPublic": false, "requiresApproval": true,
+            "allowWaitRoom": true, "isNewTrending": true, "maxTicketsPerUser": 4,
+            "waitroom": {"maxConcurrentCheckouts": 50, "checkoutTtlSeconds": 600, "admissionBatch": 25},
+        });
+        let wrapped = json!({ "eventConfig": bare.clone() });
+        let expected = ConfigTerms {
+            is_free: true,
+            max_attendees: Some(5000),
+            is_public: false,
+            requires_approval: true,
+            allow_wait_room: true,
+            is_new_trending: true,
+            max_tickets_per_user: Some(4),
+            waitroom: WaitroomSettings {
+                max_concurrent_checkouts: 50,
+                checkout_ttl_seconds: 600,
+                admission_batch: 25,
+            },
+            ..sale_terms()
+        };
+        assert_eq!(config_from(bare), Ok(expected.clone()));
+        assert_eq!(config_from(wrapped), Ok(expected));
+    }
+
+    #[test]
+    fn null_caps_mean_no_cap_and_partial_waitroom_keeps_defaults() {
+        let config = config_from(json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+            "maxAttendees": null, "maxTicketsPerUser": null,
+            "waitroom": {"checkoutTtlSeconds": 300},
+        }));
+        let expected = ConfigTerms {
+            waitroom: WaitroomSettings {
+                checkout_ttl_seconds: 300,
+                ..WaitroomSettings::default()
+            },
+            ..sale_terms()
+        };
+        assert_eq!(config, Ok(expected));
+    }
+
+    #[test]
+    fn every_bad_config_field_is_reported_at_once() {
+        let result = config_from(json!({
+            "ticketSaleStartDate": "tomorrow",
+            "maxAttendees": 0,
+            "maxTicketsPerUser": 1.5,
+            "waitroom": {"maxConcurrentCheckouts": 0, "checkoutTtlSeconds": 5, "admissionBatch": "10"},
+        }));
+        assert_eq!(
+            fields(result),
+            vec![
+                "maxAttendees",
+                "maxTicketsPerUser",
+                "ticketSaleEndDate",
+                "ticketSaleStartDate",
+                "waitroom.admissionBatch",
+                "waitroom.checkoutTtlSeconds",
+                "waitroom.maxConcurrentCheckouts",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_config_field_is_refused_rather_than_ignored() {
+        let result = config_from(json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+            "allowWaitroom": true,
+        }));
+        assert_eq!(fields(result), vec!["body"]);
+    }
+
+    fn new_event(body: Value) -> Result<NewEvent, ValidationFailed> {
+        let request: CreateEventRequest = serde_json::from_value(body)
+            .map_err(|e| ValidationFailed::from(FieldError::new("body", e.to_string())))?;
+        let mut v = Validator::new();
+        let parsed = parse_new_event(&mut v, &request);
+        v.finish(|| parsed)
+    }
+
+    #[test]
+    fn a_new_event_reports_every_missing_and_bad_field() {
+        assert_eq!(
+            fields(new_event(json!({}))),
+            vec!["description", "endDate", "location", "name", "startDate"]
+        );
+        let result = new_event(json!({
+            "name": " ", "description": "ok", "location": "Hanoi",
+            "startDate": "2026-12-31T12:00:00Z", "endDate": "2026-12-31T11:00:00Z",
+            "thumbnailUrl": "javascript:alert(1)", "organizerId": "nope",
+            "categoryIds": ["am-nhac", "Not A Slug!"],
+        }));
+        assert_eq!(
+            fields(result),
+            vec![
+                "categoryIds[1]",
+                "endDate",
+                "name",
+                "organizerId",
+                "thumbnailUrl"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_event_keeps_each_category_once() {
+        let event = new_event(json!({
+            "name": "Show", "description": "", "location": "Hanoi",
+            "startDate": "2026-12-31T12:00:00Z", "endDate": "2026-12-31T23:00:00+07:00",
+            "categoryIds": ["am-nhac", "AM-NHAC", "0190F3A2-7C1E-7B4D-9A3F-000000000001"],
+        }));
+        let refs: Vec<String> = event
+            .map(|e| {
+                e.categories
+                    .iter()
+                    .map(|c| c.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(
+            refs,
+            vec!["am-nhac", "0190f3a2-7c1e-7b4d-9a3f-000000000001"]
+        );
+    }
+
+    #[test]
+    fn a_patch_changes_only_what_it_names_and_null_clears() {
+        let mut old = event_terms(None);
+        old.thumbnail_url = Some("https://img.example.com/a.png".into());
+        let request: UpdateEventRequest =
+            serde_json::from_value(json!({"name": "Renamed", "thumbnailUrl": null}))
+                .unwrap_or_default();
+        let mut v = Validator::new();
+        let changes = parse_event_changes(&mut v, &request);
+        assert!(v.is_valid());
+        let new = changes.apply(&old, None);
+        assert_eq!(new.name, "Renamed");
+        assert_eq!(new.thumbnail_url, None);
+        assert_eq!(new.start_ms, old.start_ms);
+        assert_eq!(new.location, old.location);
+        assert_eq!(new.category_ids, old.category_ids);
+    }
+
+    #[test]
+    fn a_patch_with_a_bad_field_still_carries_the_good_ones() {
+        let request: UpdateEventRequest = serde_json::from_value(
+            json!({"name": "", "endDate": "2026-12-31T00:00:00Z", "categoryIds": ["Bad Slug"]}),
+        )
+        .unwrap_or_default();
+        let mut v = Validator::new();
+        let changes = parse_event_changes(&mut v, &request);
+        assert_eq!(changes.name, None);
+        assert_eq!(changes.categories, None);
+        assert_eq!(changes.end_ms, Some(T0 + 30 * DAY));
+        assert_eq!(
+            fields(v.finish(|| Some(()))),
+            vec!["categoryIds[0]", "name"]
+        );
+    }
+
+    #[test]
+    fn a_ticket_class_must_sell_inside_the_event_sale_window() {
+        let event = event_terms(Some(sale_terms()));
+        let inside = TicketClassTerms {
+            sale_start_ms: Some(T0 + DAY),
+            sale_end_ms: Some(T0 + 10 * DAY),
+            ..class()
+        };
+        assert_eq!(check_ticket_class_terms(&inside, &event, None), Ok(()));
+        let outside = TicketClassTerms {
+            sale_start_ms: Some(T0 - HOUR),
+            sale_end_ms: Some(T0 + 11 * DAY),
+            ..class()
+        };
+        let errors = check_ticket_class_terms(&outside, &event, None)
+            .err()
+            .unwrap_or_default();
+        let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, vec!["saleStartAt", "saleEndAt"]);
+        let backwards = TicketClassTerms {
+            sale_start_ms: Some(T0 + 2 * DAY),
+            sale_end_ms: Some(T0 + DAY),
+            ..class()
+        };
+        assert!(check_ticket_class_terms(&backwards, &event, None).is_err());
+    }
+
+    #[test]
+    fn before_sale_terms_exist_a_class_only_has_to_end_with_the_event() {
+        let event = event_terms(None);
+        let ok = TicketClassTerms {
+            sale_end_ms: Some(event.end_ms),
+            ..class()
+        };
+        assert_eq!(check_ticket_class_terms(&ok, &event, None), Ok(()));
+        let late = TicketClassTerms {
+            sale_end_ms: Some(event.end_ms + 1),
+            ..class()
+        };
+        assert!(check_ticket_class_terms(&late, &event, None).is_err());
+    }
+
+    #[test]
+    fn a_free_event_has_free_classes_in_one_currency() {
+        let event = event_terms(Some(ConfigTerms {
+            is_free: true,
+            ..sale_terms()
+        }));
+        let errors = check_ticket_class_terms(&class(), &event, Some(CurrencyCode::USD))
+            .err()
+            .unwrap_or_default();
+        let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, vec!["priceCents", "currency"]);
+        let free = TicketClassTerms {
+            price_cents: 0,
+            ..class()
+        };
+        assert_eq!(
+            check_ticket_class_terms(&free, &event, Some(CurrencyCode::VND)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn new_sale_terms_must_still_fit_the_existing_classes() {
+        let class = TicketClassTerms {
+            sale_start_ms: Some(T0 + DAY),
+            ..class()
+        };
+        let narrower = event_terms(Some(ConfigTerms {
+            ticket_sale_start_ms: T0 + 2 * DAY,
+            ..sale_terms()
+        }));
+        let errors = check_config_fits(&narrower, &[("c1".into(), class)])
+            .err()
+            .unwrap_or_default();
+        let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(names, vec!["ticketClasses.c1.saleStartAt"]);
+        let too_late = event_terms(Some(ConfigTerms {
+            ticket_sale_end_ms: T0 + 40 * DAY,
+            ..sale_terms()
+        }));
+        let errors = check_config_fits(&too_late, &[]).err().unwrap_or_default();
+        assert_eq!(
+            errors.first().map(|e| e.field.as_str()),
+            Some("ticketSaleEndDate")
+        );
+    }
+
+    fn class_changes(body: Value) -> Result<TicketClassChanges, ValidationFailed> {
+        let request: UpdateTicketClassRequest = serde_json::from_value(body)
+            .map_err(|e| ValidationFailed::from(FieldError::new("body", e.to_string())))?;
+        let mut v = Validator::new();
+        let parsed = parse_ticket_class_changes(&mut v, &request);
+        v.finish(|| Some(parsed))
+    }
+
+    #[test]
+    fn a_ticket_class_patch_parses_status_and_clears_bounds() {
+        let old = TicketClassTerms {
+            sale_end_ms: Some(T0),
+            ..class()
+        };
+        let changes = class_changes(json!({"status": "paused", "total": 250, "saleEndAt": null}));
+        let new = changes.map(|c| c.apply(&old));
+        assert_eq!(
+            new,
+            Ok(TicketClassTerms {
+                paused: true,
+                total: 250,
+                sale_end_ms: None,
+                ..class()
+            })
+        );
+        assert_eq!(
+            fields(class_changes(
+                json!({"status": "SOLD_OUT", "total": 0, "priceCents": -1})
+            )),
+            vec!["priceCents", "status", "total"]
+        );
+    }
+
+    #[test]
+    fn a_new_ticket_class_needs_name_price_currency_and_total() {
+        let parse = |body: Value| {
+            let request: CreateTicketClassRequest =
+                serde_json::from_value(body).unwrap_or_default();
+            let mut v = Validator::new();
+            let parsed = parse_new_ticket_class(&mut v, &request);
+            v.finish(|| parsed)
+        };
+        assert_eq!(
+            fields(parse(json!({}))),
+            vec!["currency", "name", "priceCents", "total"]
+        );
+        assert_eq!(
+            fields(parse(
+                json!({"name": "GA", "priceCents": -5, "currency": "XXX", "total": 0})
+            )),
+            vec!["currency", "priceCents", "total"]
+        );
+        let ok = parse(json!({"name": "GA", "priceCents": 150000, "currency": "vnd", "total": 10}));
+        assert_eq!(
+            ok.map(|c| (c.currency, c.price_cents, c.total)),
+            Ok((CurrencyCode::VND, 150_000, 10))
+        );
+    }
+
+    #[test]
+    fn search_text_becomes_quoted_prefix_terms() {
+        let text = SearchText::parse("  Mỹ Tâm: LIVE \"concert\" OR* NEAR(x) ")
+            .ok()
+            .flatten();
+        assert_eq!(
+            text.map(|t| t.fts_query()),
+            Some("\"mỹ\"* \"tâm\"* \"live\"* \"concert\"* \"or\"* \"near\"* \"x\"*".to_string())
+        );
+    }
+
+    #[test]
+    fn search_text_that_is_blank_is_no_search_and_punctuation_is_an_error() {
+        assert_eq!(SearchText::parse("   "), Ok(None));
+        assert!(SearchText::parse("!!! ---").is_err());
+        assert!(SearchText::parse(&"a".repeat(201)).is_err());
+        let many = SearchText::parse("a b c d e f g h i j a").ok().flatten();
+        assert_eq!(many.map(|t| t.terms().len()), Some(SearchText::MAX_TERMS));
+    }
+
+    #[test]
+    fn an_event_search_parses_every_parameter() {
+        let query = EventListQuery {
+            q: Some("rock".into()),
+            category: Some("Am-Nhac".into()),
+            from: Some("2026-12-01T00:00:00Z".into()),
+            to: Some("2026-12-31T00:00:00Z".into()),
+            page: Some("2".into()),
+            page_size: Some("5".into()),
+            mine: Some("TRUE".into()),
+        };
+        let search = parse_event_search(&query);
+        assert_eq!(
+            search
+                .as_ref()
+                .map(|s| (s.from_ms, s.to_ms, s.pagination, s.scope)),
+            Ok((
+                Some(T0),
+                Some(T0 + 30 * DAY),
+                Pagination {
+                    page: 2,
+                    page_size: 5
+                },
+                ListScope::Mine
+            ))
+        );
+        assert_eq!(
+            search
+                .ok()
+                .and_then(|s| s.category)
+                .map(|c| c.as_str().to_string()),
+            Some("am-nhac".to_string())
+        );
+    }
+
+    #[test]
+    fn an_empty_event_search_lists_public_events_from_page_one() {
+        let search = parse_event_search(&EventListQuery::default());
+        assert_eq!(
+            search,
+            Ok(EventSearch {
+                text: None,
+                category: None,
+                from_ms: None,
+                to_ms: None,
+                pagination: Pagination::default(),
+                scope: ListScope::Public,
+            })
+        );
+    }
+
+    #[test]
+    fn a_bad_event_search_reports_every_parameter() {
+        let query = EventListQuery {
+            q: Some("???".into()),
+            category: Some("Not a slug".into()),
+            from: Some("2026-12-31T00:00:00Z".into()),
+            to: Some("2026-12-01T00:00:00Z".into()),
+            page: Some("0".into()),
+            page_size: Some("1000".into()),
+            mine: Some("yes".into()),
+        };
+        assert_eq!(
+            fields(parse_event_search(&query)),
+            vec!["category", "mine", "page", "pageSize", "q", "to"]
+        );
+    }
+
+    #[test]
+    fn only_the_owner_or_a_platform_admin_files_under_an_organizer() {
+        let owner = UserId::new("0190f3a2-7c1e-7b4d-9a3f-000000000001");
+        let other = UserId::new("0190f3a2-7c1e-7b4d-9a3f-000000000002");
+        let user = |id: &UserId, platform_admin| Actor::User {
+            id: id.clone(),
+            platform_admin,
+        };
+        assert!(may_file_under_organizer(&user(&owner, false), &owner));
+        assert!(!may_file_under_organizer(&user(&other, false), &owner));
+        assert!(may_file_under_organizer(&user(&other, true), &owner));
+        assert!(!may_file_under_organizer(&Actor::Anonymous, &owner));
+    }
+
+    #[test]
+    fn category_names_become_slugs_and_roles_parse() {
+        let category = parse_new_category(&CreateCategoryRequest {
+            name: Some("Âm nhạc".into()),
+        });
+        assert_eq!(
+            category.map(|c| c.slug.as_str().to_string()),
+            Ok("am-nhac".into())
+        );
+        assert_eq!(
+            fields(parse_new_category(&CreateCategoryRequest {
+                name: Some("!!!".into())
+            })),
+            vec!["name"]
+        );
+        assert_eq!(
+            parse_role(&PutRoleRequest {
+                role: Some("editor".into())
+            }),
+            Ok(EventRole::Editor)
+        );
+        assert_eq!(
+            fields(parse_role(&PutRoleRequest {
+                role: Some("owner".into())
+            })),
+            vec!["role"]
+        );
+        assert_eq!(fields(parse_role(&PutRoleRequest::default())), vec!["role"]);
+    }
+}
