@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1PreparedStatement, Env, QueueContentType, RawMessageBuilder};
 
 use super::d1::{all, int, run, stmt, text};
 use crate::domain::validation::format_rfc3339;
@@ -148,9 +148,17 @@ pub async fn relay(
     let mut published = 0;
     for row in rows {
         let outcome = async {
-            let body: Value = serde_json::from_str(&row.payload).map_err(ApiError::internal)?;
+            // Parsed into a plain JS object (serde would hand the queue a JS Map), so every
+            // consumer reads ordinary JSON.
+            let body = js_sys::JSON::parse(&row.payload)
+                .map_err(|e| ApiError::internal(format!("outbox payload: {e:?}")))?;
             let queue = env.queue(&row.queue).map_err(ApiError::from)?;
-            queue.send(&body).await.map_err(ApiError::from)
+            queue
+                .send_raw(
+                    RawMessageBuilder::new(body).build_with_content_type(QueueContentType::Json),
+                )
+                .await
+                .map_err(ApiError::from)
         }
         .await;
         match outcome {

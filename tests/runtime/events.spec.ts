@@ -4,6 +4,7 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { adminUser, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
+import { publishedEvent as saleFixture, ticketClasses } from "./fixtures";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -733,10 +734,25 @@ describe("ticket classes", () => {
     expect(list.items[0]).toMatchObject({ name: "General", total: 150, status: "PAUSED" });
   });
 
-  // The live counters (reserved, sold) belong to the event's Durable Object, built on another
-  // branch; until inventory_link calls it nothing can be reserved, so a total below what is
-  // committed cannot be provoked yet.
-  it.todo("refuse a total below reserved + sold with 409 TOTAL_BELOW_COMMITTED");
+  it("refuse a total below reserved + sold with 409 TOTAL_BELOW_COMMITTED, and keep the old total", async () => {
+    const event = await saleFixture({ classes: [{ name: "Few", priceCents: 1000, total: 5 }] });
+    const buyer = await registerAndLogin();
+    const placed = await call("/api/orders", {
+      token: buyer.token,
+      headers: { "Idempotency-Key": crypto.randomUUID() },
+      body: { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 3 }], paymentMethod: "sandbox" },
+    });
+    expect(placed.status).toBe(201);
+    const path = `/api/events/${event.id}/ticket-classes/${event.classes[0].id}`;
+    const res = await call(path, { method: "PATCH", token: event.organizer.token, body: { total: 2 } });
+    expect(res.status).toBe(409);
+    expect((await res.json<any>()).code).toBe("TOTAL_BELOW_COMMITTED");
+    const [c] = await ticketClasses(event.id);
+    expect(c).toMatchObject({ total: 5, reserved: 3, available: 2 });
+    const lowered = await call(path, { method: "PATCH", token: event.organizer.token, body: { total: 3 } });
+    expect(lowered.status).toBe(200);
+    expect((await lowered.json<any>()).ticketClass).toMatchObject({ total: 3, reserved: 3, available: 0 });
+  });
 });
 
 describe("OpenAPI", () => {

@@ -69,6 +69,9 @@ export async function registerAndLogin(email = uniqueEmail(), password = PASSWOR
   return { id: body.user.id, email: body.user.email, token: body.accessToken };
 }
 
+// One admin login per test file: logins are throttled per email, as they are for real users.
+let admin: Promise<TestUser> | undefined;
 export function adminUser(): Promise<TestUser> {
-  return registerAndLogin(ADMIN_EMAIL);
+  admin ??= registerAndLogin(ADMIN_EMAIL);
+  return admin;
 }

@@ -297,6 +297,16 @@ describe("owner cancel and order queries", () => {
     expect((await json(res)).order.status).toBe("CANCELLED");
     const [c] = await ticketClasses(event.id);
     expect(c.reserved).toBe(0);
+    // Cancelling again is idempotent: same answer, nothing released twice.
+    const again = await call(`/api/orders/${created.order.id}/cancel`, { method: "POST", token: buyer.token });
+    expect((await json(again)).order.status).toBe("CANCELLED");
+    expect((await ticketClasses(event.id))[0].reserved).toBe(0);
+  });
+
+  it("refuses to cancel an order that is no longer pending", async () => {
+    const { buyer, created } = await pendingSandboxOrder();
+    await payInSandbox(created.paymentUrl);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED");
     await expectProblem(await call(`/api/orders/${created.order.id}/cancel`, { method: "POST", token: buyer.token }), 409, "ORDER_NOT_CANCELLABLE");
   });
 
