@@ -105,10 +105,41 @@ async function ensureCatalogue(admin, organizer) {
   return event;
 }
 
+/**
+ * Makes the VIP class "nearly sold out" the honest way: the demo buyer queues, is admitted,
+ * orders 4 of its 5 tickets and pays in the sandbox. Skipped once anything was sold.
+ */
+async function ensureEarlySales(event, buyer) {
+  const classes = must(await api(`/api/events/${event.id}/ticket-classes`), "ticket classes").items;
+  const vip = classes.find((c) => c.name === "VIP Standing");
+  if (!vip || vip.sold > 0 || vip.reserved > 0) return;
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  let session = must(await api(`/api/events/${event.id}/waitroom/join`, { method: "POST", token: buyer.token }), "join").waitroomSession;
+  for (let i = 0; i < 30 && session.status !== "ADMITTED"; i++) {
+    await sleep(1000);
+    session = must(await api(`/api/events/${event.id}/waitroom/session`, { token: buyer.token }), "session").waitroomSession;
+  }
+  if (session.status !== "ADMITTED") return console.log("(the demo buyer was not admitted in time; VIP left unsold)");
+  const res = await fetch(`${BASE}/api/orders`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${buyer.token}`, "Idempotency-Key": `demo-vip-${event.id}` },
+    body: JSON.stringify({ eventId: event.id, items: [{ ticketClassId: vip.id, quantity: 4 }], paymentMethod: "sandbox", checkoutToken: session.checkoutToken }),
+  });
+  const created = await res.json();
+  if (res.status !== 201) throw new Error(`demo order: HTTP ${res.status} ${JSON.stringify(created)}`);
+  must(await api(`${new URL(created.paymentUrl).pathname}/pay`, { method: "POST" }), "sandbox pay");
+  for (let i = 0; i < 30; i++) {
+    const { order } = must(await api(`/api/orders/${created.order.id}`, { token: buyer.token }), "order");
+    if (order.status === "COMPLETED") return;
+    await sleep(500);
+  }
+}
+
 const admin = await ensureUser(DEMO_USERS.admin);
 const organizer = await ensureUser(DEMO_USERS.organizer);
-await ensureUser(DEMO_USERS.buyer);
+const buyer = await ensureUser(DEMO_USERS.buyer);
 const event = await ensureCatalogue(admin, organizer);
+if (event) await ensureEarlySales(event, buyer);
 
 console.log(`
 TicketBottle Edge is running at ${BASE}
