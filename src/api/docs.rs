@@ -35,6 +35,7 @@ use crate::http::{ApiResult, RequestContext};
         super::orders::get,
         super::orders::cancel,
         super::orders::list_for_event,
+        super::event_log::list,
         super::payments::payos_webhook,
         super::payments::vnpay_ipn,
         super::payments::zalopay_callback,

@@ -166,7 +166,18 @@ pub(super) async fn load_event(
     db: &worker::D1Database,
     op: EventOp,
 ) -> Result<EventAccess, ApiError> {
-    let actor = rc.actor()?;
+    load_event_as(rc, db, rc.param("id")?, op, rc.actor()?).await
+}
+
+/// [`load_event`] for an event id taken from elsewhere (an order's body) or an actor
+/// authenticated some other way (the waitroom socket's `?token=`).
+pub(super) async fn load_event_as(
+    rc: &RequestContext,
+    db: &worker::D1Database,
+    event_id: &str,
+    op: EventOp,
+    actor: Actor,
+) -> Result<EventAccess, ApiError> {
     let unseen = Action::OnEvent {
         op,
         published: false,
@@ -174,7 +185,7 @@ pub(super) async fn load_event(
     if actor == Actor::Anonymous && unseen.requires_user() {
         rc.permit(&actor, None, &unseen)?;
     }
-    let id = EventId::parse(rc.param("id")?).map_err(|_| ApiError::NotFound)?;
+    let id = EventId::parse(event_id).map_err(|_| ApiError::NotFound)?;
     let (event, role) = store::find_with_role(db, id.as_str(), actor.user_id().map(UserId::as_str))
         .await?
         .ok_or(ApiError::NotFound)?;

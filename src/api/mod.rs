@@ -4,6 +4,7 @@ mod auth;
 mod catalogue;
 mod dev;
 mod docs;
+mod event_log;
 mod event_roles;
 mod events;
 mod health;
@@ -37,6 +38,7 @@ pub enum Endpoint {
     GetOrder,
     CancelOrder,
     ListEventOrders,
+    EventLog,
     PayosWebhook,
     VnpayIpn,
     ZalopayCallback,
@@ -103,6 +105,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET", "/api/orders/{idOrCode}", Endpoint::GetOrder),
     ("POST", "/api/orders/{id}/cancel", Endpoint::CancelOrder),
     ("GET", "/api/events/{id}/orders", Endpoint::ListEventOrders),
+    ("GET", "/api/events/{id}/log", Endpoint::EventLog),
     (
         "POST",
         "/api/payments/webhooks/payos",
@@ -221,6 +224,7 @@ pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult 
         Endpoint::GetOrder => orders::get(rc).await,
         Endpoint::CancelOrder => orders::cancel(rc).await,
         Endpoint::ListEventOrders => orders::list_for_event(rc).await,
+        Endpoint::EventLog => event_log::list(rc).await,
         Endpoint::PayosWebhook => payments::payos_webhook(rc).await,
         Endpoint::VnpayIpn => payments::vnpay_ipn(rc).await,
         Endpoint::ZalopayCallback => payments::zalopay_callback(rc).await,

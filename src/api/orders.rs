@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use worker::{console_log, Date, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::domain::access::{Action, Actor, EventOp, EventRole};
+use crate::domain::event_workflow::check_sale_open;
 use crate::domain::ids::{OrderCode, UserId};
 use crate::domain::ledger::{RequestedItem, ReserveRequest};
 use crate::domain::saga::{CheckoutStep, OrderStatus, SagaInput};
@@ -24,6 +25,7 @@ use crate::store::checkout::{self as co, Claim, NewOrder};
 use crate::store::orders::{self as store, OrderRow};
 use crate::store::{d1, outbox};
 
+use super::events::{load_event, load_event_as};
 use super::payments::gateway;
 
 const MAX_LINES: usize = 10;
@@ -312,37 +314,18 @@ async fn checkout(
     let now = rc.now_ms;
 
     // 1. The event: visible, published, in its sale window.
-    let terms = co::sale_terms(db, &cmd.event_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
     let actor = Actor::User {
         id: user_id.clone(),
         platform_admin: false,
     };
-    let published = terms.status == "PUBLISHED" || terms.ever_published == 1;
-    let role = co::role_of(db, &cmd.event_id, user_id.as_str())
-        .await?
-        .and_then(|r| EventRole::parse(&r).ok());
-    rc.permit(
-        &actor,
-        role,
-        &Action::OnEvent {
-            op: EventOp::PlaceOrder,
-            published,
-        },
-    )?;
-    let sale_open = terms.status == "PUBLISHED"
-        && matches!((terms.ticket_sale_start, terms.ticket_sale_end), (Some(s), Some(e)) if s <= now && now < e);
-    if !sale_open {
-        return Err(ApiError::rule(
-            409,
-            "SALE_NOT_OPEN",
-            "Tickets for this event are not on sale now.",
-        ));
-    }
+    let access = load_event_as(rc, db, &cmd.event_id, EventOp::PlaceOrder, actor).await?;
+    let config = access.event.terms.config.as_ref();
+    check_sale_open(access.event.status, config, now).map_err(|e| {
+        ApiError::rule(409, e.code(), "Tickets for this event are not on sale now.")
+    })?;
 
     // 2. The checkout token, when the event sells through its waitroom.
-    let waitroom_session = if terms.allow_wait_room == Some(1) {
+    let waitroom_session = if config.is_some_and(|c| c.allow_wait_room) {
         let token = cmd.checkout_token.as_deref().ok_or_else(|| {
             ApiError::rule(403, "CHECKOUT_TOKEN_REQUIRED", "This event sells through its waitroom: join it and use the checkout token you get on admission.")
         })?;
@@ -684,36 +667,13 @@ pub async fn list_mine(rc: &mut RequestContext) -> ApiResult {
     responses((status = 200, body = OrderPage), (status = 401, body = crate::http::error::Problem),
               (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
 pub async fn list_for_event(rc: &mut RequestContext) -> ApiResult {
-    let actor = rc.actor()?;
-    let event_id = rc.param("id")?.to_ascii_lowercase();
     let db = d1::db(&rc.env)?;
-    let terms = co::sale_terms(&db, &event_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let role = match &actor {
-        Actor::User { id, .. } => co::role_of(&db, &event_id, id.as_str())
-            .await?
-            .and_then(|r| EventRole::parse(&r).ok()),
-        Actor::Anonymous => None,
-    };
-    let published = terms.status == "PUBLISHED" || terms.ever_published == 1;
-    rc.permit(
-        &actor,
-        role,
-        &Action::OnEvent {
-            op: EventOp::ReadOrders,
-            published,
-        },
-    )?;
+    let event_id = load_event(rc, &db, EventOp::ReadOrders).await?.event.id;
+    let event_id = event_id.as_str();
     let page = pagination(rc)?;
-    let rows = store::list_by_event(
-        &db,
-        &event_id,
-        i64::from(page.limit()),
-        page.offset() as i64,
-    )
-    .await?;
-    let total = store::count_by_event(&db, &event_id).await?;
+    let rows =
+        store::list_by_event(&db, event_id, i64::from(page.limit()), page.offset() as i64).await?;
+    let total = store::count_by_event(&db, event_id).await?;
     json_response(
         200,
         &OrderPage {

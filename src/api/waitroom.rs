@@ -4,12 +4,14 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::access::{Action, Actor, EventOp, EventRole};
+use crate::domain::access::{Actor, EventOp};
+use crate::domain::event_workflow::EventStatus;
 use crate::durable::client::EventHubClient;
 use crate::durable::protocol::SessionView;
 use crate::http::{json_response, ApiError, ApiResult, RequestContext};
-use crate::store::checkout as catalogue;
 use crate::store::d1;
+
+use super::events::load_event_as;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -19,36 +21,33 @@ pub struct WaitroomSessionEnvelope {
     pub waitroom_session: SessionView,
 }
 
-/// The caller, checked against the event: it exists, is visible to them, and sells through
-/// its waitroom. Returns the user id and the event's object.
+/// The caller, checked against the event through the shared loader: it exists, is visible to
+/// them, and sells through its waitroom. Returns the user id and the event's object.
 async fn enter(
     rc: &RequestContext,
     actor: Actor,
     op: EventOp,
 ) -> Result<(String, EventHubClient), ApiError> {
-    let event_id = rc.param("id")?.to_ascii_lowercase();
-    let Actor::User { id, .. } = &actor else {
-        return Err(ApiError::Unauthenticated);
-    };
     let db = d1::db(&rc.env)?;
-    let terms = catalogue::sale_terms(&db, &event_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let role = catalogue::role_of(&db, &event_id, id.as_str())
-        .await?
-        .and_then(|r| EventRole::parse(&r).ok());
-    let published = terms.status == "PUBLISHED" || terms.ever_published == 1;
-    rc.permit(&actor, role, &Action::OnEvent { op, published })?;
-    if terms.allow_wait_room != Some(1) {
+    let access = load_event_as(rc, &db, rc.param("id")?, op, actor).await?;
+    let user = access
+        .actor
+        .user_id()
+        .ok_or(ApiError::Unauthenticated)?
+        .as_str()
+        .to_string();
+    let config = access.event.terms.config.as_ref();
+    if !config.is_some_and(|c| c.allow_wait_room) {
         return Err(ApiError::rule(
             409,
             "WAITROOM_NOT_ENABLED",
             "This event sells without a waitroom: order directly.",
         ));
     }
-    let open =
-        terms.status == "PUBLISHED" && terms.ticket_sale_end.is_some_and(|end| rc.now_ms < end);
-    if op == EventOp::JoinWaitroom && !open {
+    // Fans may queue before the sale opens (the pre-queue), never after it ends.
+    let closed = access.event.status != EventStatus::Published
+        || config.is_some_and(|c| rc.now_ms >= c.ticket_sale_end_ms);
+    if op == EventOp::JoinWaitroom && closed {
         return Err(ApiError::rule(
             409,
             "SALE_NOT_OPEN",
@@ -56,8 +55,8 @@ async fn enter(
         ));
     }
     Ok((
-        id.as_str().to_string(),
-        EventHubClient::new(&rc.env, &event_id)?,
+        user,
+        EventHubClient::new(&rc.env, access.event.id.as_str())?,
     ))
 }
 

@@ -1,5 +1,5 @@
-//! What the checkout saga reads from the catalogue and writes for a new order: the event's
-//! sale terms and prices, the order with its items, payment row and first saga steps in one
+//! What the checkout saga reads from the catalogue and writes for a new order: prices and
+//! roles, the order with its items, payment row and first saga steps in one
 //! batch, and the idempotency keys of `POST /api/orders`.
 
 use serde::Deserialize;
@@ -10,25 +10,6 @@ use super::d1::{all, first, int, opt_text, run, stmt, text};
 use super::outbox::{OutboxMessage, Queue};
 use crate::domain::saga::CheckoutStep;
 use crate::http::ApiError;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SaleTerms {
-    pub status: String,
-    pub ever_published: i64,
-    pub ticket_sale_start: Option<i64>,
-    pub ticket_sale_end: Option<i64>,
-    pub allow_wait_room: Option<i64>,
-}
-
-pub async fn sale_terms(db: &D1Database, event_id: &str) -> Result<Option<SaleTerms>, ApiError> {
-    first(
-        db,
-        "SELECT e.status, e.ever_published, c.ticket_sale_start, c.ticket_sale_end, c.allow_wait_room \
-         FROM events e LEFT JOIN event_config c ON c.event_id = e.id WHERE e.id = ?1",
-        &[text(event_id)],
-    )
-    .await
-}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct PricedClass {

@@ -321,3 +321,100 @@ describe("owner cancel and order queries", () => {
     expect((await call(`/api/events/${event.id}/orders`, { token: stranger.token })).status).toBe(403);
   });
 });
+
+describe("cancelling an event", () => {
+  it("stops sales at once", async () => {
+    const event = await publishedEvent();
+    const buyer = await registerAndLogin();
+    expect((await call(`/api/events/${event.id}/cancel`, { method: "POST", token: event.organizer.token })).status).toBe(200);
+    const res = await order(buyer, { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" });
+    await expectProblem(res, 409, "SALE_NOT_OPEN");
+    expect((await ticketClasses(event.id))[0].reserved).toBe(0);
+  });
+});
+
+describe("the event log", () => {
+  it("records the order's lifecycle once per event for its organizers", async () => {
+    const { event, buyer, created } = await pendingSandboxOrder();
+    await payInSandbox(created.paymentUrl);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED");
+    const log = await eventually(async () => {
+      const page = await json(await call(`/api/events/${event.id}/log?pageSize=50`, { token: event.organizer.token }));
+      const types = page.items.map((e: any) => e.type);
+      return ["ORDER_CREATED", "ORDER_COMPLETED", "CHECKOUT_COMPLETED"].every((t) => types.includes(t)) && page;
+    }, "log entries");
+    const completed = log.items.filter((e: any) => e.type === "ORDER_COMPLETED");
+    expect(completed).toHaveLength(1);
+    expect(completed[0].data.orderId).toBe(created.order.id);
+    expect((await call(`/api/events/${event.id}/log`, { token: buyer.token })).status).toBe(403);
+  });
+});
+
+// Real providers' notifications, signed as the providers sign them (see tests/fixtures for
+// the vector-checked signers), through their real endpoints.
+const hex = (buf: ArrayBuffer) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
+async function hmac(hash: "SHA-256" | "SHA-512", key: string, msg: string) {
+  const k = await crypto.subtle.importKey("raw", new TextEncoder().encode(key), { name: "HMAC", hash }, false, ["sign"]);
+  return hex(await crypto.subtle.sign("HMAC", k, new TextEncoder().encode(msg)));
+}
+
+async function providerOrder(paymentMethod: string) {
+  const event = await publishedEvent({ classes: [{ name: "GA", priceCents: 150_000, total: 5 }] });
+  const buyer = await registerAndLogin();
+  const res = await order(buyer, { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod });
+  expect(res.status).toBe(201);
+  const created = await json(res);
+  const payment = await env.DB.prepare("SELECT id, provider_ref FROM payments WHERE order_id = ?1").bind(created.order.id).first<any>();
+  return { event, buyer, created, payment };
+}
+
+describe("provider notifications", () => {
+  it("PayOS: a signed webhook completes the order and is answered {success:true}", async () => {
+    const { buyer, created, payment } = await providerOrder("payos");
+    const data: Record<string, unknown> = {
+      orderCode: Number(payment.provider_ref), amount: 150_000, description: "TB order", accountNumber: "0123456789",
+      reference: `FT${payment.provider_ref}`, transactionDateTime: "2026-11-26 10:00:00", currency: "VND",
+      paymentLinkId: `plink${payment.provider_ref}`, code: "00", desc: "success",
+    };
+    const canonical = Object.keys(data).sort().map((k) => `${k}=${data[k]}`).join("&");
+    const body = JSON.stringify({ code: "00", desc: "success", success: true, data, signature: await hmac("SHA-256", "test-payos-checksum-key", canonical) });
+    const res = await call("/api/payments/webhooks/payos", { rawBody: body });
+    expect(res.status).toBe(200);
+    expect(await json(res)).toEqual({ success: true });
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "PayOS COMPLETED");
+    const forged = body.replace('"amount":150000', '"amount":1');
+    expect((await call("/api/payments/webhooks/payos", { rawBody: forged })).status).toBe(400);
+  });
+
+  it("VNPay: a signed IPN answers 00, then 02 for the same order, 97 for a bad hash, 04 for a wrong amount", async () => {
+    const { buyer, created, payment } = await providerOrder("vnpay");
+    const params: Record<string, string> = {
+      vnp_Amount: String(150_000 * 100), vnp_BankCode: "NCB", vnp_OrderInfo: "Thanh toan don hang", vnp_PayDate: "20261126100000",
+      vnp_ResponseCode: "00", vnp_TmnCode: "TESTTMN1", vnp_TransactionNo: "14000001", vnp_TransactionStatus: "00", vnp_TxnRef: payment.provider_ref,
+    };
+    const sign = async (p: Record<string, string>) => {
+      const query = new URLSearchParams(Object.keys(p).sort().map((k) => [k, p[k]])).toString();
+      return `${query}&vnp_SecureHash=${await hmac("SHA-512", "test-vnpay-hash-secret", query)}`;
+    };
+    const ipn = async (q: string) => json(await call(`/api/payments/webhooks/vnpay?${q}`));
+    expect((await ipn(await sign({ ...params, vnp_Amount: "100" }))).RspCode).toBe("04");
+    const good = await sign(params);
+    expect((await ipn(good.replace(/vnp_SecureHash=[0-9a-f]{4}/, "vnp_SecureHash=0000"))).RspCode).toBe("97");
+    expect((await ipn(good)).RspCode).toBe("00");
+    expect((await ipn(good)).RspCode).toBe("02");
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "VNPay COMPLETED");
+  });
+
+  it("ZaloPay: a callback MAC'd with key2 completes the order; key1 is refused", async () => {
+    const { buyer, created, payment } = await providerOrder("zalopay");
+    const data = JSON.stringify({
+      app_id: 2553, app_trans_id: payment.provider_ref, app_time: Date.now(), app_user: "buyer", amount: 150_000,
+      embed_data: "{}", item: "[]", zp_trans_id: 260001, server_time: Date.now(), channel: 38, merchant_user_id: "u", user_fee_amount: 0, discount_amount: 0,
+    });
+    const wrong = await json(await call("/api/payments/webhooks/zalopay", { body: { data, mac: await hmac("SHA-256", "test-zalopay-key1", data), type: 1 } }));
+    expect(wrong.return_code).toBe(-1);
+    const ok = await json(await call("/api/payments/webhooks/zalopay", { body: { data, mac: await hmac("SHA-256", "test-zalopay-key2", data), type: 1 } }));
+    expect(ok.return_code).toBe(1);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "ZaloPay COMPLETED");
+  });
+});
