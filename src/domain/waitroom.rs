@@ -50,7 +50,6 @@
 //! * `Touch` writes `last_seen_at` at most every [`TOUCH_WRITE_INTERVAL_MS`], so polling fans do
 //!   not turn every request into a write; idle detection is that much coarser.
 
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -1588,36 +1587,9 @@ pub fn estimated_wait_seconds(position: u64, admissions_per_second: Option<f64>)
 // Time formatting for the view (the API speaks RFC 3339)
 // ---------------------------------------------------------------------------------------------
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for unix ms (proleptic Gregorian, UTC).
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for unix ms: the API's one RFC 3339 format.
 pub fn format_rfc3339_millis(unix_ms: i64) -> String {
-    let days = unix_ms.div_euclid(86_400_000);
-    let ms_of_day = unix_ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let mut out = String::with_capacity(24);
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        ms_of_day / 3_600_000,
-        ms_of_day / 60_000 % 60,
-        ms_of_day / 1_000 % 60,
-        ms_of_day % 1_000
-    );
-    out
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    super::validation::format_rfc3339(unix_ms)
 }
 
 fn serialize_optional_rfc3339<Z: Serializer>(

@@ -487,7 +487,7 @@ impl VietnamTime {
         let secs = ms.div_euclid(1000) + Self::OFFSET_SECONDS;
         let days = secs.div_euclid(86_400);
         let of_day = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
+        let (year, month, day) = crate::domain::validation::civil_from_days(days);
         // of_day < 86_400, so the casts cannot truncate.
         VietnamTime {
             year,
@@ -516,21 +516,6 @@ impl VietnamTime {
             self.day
         )
     }
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // day is 1..=31 and month 1..=12 by construction.
-    (year, month as u32, day as u32)
 }
 
 #[cfg(test)]
