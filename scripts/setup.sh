@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One idempotent setup used by `npm run dev`, `npm test` and CI: installs the wasm toolchain
-# pieces at pinned versions (once), Node 22 when the system Node is older, and npm packages.
+# pieces at pinned versions (once), Node 22 when the system Node is older, npm packages, and
+# Debian's chromium for the browser tests.
 # Source it (`. scripts/setup.sh`) to also get PATH and the *_BIN variables worker-build reads.
 set -euo pipefail
 
@@ -70,6 +71,28 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   log "npm ci"
   (cd "$ROOT" && npm ci --no-audit --no-fund >&2)
   echo "$lock_sum" > "$stamp"
+fi
+
+# --- Debian's Chromium for the browser tests (tests/browser, driven by playwright-core) --------
+# playwright-core never downloads a browser; the tests start /usr/bin/chromium.
+if [ ! -x /usr/bin/chromium ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "the browser tests need Debian's chromium at /usr/bin/chromium and apt-get is not available here:"
+    log "install Chromium by hand (or point CHROMIUM_PATH at one for tests/browser)"
+    exit 1
+  fi
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root() { "$@"; }
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root() { sudo "$@"; }
+  else
+    log "installing chromium needs root, and sudo is not available"
+    exit 1
+  fi
+  log "installing Debian's chromium for the browser tests (one time)"
+  as_root apt-get update -qq >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+  [ -x /usr/bin/chromium ] || { log "apt-get installed chromium but /usr/bin/chromium is missing"; exit 1; }
 fi
 
 # --- local secrets for development: created once, never overwritten --------------------------

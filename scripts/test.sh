@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test command (README, CI): lint, host tests, build, runtime tests; prints a summary.
+# The whole test command (README, CI): lint, host tests, build, runtime tests, browser tests;
+# prints a summary.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -18,6 +19,7 @@ step "clippy (wasm32 Worker)" cargo clippy --target wasm32-unknown-unknown -- -D
 step "host tests (cargo test)" cargo test
 step "build Worker" bash scripts/build.sh
 step "runtime tests (vitest on workerd)" npx vitest run
+step "browser tests (Chromium, node --test)" node --test --test-timeout=90000 'tests/browser/*.test.mjs'
 
 printf '\n=== summary\n'
 failed=0

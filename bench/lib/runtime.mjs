@@ -9,7 +9,10 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 const ROOT = new URL("../..", import.meta.url).pathname;
 
 // The app logs a JSON line per request; a benchmark drains them instead of printing them.
-const quiet = { handleRuntimeStdio: (out, err) => { out.resume(); err.resume(); } };
+const quiet = {
+  handleRuntimeStdio: (out, err) => { out.resume(); err.resume(); },
+  handleStructuredLogs: () => {},
+};
 
 async function start(worker) {
   const verbose = process.env.BENCH_VERBOSE === "1";

@@ -1,86 +1,153 @@
-// The waitroom page: joins the event's queue (idempotent), then follows the live position over
-// the object's WebSocket, reconnecting with back-off and polling while the socket is down.
-import { api, ensureLoggedIn, formatWait, getToken } from "/assets/api.js";
+// The waitroom page: logs in if needed, joins the event's queue (idempotent: a reload keeps the
+// place), then follows the live position over the event's WebSocket. While the socket is down it
+// polls the session and reconnects with jittered back-off; admission moves the fan to checkout.
+import { $, api, clearToken, ensureLoggedIn, formatWait, getToken, pathParam } from "/assets/api.js";
 
-const eventId = location.pathname.split("/")[2];
-const $ = (id) => document.getElementById(id);
-let firstPosition = null;
-let socket = null;
+const eventId = pathParam(2);
+const eventPath = `/api/events/${encodeURIComponent(eventId)}`;
+const checkoutPath = `/events/${encodeURIComponent(eventId)}/checkout`;
+const startKey = `tb.waitroom.start.${eventId}`;
+const POLL_MS = 5_000;
+const PING_MS = 30_000;
+const REDIRECT_MS = 800;
+
+let socket = null; // the current socket: events of an older one are ignored
 let retry = 0;
+let reconnectTimer = null;
 let pollTimer = null;
-let done = false;
+let redirectTimer = null;
+let done = true; // no session is being followed (before joining, after it ended)
+let sessionId = null;
 
 function show(section) {
-  for (const id of ["queue", "admitted", "ended"]) $(id).hidden = id !== section;
+  for (const id of ["queue", "admitted", "ended", "no-waitroom"]) $(id).hidden = id !== section;
+}
+
+function setConnection(state, text = state) {
+  $("connection-line").hidden = state === "off";
+  $("connection-line").dataset.state = state;
+  $("connection").textContent = text;
+}
+
+function setProgress(pct) {
+  $("progress").style.width = `${pct}%`;
+  document.querySelector(".progress").setAttribute("aria-valuenow", String(pct));
+}
+
+/** How far this session has come from the first position this tab saw for it, towards admission. */
+function progressOf(position) {
+  let start = null;
+  try {
+    start = JSON.parse(sessionStorage.getItem(startKey) ?? "null");
+  } catch {
+    start = null;
+  }
+  if (!start || start.sessionId !== sessionId || start.position < position) {
+    start = { sessionId, position };
+    sessionStorage.setItem(startKey, JSON.stringify(start));
+  }
+  return Math.round(((start.position - position) / start.position) * 100);
 }
 
 function render(s) {
-  if (s.status === "QUEUED") {
-    show("queue");
-    $("position").textContent = s.position ?? "–";
-    $("queue-length").textContent = s.queueLength;
-    $("wait").textContent = formatWait(s.estimatedWaitSeconds);
-    if (s.position) {
-      firstPosition = Math.max(firstPosition ?? s.position, s.position);
-      const pct = firstPosition <= 1 ? 100 : Math.round(((firstPosition - s.position) / (firstPosition - 1)) * 100);
-      $("progress").style.width = `${pct}%`;
-    }
-  } else if (s.status === "ADMITTED" && s.checkoutToken) {
-    admitted(s.checkoutToken, s.checkoutExpiresAt);
-  } else {
-    ended(s.status);
-  }
+  if (!s) return ended(null);
+  if (s.sessionId) sessionId = s.sessionId;
+  if (s.status === "QUEUED") queued(s);
+  else if (s.status === "ADMITTED" && s.checkoutToken) admitted(s.checkoutToken, s.checkoutExpiresAt);
+  else if (s.status !== "ADMITTED") ended(s.status);
+}
+
+function queued({ position, queueLength, estimatedWaitSeconds }) {
+  show("queue");
+  const placed = position !== null && position !== undefined;
+  $("position").textContent = placed ? String(position) : "–";
+  $("queue-length").textContent = queueLength ?? "–";
+  $("wait").textContent = placed ? formatWait(estimatedWaitSeconds) : "known when the sale opens";
+  $("prequeue").hidden = placed;
+  if (placed) setProgress(progressOf(position));
 }
 
 function admitted(token, expiresAt) {
-  done = true;
+  stop();
+  setProgress(100);
   show("admitted");
   sessionStorage.setItem(`tb.checkout.${eventId}`, JSON.stringify({ token, expiresAt }));
-  setTimeout(() => location.assign(`/events/${eventId}/checkout`), 600);
+  sessionStorage.removeItem(startKey);
+  $("checkout-link").href = checkoutPath;
+  redirectTimer = setTimeout(() => location.assign(checkoutPath), REDIRECT_MS);
 }
 
+const ENDED_TEXT = {
+  LEFT: "You left the queue.",
+  COMPLETED: "Your checkout is complete.",
+  EXPIRED: "Your place in the queue has ended.",
+};
+
 function ended(status) {
-  done = true;
+  stop();
   show("ended");
-  $("ended-text").textContent =
-    status === "LEFT" ? "You left the queue." : status === "COMPLETED" ? "Your checkout is complete." : "Your place in the queue has ended.";
+  sessionStorage.removeItem(startKey);
+  $("ended-text").textContent = ENDED_TEXT[status] ?? "You are not in the queue.";
+}
+
+/** Stops following the session: no socket, no polling, no pending redirect. */
+function stop() {
+  done = true;
+  clearTimeout(reconnectTimer);
+  clearTimeout(redirectTimer);
+  stopPolling();
+  const ws = socket;
+  socket = null;
+  ws?.close(1000, "done");
+  setConnection("off");
 }
 
 function connect() {
+  clearTimeout(reconnectTimer);
   if (done) return;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new WebSocket(`${scheme}://${location.host}/api/events/${eventId}/waitroom/ws?token=${encodeURIComponent(getToken())}`);
-  socket.onopen = () => {
+  const ws = new WebSocket(`${scheme}://${location.host}${eventPath}/waitroom/ws?token=${encodeURIComponent(getToken() ?? "")}`);
+  socket = ws;
+  ws.onopen = () => {
+    if (ws !== socket) return;
     retry = 0;
-    $("connection").textContent = "live";
     stopPolling();
+    setConnection("live");
+    $("error").textContent = "";
   };
-  socket.onmessage = (m) => {
-    const msg = JSON.parse(m.data);
-    if (msg.type === "position") render({ status: "QUEUED", ...msg });
+  ws.onmessage = (m) => {
+    if (ws !== socket) return;
+    let msg;
+    try {
+      msg = JSON.parse(m.data);
+    } catch {
+      return;
+    }
+    if (msg.type === "position") queued(msg);
     else if (msg.type === "admitted") admitted(msg.checkoutToken, msg.checkoutExpiresAt);
     else if (msg.type === "expired") ended("EXPIRED");
   };
-  socket.onclose = () => {
-    if (done) return;
-    $("connection").textContent = "reconnecting";
+  ws.onclose = () => {
+    if (ws !== socket || done) return;
+    socket = null;
+    setConnection("reconnecting", "reconnecting…");
     startPolling();
     retry = Math.min(retry + 1, 6);
-    setTimeout(connect, 500 * 2 ** retry);
+    // Jitter keeps a crowd that lost its connections at once from coming back at once.
+    reconnectTimer = setTimeout(connect, 500 * 2 ** retry * (0.75 + Math.random() / 2));
   };
-  // Tell the server we are still here even when the head does not move for a while.
-  const ping = setInterval(() => (socket?.readyState === 1 ? socket.send(JSON.stringify({ type: "ping" })) : clearInterval(ping)), 30_000);
+}
+
+/** Straight back when the browser is online or the tab visible again, instead of waiting out the back-off. */
+function reconnectNow() {
+  if (done || socket || document.visibilityState === "hidden") return;
+  retry = 0;
+  connect();
 }
 
 function startPolling() {
   if (pollTimer) return;
-  pollTimer = setInterval(async () => {
-    try {
-      render((await api(`/api/events/${eventId}/waitroom/session`)).waitroomSession);
-    } catch (e) {
-      $("error").textContent = e.message;
-    }
-  }, 5_000);
+  pollTimer = setInterval(poll, POLL_MS);
 }
 
 function stopPolling() {
@@ -88,32 +155,81 @@ function stopPolling() {
   pollTimer = null;
 }
 
+async function poll() {
+  try {
+    const { waitroomSession } = await api(`${eventPath}/waitroom/session`);
+    if (!done) render(waitroomSession);
+  } catch (e) {
+    if (e.status === 401) return relogin();
+    if (e.status === 404) return ended(null);
+    $("error").textContent = "The connection is lost; still trying…";
+  }
+}
+
+/** The token expired or was refused: log in again, then take the same place back. */
+async function relogin() {
+  stop();
+  clearToken();
+  show(null);
+  await ensureLoggedIn();
+  await join();
+}
+
 async function join() {
-  done = false;
-  firstPosition = null;
-  const { waitroomSession } = await api(`/api/events/${eventId}/waitroom/join`, { method: "POST" });
-  render(waitroomSession);
-  connect();
+  $("error").textContent = "";
+  try {
+    const { waitroomSession } = await api(`${eventPath}/waitroom/join`, { method: "POST" });
+    done = false;
+    retry = 0;
+    render(waitroomSession);
+    if (!done) {
+      setConnection("connecting", "connecting…");
+      connect();
+    }
+  } catch (e) {
+    if (e.status === 401) return relogin();
+    if (e.code === "WAITROOM_NOT_ENABLED") {
+      show("no-waitroom");
+      $("direct-checkout").href = checkoutPath;
+      return;
+    }
+    $("error").textContent = e.code === "SALE_NOT_OPEN" ? "Tickets for this event are not on sale right now." : e.message;
+  }
 }
 
 $("leave").addEventListener("click", async () => {
-  await api(`/api/events/${eventId}/waitroom/session`, { method: "DELETE" });
-  socket?.close();
-  ended("LEFT");
+  const button = $("leave");
+  button.disabled = true;
+  try {
+    await api(`${eventPath}/waitroom/session`, { method: "DELETE" });
+    ended("LEFT");
+  } catch (e) {
+    $("error").textContent =
+      e.code === "CHECKOUT_IN_PROGRESS" ? "Your checkout has started: cancel the order to give up your place." : e.message;
+  } finally {
+    button.disabled = false;
+  }
 });
-$("rejoin").addEventListener("click", () => join().catch((e) => ($("error").textContent = e.message)));
+$("rejoin").addEventListener("click", () => join());
+window.addEventListener("online", reconnectNow);
+document.addEventListener("visibilitychange", reconnectNow);
+// Tells the server the fan is still here while the head of the queue does not move.
+setInterval(() => {
+  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+}, PING_MS);
 
 (async () => {
   try {
-    const { event } = await api(`/api/events/${eventId}`);
+    const { event } = await api(eventPath);
     $("event-name").textContent = event.name;
-  } catch {
+    document.title = `${event.name} · Waiting room · TicketBottle`;
+  } catch (e) {
     $("event-name").textContent = "Waiting room";
+    if (e.status === 404) {
+      $("error").textContent = "There is no such event on sale.";
+      return;
+    }
   }
   await ensureLoggedIn();
-  try {
-    await join();
-  } catch (e) {
-    $("error").textContent = e.code === "SALE_NOT_OPEN" ? "Sales for this event are not open." : e.message;
-  }
+  await join();
 })();

@@ -311,7 +311,7 @@ const SANDBOX_PAGE: &str = r#"<!doctype html>
   <link rel="stylesheet" href="/assets/site.css">
 </head>
 <body>
-  <main class="card" id="sandbox" data-payment-id="{{paymentId}}">
+  <main class="card" id="sandbox" data-payment-id="{{paymentId}}" data-order-code="{{orderCode}}">
     <p class="badge">Sandbox payment provider: no real money moves</p>
     <h1>Pay for order {{orderCode}}</h1>
     <p class="amount">{{amount}}</p>
