@@ -18,7 +18,7 @@
 //
 // Environment (defaults in brackets):
 //   BENCH_SECONDS       seconds per measurement round [3]
-//   BENCH_ROUNDS        rounds per figure, interleaved ping / availability / ledger / ping ... [3]
+//   BENCH_ROUNDS        rounds per figure, interleaved and alternating (a b c, c b a, ...) [3]
 //   BENCH_CLIENTS       concurrent clients [32]
 //   BENCH_DRIVERS       which drivers, comma-separated [stub,http,worker]
 //   INVENTORY_TOTAL     the class's total [1000000]

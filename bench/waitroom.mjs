@@ -1,4 +1,5 @@
-// Issue "waitroom": three parts, each on its own fresh workerd (Miniflare on 127.0.0.1).
+// Issue "waitroom": three parts, each on its own fresh workerd (Miniflare on 127.0.0.1); bench/run.sh
+// runs them as the scenarios waitroom-join, waitroom-depth and waitroom-ws.
 //
 // join   Joins per second on one event object versus its trivial round trip (`/ping`), same
 //        run, interleaved; every join is a new fan (a new session at the back of the queue,
@@ -32,7 +33,7 @@
 // Environment (defaults in brackets):
 //   WAITROOM_PARTS       which parts, comma-separated [join,depth,ws]
 //   BENCH_SECONDS        seconds per timed round [3]
-//   BENCH_ROUNDS         rounds per figure, interleaved with /ping [3]
+//   BENCH_ROUNDS         rounds per figure, interleaved and alternating (a b, b a, ...) [3]
 //   BENCH_CLIENTS        concurrent clients [32]
 //   BENCH_DRIVERS        drivers of the join part [stub,http,worker]
 //   BENCH_STORAGE        shm | disk: where the objects' SQLite files live [shm] (bench/lib/hub.mjs)
@@ -43,6 +44,7 @@
 //   DEPTH_JOINS          joins measured at each depth, over all rounds [2000]
 //   DEPTH_SAMPLE         fans whose position is read, spread over the queue [1000]
 //   DEPTH_DEPARTURES     fans who leave before measuring, spread over the queue [100]
+//   SETTLE_MS            pause after each timed join figure, once the outbox is empty [1500]
 //   WS_COUNT             sockets [2000]  (10000 works with ~4+ GB free; opening takes a while)
 //   WS_ADMIT             checkout slots opened by the tick = fans admitted [100]
 //   WS_OPEN_CONCURRENCY  sockets being opened at once [50]
@@ -62,6 +64,7 @@ const driverList = (name, fallback) => {
   return list;
 };
 const drivers = driverList("BENCH_DRIVERS", "stub,http,worker");
+const settleMs = envInt("SETTLE_MS", 1_500);
 const LABEL = { stub: "Node -> stub (Miniflare proxy)", http: "Node -> HTTP -> Worker -> object", worker: "Worker -> object (in workerd)" };
 
 /**
@@ -77,6 +80,21 @@ function measure(hub, driver, target, event, kind, { prefix, users, maxOps, secs
         ? (c, n) => join(target, `${prefix}-${c}-${n}`)
         : (c, n) => rpc(target, { op: "session", userId: users[(c + n * clients) % users.length] });
   return drive({ seconds: secs, clients, step, maxOps });
+}
+/**
+ * After a join figure: every join wrote a QUEUE_JOINED outbox row, which the object relays to a
+ * queue whose consumer (in the same workerd) writes the event log to D1. Wait until the object's
+ * outbox is empty, then SETTLE_MS more for the consumer, so that work is not billed to the next
+ * figure.
+ */
+async function settle(hub, event, kind) {
+  if (kind !== "join") return;
+  const http = hub.http(event);
+  const deadline = performance.now() + 30_000;
+  while ((await rpc(http, { op: "status" })).outboxBacklog > 0 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, settleMs));
 }
 const targetOf = (hub, driver, event) => (driver === "stub" ? hub.hub(event).stub : driver === "http" ? hub.http(event) : undefined);
 const parts = (process.env.WAITROOM_PARTS ?? "join,depth,ws").split(",").map((p) => p.trim()).filter(Boolean);
@@ -103,8 +121,11 @@ async function partJoin() {
     const results = {};
     for (const driver of drivers) {
       const target = targetOf(hub, driver, EVENT);
-      results[driver] = await interleaved(["ping", "join"], rounds, (kind, r) =>
-        measure(hub, driver, target, EVENT, kind, { prefix: `${driver}${r}` }),
+      results[driver] = await interleaved(
+        ["ping", "join"],
+        rounds,
+        (kind, r) => measure(hub, driver, target, EVENT, kind, { prefix: `${driver}${r}` }),
+        (kind) => settle(hub, EVENT, kind),
       );
     }
 
@@ -128,7 +149,6 @@ async function partJoin() {
 
     for (const driver of drivers) for (const f of ["ping", "join"]) assertNoErrors(`${driver} ${f}`, results[driver][f]);
     if (inRoom !== joined) throw new Error(`the waitroom holds ${inRoom} sessions after ${joined} joins`);
-    return best;
   } finally {
     await hub.dispose();
   }
@@ -235,15 +255,20 @@ async function measureDepths(depths) {
     const kinds = ["ping", "session", "join"];
     const names = rooms.flatMap((_, k) => kinds.map((kind) => `${kind}@${k}`));
     for (const driver of depthDrivers) {
-      const merged = await interleaved(names, rounds, (name, r) => {
-        const [kind, k] = name.split("@");
-        const room = rooms[Number(k)];
-        return measure(hub, driver, targetOf(hub, driver, room.event), room.event, kind, {
-          prefix: `${driver}${r}`,
-          users: room.sample,
-          ...(kind === "join" ? { maxOps: joinsPerRound, secs: 120 } : {}),
-        });
-      });
+      const roomOf = (name) => rooms[Number(name.split("@")[1])];
+      const merged = await interleaved(
+        names,
+        rounds,
+        (name, r) => {
+          const room = roomOf(name);
+          return measure(hub, driver, targetOf(hub, driver, room.event), room.event, name.split("@")[0], {
+            prefix: `${driver}${r}`,
+            users: room.sample,
+            ...(name.startsWith("join@") ? { maxOps: joinsPerRound, secs: 120 } : {}),
+          });
+        },
+        (name) => settle(hub, roomOf(name).event, name.split("@")[0]),
+      );
       rooms.forEach((room, k) => {
         room.results[driver] = Object.fromEntries(kinds.map((kind) => [kind, merged[`${kind}@${k}`]]));
       });
@@ -256,7 +281,7 @@ async function measureDepths(depths) {
   }
 }
 
-async function partDepth(joinRate) {
+async function partDepth() {
   const [small, large] = await measureDepths([depthSmall, depthLarge]);
   header(
     `Waitroom depth: queue of ${fmt(depthLarge)} versus ${fmt(depthSmall)} (filled by ${depthFill === "sqlite" ? "direct SQLite writes, see bench/lib/prefill.mjs" : "joins"}), one EventHub object, ${clients} clients, ${rounds} rounds interleaved`,
@@ -301,8 +326,11 @@ async function partDepth(joinRate) {
   console.log(
     `before timing: ${small.departures} / ${large.departures} fans left (spread over the queue); all ${fmt(small.sample.length)} / ${fmt(large.sample.length)} sampled fans' positions checked exactly; ${fmt(depthJoins)} joins timed per depth and driver`,
   );
-  if (depthFill === "sqlite" && joinRate) {
-    console.log(`(filling ${fmt(depthLarge)} through joins at the measured ${fmt(joinRate)} joins/s would take ${fmt(depthLarge / joinRate / 60, 1)} min)`);
+  if (depthFill === "sqlite") {
+    const rate = Math.max(...depthDrivers.map((d) => small.results[d].join.reqPerSec));
+    console.log(
+      `why the prefill: at the join rate measured here on the small queue (${fmt(rate)} joins/s), filling ${fmt(depthLarge)} through joins would take ${fmt(depthLarge / rate / 60, 1)} min; the SQLite prefill took ${fmt(large.fillSeconds, 1)} s`,
+    );
   }
   for (const d of [small, large]) for (const driver of depthDrivers) for (const f of ["ping", "session", "join"]) assertNoErrors(`depth ${d.depth} ${driver} ${f}`, d.results[driver][f]);
 }
@@ -465,7 +493,6 @@ async function partWs() {
 
 // ----- main -----------------------------------------------------------------------------------
 
-let joinRate;
-if (parts.includes("join")) joinRate = await partJoin();
-if (parts.includes("depth")) await partDepth(joinRate);
+if (parts.includes("join")) await partJoin();
+if (parts.includes("depth")) await partDepth();
 if (parts.includes("ws")) await partWs();

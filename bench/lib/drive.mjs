@@ -92,11 +92,18 @@ export function ratio(x, base) {
   return { overall, range, text: overall.toFixed(2) };
 }
 
-/** Runs `measure(name)` for each name, `rounds` times, interleaved (a b a b ...), merged per name. */
-export async function interleaved(names, rounds, measure) {
+/**
+ * Runs `measure(name, round)` for each name, `rounds` times, interleaved and alternating
+ * (a b c, c b a, a b c, ...) so that no figure always runs right after the same other one;
+ * `after(name)` runs after each measurement (e.g. to let background work settle). Merged per name.
+ */
+export async function interleaved(names, rounds, measure, after) {
   const out = Object.fromEntries(names.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
-    for (const name of names) out[name].push(await measure(name, r));
+    for (const name of r % 2 ? [...names].reverse() : names) {
+      out[name].push(await measure(name, r));
+      if (after) await after(name);
+    }
   }
   return Object.fromEntries(names.map((n) => [n, merge(out[n])]));
 }

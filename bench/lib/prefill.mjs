@@ -37,6 +37,8 @@ export function prefillQueue(file, count, { now = Date.now() } = {}) {
     const firstSeq = state.next_seq;
     const firstJoin = state.next_join_no;
     const seen = now - 60_000;
+    // This connection only: a page cache large enough for the random-order index inserts.
+    db.exec("PRAGMA cache_size = -524288");
     db.exec("BEGIN");
     try {
       // One statement generating the rows inside SQLite; session ids are random v4-shaped uuids.
