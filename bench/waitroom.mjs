@@ -45,11 +45,12 @@
 //   DEPTH_SAMPLE         fans whose position is read, spread over the queue [1000]
 //   DEPTH_DEPARTURES     fans who leave before measuring, spread over the queue [100]
 //   SETTLE_MS            pause after each timed join figure, once the outbox is empty [1500]
-//   WS_COUNT             sockets [2000]  (10000 works with ~4+ GB free; opening takes a while)
+//   WS_COUNT             sockets [2000]  (workerd holds ~2 open files and ~0.45 MB per socket:
+//                        10000 needs `ulimit -n` above ~21000 and ~5 GB free)
 //   WS_ADMIT             checkout slots opened by the tick = fans admitted [100]
 //   WS_OPEN_CONCURRENCY  sockets being opened at once [50]
 //   WS_TIMEOUT_SECONDS   how long to wait for every socket's message [60]
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, readFileSync } from "node:fs";
 import { join as joinPath } from "node:path";
 import { startHub, rpc, ping, eventSetup, envInt, workerdRssMb, storageRoot } from "./lib/hub.mjs";
 import { drive, interleaved, ratio, table, fmt, assertNoErrors } from "./lib/drive.mjs";
@@ -387,6 +388,27 @@ async function awaitDelivery(socks, from, t0) {
   return { missing: 0, times };
 }
 
+/** The soft limit on open files, which workerd inherits (it holds about two per socket). */
+function openFilesLimit() {
+  try {
+    const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+    const soft = Number(line?.split(/\s{2,}/)[1]);
+    return Number.isFinite(soft) ? soft : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuses, before anything runs, a socket count this machine's open-file limit cannot hold. */
+function checkWsLimit() {
+  const limit = openFilesLimit();
+  if (limit && wsCount * 2 + 1_000 > limit) {
+    throw new Error(
+      `WS_COUNT=${wsCount} needs about ${fmt(wsCount * 2 + 1_000)} open files in workerd (two per socket), but the limit here is ${fmt(limit)}: raise it (ulimit -n) or lower WS_COUNT to ${fmt(Math.floor((limit - 1_000) / 2))} or fewer`,
+    );
+  }
+}
+
 async function partWs() {
   const hub = await startHub();
   const socks = [];
@@ -493,6 +515,7 @@ async function partWs() {
 
 // ----- main -----------------------------------------------------------------------------------
 
+if (parts.includes("ws")) checkWsLimit();
 if (parts.includes("join")) await partJoin();
 if (parts.includes("depth")) await partDepth();
 if (parts.includes("ws")) await partWs();
