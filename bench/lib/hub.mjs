@@ -5,7 +5,7 @@
 //   `X-Hub-User-Id: U`, exactly as the app's authenticated route does after checking the token
 //   (a Durable Object stub reached from Node cannot return a WebSocket);
 // - `POST /hub/rpc?event=E` and `POST /hub/ping?event=E` forward to the object's `/rpc` and
-//   `/ping`: the object behind one plain HTTP hop (Node `fetch` → Worker → object);
+//   `/ping`: the object behind one plain HTTP hop (Node HTTP client → Worker → object);
 // - `POST /drive` runs a closed load loop inside workerd (Worker → object, no Node in between)
 //   and returns counts, as the in-runtime companion of the Node-driven figures.
 import { readFileSync, readdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
@@ -123,7 +123,7 @@ export async function startHub({ persistDir, migrate = true, storage = benchStor
       host: "127.0.0.1",
       port: 0,
       ...(verbose ? {} : quiet),
-      ...(persistDir ? { resourcePersistencePath: persistDir } : {}),
+      resourcePersistencePath: persistDir,
       // The gate is first, so the listening URL reaches it; the app keeps its own bindings.
       workers: [gate, app],
     }),
