@@ -285,7 +285,7 @@ async function measureDepths(depths) {
 async function partDepth() {
   const [small, large] = await measureDepths([depthSmall, depthLarge]);
   header(
-    `Waitroom depth: queue of ${fmt(depthLarge)} versus ${fmt(depthSmall)} (filled by ${depthFill === "sqlite" ? "direct SQLite writes, see bench/lib/prefill.mjs" : "joins"}), one EventHub object, ${clients} clients, ${rounds} rounds interleaved`,
+    `Waitroom depth: queue of ${fmt(depthLarge)} versus ${fmt(depthSmall)} (filled by ${depthFill === "sqlite" ? "direct SQLite writes, see bench/lib/prefill.mjs" : "joins"}), one EventHub object per queue, ${clients} clients, ${rounds} rounds interleaved`,
   );
   const rows = [];
   for (const driver of depthDrivers) {
