@@ -8,6 +8,7 @@ mod event_roles;
 mod events;
 mod health;
 mod inventory_link;
+mod ops;
 mod orders;
 mod pages;
 mod payments;
@@ -70,6 +71,7 @@ pub enum Endpoint {
     ListTicketClasses,
     CreateTicketClass,
     UpdateTicketClass,
+    OpsEventStatus,
 }
 
 impl Endpoint {
@@ -200,6 +202,11 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         "/api/events/{id}/ticket-classes/{ticketClassId}",
         Endpoint::UpdateTicketClass,
     ),
+    (
+        "GET",
+        "/api/ops/events/{id}/status",
+        Endpoint::OpsEventStatus,
+    ),
 ];
 
 pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
@@ -254,5 +261,6 @@ pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult 
         Endpoint::ListTicketClasses => ticket_classes::list(rc).await,
         Endpoint::CreateTicketClass => ticket_classes::create(rc).await,
         Endpoint::UpdateTicketClass => ticket_classes::update(rc).await,
+        Endpoint::OpsEventStatus => ops::event_status(rc).await,
     }
 }

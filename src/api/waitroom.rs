@@ -57,7 +57,7 @@ async fn enter(
     }
     Ok((
         id.as_str().to_string(),
-        EventHubClient::new(&rc.env, &event_id)?,
+        EventHubClient::new(&rc.env, &event_id)?.traced(&rc.trace),
     ))
 }
 
