@@ -2,6 +2,14 @@
 // wrangler.toml (D1, the EventHub Durable Object, queues, rate limiters, assets).
 // `npm test` builds the Worker first; this plugin does not run [build]. Payment providers
 // are local fakes (tests/runtime/fake-providers.ts) on 127.0.0.1: no test touches the internet.
+//
+// Projects:
+// - `runtime`: the development configuration (the top level of wrangler.toml), the whole API.
+// - `production`, `staging`: the Worker as those [env.*] sections configure it, with secrets a
+//   real deployment would have; `production-misconfigured`: production with secrets missing and
+//   development features switched on, where the Worker must refuse to serve.
+//   Local `.dev.vars` values are loaded for every environment, so these projects override every
+//   setting the guard reads rather than depend on that file.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
@@ -9,39 +17,105 @@ import { FAKE_KEYS } from "./tests/runtime/fake-providers";
 
 const migrations = await readD1Migrations(fileURLToPath(new URL("./migrations", import.meta.url)));
 
+// The Worker logs one object per request, saga step and webhook (printed here as inspected
+// objects, colours included); info lines are hidden to keep test output readable, warnings and
+// errors still show, except the SERVICE_MISCONFIGURED lines `production-misconfigured` provokes
+// on purpose (and asserts).
+const ANSI = new RegExp(String.fromCharCode(27) + "\\[[0-9;]*m", "g");
+const isInfoLine = (log: string) => /level: 'info'|"level":"info"/.test(log.replace(ANSI, ""));
+
+const shared = {
+  setupFiles: ["./tests/runtime/setup.ts"],
+  testTimeout: 30_000,
+};
+
+/** Production-like secrets: long enough, not the development values, https endpoints. */
+const DEPLOYED_SECRETS = {
+  JWT_SECRET: "deployed-jwt-secret-0123456789abcdef0123456789",
+  SANDBOX_WEBHOOK_SECRET: "deployed-sandbox-webhook-secret",
+  PAYOS_CLIENT_ID: FAKE_KEYS.payos.clientId,
+  PAYOS_API_KEY: FAKE_KEYS.payos.apiKey,
+  PAYOS_CHECKSUM_KEY: FAKE_KEYS.payos.checksumKey,
+  PAYOS_API_BASE: "https://api-merchant.payos.vn",
+  VNPAY_TMN_CODE: FAKE_KEYS.vnpay.tmnCode,
+  VNPAY_HASH_SECRET: FAKE_KEYS.vnpay.hashSecret,
+  ZALOPAY_APP_ID: FAKE_KEYS.zalopay.appId,
+  ZALOPAY_KEY1: FAKE_KEYS.zalopay.key1,
+  ZALOPAY_KEY2: FAKE_KEYS.zalopay.key2,
+  ADMIN_EMAILS: "ops@example.com",
+};
+
+function deployed(name: string, environment: "staging" | "production", bindings: Record<string, string>) {
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml", environment },
+        miniflare: { bindings: { TEST_MIGRATIONS: migrations, ...DEPLOYED_SECRETS, ...bindings } },
+      }),
+    ],
+    test: { ...shared, name, include: [`tests/runtime/deployed/${name}.spec.ts`] },
+  };
+}
+
 export default defineConfig({
-  plugins: [
-    cloudflareTest(({ inject }) => {
-      const fake = inject("fakeProvidersUrl");
-      return {
-        wrangler: { configPath: "./wrangler.toml" },
-        miniflare: {
-          bindings: {
-            TEST_MIGRATIONS: migrations,
-            FAKE_PROVIDERS_URL: fake,
-            PAYOS_CLIENT_ID: FAKE_KEYS.payos.clientId,
-            PAYOS_API_KEY: FAKE_KEYS.payos.apiKey,
-            PAYOS_CHECKSUM_KEY: FAKE_KEYS.payos.checksumKey,
-            PAYOS_API_BASE: `${fake}/payos`,
-            ZALOPAY_APP_ID: FAKE_KEYS.zalopay.appId,
-            ZALOPAY_KEY1: FAKE_KEYS.zalopay.key1,
-            ZALOPAY_KEY2: FAKE_KEYS.zalopay.key2,
-            ZALOPAY_API_BASE: `${fake}/zalopay`,
-            VNPAY_TMN_CODE: FAKE_KEYS.vnpay.tmnCode,
-            VNPAY_HASH_SECRET: FAKE_KEYS.vnpay.hashSecret,
-            VNPAY_PAY_URL: `${fake}/vnpay/paymentv2/vpcpay.html`,
-            SANDBOX_WEBHOOK_SECRET: FAKE_KEYS.sandbox.secret,
-          },
-        },
-      };
-    }),
-  ],
   test: {
-    include: ["tests/runtime/**/*.spec.ts"],
-    globalSetup: ["./tests/runtime/fake-providers.ts"],
-    setupFiles: ["./tests/runtime/setup.ts"],
-    testTimeout: 30_000,
-    // The Worker logs one JSON line per request; keep test output readable.
-    onConsoleLog: (log) => !log.includes('"msg":"request"'),
+    onConsoleLog: (log) => !isInfoLine(log) && !log.includes("SERVICE_MISCONFIGURED"),
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => {
+            const fake = inject("fakeProvidersUrl");
+            return {
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: {
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  FAKE_PROVIDERS_URL: fake,
+                  PAYOS_CLIENT_ID: FAKE_KEYS.payos.clientId,
+                  PAYOS_API_KEY: FAKE_KEYS.payos.apiKey,
+                  PAYOS_CHECKSUM_KEY: FAKE_KEYS.payos.checksumKey,
+                  PAYOS_API_BASE: `${fake}/payos`,
+                  ZALOPAY_APP_ID: FAKE_KEYS.zalopay.appId,
+                  ZALOPAY_KEY1: FAKE_KEYS.zalopay.key1,
+                  ZALOPAY_KEY2: FAKE_KEYS.zalopay.key2,
+                  ZALOPAY_API_BASE: `${fake}/zalopay`,
+                  VNPAY_TMN_CODE: FAKE_KEYS.vnpay.tmnCode,
+                  VNPAY_HASH_SECRET: FAKE_KEYS.vnpay.hashSecret,
+                  VNPAY_PAY_URL: `${fake}/vnpay/paymentv2/vpcpay.html`,
+                  SANDBOX_WEBHOOK_SECRET: FAKE_KEYS.sandbox.secret,
+                },
+                // Test-only: lets a test put a message straight onto a dead-letter queue.
+                queueProducers: { TEST_PAYMENT_EVENTS_DLQ: { queueName: "tb-payment-events-dlq" } },
+              },
+            };
+          }),
+        ],
+        test: {
+          ...shared,
+          name: "runtime",
+          globalSetup: ["./tests/runtime/fake-providers.ts"],
+          include: ["tests/runtime/**/*.spec.ts"],
+          exclude: ["tests/runtime/deployed/**"],
+        },
+      },
+      deployed("production", "production", {
+        VNPAY_PAY_URL: "https://pay.vnpay.vn/vpcpay.html",
+        ZALOPAY_API_BASE: "https://openapi.zalopay.vn",
+      }),
+      deployed("staging", "staging", {
+        VNPAY_PAY_URL: "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html",
+        ZALOPAY_API_BASE: "https://sb-openapi.zalopay.vn",
+      }),
+      deployed("production-misconfigured", "production", {
+        JWT_SECRET: "too-short",
+        SANDBOX_PAYMENTS: "enabled",
+        SANDBOX_WEBHOOK_SECRET: "dev-only-sandbox-secret",
+        DEV_MAILBOX: "enabled",
+        PAYOS_API_KEY: "",
+        VNPAY_PAY_URL: "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html",
+        ZALOPAY_API_BASE: "https://openapi.zalopay.vn",
+        ADMIN_EMAILS: "ops@example.com,admin@ticketbottle.dev",
+      }),
+    ],
   },
 });

@@ -18,6 +18,7 @@ step "clippy (host, all targets)" cargo clippy --all-targets -- -D warnings
 step "clippy (wasm32 Worker)" cargo clippy --target wasm32-unknown-unknown -- -D warnings
 step "host tests (cargo test)" cargo test
 step "build Worker" bash scripts/build.sh
+step "bundle: deploy --dry-run, size" bash scripts/check-bundle.sh
 step "runtime tests (vitest on workerd)" npx vitest run
 step "browser tests (Chromium, node --test)" node --test --test-timeout=90000 'tests/browser/*.test.mjs'
 

@@ -3,6 +3,7 @@
 //! Everything that touches the Workers runtime is compiled for wasm32 only; `domain` and
 //! `payments` are plain Rust and are what `cargo test` exercises on the host.
 
+pub mod config;
 pub mod domain;
 pub mod durable;
 pub mod payments;
@@ -11,6 +12,8 @@ pub mod payments;
 mod api;
 #[cfg(target_arch = "wasm32")]
 mod http;
+#[cfg(target_arch = "wasm32")]
+mod log;
 #[cfg(target_arch = "wasm32")]
 mod queue;
 #[cfg(target_arch = "wasm32")]

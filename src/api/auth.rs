@@ -242,7 +242,10 @@ pub async fn login(rc: &mut RequestContext) -> ApiResult {
         }
     }
 
-    let role = if rc.is_platform_admin_email(&row.email) {
+    let role = if rc
+        .settings
+        .is_platform_admin(&row.email, row.email_verified != 0)
+    {
         PlatformRole::Admin
     } else {
         PlatformRole::User

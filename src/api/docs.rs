@@ -61,6 +61,7 @@ use crate::http::{ApiResult, RequestContext};
         super::ticket_classes::list,
         super::ticket_classes::create,
         super::ticket_classes::update,
+        super::ops::event_status,
     ),
     components(schemas(crate::http::error::Problem, crate::http::error::FieldProblem)),
     modifiers(&BearerAuth),
@@ -74,7 +75,8 @@ use crate::http::{ApiResult, RequestContext};
         (name = "catalogue", description = "Categories and organizers"),
         (name = "events", description = "Events, their sale terms, roles and status workflow"),
         (name = "ticket classes", description = "Ticket class definitions with live counters"),
-        (name = "development", description = "Only when ENVIRONMENT=development"),
+        (name = "operations", description = "Operator views for platform admins during an on-sale"),
+        (name = "development", description = "Only when ENVIRONMENT=development (or enabled for staging)"),
     )
 )]
 pub struct ApiDoc;

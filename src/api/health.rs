@@ -1,14 +1,22 @@
-//! `GET /api/health`: liveness plus a real round trip to D1.
+//! `GET /api/health`: liveness, a real round trip to D1, and the deployment's configuration.
+//!
+//! A misconfigured deployment (see `crate::config`) refuses every other request with a 500
+//! `SERVICE_MISCONFIGURED` problem. Health answers too, with the same status and code, and
+//! lists what is wrong (setting names, never values) so an operator checking `/api/health`
+//! after a deploy sees it at once; uptime checks see the 500.
 
 use serde::Serialize;
 use utoipa::ToSchema;
+use worker::Response;
 
-use crate::http::{json_response, ApiResult, RequestContext};
+use crate::http::{json_response, ApiError, ApiResult, RequestContext};
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthChecks {
     /// `ok` when a query against D1 succeeded, `error` otherwise.
     pub d1: String,
+    /// `ok`, or `error` when the deployment is misconfigured.
+    pub config: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -16,13 +24,28 @@ pub struct Health {
     /// `ok`, or `degraded` when a dependency failed.
     pub status: String,
     pub version: String,
+    /// `development`, `staging` or `production` (`ENVIRONMENT`).
+    pub environment: String,
+    pub checks: HealthChecks,
+}
+
+/// The 500 problem of a misconfigured deployment, with the health fields as extensions.
+#[derive(Serialize, ToSchema)]
+pub struct MisconfiguredHealth {
+    #[serde(flatten)]
+    pub problem: crate::http::error::Problem,
+    /// What is wrong, by setting name (`JWT_SECRET is missing`, ...).
+    pub misconfiguration: Vec<String>,
+    pub version: String,
+    pub environment: String,
     pub checks: HealthChecks,
 }
 
 #[utoipa::path(
     get, path = "/api/health", tag = "health",
     responses(
-        (status = 200, description = "The Worker and D1 answer", body = Health),
+        (status = 200, description = "The Worker and D1 answer and the configuration is complete", body = Health),
+        (status = 500, description = "SERVICE_MISCONFIGURED: a required secret is missing or a development-only feature is on; every other request is refused until it is fixed", body = MisconfiguredHealth, content_type = "application/problem+json"),
         (status = 503, description = "D1 did not answer", body = Health),
     )
 )]
@@ -36,12 +59,39 @@ pub async fn get(rc: &mut RequestContext) -> ApiResult {
             .unwrap_or(false),
         Err(_) => false,
     };
+    let settings = &rc.settings;
+    let checks = HealthChecks {
+        d1: if d1_ok { "ok" } else { "error" }.into(),
+        config: if settings.misconfiguration.is_empty() {
+            "ok"
+        } else {
+            "error"
+        }
+        .into(),
+    };
+    let version = env!("CARGO_PKG_VERSION").to_string();
+    let environment = settings.environment.as_str().to_string();
+    if !settings.misconfiguration.is_empty() {
+        let error = ApiError::Misconfigured(settings.misconfiguration.join("; "));
+        rc.annotate("code", error.code());
+        let body = MisconfiguredHealth {
+            problem: error.to_problem(),
+            misconfiguration: settings.misconfiguration.clone(),
+            version,
+            environment,
+            checks,
+        };
+        let mut response = Response::from_json(&body)?.with_status(error.status());
+        response
+            .headers_mut()
+            .set("Content-Type", "application/problem+json")?;
+        return Ok(response);
+    }
     let body = Health {
         status: if d1_ok { "ok" } else { "degraded" }.into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        checks: HealthChecks {
-            d1: if d1_ok { "ok" } else { "error" }.into(),
-        },
+        version,
+        environment,
+        checks,
     };
     json_response(if d1_ok { 200 } else { 503 }, &body)
 }

@@ -39,7 +39,9 @@ impl From<&ClassAvailability> for Counters {
 }
 
 fn hub(rc: &RequestContext, event_id: &EventId) -> Result<EventHubClient, ApiError> {
-    EventHubClient::new(&rc.env, event_id.as_str()).map_err(ApiError::from)
+    EventHubClient::new(&rc.env, event_id.as_str())
+        .map(|hub| hub.traced(&rc.trace))
+        .map_err(ApiError::from)
 }
 
 fn spec(class_id: &str, class: &TicketClassTerms) -> TicketClassSpec {

@@ -9,6 +9,7 @@ mod event_roles;
 mod events;
 mod health;
 mod inventory_link;
+mod ops;
 mod orders;
 mod pages;
 mod payments;
@@ -72,6 +73,7 @@ pub enum Endpoint {
     ListTicketClasses,
     CreateTicketClass,
     UpdateTicketClass,
+    OpsEventStatus,
 }
 
 impl Endpoint {
@@ -203,6 +205,11 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         "/api/events/{id}/ticket-classes/{ticketClassId}",
         Endpoint::UpdateTicketClass,
     ),
+    (
+        "GET",
+        "/api/ops/events/{id}/status",
+        Endpoint::OpsEventStatus,
+    ),
 ];
 
 pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
@@ -258,5 +265,6 @@ pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult 
         Endpoint::ListTicketClasses => ticket_classes::list(rc).await,
         Endpoint::CreateTicketClass => ticket_classes::create(rc).await,
         Endpoint::UpdateTicketClass => ticket_classes::update(rc).await,
+        Endpoint::OpsEventStatus => ops::event_status(rc).await,
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
-use worker::{console_log, Date, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Date, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::domain::access::{Action, Actor, EventOp, EventRole};
 use crate::domain::event_workflow::check_sale_open;
@@ -237,7 +237,7 @@ fn canonical_hash(body: &[u8]) -> Result<String, ApiError> {
         (status = 403, description = "CHECKOUT_TOKEN_REQUIRED, CHECKOUT_TOKEN_INVALID", body = crate::http::error::Problem),
         (status = 404, body = crate::http::error::Problem),
         (status = 409, description = "INSUFFICIENT_INVENTORY (nothing held), SALE_NOT_OPEN, IDEMPOTENCY_KEY_IN_FLIGHT", body = crate::http::error::Problem),
-        (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED", body = crate::http::error::Problem),
+        (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED, PAYMENT_METHOD_UNAVAILABLE (not enabled in this deployment)", body = crate::http::error::Problem),
         (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED)", body = crate::http::error::Problem)))]
 pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let (user_id, _) = rc.require_user()?;
@@ -376,11 +376,20 @@ async fn checkout(
     }
     v.finish(|| Some(()))?;
     let total: i64 = items.iter().map(|(_, q, p)| q * p).sum();
+    if !rc.settings.provider_enabled(cmd.provider) {
+        return Err(ApiError::rule(
+            422,
+            "PAYMENT_METHOD_UNAVAILABLE",
+            format!("{} payments are not available here.", cmd.provider),
+        ));
+    }
     let gateway = gateway(rc, cmd.provider)?;
 
     // 4. Hold every item in the event's object, or none.
-    let hub = EventHubClient::new(&rc.env, &cmd.event_id)?;
+    let hub = EventHubClient::new(&rc.env, &cmd.event_id)?.traced(&rc.trace);
     let order_id = uuid::Uuid::now_v7().to_string();
+    rc.annotate("orderId", order_id.as_str());
+    rc.annotate("provider", cmd.provider.as_str());
     let hold = hub
         .reserve(&ReserveRequest {
             order_id: order_id.clone(),
@@ -469,6 +478,7 @@ async fn checkout(
                 &plan_for(&done),
                 "CHECKOUT_TOKEN_INVALID",
                 now,
+                &rc.trace,
             )
             .await?;
             let e = ApiError::from(e);
@@ -482,9 +492,17 @@ async fn checkout(
     let payment_url = match create_payment(&gateway, plan.step).await {
         Ok(url) => url,
         Err(detail) => {
-            console_log!(
-                "{}",
-                serde_json::json!({"level": "error", "msg": "payment provider unavailable", "provider": cmd.provider.as_str(), "orderId": order_id, "detail": detail})
+            crate::log::error(
+                "payment provider unavailable",
+                Some(&rc.trace),
+                serde_json::json!({
+                    "route": rc.route,
+                    "code": "PAYMENT_PROVIDER_UNAVAILABLE",
+                    "provider": cmd.provider.as_str(),
+                    "orderId": order_id,
+                    "eventId": cmd.event_id,
+                    "detail": detail,
+                }),
             );
             co::cancel_payment(db, &payment_id, now).await?;
             compensate(
@@ -494,6 +512,7 @@ async fn checkout(
                 &plan_for(&done),
                 "PAYMENT_PROVIDER_UNAVAILABLE",
                 now,
+                &rc.trace,
             )
             .await?;
             return Err(ApiError::rule(502, "PAYMENT_PROVIDER_UNAVAILABLE", "The payment provider did not answer; nothing is held. Try again or pick another method."));
@@ -702,7 +721,18 @@ pub async fn cancel(rc: &mut RequestContext) -> ApiResult {
             owner: UserId::new(order.user_id.clone()),
         },
     )?;
-    match continue_saga(&rc.env, &db, &order, SagaInput::CancelledByOwner, rc.now_ms).await? {
+    rc.annotate("orderId", order.id.as_str());
+    rc.annotate("provider", order.payment_method.as_str());
+    match continue_saga(
+        &rc.env,
+        &db,
+        &order,
+        SagaInput::CancelledByOwner,
+        rc.now_ms,
+        &rc.trace,
+    )
+    .await?
+    {
         Applied::Refused => {
             return Err(ApiError::rule(
                 409,

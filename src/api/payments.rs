@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use worker::{console_log, Response};
+use worker::Response;
 
 use crate::domain::ids::OrderCode;
 use crate::http::settings::secret;
@@ -18,20 +18,19 @@ use crate::payments::{
 use crate::store::payments::{self as store, Recorded};
 use crate::store::{d1, outbox};
 
-/// The configured gateway of a provider; the sandbox only where it is enabled.
+/// The configured gateway of a provider; 404 where the provider is not enabled (the sandbox
+/// outside development unless `SANDBOX_PAYMENTS=enabled`, real ones not in `PAYMENT_PROVIDERS`).
 pub fn gateway(rc: &RequestContext, provider: Provider) -> Result<Gateway, ApiError> {
+    if !rc.settings.provider_enabled(provider) {
+        return Err(ApiError::NotFound);
+    }
     match provider {
-        Provider::Sandbox => {
-            if !rc.settings.sandbox_enabled {
-                return Err(ApiError::NotFound);
-            }
-            Ok(Gateway::Sandbox(SandboxConfig {
-                secret: secret(&rc.env, "SANDBOX_WEBHOOK_SECRET").ok_or_else(|| {
-                    ApiError::Misconfigured("SANDBOX_WEBHOOK_SECRET is missing".into())
-                })?,
-                base_url: rc.origin()?,
-            }))
-        }
+        Provider::Sandbox => Ok(Gateway::Sandbox(SandboxConfig {
+            secret: secret(&rc.env, "SANDBOX_WEBHOOK_SECRET").ok_or_else(|| {
+                ApiError::Misconfigured("SANDBOX_WEBHOOK_SECRET is missing".into())
+            })?,
+            base_url: rc.origin()?,
+        })),
         other => Gateway::from_secrets(other, |name| secret(&rc.env, name))
             .map_err(|e| ApiError::Misconfigured(e.to_string())),
     }
@@ -45,24 +44,39 @@ fn answer(ack: Acknowledgement) -> ApiResult {
     Ok(response)
 }
 
+/// One line per notification: `provider`, `orderRef` (the provider's reference), `orderId`
+/// when the payment is known, and the outcome as a stable `code` (`WEBHOOK_*`); the request
+/// line carries the same `orderId` and `provider`.
 fn log(
     rc: &RequestContext,
     provider: Provider,
     disposition: Disposition,
     order_ref: &str,
-    detail: &str,
+    order_id: Option<&str>,
+    detail: Option<&str>,
 ) {
-    console_log!(
-        "{}",
+    rc.annotate("provider", provider.as_str());
+    rc.annotate("webhook", disposition.code());
+    if let Some(order_id) = order_id {
+        rc.annotate("orderId", order_id);
+    }
+    let level = if disposition.is_ok() {
+        crate::log::Level::Info
+    } else {
+        crate::log::Level::Warn
+    };
+    crate::log::emit(
+        level,
+        "payment notification",
+        Some(&rc.trace),
         json!({
-            "level": if matches!(disposition, Disposition::Accepted | Disposition::AlreadySettled) { "info" } else { "warn" },
-            "msg": "payment notification",
+            "route": rc.route,
             "provider": provider.as_str(),
-            "disposition": format!("{disposition:?}"),
-            "orderRef": order_ref,
+            "code": disposition.code(),
+            "orderRef": (!order_ref.is_empty()).then_some(order_ref),
+            "orderId": order_id,
             "detail": detail,
-            "at": rc.now_ms,
-        })
+        }),
     );
 }
 
@@ -77,7 +91,7 @@ pub async fn handle_notification(
         Ok(v) => v,
         Err(e) => {
             let disposition = Disposition::from(&e);
-            log(rc, provider, disposition, "", &e.to_string());
+            log(rc, provider, disposition, "", None, Some(&e.to_string()));
             return Ok(disposition);
         }
     };
@@ -90,7 +104,8 @@ pub async fn handle_notification(
                 provider,
                 Disposition::RetryLater,
                 &verdict.order_ref,
-                &e.to_string(),
+                None,
+                Some(&e.to_string()),
             );
             return Ok(Disposition::RetryLater);
         }
@@ -122,14 +137,15 @@ pub async fn handle_notification(
                     provider,
                     Disposition::RetryLater,
                     &verdict.order_ref,
-                    &e.to_string(),
+                    Some(&payment.order_id),
+                    Some(&e.to_string()),
                 );
                 return Ok(Disposition::RetryLater);
             }
         }
     }
-    let order = payment.as_ref().map(|p| p.order_id.as_str()).unwrap_or("");
-    log(rc, provider, disposition, &verdict.order_ref, order);
+    let order = payment.as_ref().map(|p| p.order_id.as_str());
+    log(rc, provider, disposition, &verdict.order_ref, order, None);
     Ok(disposition)
 }
 

@@ -49,7 +49,10 @@ pub fn user_view(rc: &RequestContext, row: &store::UserRow) -> User {
         last_name: row.last_name.clone(),
         avatar: row.avatar.clone(),
         email_verified: row.email_verified != 0,
-        role: if rc.is_platform_admin_email(&row.email) {
+        role: if rc
+            .settings
+            .is_platform_admin(&row.email, row.email_verified != 0)
+        {
             "admin"
         } else {
             "user"

@@ -56,7 +56,7 @@ async fn enter(
     }
     Ok((
         user,
-        EventHubClient::new(&rc.env, access.event.id.as_str())?,
+        EventHubClient::new(&rc.env, access.event.id.as_str())?.traced(&rc.trace),
     ))
 }
 

@@ -50,7 +50,6 @@
 //! * `Touch` writes `last_seen_at` at most every [`TOUCH_WRITE_INTERVAL_MS`], so polling fans do
 //!   not turn every request into a write; idle detection is that much coarser.
 
-
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::fenwick::{self, FenwickIndex, FenwickNodes};

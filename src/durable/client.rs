@@ -14,7 +14,7 @@ use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
 pub use super::protocol::EventSetup;
 use super::protocol::{
     known_code, Ack, ClassReply, ClassesReply, HoldReply, HubErrorBody, HubRequest, HubStatus,
-    SessionReply, SessionView, HUB_ORIGIN, RPC_PATH, USER_HEADER, WS_PATH,
+    SessionReply, SessionView, HUB_ORIGIN, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
 use crate::domain::ledger::{
     ClassAvailability, ClassStatus, ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest,
@@ -65,6 +65,8 @@ fn transport(context: &str, error: impl std::fmt::Display) -> HubCallError {
 /// A typed stub of one event's `EventHub`.
 pub struct EventHubClient {
     stub: Stub,
+    /// Sent as [`REQUEST_ID_HEADER`] so the object's log lines name the request.
+    request_id: Option<String>,
 }
 
 impl EventHubClient {
@@ -72,7 +74,16 @@ impl EventHubClient {
     pub fn new(env: &Env, event_id: &str) -> worker::Result<Self> {
         let namespace = env.durable_object(BINDING)?;
         let stub = namespace.id_from_name(event_id)?.get_stub()?;
-        Ok(EventHubClient { stub })
+        Ok(EventHubClient {
+            stub,
+            request_id: None,
+        })
+    }
+
+    /// Tags every call with the request id of `trace`, if it has one.
+    pub fn traced(mut self, trace: &crate::log::Trace) -> Self {
+        self.request_id = trace.request_id().map(str::to_owned);
+        self
     }
 
     async fn call<T: DeserializeOwned>(&self, request: &HubRequest) -> Result<T, HubCallError> {
@@ -81,6 +92,11 @@ impl EventHubClient {
         headers
             .set("Content-Type", "application/json")
             .map_err(|e| transport("headers", e))?;
+        if let Some(id) = &self.request_id {
+            headers
+                .set(REQUEST_ID_HEADER, id)
+                .map_err(|e| transport("headers", e))?;
+        }
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_headers(headers)

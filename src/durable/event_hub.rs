@@ -8,18 +8,21 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    console_error, console_log, durable_object, js_sys, BatchMessageBuilder, Date, DurableObject,
-    Env, QueueContentType, RawMessageBuilder, Request, Response, Result, ScheduledTime, SqlStorage,
-    State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    durable_object, js_sys, BatchMessageBuilder, Date, DurableObject, Env, QueueContentType,
+    RawMessageBuilder, Request, Response, Result, ScheduledTime, SqlStorage, State, Storage,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
+
+use crate::log::{self, Level, Trace};
 
 use super::commands::{self, AfterCommit, Core, Done};
 use super::outbox::{Destination, FLUSH_BATCH};
 use super::protocol::{
     shuffle_seed, HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush,
-    SocketRequest, PING_PATH, RPC_PATH, USER_HEADER, WS_PATH,
+    SocketRequest, PING_PATH, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
 use super::sockets;
 use super::sql_outbox::{self, PendingMessage};
@@ -72,15 +75,50 @@ fn failure_response(failure: &HubFailure) -> Result<Response> {
     Ok(Response::from_json(&failure.body())?.with_status(failure.status))
 }
 
-fn reply(result: std::result::Result<serde_json::Value, HubFailure>, op: &str) -> Result<Response> {
+/// One log line of the object: `eventId` (from its stored setup, when it has one) and the
+/// Worker's `requestId` when a request caused the work.
+pub(super) fn hub_log(
+    level: Level,
+    msg: &str,
+    trace: Option<&Trace>,
+    sql: &SqlStorage,
+    mut fields: Value,
+) {
+    let event_id = commands::load_setup(sql)
+        .ok()
+        .flatten()
+        .map(|setup| setup.event_id);
+    if let Value::Object(map) = &mut fields {
+        map.entry("eventId").or_insert(event_id.into());
+    }
+    log::emit(level, msg, trace, fields);
+}
+
+/// The Worker's request id on an RPC or socket request, as a trace.
+fn request_trace(req: &Request) -> Option<Trace> {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .ok()
+        .flatten()
+        .map(|id| Trace::request(&id))
+}
+
+fn reply(
+    result: std::result::Result<serde_json::Value, HubFailure>,
+    op: &str,
+    trace: Option<&Trace>,
+    sql: &SqlStorage,
+) -> Result<Response> {
     match result {
         Ok(body) => Response::from_json(&body),
         Err(failure) => {
             if failure.is_internal() {
-                console_error!(
-                    "{}",
-                    serde_json::json!({"level": "error", "msg": "event hub operation failed",
-                        "op": op, "code": failure.code, "detail": failure.detail})
+                hub_log(
+                    Level::Error,
+                    "event hub operation failed",
+                    trace,
+                    sql,
+                    json!({"op": op, "code": failure.code, "detail": failure.detail}),
                 );
             }
             failure_response(&failure)
@@ -94,9 +132,12 @@ impl Dispatch {
         let wanted = match commands::next_alarm_at(&self.sql) {
             Ok(at) => at,
             Err(failure) => {
-                console_error!(
-                    "{}",
-                    serde_json::json!({"level": "error", "msg": "alarm time unreadable", "detail": failure.detail})
+                hub_log(
+                    Level::Error,
+                    "alarm time unreadable",
+                    None,
+                    &self.sql,
+                    json!({"code": failure.code, "detail": failure.detail}),
                 );
                 Some(now_ms() + ALARM_RETRY_MS)
             }
@@ -119,9 +160,12 @@ impl Dispatch {
         };
         if let Err(error) = set {
             self.armed.set(None);
-            console_error!(
-                "{}",
-                serde_json::json!({"level": "error", "msg": "alarm not set", "detail": error.to_string()})
+            hub_log(
+                Level::Error,
+                "alarm not set",
+                None,
+                &self.sql,
+                json!({"code": "ALARM_NOT_SET", "detail": error.to_string()}),
             );
         }
     }
@@ -136,9 +180,12 @@ impl Dispatch {
             let due = match sql_outbox::due(&self.sql, now, FLUSH_BATCH) {
                 Ok(due) => due,
                 Err(error) => {
-                    console_error!(
-                        "{}",
-                        serde_json::json!({"level": "error", "msg": "outbox unreadable", "detail": error.to_string()})
+                    hub_log(
+                        Level::Error,
+                        "outbox unreadable",
+                        None,
+                        &self.sql,
+                        json!({"code": "OUTBOX_UNREADABLE", "detail": error.to_string()}),
                     );
                     break;
                 }
@@ -161,15 +208,22 @@ impl Dispatch {
                     Err(_) => sql_outbox::postpone(&self.sql, &seqs, now),
                 };
                 if let Err(detail) = sent {
-                    console_error!(
-                        "{}",
-                        serde_json::json!({"level": "warn", "msg": "outbox send failed", "queue": destination.binding(), "messages": seqs.len(), "detail": detail})
+                    hub_log(
+                        Level::Warn,
+                        "outbox send failed",
+                        None,
+                        &self.sql,
+                        json!({"code": "OUTBOX_SEND_FAILED", "queue": destination.binding(),
+                            "messages": seqs.len(), "detail": detail}),
                     );
                 }
                 if let Err(error) = stored {
-                    console_error!(
-                        "{}",
-                        serde_json::json!({"level": "error", "msg": "outbox bookkeeping failed", "detail": error.to_string()})
+                    hub_log(
+                        Level::Error,
+                        "outbox bookkeeping failed",
+                        None,
+                        &self.sql,
+                        json!({"code": "OUTBOX_BOOKKEEPING_FAILED", "detail": error.to_string()}),
                     );
                 }
             }
@@ -236,6 +290,7 @@ impl EventHub {
     }
 
     async fn rpc(&self, mut req: Request) -> Result<Response> {
+        let trace = request_trace(&req);
         let bytes = req.bytes().await?;
         let request: HubRequest = match serde_json::from_slice(&bytes) {
             Ok(request) => request,
@@ -285,9 +340,9 @@ impl EventHub {
         match result {
             Ok(done) => {
                 self.after_commit(done.after, now, Flush::Background).await;
-                reply(done.reply, op)
+                reply(done.reply, op, trace.as_ref(), &self.sql)
             }
-            Err(failure) => reply(Err(failure), op),
+            Err(failure) => reply(Err(failure), op, trace.as_ref(), &self.sql),
         }
     }
 
@@ -321,6 +376,7 @@ impl EventHub {
     /// `/ws`: the Worker authenticated the user and passes the id in [`USER_HEADER`]; the
     /// socket attaches to that user's latest session, so it can only ever see the user's own.
     async fn websocket(&self, req: Request) -> Result<Response> {
+        let trace = request_trace(&req);
         let upgrade = req.headers().get("Upgrade").ok().flatten();
         if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
             return failure_response(&HubFailure::new(
@@ -347,7 +403,7 @@ impl EventHub {
         let touched_user = user_id.clone();
         let done = match self.run(now, move |core| core.touch(touched_user)) {
             Ok(done) => done,
-            Err(failure) => return reply(Err(failure), "ws"),
+            Err(failure) => return reply(Err(failure), "ws", trace.as_ref(), &self.sql),
         };
         let view = match done
             .reply
@@ -364,9 +420,14 @@ impl EventHub {
                 ));
             }
             Ok(Err(error)) => {
-                return reply(Err(HubFailure::internal(error.to_string())), "ws");
+                return reply(
+                    Err(HubFailure::internal(error.to_string())),
+                    "ws",
+                    trace.as_ref(),
+                    &self.sql,
+                );
             }
-            Err(failure) => return reply(Err(failure), "ws"),
+            Err(failure) => return reply(Err(failure), "ws", trace.as_ref(), &self.sql),
         };
         let pair = WebSocketPair::new()?;
         let attachment = SocketAttachment {
@@ -374,7 +435,12 @@ impl EventHub {
             session_id: view.session_id.clone(),
         };
         if let Err(detail) = sockets::accept(self.raw_state(), &pair.server, &attachment) {
-            return reply(Err(HubFailure::internal(detail)), "ws");
+            return reply(
+                Err(HubFailure::internal(detail)),
+                "ws",
+                trace.as_ref(),
+                &self.sql,
+            );
         }
         sockets::send(&pair.server, &SocketPush::for_session(&view));
         self.after_commit(done.after, now, Flush::Background).await;
@@ -388,9 +454,10 @@ impl DurableObject for EventHub {
         let sql = storage.sql();
         let schema_error = commands::ensure_schema(&sql).err().map(|e| e.to_string());
         if let Some(detail) = &schema_error {
-            console_error!(
-                "{}",
-                serde_json::json!({"level": "error", "msg": "event hub schema failed", "detail": detail})
+            log::error(
+                "event hub schema failed",
+                None,
+                json!({"code": "SCHEMA_FAILED", "objectId": state.id().to_string(), "detail": detail}),
             );
         }
         let dispatch = Rc::new(Dispatch {
@@ -431,7 +498,12 @@ impl DurableObject for EventHub {
             return Response::from_json(&serde_json::json!({ "ok": true }));
         }
         if let Some(detail) = &self.schema_error {
-            return reply(Err(HubFailure::internal(detail.clone())), "schema");
+            return reply(
+                Err(HubFailure::internal(detail.clone())),
+                "schema",
+                request_trace(&req).as_ref(),
+                &self.sql,
+            );
         }
         match path.as_str() {
             RPC_PATH => self.rpc(req).await,
@@ -459,9 +531,12 @@ impl DurableObject for EventHub {
                 None
             }
             Err(failure) => {
-                console_error!(
-                    "{}",
-                    serde_json::json!({"level": "error", "msg": "event hub alarm failed", "code": failure.code, "detail": failure.detail})
+                hub_log(
+                    Level::Error,
+                    "event hub alarm failed",
+                    None,
+                    &self.sql,
+                    json!({"code": failure.code, "detail": failure.detail}),
                 );
                 Some(now + ALARM_RETRY_MS)
             }
@@ -489,16 +564,22 @@ impl DurableObject for EventHub {
                 let user_id = attachment.user_id;
                 match self.run(now, move |core| core.touch(user_id)) {
                     Ok(done) => self.after_commit(done.after, now, Flush::Background).await,
-                    Err(failure) => console_error!(
-                        "{}",
-                        serde_json::json!({"level": "error", "msg": "socket touch failed", "detail": failure.detail})
+                    Err(failure) => hub_log(
+                        Level::Error,
+                        "socket touch failed",
+                        None,
+                        &self.sql,
+                        json!({"code": failure.code, "detail": failure.detail}),
                     ),
                 }
                 sockets::send(&ws, &SocketPush::Pong);
             }
-            Err(_) => console_log!(
-                "{}",
-                serde_json::json!({"level": "info", "msg": "ignored socket message"})
+            Err(_) => hub_log(
+                Level::Info,
+                "ignored socket message",
+                None,
+                &self.sql,
+                json!({}),
             ),
         }
         Ok(())

@@ -32,6 +32,8 @@ pub const PING_PATH: &str = "/ping";
 /// The user the Worker authenticated, on `/ws` requests. The object trusts it: only the Worker
 /// can reach the object, and it sets this header from a verified access token.
 pub const USER_HEADER: &str = "X-Hub-User-Id";
+/// The Worker's request id on calls made while serving a request, for the object's log lines.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
 
 /// The largest instant (unix ms) the object stores: SQLite integers cross the JS boundary as
 /// f64, so anything beyond 2^53 would come back changed. "No end" is stored as this.

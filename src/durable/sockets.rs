@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use wasm_bindgen::JsValue;
 use worker::worker_sys::DurableObjectState;
-use worker::{console_error, Delay, SqlStorage, WebSocket};
+use worker::{Delay, SqlStorage, WebSocket};
 
 use super::commands::{queued_views, Push};
 use super::protocol::{user_tag, SocketAttachment, SocketPush};
@@ -167,9 +167,12 @@ impl PositionPushes {
     fn push(&self, now: i64) {
         self.last_at.set(now);
         if let Err(detail) = broadcast_positions(&self.state, &self.sql, now) {
-            console_error!(
-                "{}",
-                serde_json::json!({"level": "error", "msg": "position push failed", "detail": detail})
+            super::event_hub::hub_log(
+                crate::log::Level::Error,
+                "position push failed",
+                None,
+                &self.sql,
+                serde_json::json!({"code": "POSITION_PUSH_FAILED", "detail": detail}),
             );
         }
     }

@@ -72,13 +72,6 @@ impl RequestContext {
         }
     }
 
-    pub fn is_platform_admin_email(&self, email: &str) -> bool {
-        self.settings
-            .admin_emails
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(email))
-    }
-
     pub fn client_ip(&self) -> String {
         self.header("CF-Connecting-IP")
             .unwrap_or_else(|| "unknown-client".to_string())

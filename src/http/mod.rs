@@ -7,8 +7,14 @@ pub mod router;
 pub mod settings;
 pub mod webcrypto;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::de::DeserializeOwned;
-use worker::{console_log, Context, Date, Env, Headers, Method, Request, Response};
+use serde_json::{Map, Value};
+use worker::{Context, Date, Env, Headers, Method, Request, Response};
+
+use crate::log::{self, Level, Trace};
 
 pub use error::{ApiError, FieldProblem};
 pub use router::PathParams;
@@ -26,9 +32,22 @@ pub struct RequestContext {
     pub settings: Settings,
     pub params: PathParams,
     pub now_ms: i64,
+    /// The route pattern (`/api/orders/{id}`), the `route` of log lines.
+    pub route: &'static str,
+    /// This request's trace (`requestId`), for log lines written while handling it.
+    pub trace: Trace,
+    /// Fields the handler adds to the request's log line (`orderId`, `provider`, ...).
+    annotations: Rc<RefCell<Map<String, Value>>>,
 }
 
 impl RequestContext {
+    /// Adds a field to this request's log line (the last value of a key wins).
+    pub fn annotate(&self, key: &str, value: impl Into<Value>) {
+        self.annotations
+            .borrow_mut()
+            .insert(key.into(), value.into());
+    }
+
     pub fn param(&self, name: &str) -> Result<&str, ApiError> {
         self.params.get(name).ok_or(ApiError::NotFound)
     }
@@ -147,12 +166,23 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
     let mut route_label = "unmatched";
+    let annotations = Rc::new(RefCell::new(Map::new()));
     let outcome: ApiResult = async {
         if method == Method::Options {
             return Ok(preflight(&req, &settings, origin.as_deref()));
         }
-        // Refuse to serve rather than run with a forgeable token key.
-        if !settings.misconfiguration.is_empty() {
+        let resolution = router::resolve(&method, &path);
+        if let Resolution::Found(endpoint, _) = &resolution {
+            route_label = endpoint.label();
+        }
+        // Refuse to serve rather than run with a forgeable token key or a development feature
+        // switched on. `GET /api/health` still answers (500, naming what is wrong), so an
+        // operator sees why without reading logs.
+        let is_health = matches!(
+            resolution,
+            Resolution::Found(crate::api::Endpoint::Health, _)
+        );
+        if !settings.misconfiguration.is_empty() && !is_health {
             return Err(ApiError::Misconfigured(
                 settings.misconfiguration.join("; "),
             ));
@@ -160,7 +190,7 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
         if path.starts_with("/api/") {
             rate_limit(&env, &req).await?;
         }
-        match router::resolve(&method, &path) {
+        match resolution {
             // Cloudflare serves static assets before the Worker runs; locally (and for any
             // asset the platform passed through) fall back to the assets binding.
             Resolution::NotFound
@@ -171,7 +201,6 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
             Resolution::NotFound => Err(ApiError::NotFound),
             Resolution::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed { allow }),
             Resolution::Found(endpoint, params) => {
-                route_label = endpoint.label();
                 let mut rc = RequestContext {
                     req,
                     env,
@@ -179,6 +208,9 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
                     settings: settings.clone(),
                     params,
                     now_ms: started as i64,
+                    route: route_label,
+                    trace: Trace::request(&request_id),
+                    annotations: Rc::clone(&annotations),
                 };
                 crate::api::dispatch(endpoint, &mut rc).await
             }
@@ -193,9 +225,6 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
     let response = decorate(response, &request_id, &settings, origin.as_deref(), &path);
     let status = response.status_code();
     let mut line = serde_json::json!({
-        "level": if status >= 500 { "error" } else { "info" },
-        "msg": "request",
-        "requestId": request_id,
         "method": format!("{method:?}").to_uppercase(),
         "path": path,
         "route": route_label,
@@ -204,12 +233,25 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
     });
     if let Some(e) = error {
         line["code"] = e.code().into();
-        if matches!(e, ApiError::Internal(_) | ApiError::Misconfigured(_)) {
+        if matches!(e, ApiError::Internal(_)) {
             // The internal cause goes to the log only; the client saw fixed text.
             line["error"] = e.to_string().into();
         }
     }
-    console_log!("{}", line);
+    if !settings.misconfiguration.is_empty() {
+        // Every request of a misconfigured deployment names what is wrong (names, no values).
+        line["misconfiguration"] = settings.misconfiguration.clone().into();
+    }
+    if let Value::Object(fields) = &mut line {
+        for (k, v) in annotations.borrow().iter() {
+            fields.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let level = match status {
+        500.. => Level::Error,
+        _ => Level::Info,
+    };
+    log::emit(level, "request", Some(&Trace::request(&request_id)), line);
     response
 }
 

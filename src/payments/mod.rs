@@ -58,6 +58,18 @@ impl Provider {
             Provider::Sandbox => "sandbox",
         }
     }
+
+    /// The secrets (`wrangler secret put`) without which this provider cannot work; endpoint
+    /// URLs are optional and have defaults. The sandbox's secret is the shell's, not a
+    /// contract's, but it is just as required where the sandbox is enabled.
+    pub fn required_secrets(self) -> &'static [&'static str] {
+        match self {
+            Provider::Payos => &["PAYOS_CLIENT_ID", "PAYOS_API_KEY", "PAYOS_CHECKSUM_KEY"],
+            Provider::Vnpay => &["VNPAY_TMN_CODE", "VNPAY_HASH_SECRET"],
+            Provider::Zalopay => &["ZALOPAY_APP_ID", "ZALOPAY_KEY1", "ZALOPAY_KEY2"],
+            Provider::Sandbox => &["SANDBOX_WEBHOOK_SECRET"],
+        }
+    }
 }
 
 impl fmt::Display for Provider {
@@ -274,6 +286,26 @@ pub enum Disposition {
     Accepted,
     /// Our side failed (store unavailable): the provider should deliver again.
     RetryLater,
+}
+
+impl Disposition {
+    /// The stable identifier of this outcome in logs (`WEBHOOK_*`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Disposition::BadSignature => "WEBHOOK_BAD_SIGNATURE",
+            Disposition::Malformed => "WEBHOOK_MALFORMED",
+            Disposition::OrderNotFound => "WEBHOOK_ORDER_NOT_FOUND",
+            Disposition::AmountMismatch => "WEBHOOK_AMOUNT_MISMATCH",
+            Disposition::AlreadySettled => "WEBHOOK_ALREADY_SETTLED",
+            Disposition::Accepted => "WEBHOOK_ACCEPTED",
+            Disposition::RetryLater => "WEBHOOK_RETRY_LATER",
+        }
+    }
+
+    /// Whether the notification was handled as it should be (a duplicate included).
+    pub fn is_ok(self) -> bool {
+        matches!(self, Disposition::Accepted | Disposition::AlreadySettled)
+    }
 }
 
 impl From<&PaymentError> for Disposition {

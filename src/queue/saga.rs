@@ -3,7 +3,7 @@
 //! the checkout slot. Every step is idempotent: delivery is at least once.
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use worker::{Date, Env};
 
 use crate::domain::ledger::ConfirmOutcome;
@@ -13,11 +13,12 @@ use crate::domain::saga::{
 };
 use crate::durable::client::EventHubClient;
 use crate::http::ApiError;
+use crate::log::{self, Trace};
 use crate::store::d1::{self, all, first, int, run, text};
 use crate::store::orders::{self, OrderRow, Transition};
 use crate::store::outbox;
 
-pub async fn handle(env: &Env, body: &Value) -> Result<(), ApiError> {
+pub async fn handle(env: &Env, body: &Value, trace: &Trace) -> Result<(), ApiError> {
     let field = |name: &str| body.get(name).and_then(Value::as_str);
     let (Some(id), Some(kind)) = (field("id"), field("type")) else {
         return Err(ApiError::internal("saga message without id or type"));
@@ -38,7 +39,7 @@ pub async fn handle(env: &Env, body: &Value) -> Result<(), ApiError> {
         // A hold can expire for an order that was never written (the checkout died between
         // reserve and write): the stock is already back, nothing else to undo.
         if let Some(order) = orders::find_by_id(&db, order_id).await? {
-            continue_saga(env, &db, &order, input, now).await?;
+            continue_saga(env, &db, &order, input, now, trace).await?;
         }
     }
     run(
@@ -72,20 +73,61 @@ pub enum Applied {
     Refused,
 }
 
+/// The fields every saga log line carries.
+fn order_fields(order: &OrderRow) -> Value {
+    json!({
+        "orderId": order.id,
+        "eventId": order.event_id,
+        "provider": order.payment_method,
+    })
+}
+
+fn merged(mut base: Value, extra: Value) -> Value {
+    if let (Value::Object(base), Value::Object(extra)) = (&mut base, extra) {
+        base.extend(extra);
+    }
+    base
+}
+
 /// Runs one saga input against an order: decide, perform the object call, record the new
-/// status with its announcements, free the checkout slot, publish.
+/// status with its announcements, free the checkout slot, publish. Logs one `saga step` line.
 pub async fn continue_saga(
     env: &Env,
     db: &worker::D1Database,
     order: &OrderRow,
     input: SagaInput,
     now: i64,
+    trace: &Trace,
 ) -> Result<Applied, ApiError> {
     let from = order.status()?;
-    let hub = EventHubClient::new(env, &order.event_id).map_err(ApiError::from)?;
+    let hub = EventHubClient::new(env, &order.event_id)
+        .map_err(ApiError::from)?
+        .traced(trace);
+    let step_line = |outcome: &str, to: OrderStatus, refund: Option<&str>| {
+        log::info(
+            "saga step",
+            Some(trace),
+            merged(
+                order_fields(order),
+                json!({
+                    "input": format!("{input:?}"),
+                    "outcome": outcome,
+                    "from": from.as_str(),
+                    "to": to.as_str(),
+                    "refundReason": refund,
+                }),
+            ),
+        )
+    };
     let (to, refund_reason, checkout) = match decide(from, input) {
-        SagaStep::Ignore(_) => return Ok(Applied::Unchanged),
-        SagaStep::Refuse => return Ok(Applied::Refused),
+        SagaStep::Ignore(_) => {
+            step_line("ignored", from, None);
+            return Ok(Applied::Unchanged);
+        }
+        SagaStep::Refuse => {
+            step_line("refused", from, None);
+            return Ok(Applied::Refused);
+        }
         SagaStep::ConfirmHold => {
             let answer = match hub.confirm(&order.id).await? {
                 ConfirmOutcome::Confirmed(_) => ConfirmAnswer::Confirmed,
@@ -108,10 +150,12 @@ pub async fn continue_saga(
     if !published.is_empty() {
         outbox::relay(env, db, now, published.len(), Some(&published)).await?;
     }
-    Ok(if from == to && refund_reason.is_none() {
-        Applied::Unchanged
-    } else {
+    let moved = !(from == to && refund_reason.is_none());
+    step_line(if moved { "moved" } else { "unchanged" }, to, refund_reason);
+    Ok(if moved {
         Applied::Moved
+    } else {
+        Applied::Unchanged
     })
 }
 
@@ -164,7 +208,7 @@ async fn record(
 
 /// Checkouts that wrote an order but died before creating its payment (the Worker was
 /// stopped mid-request) are compensated once they are old enough to be surely dead.
-pub async fn sweep_stuck_checkouts(env: &Env, now: i64) -> Result<usize, ApiError> {
+pub async fn sweep_stuck_checkouts(env: &Env, now: i64, trace: &Trace) -> Result<usize, ApiError> {
     #[derive(Deserialize)]
     struct Stuck {
         order_id: String,
@@ -189,14 +233,15 @@ pub async fn sweep_stuck_checkouts(env: &Env, now: i64) -> Result<usize, ApiErro
             continue;
         };
         if let Some(order) = orders::find_by_id(&db, &s.order_id).await? {
-            compensate(env, &db, &order, &plan, "CHECKOUT_ABANDONED", now).await?;
+            compensate(env, &db, &order, &plan, "CHECKOUT_ABANDONED", now, trace).await?;
             swept += 1;
         }
     }
     Ok(swept)
 }
 
-/// Runs compensations (already in reverse order) for a checkout that cannot finish.
+/// Runs compensations (already in reverse order) for a checkout that cannot finish. Logs one
+/// `saga compensation` line with the failure as its `code`.
 pub async fn compensate(
     env: &Env,
     db: &worker::D1Database,
@@ -204,8 +249,22 @@ pub async fn compensate(
     plan: &[Compensation],
     failure_code: &str,
     now: i64,
+    trace: &Trace,
 ) -> Result<(), ApiError> {
-    let hub = EventHubClient::new(env, &order.event_id).map_err(ApiError::from)?;
+    log::warn(
+        "saga compensation",
+        Some(trace),
+        merged(
+            order_fields(order),
+            json!({
+                "code": failure_code,
+                "steps": plan.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>(),
+            }),
+        ),
+    );
+    let hub = EventHubClient::new(env, &order.event_id)
+        .map_err(ApiError::from)?
+        .traced(trace);
     for step in plan {
         match step {
             Compensation::FreeCheckoutSlot => {

@@ -1,0 +1,535 @@
+//! The deployment's configuration, read from its vars and secrets, and the one place that
+//! decides whether the deployment is safe to serve ([`Settings::misconfiguration`]).
+//!
+//! Pure: the values come through a lookup function (the Worker passes its bindings, the host
+//! tests a map), so every rule here is tested with `cargo test`.
+//!
+//! What makes a deployment unsafe, outside `ENVIRONMENT=development`:
+//! - `JWT_SECRET` missing (in every environment), shorter than 32 bytes, or the development
+//!   value from `.dev.vars.example`;
+//! - a payment provider enabled by `PAYMENT_PROVIDERS` whose secrets are missing or unusable,
+//!   whose endpoint is not `https://`, or (in production) is still the provider's sandbox;
+//! - a development-only feature switched on in production: the sandbox payment provider
+//!   (`SANDBOX_PAYMENTS=enabled`) or the mailbox (`DEV_MAILBOX=enabled`); in staging they may
+//!   be on, and the sandbox then needs its `SANDBOX_WEBHOOK_SECRET`;
+//! - `ADMIN_EMAILS` listing a development account (`@ticketbottle.dev`).
+
+use crate::domain::tokens::MIN_SECRET_BYTES;
+use crate::payments::{vnpay, zalopay, Gateway, Provider};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub fn parse(raw: &str) -> Self {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "staging" => Environment::Staging,
+            // Development only when it says so explicitly; an empty or misspelt value must not
+            // switch development features on, so anything else is production.
+            "development" => Environment::Development,
+            _ => Environment::Production,
+        }
+    }
+
+    pub fn is_development(self) -> bool {
+        self == Environment::Development
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        }
+    }
+}
+
+/// The real providers, enabled when `PAYMENT_PROVIDERS` is absent.
+pub const REAL_PROVIDERS: [Provider; 3] = [Provider::Payos, Provider::Vnpay, Provider::Zalopay];
+
+/// Values in `.dev.vars.example` start with this; they are refused outside development.
+const DEV_VALUE_PREFIX: &str = "dev-only-";
+
+/// The development accounts' domain (the demo seed); never a platform admin elsewhere.
+const DEV_ACCOUNT_DOMAIN: &str = "@ticketbottle.dev";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub admin_emails: Vec<String>,
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub jwt_secret: Option<String>,
+    /// The sandbox payment provider: on in development, or where explicitly enabled
+    /// (`SANDBOX_PAYMENTS=enabled`, e.g. a staging demo). Never on by accident.
+    pub sandbox_enabled: bool,
+    /// `GET /api/dev/mailbox`: on in development, or with `DEV_MAILBOX=enabled` (staging).
+    pub dev_mailbox_enabled: bool,
+    /// The real providers buyers may pay with (`PAYMENT_PROVIDERS`).
+    pub payment_providers: Vec<Provider>,
+    /// What makes this deployment unsafe to serve; empty when all is well. Names settings,
+    /// never their values.
+    pub misconfiguration: Vec<String>,
+}
+
+fn enabled(value: Option<String>) -> bool {
+    value.is_some_and(|v| v.trim().eq_ignore_ascii_case("enabled"))
+}
+
+impl Settings {
+    /// Reads every setting through `lookup` (secret or var by name; empty counts as absent).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        };
+        let environment = Environment::parse(&get("ENVIRONMENT").unwrap_or_default());
+        let dev = environment.is_development();
+        let mut misconfiguration = Vec::new();
+
+        // Payment providers: absent means every real one; present lists them (may be empty).
+        let mut payment_providers = Vec::new();
+        match lookup("PAYMENT_PROVIDERS") {
+            None => payment_providers.extend(REAL_PROVIDERS),
+            Some(raw) => {
+                for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    match name.to_ascii_lowercase().parse::<Provider>() {
+                        Ok(Provider::Sandbox) => misconfiguration.push(
+                            "PAYMENT_PROVIDERS lists sandbox (the sandbox is switched by SANDBOX_PAYMENTS)"
+                                .to_string(),
+                        ),
+                        Ok(p) if !payment_providers.contains(&p) => payment_providers.push(p),
+                        Ok(_) => {}
+                        Err(_) => misconfiguration
+                            .push(format!("PAYMENT_PROVIDERS names an unknown provider {name:?}")),
+                    }
+                }
+            }
+        }
+
+        let settings = Settings {
+            environment,
+            jwt_secret: get("JWT_SECRET"),
+            sandbox_enabled: dev || enabled(get("SANDBOX_PAYMENTS")),
+            dev_mailbox_enabled: dev || enabled(get("DEV_MAILBOX")),
+            payment_providers,
+            admin_emails: list("ADMIN_EMAILS")
+                .into_iter()
+                .map(|e| e.to_lowercase())
+                .collect(),
+            cors_origins: list("CORS_ORIGINS"),
+            max_body_bytes: get("MAX_BODY_BYTES")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(64 * 1024),
+            misconfiguration: Vec::new(),
+        };
+        misconfiguration.extend(settings.unsafe_to_serve(&get));
+        Settings {
+            misconfiguration,
+            ..settings
+        }
+    }
+
+    /// The one place that decides what makes this deployment unsafe to serve.
+    fn unsafe_to_serve(&self, get: &impl Fn(&str) -> Option<String>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let production = self.environment == Environment::Production;
+        match &self.jwt_secret {
+            None => problems.push("JWT_SECRET is missing".to_string()),
+            Some(_) if self.environment.is_development() => {}
+            Some(s) if s.len() < MIN_SECRET_BYTES => problems.push(format!(
+                "JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes"
+            )),
+            Some(s) if s.starts_with(DEV_VALUE_PREFIX) => {
+                problems.push("JWT_SECRET is the development value".to_string())
+            }
+            Some(_) => {}
+        }
+        if self.environment.is_development() {
+            return problems;
+        }
+
+        if production && self.sandbox_enabled {
+            problems.push("SANDBOX_PAYMENTS=enabled is not allowed in production".to_string());
+        }
+        if production && self.dev_mailbox_enabled {
+            problems.push("DEV_MAILBOX=enabled is not allowed in production".to_string());
+        }
+        if self.sandbox_enabled {
+            match get("SANDBOX_WEBHOOK_SECRET") {
+                None => problems
+                    .push("SANDBOX_WEBHOOK_SECRET is missing (SANDBOX_PAYMENTS=enabled)".into()),
+                Some(s) if s.starts_with(DEV_VALUE_PREFIX) => {
+                    problems.push("SANDBOX_WEBHOOK_SECRET is the development value".into())
+                }
+                Some(_) => {}
+            }
+        }
+
+        for &provider in &self.payment_providers {
+            let missing: Vec<&str> = provider
+                .required_secrets()
+                .iter()
+                .copied()
+                .filter(|name| get(name).is_none())
+                .collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "{} missing (PAYMENT_PROVIDERS enables {provider})",
+                    match missing.as_slice() {
+                        [one] => format!("{one} is"),
+                        many => format!("{} are", many.join(", ")),
+                    }
+                ));
+                continue;
+            }
+            match Gateway::from_secrets(provider, get) {
+                Err(e) => problems.push(format!("{provider}: {e}")),
+                Ok(gateway) => problems.extend(endpoint_problems(&gateway, production)),
+            }
+        }
+
+        if let Some(dev_admin) = self
+            .admin_emails
+            .iter()
+            .find(|e| e.ends_with(DEV_ACCOUNT_DOMAIN))
+        {
+            problems.push(format!(
+                "ADMIN_EMAILS lists the development account {dev_admin}"
+            ));
+        }
+        problems
+    }
+
+    /// Whether buyers may pay with `provider` here.
+    pub fn provider_enabled(&self, provider: Provider) -> bool {
+        match provider {
+            Provider::Sandbox => self.sandbox_enabled,
+            real => self.payment_providers.contains(&real),
+        }
+    }
+
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.cors_origins.iter().any(|o| o == "*" || o == origin)
+    }
+
+    /// Platform admins are the `ADMIN_EMAILS`; outside development the address must also be
+    /// verified, so nobody becomes admin by registering a listed address first.
+    pub fn is_platform_admin(&self, email: &str, email_verified: bool) -> bool {
+        let listed = self
+            .admin_emails
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(email));
+        listed && (email_verified || self.environment.is_development())
+    }
+}
+
+/// Endpoints a deployed provider must not use: plain HTTP anywhere outside development, and
+/// the provider's sandbox in production.
+fn endpoint_problems(gateway: &Gateway, production: bool) -> Vec<String> {
+    let (provider, name, url, sandbox) = match gateway {
+        Gateway::Payos(cfg) => (Provider::Payos, "PAYOS_API_BASE", &cfg.api_base, None),
+        Gateway::Vnpay(cfg) => (
+            Provider::Vnpay,
+            "VNPAY_PAY_URL",
+            &cfg.pay_url,
+            Some(vnpay::SANDBOX_PAY_URL),
+        ),
+        Gateway::Zalopay(cfg) => (
+            Provider::Zalopay,
+            "ZALOPAY_API_BASE",
+            &cfg.api_base,
+            Some(zalopay::SANDBOX_API_BASE),
+        ),
+        Gateway::Sandbox(_) => return Vec::new(),
+    };
+    let mut problems = Vec::new();
+    if !url.starts_with("https://") {
+        problems.push(format!("{name} is not an https:// URL ({provider})"));
+    }
+    if production && sandbox.is_some_and(|s| url.trim_end_matches('/') == s) {
+        problems.push(format!(
+            "{name} is {provider}'s sandbox in production (set the production endpoint)"
+        ));
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const GOOD_JWT: &str = "0123456789abcdef0123456789abcdef-production";
+
+    /// A production deployment that is fully and correctly configured.
+    fn production() -> HashMap<&'static str, String> {
+        let mut vars: HashMap<&'static str, String> = [
+            ("ENVIRONMENT", "production"),
+            ("JWT_SECRET", GOOD_JWT),
+            ("ADMIN_EMAILS", "Ops@Example.com"),
+            ("PAYMENT_PROVIDERS", "payos,vnpay,zalopay"),
+            ("PAYOS_CLIENT_ID", "client"),
+            ("PAYOS_API_KEY", "key"),
+            ("PAYOS_CHECKSUM_KEY", "checksum"),
+            ("VNPAY_TMN_CODE", "TMN01"),
+            ("VNPAY_HASH_SECRET", "hash"),
+            ("VNPAY_PAY_URL", "https://pay.vnpay.vn/vpcpay.html"),
+            ("ZALOPAY_APP_ID", "2553"),
+            ("ZALOPAY_KEY1", "k1"),
+            ("ZALOPAY_KEY2", "k2"),
+            ("ZALOPAY_API_BASE", zalopay::PRODUCTION_API_BASE),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect();
+        vars.insert("MAX_BODY_BYTES", "65536".into());
+        vars
+    }
+
+    fn settings(vars: &HashMap<&'static str, String>) -> Settings {
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    fn problems_with(change: impl FnOnce(&mut HashMap<&'static str, String>)) -> Vec<String> {
+        let mut vars = production();
+        change(&mut vars);
+        settings(&vars).misconfiguration
+    }
+
+    #[test]
+    fn a_complete_production_configuration_serves() {
+        let s = settings(&production());
+        assert_eq!(s.misconfiguration, Vec::<String>::new());
+        assert_eq!(s.environment, Environment::Production);
+        assert!(!s.sandbox_enabled && !s.dev_mailbox_enabled);
+        assert_eq!(s.payment_providers, REAL_PROVIDERS.to_vec());
+        assert!(s.provider_enabled(Provider::Vnpay));
+        assert!(!s.provider_enabled(Provider::Sandbox));
+    }
+
+    #[test]
+    fn unknown_or_missing_environment_is_production() {
+        for raw in [None, Some(""), Some("prod"), Some("Developmnt")] {
+            let s = Settings::from_lookup(|name| match name {
+                "ENVIRONMENT" => raw.map(str::to_string),
+                "JWT_SECRET" => Some(GOOD_JWT.into()),
+                "PAYMENT_PROVIDERS" => Some(String::new()),
+                _ => None,
+            });
+            assert_eq!(s.environment, Environment::Production, "{raw:?}");
+            assert!(!s.sandbox_enabled && !s.dev_mailbox_enabled);
+            assert_eq!(s.misconfiguration, Vec::<String>::new());
+        }
+    }
+
+    #[test]
+    fn jwt_secret_must_be_present_long_and_not_the_development_value() {
+        assert_eq!(
+            problems_with(|v| {
+                v.remove("JWT_SECRET");
+            }),
+            ["JWT_SECRET is missing"]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("JWT_SECRET", "   ".into());
+            }),
+            ["JWT_SECRET is missing"]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("JWT_SECRET", "short".into());
+            }),
+            ["JWT_SECRET is shorter than 32 bytes"]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert(
+                    "JWT_SECRET",
+                    "dev-only-jwt-secret-change-me-0123456789abcdef".into(),
+                );
+            }),
+            ["JWT_SECRET is the development value"]
+        );
+    }
+
+    #[test]
+    fn development_only_requires_a_jwt_secret() {
+        let dev = |jwt: Option<&str>| {
+            Settings::from_lookup(|name| match name {
+                "ENVIRONMENT" => Some("development".into()),
+                "JWT_SECRET" => jwt.map(str::to_string),
+                "ADMIN_EMAILS" => Some("admin@ticketbottle.dev".into()),
+                _ => None,
+            })
+        };
+        let s = dev(Some("short"));
+        assert_eq!(s.misconfiguration, Vec::<String>::new());
+        assert!(s.sandbox_enabled && s.dev_mailbox_enabled);
+        assert!(s.is_platform_admin("admin@ticketbottle.dev", false));
+        assert_eq!(dev(None).misconfiguration, ["JWT_SECRET is missing"]);
+    }
+
+    #[test]
+    fn development_features_are_refused_in_production_and_allowed_in_staging() {
+        let problems = problems_with(|v| {
+            v.insert("SANDBOX_PAYMENTS", "enabled".into());
+            v.insert("DEV_MAILBOX", "Enabled".into());
+            v.insert("SANDBOX_WEBHOOK_SECRET", "sandbox-secret".into());
+        });
+        assert_eq!(
+            problems,
+            [
+                "SANDBOX_PAYMENTS=enabled is not allowed in production",
+                "DEV_MAILBOX=enabled is not allowed in production",
+            ]
+        );
+        let mut staging = production();
+        staging.insert("ENVIRONMENT", "staging".into());
+        staging.insert("SANDBOX_PAYMENTS", "enabled".into());
+        staging.insert("DEV_MAILBOX", "enabled".into());
+        staging.insert("VNPAY_PAY_URL", vnpay::SANDBOX_PAY_URL.into());
+        staging.insert("ZALOPAY_API_BASE", zalopay::SANDBOX_API_BASE.into());
+        assert_eq!(
+            settings(&staging).misconfiguration,
+            ["SANDBOX_WEBHOOK_SECRET is missing (SANDBOX_PAYMENTS=enabled)"]
+        );
+        staging.insert("SANDBOX_WEBHOOK_SECRET", "staging-sandbox-secret".into());
+        let s = settings(&staging);
+        assert_eq!(s.misconfiguration, Vec::<String>::new());
+        assert!(s.sandbox_enabled && s.dev_mailbox_enabled);
+        staging.insert("SANDBOX_WEBHOOK_SECRET", "dev-only-sandbox-secret".into());
+        assert_eq!(
+            settings(&staging).misconfiguration,
+            ["SANDBOX_WEBHOOK_SECRET is the development value"]
+        );
+        staging.insert("SANDBOX_PAYMENTS", "yes".into());
+        assert!(!settings(&staging).sandbox_enabled);
+    }
+
+    #[test]
+    fn enabled_providers_need_every_secret_and_production_endpoints() {
+        assert_eq!(
+            problems_with(|v| {
+                v.remove("PAYOS_API_KEY");
+                v.remove("PAYOS_CHECKSUM_KEY");
+                v.insert("VNPAY_HASH_SECRET", " ".into());
+            }),
+            [
+                "PAYOS_API_KEY, PAYOS_CHECKSUM_KEY are missing (PAYMENT_PROVIDERS enables payos)",
+                "VNPAY_HASH_SECRET is missing (PAYMENT_PROVIDERS enables vnpay)",
+            ]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("ZALOPAY_APP_ID", "not-a-number".into());
+            }),
+            ["zalopay: provider misconfigured: ZALOPAY_APP_ID \"not-a-number\" is not a number"]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("PAYOS_API_BASE", "http://127.0.0.1:8790/payos".into());
+                v.remove("VNPAY_PAY_URL");
+                v.remove("ZALOPAY_API_BASE");
+            }),
+            [
+                "PAYOS_API_BASE is not an https:// URL (payos)",
+                "VNPAY_PAY_URL is vnpay's sandbox in production (set the production endpoint)",
+                "ZALOPAY_API_BASE is zalopay's sandbox in production (set the production endpoint)",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_enabled_providers_are_checked() {
+        let mut vars = production();
+        vars.insert("PAYMENT_PROVIDERS", " PayOS ".into());
+        for name in ["VNPAY_TMN_CODE", "VNPAY_HASH_SECRET", "ZALOPAY_KEY1"] {
+            vars.remove(name);
+        }
+        let s = settings(&vars);
+        assert_eq!(s.misconfiguration, Vec::<String>::new());
+        assert_eq!(s.payment_providers, [Provider::Payos]);
+        assert!(!s.provider_enabled(Provider::Vnpay));
+
+        vars.insert("PAYMENT_PROVIDERS", String::new());
+        assert_eq!(settings(&vars).payment_providers, []);
+        vars.remove("PAYMENT_PROVIDERS");
+        assert_eq!(
+            settings(&vars).misconfiguration,
+            [
+                "VNPAY_TMN_CODE, VNPAY_HASH_SECRET are missing (PAYMENT_PROVIDERS enables vnpay)",
+                "ZALOPAY_KEY1 is missing (PAYMENT_PROVIDERS enables zalopay)",
+            ]
+        );
+    }
+
+    #[test]
+    fn provider_list_typos_are_named() {
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("PAYMENT_PROVIDERS", "payos,vnpy,sandbox".into());
+            }),
+            [
+                "PAYMENT_PROVIDERS names an unknown provider \"vnpy\"",
+                "PAYMENT_PROVIDERS lists sandbox (the sandbox is switched by SANDBOX_PAYMENTS)",
+            ]
+        );
+    }
+
+    #[test]
+    fn development_accounts_are_never_admins_elsewhere() {
+        assert_eq!(
+            problems_with(|v| {
+                v.insert(
+                    "ADMIN_EMAILS",
+                    "ops@example.com, admin@ticketbottle.dev".into(),
+                );
+            }),
+            ["ADMIN_EMAILS lists the development account admin@ticketbottle.dev"]
+        );
+    }
+
+    #[test]
+    fn admins_need_a_verified_address_outside_development() {
+        let s = settings(&production());
+        assert!(s.is_platform_admin("ops@example.com", true));
+        assert!(!s.is_platform_admin("ops@example.com", false));
+        assert!(!s.is_platform_admin("fan@example.com", true));
+    }
+
+    #[test]
+    fn required_secrets_are_exactly_what_the_gateways_need() {
+        for provider in REAL_PROVIDERS {
+            let names = provider.required_secrets();
+            let lookup = |name: &str| {
+                names.contains(&name).then(|| match name {
+                    "ZALOPAY_APP_ID" => "2553".to_string(),
+                    _ => "value".to_string(),
+                })
+            };
+            assert!(
+                Gateway::from_secrets(provider, lookup).is_ok(),
+                "{provider}"
+            );
+            for skipped in names {
+                let without = |name: &str| (name != *skipped).then(|| lookup(name)).flatten();
+                assert!(
+                    Gateway::from_secrets(provider, without).is_err(),
+                    "{provider} without {skipped}"
+                );
+            }
+        }
+    }
+}
