@@ -19,7 +19,7 @@ pub struct Health {
     pub checks: HealthChecks,
 }
 
-#[utoipa::path(
+#[utoipa::path(operation_id = "get_health", 
     get, path = "/api/health", tag = "health",
     responses(
         (status = 200, description = "The Worker and D1 answer", body = Health),
