@@ -18,6 +18,7 @@ step "clippy (wasm32 Worker)" cargo clippy --target wasm32-unknown-unknown -- -D
 step "host tests (cargo test)" cargo test
 step "build Worker" bash scripts/build.sh
 step "runtime tests (vitest on workerd)" npx vitest run
+step "abuse: schemathesis (no 5xx, schema)" node scripts/abuse.mjs
 
 printf '\n=== summary\n'
 failed=0
