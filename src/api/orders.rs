@@ -390,7 +390,7 @@ async fn checkout(
                 .iter()
                 .map(|(id, q)| RequestedItem::new(id.clone(), *q))
                 .collect(),
-            hold_for_ms: None,
+            hold_for_ms: rc.settings.hold_for_ms,
         })
         .await?;
     let mut done = vec![CheckoutStep::Reserved];

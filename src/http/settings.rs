@@ -40,6 +40,10 @@ pub struct Settings {
     pub sandbox_enabled: bool,
     /// What makes this deployment unsafe to serve; empty when all is well.
     pub misconfiguration: Vec<String>,
+    /// How long an order's tickets are held, when not the ledger's default (15 minutes):
+    /// `HOLD_SECONDS`, honoured in development only (the flash-crowd harness shortens holds
+    /// so abandoned checkouts expire within a run).
+    pub hold_for_ms: Option<i64>,
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -89,6 +93,11 @@ impl Settings {
                 .map(|e| e.to_lowercase())
                 .collect(),
             cors_origins: list("CORS_ORIGINS"),
+            hold_for_ms: var(env, "HOLD_SECONDS")
+                .filter(|_| environment.is_development())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|s| (1..=86_400).contains(s))
+                .map(|s| s * 1000),
             max_body_bytes: var(env, "MAX_BODY_BYTES")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(64 * 1024),
