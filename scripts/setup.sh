@@ -95,6 +95,16 @@ if [ ! -x /usr/bin/chromium ]; then
   [ -x /usr/bin/chromium ] || { log "apt-get installed chromium but /usr/bin/chromium is missing"; exit 1; }
 fi
 
+# --- schemathesis (PyPI) for the abuse run, in a project-local venv -----------------------------
+SCHEMATHESIS_VERSION="4.32.5"
+VENV="$TOOLS/venv"
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  command -v python3 >/dev/null 2>&1 || { log "python3 is required for the schemathesis run"; exit 1; }
+  log "installing schemathesis $SCHEMATHESIS_VERSION into .tools/venv (one time)"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" >&2
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
+fi
+
 # --- local secrets for development: created once, never overwritten --------------------------
 if [ ! -f "$ROOT/.dev.vars" ]; then
   log "creating .dev.vars from .dev.vars.example (development values)"

@@ -21,6 +21,7 @@ step "build Worker" bash scripts/build.sh
 step "bundle: deploy --dry-run, size" bash scripts/check-bundle.sh
 step "runtime tests (vitest on workerd)" npx vitest run
 step "browser tests (Chromium, node --test)" node --test --test-timeout=90000 'tests/browser/*.test.mjs'
+step "abuse: schemathesis (no 5xx, schema)" node scripts/abuse.mjs
 
 printf '\n=== summary\n'
 failed=0

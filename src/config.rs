@@ -74,6 +74,10 @@ pub struct Settings {
     /// What makes this deployment unsafe to serve; empty when all is well. Names settings,
     /// never their values.
     pub misconfiguration: Vec<String>,
+    /// How long an order's tickets are held, when not the ledger's default (15 minutes):
+    /// `HOLD_SECONDS`, honoured in development only (the flash-crowd harness shortens holds
+    /// so abandoned checkouts expire within a run).
+    pub hold_for_ms: Option<i64>,
 }
 
 fn enabled(value: Option<String>) -> bool {
@@ -127,6 +131,11 @@ impl Settings {
                 .map(|e| e.to_lowercase())
                 .collect(),
             cors_origins: list("CORS_ORIGINS"),
+            hold_for_ms: get("HOLD_SECONDS")
+                .filter(|_| dev)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|s| (1..=86_400).contains(s))
+                .map(|s| s * 1000),
             max_body_bytes: get("MAX_BODY_BYTES")
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(64 * 1024),

@@ -14,10 +14,10 @@ const quiet = {
   handleStructuredLogs: () => {},
 };
 
-async function start(worker) {
+async function start(worker, shared = {}) {
   const verbose = process.env.BENCH_VERBOSE === "1";
   const mf = new Miniflare(
-    convertV4MiniflareOptions({ host: "127.0.0.1", port: 0, ...(verbose ? {} : quiet), workers: [worker] }),
+    convertV4MiniflareOptions({ host: "127.0.0.1", port: 0, ...(verbose ? {} : quiet), ...shared, workers: [worker] }),
   );
   const url = await mf.ready;
   return { mf, url: url.href.replace(/\/$/, ""), dispose: () => mf.dispose() };
@@ -34,16 +34,44 @@ export function startNoop() {
 }
 
 /**
+ * The trivial-object baseline: a JS Worker forwarding each request to one SQLite-backed
+ * Durable Object that does one write and one read, the floor of any Worker → object call.
+ */
+export function startTrivialObject() {
+  return start({
+    name: "trivial-object",
+    modules: true,
+    compatibilityDate: "2026-11-01",
+    durableObjects: { OBJ: { className: "Counter", useSQLite: true } },
+    script: `
+      import { DurableObject } from "cloudflare:workers";
+      export class Counter extends DurableObject {
+        constructor(state, env) {
+          super(state, env);
+          state.storage.sql.exec("CREATE TABLE IF NOT EXISTS c (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)");
+        }
+        fetch() {
+          const sql = this.ctx.storage.sql;
+          sql.exec("INSERT INTO c (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1");
+          return new Response(String(sql.exec("SELECT n FROM c WHERE id = 1").one().n));
+        }
+      }
+      export default { fetch(req, env) { return env.OBJ.get(env.OBJ.idFromName("one")).fetch(req); } };`,
+  });
+}
+
+/**
  * The app as wrangler.toml describes it, without the rate-limiting bindings (a benchmark is
  * one client hammering on purpose, and Miniflare emulates each limiter call as an extra
  * service hop that Cloudflare's in-process limiter does not cost; the Worker skips an absent
  * limiter), with `overrides` merged over the options.
  */
-export async function startApp(overrides = {}) {
+export async function startApp(overrides = {}, { persistDir, port, migrate = true } = {}) {
   const { workerOptions, main } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
   const ratelimits = {};
   const { modulesRules: _rules, rootPath: _root, ...options } = workerOptions;
   const build = join(ROOT, "build");
+  const { bindings: extraBindings, ...rest } = overrides;
   const app = await start({
     ...options,
     name: "ticketbottle-edge",
@@ -53,8 +81,13 @@ export async function startApp(overrides = {}) {
       { type: "CompiledWasm", path: join(build, "index_bg.wasm") },
     ],
     ratelimits,
-    ...overrides,
+    ...rest,
+    bindings: { ...(options.bindings ?? {}), ...(extraBindings ?? {}) },
+  }, {
+    ...(persistDir ? { resourcePersistencePath: persistDir } : {}),
+    ...(port ? { port } : {}),
   });
+  if (!migrate) return app;
   const db = await app.mf.getD1Database("DB");
   const dir = join(ROOT, "migrations");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {

@@ -32,6 +32,7 @@ pub struct Mailbox {
 
 #[utoipa::path(get, path = "/api/dev/mailbox", tag = "development", params(MailboxQuery),
     responses((status = 200, description = "Mail sent to this address, newest first", body = Mailbox),
+              (status = 400, description = "`email` missing or invalid", body = crate::http::error::Problem),
               (status = 404, description = "Not in development (nor enabled by DEV_MAILBOX in staging)", body = crate::http::error::Problem)))]
 pub async fn mailbox(rc: &mut RequestContext) -> ApiResult {
     if !rc.settings.dev_mailbox_enabled {

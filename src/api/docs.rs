@@ -64,7 +64,7 @@ use crate::http::{ApiResult, RequestContext};
         super::ops::event_status,
     ),
     components(schemas(crate::http::error::Problem, crate::http::error::FieldProblem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemMediaType),
     tags(
         (name = "health", description = "Liveness and dependency checks"),
         (name = "auth", description = "Registration, login, email verification"),
@@ -97,6 +97,46 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Problem details are served as `application/problem+json` (RFC 9457), while `body = Problem`
+/// in an annotation documents `application/json`: every such response is re-labelled here, so
+/// the document says what the wire carries.
+struct ProblemMediaType;
+
+impl utoipa::Modify for ProblemMediaType {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        const JSON: &str = "application/json";
+        const PROBLEM: &str = "application/problem+json";
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let is_problem = response.content.get(JSON).is_some_and(|c| {
+                        matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"))
+                    });
+                    if is_problem {
+                        if let Some(content) = response.content.shift_remove(JSON) {
+                            response.content.insert(PROBLEM.to_string(), content);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -43,9 +43,10 @@ pub struct LogPage {
     pub total: i64,
 }
 
-#[utoipa::path(get, path = "/api/events/{id}/log", tag = "events", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_event_log", path = "/api/events/{id}/log", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path), LogQuery),
     responses((status = 200, description = "Newest first", body = LogPage),
+              (status = 400, description = "Bad `page`, `pageSize` or `type`", body = crate::http::error::Problem),
               (status = 401, body = crate::http::error::Problem), (status = 403, body = crate::http::error::Problem),
               (status = 404, body = crate::http::error::Problem)))]
 pub async fn list(rc: &mut RequestContext) -> ApiResult {

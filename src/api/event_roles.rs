@@ -59,7 +59,7 @@ fn target_user(rc: &RequestContext) -> Result<UserId, ApiError> {
     UserId::parse(rc.param("userId")?).map_err(|_| ApiError::NotFound)
 }
 
-#[utoipa::path(get, path = "/api/events/{id}/roles", tag = "events", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "list_event_roles", path = "/api/events/{id}/roles", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "Admins first, then editors, then viewers", body = RoleList),
@@ -77,7 +77,7 @@ pub async fn list(rc: &mut RequestContext) -> ApiResult {
     )
 }
 
-#[utoipa::path(put, path = "/api/events/{id}/roles/{userId}", tag = "events", security(("bearer" = [])),
+#[utoipa::path(put, operation_id = "put_event_role", path = "/api/events/{id}/roles/{userId}", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id"), ("userId" = String, Path, description = "The user to grant the role to")),
     request_body = PutRoleRequest,
     responses(
@@ -118,7 +118,7 @@ pub async fn put(rc: &mut RequestContext) -> ApiResult {
     )
 }
 
-#[utoipa::path(delete, path = "/api/events/{id}/roles/{userId}", tag = "events", security(("bearer" = [])),
+#[utoipa::path(delete, operation_id = "delete_event_role", path = "/api/events/{id}/roles/{userId}", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id"), ("userId" = String, Path, description = "The user whose role to remove")),
     responses(
         (status = 204, description = "The user no longer holds a role on the event"),

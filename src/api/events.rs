@@ -290,7 +290,7 @@ async fn check_organizer(
 // Handlers
 // ---------------------------------------------------------------------------------------------
 
-#[utoipa::path(post, path = "/api/events", tag = "events", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "create_event", path = "/api/events", tag = "events", security(("bearer" = [])),
     request_body = CreateEventRequest,
     responses(
         (status = 201, description = "The event in DRAFT; the caller is its admin", body = EventEnvelope),
@@ -330,7 +330,7 @@ pub async fn create(rc: &mut RequestContext) -> ApiResult {
     event_response(201, &reload(&db, &id).await?)
 }
 
-#[utoipa::path(get, path = "/api/events", tag = "events",
+#[utoipa::path(get, operation_id = "list_events", path = "/api/events", tag = "events",
     params(EventListQuery),
     responses(
         (status = 200, description = "Published public events (or, with `mine=true`, the caller's events in any status), by start date then id", body = EventPage),
@@ -361,7 +361,7 @@ pub async fn list(rc: &mut RequestContext) -> ApiResult {
     )
 }
 
-#[utoipa::path(get, path = "/api/events/{id}", tag = "events",
+#[utoipa::path(get, operation_id = "get_event", path = "/api/events/{id}", tag = "events",
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, body = EventEnvelope),
@@ -372,7 +372,7 @@ pub async fn get(rc: &mut RequestContext) -> ApiResult {
     event_response(200, &access.event)
 }
 
-#[utoipa::path(patch, path = "/api/events/{id}", tag = "events", security(("bearer" = [])),
+#[utoipa::path(patch, operation_id = "update_event", path = "/api/events/{id}", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),
     request_body = UpdateEventRequest,
     responses(
@@ -433,7 +433,7 @@ async fn class_pairs(
         .collect())
 }
 
-#[utoipa::path(put, path = "/api/events/{id}/config", tag = "events", security(("bearer" = [])),
+#[utoipa::path(put, operation_id = "configure_event", path = "/api/events/{id}/config", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),
     request_body(content = EventConfigRequest, description = "`{\"eventConfig\": {...}}` or the config object itself"),
     responses(
@@ -505,7 +505,7 @@ async fn move_status(rc: &mut RequestContext, action: LifecycleAction) -> ApiRes
     event_response(200, &updated)
 }
 
-#[utoipa::path(post, path = "/api/events/{id}/approve", tag = "events", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "approve_event", path = "/api/events/{id}/approve", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "CONFIGURED → APPROVED", body = EventEnvelope),
@@ -516,7 +516,7 @@ pub async fn approve(rc: &mut RequestContext) -> ApiResult {
     move_status(rc, LifecycleAction::Approve).await
 }
 
-#[utoipa::path(post, path = "/api/events/{id}/publish", tag = "events", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "publish_event", path = "/api/events/{id}/publish", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "APPROVED → PUBLISHED", body = EventEnvelope),
@@ -527,7 +527,7 @@ pub async fn publish(rc: &mut RequestContext) -> ApiResult {
     move_status(rc, LifecycleAction::Publish).await
 }
 
-#[utoipa::path(post, path = "/api/events/{id}/cancel", tag = "events", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "cancel_event", path = "/api/events/{id}/cancel", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "Any status → CANCELLED (final); sales stop", body = EventEnvelope),

@@ -41,7 +41,7 @@ pub struct MisconfiguredHealth {
     pub checks: HealthChecks,
 }
 
-#[utoipa::path(
+#[utoipa::path(operation_id = "get_health", 
     get, path = "/api/health", tag = "health",
     responses(
         (status = 200, description = "The Worker and D1 answer and the configuration is complete", body = Health),

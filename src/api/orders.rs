@@ -227,7 +227,7 @@ fn canonical_hash(body: &[u8]) -> Result<String, ApiError> {
     Ok(hex::encode(Sha256::digest(value.to_string().as_bytes())))
 }
 
-#[utoipa::path(post, path = "/api/orders", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "create_order", path = "/api/orders", tag = "orders", security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "Required; replays the first response for 24 h")),
     request_body = CreateOrderRequest,
     responses(
@@ -399,7 +399,7 @@ async fn checkout(
                 .iter()
                 .map(|(id, q)| RequestedItem::new(id.clone(), *q))
                 .collect(),
-            hold_for_ms: None,
+            hold_for_ms: rc.settings.hold_for_ms,
         })
         .await?;
     let mut done = vec![CheckoutStep::Reserved];
@@ -623,7 +623,7 @@ async fn visible_order(
     Ok(order)
 }
 
-#[utoipa::path(get, path = "/api/orders/{idOrCode}", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "get_order", path = "/api/orders/{idOrCode}", tag = "orders", security(("bearer" = [])),
     params(("idOrCode" = String, Path, description = "Order id or code (TB-…)")),
     responses((status = 200, body = OrderEnvelope), (status = 401, body = crate::http::error::Problem),
               (status = 404, body = crate::http::error::Problem)))]
@@ -657,6 +657,7 @@ fn pagination(rc: &RequestContext) -> Result<Pagination, ApiError> {
 
 #[utoipa::path(get, path = "/api/orders", tag = "orders", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, description = "The caller's orders, newest first", body = OrderPage),
+              (status = 400, description = "Bad `page` or `pageSize`", body = crate::http::error::Problem),
               (status = 401, body = crate::http::error::Problem)))]
 pub async fn list_mine(rc: &mut RequestContext) -> ApiResult {
     let (me, _) = rc.require_user()?;
@@ -683,8 +684,8 @@ pub async fn list_mine(rc: &mut RequestContext) -> ApiResult {
 
 #[utoipa::path(get, path = "/api/events/{id}/orders", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = OrderPage), (status = 401, body = crate::http::error::Problem),
-              (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = OrderPage), (status = 400, description = "Bad `page` or `pageSize`", body = crate::http::error::Problem),
+              (status = 401, body = crate::http::error::Problem), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
 pub async fn list_for_event(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let event_id = load_event(rc, &db, EventOp::ReadOrders).await?.event.id;
@@ -704,7 +705,7 @@ pub async fn list_for_event(rc: &mut RequestContext) -> ApiResult {
     )
 }
 
-#[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "cancel_order", path = "/api/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path, description = "Order id or code")),
     responses((status = 200, description = "CANCELLED, hold released", body = OrderEnvelope),
               (status = 401, body = crate::http::error::Problem), (status = 403, body = crate::http::error::Problem),

@@ -93,7 +93,7 @@ fn fallback(class: &ClassRecord) -> Counters {
     }
 }
 
-#[utoipa::path(get, path = "/api/events/{id}/ticket-classes", tag = "ticket classes",
+#[utoipa::path(get, operation_id = "list_ticket_classes", path = "/api/events/{id}/ticket-classes", tag = "ticket classes",
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "In creation order, with live counters", body = TicketClassList),
@@ -113,7 +113,7 @@ pub async fn list(rc: &mut RequestContext) -> ApiResult {
     json_response(200, &TicketClassList { items })
 }
 
-#[utoipa::path(post, path = "/api/events/{id}/ticket-classes", tag = "ticket classes", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "create_ticket_class", path = "/api/events/{id}/ticket-classes", tag = "ticket classes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),
     request_body = CreateTicketClassRequest,
     responses(
@@ -177,7 +177,7 @@ fn counters_changed(old: &TicketClassTerms, new: &TicketClassTerms) -> bool {
         || old.sale_end_ms != new.sale_end_ms
 }
 
-#[utoipa::path(patch, path = "/api/events/{id}/ticket-classes/{ticketClassId}", tag = "ticket classes", security(("bearer" = [])),
+#[utoipa::path(patch, operation_id = "update_ticket_class", path = "/api/events/{id}/ticket-classes/{ticketClassId}", tag = "ticket classes", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id"), ("ticketClassId" = String, Path, description = "Ticket class id")),
     request_body = UpdateTicketClassRequest,
     responses(

@@ -60,7 +60,7 @@ async fn enter(
     ))
 }
 
-#[utoipa::path(post, path = "/api/events/{id}/waitroom/join", tag = "waitroom", security(("bearer" = [])),
+#[utoipa::path(post, operation_id = "join_waitroom", path = "/api/events/{id}/waitroom/join", tag = "waitroom", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The caller's session; joining again returns the same place", body = WaitroomSessionEnvelope),
               (status = 401, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
@@ -76,7 +76,7 @@ pub async fn join(rc: &mut RequestContext) -> ApiResult {
     )
 }
 
-#[utoipa::path(get, path = "/api/events/{id}/waitroom/session", tag = "waitroom", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "get_waitroom_session", path = "/api/events/{id}/waitroom/session", tag = "waitroom", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = WaitroomSessionEnvelope), (status = 401, body = crate::http::error::Problem),
               (status = 404, description = "No session for the caller", body = crate::http::error::Problem)))]
@@ -91,7 +91,7 @@ pub async fn session(rc: &mut RequestContext) -> ApiResult {
     )
 }
 
-#[utoipa::path(delete, path = "/api/events/{id}/waitroom/session", tag = "waitroom", security(("bearer" = [])),
+#[utoipa::path(delete, operation_id = "leave_waitroom", path = "/api/events/{id}/waitroom/session", tag = "waitroom", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 204, description = "The place is given up"), (status = 401, body = crate::http::error::Problem),
               (status = 404, body = crate::http::error::Problem),
@@ -102,7 +102,7 @@ pub async fn leave(rc: &mut RequestContext) -> ApiResult {
     Ok(worker::Response::empty()?.with_status(204))
 }
 
-#[utoipa::path(get, path = "/api/events/{id}/waitroom/ws", tag = "waitroom",
+#[utoipa::path(get, operation_id = "waitroom_socket", path = "/api/events/{id}/waitroom/ws", tag = "waitroom",
     params(("id" = String, Path), ("token" = String, Query, description = "The caller's access token")),
     responses((status = 101, description = "WebSocket: position, admitted and expired messages"),
               (status = 401, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),

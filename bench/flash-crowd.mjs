@@ -1,0 +1,334 @@
+// Flash crowd: N buyers join one event's waitroom within seconds, are admitted by the object's
+// one-second ticks, order 1–4 tickets across three classes and pay in the sandbox with a mix
+// of success, decline, abandonment (hold expiry), late payment after expiry, owner cancels,
+// duplicate and out-of-order webhooks and a provider that is down. Faults: the runtime is
+// restarted mid-sale (state persisted on disk), payment messages are redelivered. Then the
+// checker (bench/check.mjs) reads the final state and every count must be 0.
+//
+// Everything runs on 127.0.0.1 against workerd through Miniflare, bounded in count and time.
+// Env: FC_BUYERS (default 2000, at most 100000), FC_SEED, FC_CONCURRENCY (in-flight requests,
+// default 64), FC_HOLD_SECONDS (default 20), FC_RESTART (default 1), FC_MAX_SECONDS (hard stop,
+// default 900), FC_BASELINE_SECONDS (default 5).
+import { createHmac, randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startApp, startNoop, startTrivialObject } from "./lib/runtime.mjs";
+import { load } from "./lib/load.mjs";
+import { checkAdmissionOrder, checkLive, hubStatus } from "./check.mjs";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const N = Math.min(100_000, Math.max(1, Number(process.env.FC_BUYERS ?? 2000)));
+const SEED = Number(process.env.FC_SEED ?? 20261101);
+const CONCURRENCY = Number(process.env.FC_CONCURRENCY ?? 64);
+const HOLD_SECONDS = Number(process.env.FC_HOLD_SECONDS ?? 20);
+const RESTART = (process.env.FC_RESTART ?? "1") === "1";
+const MAX_SECONDS = Number(process.env.FC_MAX_SECONDS ?? 900);
+const BASELINE_SECONDS = Number(process.env.FC_BASELINE_SECONDS ?? 5);
+const started = Date.now();
+const deadline = started + MAX_SECONDS * 1000;
+const hardStop = setTimeout(() => { console.error(`flash crowd over ${MAX_SECONDS} s: aborting`); process.exit(3); }, MAX_SECONDS * 1000 + 60_000);
+hardStop.unref();
+
+// ----- small tools -------------------------------------------------------------------------
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function rng(seed) { // mulberry32
+  let a = seed >>> 0;
+  return () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+}
+const pct = (xs, p) => { if (!xs.length) return NaN; const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+const devVars = Object.fromEntries(readFileSync(join(ROOT, ".dev.vars"), "utf8").split("\n")
+  .filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1).trim()]));
+const b64url = (b) => Buffer.from(b).toString("base64url");
+function accessToken(userId, nowS) { // what POST /api/auth/login issues (HS256, dev JWT_SECRET)
+  const header = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const claims = b64url(JSON.stringify({ sub: userId, role: "user", iss: "ticketbottle-edge", aud: "ticketbottle-api", iat: nowS, exp: nowS + 3 * 3600 }));
+  const sig = createHmac("sha256", devVars.JWT_SECRET).update(`${header}.${claims}`).digest("base64url");
+  return `${header}.${claims}.${sig}`;
+}
+function signSandbox(event) { // what the sandbox provider posts (HMAC-SHA256 over `data`)
+  const data = JSON.stringify(event);
+  return JSON.stringify({ data, signature: createHmac("sha256", devVars.SANDBOX_WEBHOOK_SECRET).update(data).digest("hex") });
+}
+
+let inFlight = 0;
+const waiters = [];
+async function slot() { if (inFlight < CONCURRENCY) { inFlight++; return; } await new Promise((r) => waiters.push(r)); inFlight++; }
+function release() { inFlight--; const w = waiters.shift(); if (w) w(); }
+
+let base = ""; // current app URL (changes never: the restart reuses the port)
+let restarting = null; // a promise while the runtime is down
+const lat = { join: [], order: [], webhook: [], session: [] };
+const tally = {};
+const bump = (k, n = 1) => { tally[k] = (tally[k] ?? 0) + n; };
+
+/** One HTTP call, retried through the restart window and transient network errors. */
+async function call(kind, path, { method = "GET", token, body, raw, headers = {} } = {}) {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    if (Date.now() > deadline) throw new Error("deadline");
+    if (restarting) await restarting;
+    await slot();
+    const t0 = performance.now();
+    try {
+      const res = await fetch(`${base}${path}`, {
+        method,
+        headers: { ...(body ? { "Content-Type": "application/json" } : {}), ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers },
+        body: raw ?? (body ? JSON.stringify(body) : undefined),
+      });
+      const text = await res.text();
+      if (lat[kind]) lat[kind].push(performance.now() - t0);
+      if (res.status >= 500 && res.status !== 502) { bump(`5xx ${kind}`); await sleep(100 * (attempt + 1)); continue; }
+      return { status: res.status, body: text ? safeJson(text) : null };
+    } catch {
+      bump(`network retry ${kind}`);
+      await sleep(Math.min(2000, 100 * (attempt + 1)));
+    } finally {
+      release();
+    }
+  }
+  throw new Error(`${method} ${path}: gave up`);
+}
+const safeJson = (t) => { try { return JSON.parse(t); } catch { return t; } };
+
+// ----- baselines ---------------------------------------------------------------------------
+const noop = await startNoop();
+const trivial = await startTrivialObject();
+await fetch(`${noop.url}/`); await fetch(`${trivial.url}/`);
+const baseNoop = await load(`${noop.url}/`, { seconds: BASELINE_SECONDS, connections: CONCURRENCY });
+const baseTrivial = await load(`${trivial.url}/`, { seconds: BASELINE_SECONDS, connections: CONCURRENCY });
+await noop.dispose(); await trivial.dispose();
+
+// ----- the app, persisted on disk so a restart keeps D1 and the object's SQLite -------------
+const persistDir = mkdtempSync(join(tmpdir(), "tb-flash-"));
+const appOptions = { bindings: { HOLD_SECONDS: String(HOLD_SECONDS) } };
+let app = await startApp(appOptions, { persistDir });
+base = app.url;
+const port = Number(new URL(app.url).port);
+let db = await app.mf.getD1Database("DB");
+
+// Cron: the Worker's scheduled handler (outbox relay, stuck-checkout sweep) runs every minute
+// in production; here every 15 s so a run of a few minutes sees it several times.
+async function cron() { try { const w = await app.mf.getWorker(); await w.scheduled({ cron: "* * * * *" }); bump("cron runs"); } catch { bump("cron errors"); } }
+const cronTimer = setInterval(() => { if (!restarting) cron(); }, 15_000);
+
+async function restart() {
+  let done;
+  restarting = new Promise((r) => (done = r));
+  const t0 = Date.now();
+  await app.dispose();
+  app = await startApp(appOptions, { persistDir, port, migrate: false });
+  db = await app.mf.getD1Database("DB");
+  base = app.url;
+  const downMs = Date.now() - t0;
+  done();
+  restarting = null;
+  // A queue keeps accepted messages across a restart; Miniflare's local queue does not. Deliver
+  // every payment and domain message the outbox published again (at-least-once delivery: the
+  // consumers must ignore what they already applied).
+  const rows = (await db.prepare("SELECT queue, payload FROM outbox WHERE published_at IS NOT NULL").all()).results;
+  const queues = { PAYMENT_EVENTS: await app.mf.getQueueProducer("PAYMENT_EVENTS"), DOMAIN_EVENTS: await app.mf.getQueueProducer("DOMAIN_EVENTS") };
+  for (const r of rows) await queues[r.queue].send(JSON.parse(r.payload));
+  bump("redelivered queue messages", rows.length);
+  return { downMs, redeliveryMs: Date.now() - t0 - downMs };
+}
+
+// ----- the sale ----------------------------------------------------------------------------
+const must = async (p, what) => { const r = await p; if (r.status >= 300) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body)}`); return r.body; };
+const iso = (ms) => new Date(ms).toISOString();
+const register = async (email) => {
+  const password = "flash-crowd-password-1";
+  await must(call("setup", "/api/auth/register", { method: "POST", body: { email, password, firstName: "Flash", lastName: "Crowd" } }), "register");
+  return (await must(call("setup", "/api/auth/login", { method: "POST", body: { email, password } }), "login")).accessToken;
+};
+const organizer = await register("organizer@flash.test");
+const admin = await register("admin@ticketbottle.dev");
+const now = Date.now();
+const { event } = await must(call("setup", "/api/events", { method: "POST", token: organizer, body: {
+  name: "Flash crowd on-sale", description: "bench", location: "Hanoi",
+  startDate: iso(now + 30 * 86400e3), endDate: iso(now + 30 * 86400e3 + 3 * 3600e3) } }), "event");
+const slots = Math.min(10_000, Math.max(100, Math.ceil(N / 4)));
+await must(call("setup", `/api/events/${event.id}/config`, { method: "PUT", token: organizer, body: {
+  ticketSaleStartDate: iso(now - 3600e3), ticketSaleEndDate: iso(now + 7 * 86400e3), isFree: false, maxAttendees: null,
+  isPublic: true, requiresApproval: false, allowWaitRoom: true, isNewTrending: false, maxTicketsPerUser: 4,
+  waitroom: { maxConcurrentCheckouts: slots, checkoutTtlSeconds: 300, admissionBatch: slots } } }), "config");
+// About 1.2 tickets per buyer against ~2.5 asked: the sale sells out (refusals, late-pay refunds).
+const classSpecs = [
+  { name: "VIP", priceCents: 3_000_000, total: Math.max(1, Math.round(N * 0.1)) },
+  { name: "GA", priceCents: 1_000_000, total: Math.max(1, Math.round(N * 0.6)) },
+  { name: "Economy", priceCents: 500_000, total: Math.max(1, Math.round(N * 0.5)) },
+];
+const classes = [];
+for (const c of classSpecs) classes.push((await must(call("setup", `/api/events/${event.id}/ticket-classes`, { method: "POST", token: organizer, body: { ...c, currency: "VND" } }), c.name)).ticketClass);
+await must(call("setup", `/api/events/${event.id}/approve`, { method: "POST", token: admin }), "approve");
+await must(call("setup", `/api/events/${event.id}/publish`, { method: "POST", token: organizer }), "publish");
+
+// Buyers: rows written straight into D1 and tokens minted with the dev JWT secret, exactly what
+// register + login produce, without 2N PBKDF2 runs that would measure the password hash.
+const nowS = Math.floor(Date.now() / 1000);
+const buyers = Array.from({ length: N }, (_, i) => {
+  const id = randomUUID();
+  return { i, id, token: accessToken(id, nowS), rand: rng(SEED + i) };
+});
+for (let k = 0; k < N; k += 500) {
+  await db.batch(buyers.slice(k, k + 500).map((b) => db.prepare(
+    "INSERT INTO users (id, email, password_hash, first_name, last_name, email_verified, created_at, updated_at) VALUES (?1, ?2, 'x', 'Fan', ?3, 1, ?4, ?4)")
+    .bind(b.id, `fan${b.i}@flash.test`, String(b.i), Date.now())));
+}
+
+// What each admitted buyer does with the checkout.
+const PLAN = [["pay", 0.52], ["pay-duplicates", 0.10], ["decline", 0.10], ["decline-then-pay", 0.05],
+  ["abandon", 0.10], ["late-pay", 0.05], ["cancel", 0.03], ["provider-down", 0.05]];
+function pickPlan(r) { let x = r(); for (const [p, w] of PLAN) { if ((x -= w) < 0) return p; } return "pay"; }
+
+const joinTimes = [];
+const orderTimes = [];
+const lateWork = [];
+let ordersCreated = 0;
+let restartMs = null;
+const restartAfterOrders = RESTART ? Math.floor(N * 0.3) : Infinity;
+
+async function buyer(b) {
+  const t0 = Date.now();
+  const j = await call("join", `/api/events/${event.id}/waitroom/join`, { method: "POST", token: b.token });
+  joinTimes.push([t0, Date.now()]);
+  if (j.status !== 200) { bump(`join ${j.status}`); return; }
+  let s = j.body.waitroomSession;
+  // Wait for admission: poll about when the estimate says, never faster than 1 s.
+  while (s.status === "QUEUED") {
+    if (Date.now() > deadline) { bump("gave up waiting"); return; }
+    await sleep(Math.min(10_000, Math.max(1000, (s.estimatedWaitSeconds ?? 1) * 700)));
+    const r = await call("session", `/api/events/${event.id}/waitroom/session`, { token: b.token });
+    if (r.status === 200) s = r.body.waitroomSession;
+  }
+  if (s.status !== "ADMITTED") { bump(`session ${s.status}`); return; }
+  bump("admitted");
+  const plan = pickPlan(b.rand);
+  const lines = [];
+  const wanted = 1 + Math.floor(b.rand() * 4);
+  const first = Math.floor(b.rand() * 3);
+  const split = wanted > 1 && b.rand() < 0.4;
+  lines.push({ ticketClassId: classes[first].id, quantity: split ? wanted - 1 : wanted });
+  if (split) lines.push({ ticketClassId: classes[(first + 1) % 3].id, quantity: 1 });
+  const order = async (items, paymentMethod) => {
+    const key = randomUUID();
+    const t = Date.now();
+    const r = await call("order", "/api/orders", { method: "POST", token: b.token, headers: { "Idempotency-Key": key },
+      body: { eventId: event.id, items, paymentMethod, checkoutToken: s.checkoutToken } });
+    orderTimes.push([t, Date.now()]);
+    return r;
+  };
+  let r;
+  if (plan === "provider-down") {
+    // PayOS create API unreachable (nothing listens on its local port): 502, hold released.
+    r = await order(lines, "payos");
+    bump(`payos create ${r.status}`);
+  }
+  r = await order(lines, "sandbox");
+  if (r.status === 409 && r.body?.code === "INSUFFICIENT_INVENTORY") {
+    bump("refused: insufficient inventory");
+    const live = (await call("setup", `/api/events/${event.id}/ticket-classes`)).body?.items ?? [];
+    const open = live.find((c) => c.available > 0);
+    if (open) r = await order([{ ticketClassId: open.id, quantity: 1 }], "sandbox");
+  }
+  if (r.status !== 201) {
+    bump(`order ${r.status} ${r.body?.code ?? ""}`.trim());
+    await call("session", `/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: b.token });
+    return;
+  }
+  ordersCreated++;
+  if (ordersCreated === restartAfterOrders && restartMs === null) { restartMs = -1; restart().then((ms) => (restartMs = ms)); }
+  const { order: o, paymentUrl } = r.body;
+  const paymentPath = new URL(paymentUrl).pathname;
+  const pay = (action) => call("webhook", `${paymentPath}/${action}`, { method: "POST" });
+  bump(`plan ${plan}`);
+  switch (plan) {
+    case "pay": await pay("pay"); break;
+    case "provider-down": await pay("pay"); break;
+    case "pay-duplicates": {
+      // The same provider transaction delivered several times, concurrently, plus a signed
+      // redelivery of that transaction straight to the webhook.
+      await Promise.all([pay("pay"), pay("pay"), pay("pay")]);
+      const p = (await db.prepare("SELECT id, provider_ref, amount FROM payments WHERE order_id = ?1").bind(o.id).first());
+      const raw = signSandbox({ paymentId: p.id, orderRef: p.provider_ref, amount: p.amount, currency: "VND", outcome: "paid", txnId: `sbx_${p.id}_paid`, issuedAtMs: Date.now() });
+      await Promise.all([0, 1].map(() => call("webhook", "/api/payments/webhooks/sandbox", { method: "POST", raw, headers: { "Content-Type": "application/json" } })));
+      bump("duplicate deliveries sent", 4);
+      break;
+    }
+    case "decline": await pay("decline"); break;
+    case "decline-then-pay": await pay("decline"); await pay("pay"); bump("out-of-order deliveries sent"); break;
+    case "abandon": break; // the hold expires after HOLD_SECONDS
+    case "cancel": await call("order", `/api/orders/${o.id}/cancel`, { method: "POST", token: b.token }); break;
+    case "late-pay":
+      // The provider's webhook arrives after the hold expired: wait for the expiry, then pay.
+      lateWork.push((async () => {
+        for (let k = 0; k < 240 && Date.now() < deadline; k++) {
+          await sleep(1000);
+          const g = await call("session", `/api/orders/${o.id}`, { token: b.token });
+          if (g.body?.order?.status === "CANCELLED") { await pay("pay"); bump("late payments sent"); return; }
+        }
+        bump("late payment never sent");
+      })());
+      break;
+  }
+}
+
+const saleStart = Date.now();
+const progress = setInterval(async () => {
+  let st = {};
+  try { st = await hubStatus(app.mf, event.id); } catch {}
+  console.error(`[${((Date.now() - saleStart) / 1000).toFixed(0)} s] joined ${joinTimes.length}/${N} admitted ${tally.admitted ?? 0} orders ${ordersCreated} ` +
+    `queue ${st.waitroom?.queueLength} slots ${st.waitroom?.slotsInUse} holds ${st.activeHolds} hubOutbox ${st.outboxBacklog}`);
+}, 5000);
+// Joins arrive as fast as the client pool sends them: everyone within seconds.
+await Promise.all(buyers.map((b) => buyer(b).catch((e) => { bump(`buyer error ${String(e.message).slice(0, 60)}`); if (process.env.FC_DEBUG) console.error(e); })));
+await Promise.all(lateWork);
+const clientsDone = Date.now();
+
+// Drain: until no order is pending, no hold is active, nobody waits or holds a slot, and the
+// outbox is empty (bounded).
+let drained = false;
+let last;
+for (let k = 0; k < 600 && Date.now() < deadline; k++) {
+  const pending = (await db.prepare("SELECT COUNT(*) AS n FROM orders WHERE event_id = ?1 AND status = 'PENDING'").bind(event.id).first()).n;
+  const unpublished = (await db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL").first()).n;
+  const st = await hubStatus(app.mf, event.id);
+  last = { pending, unpublished, holds: st.activeHolds, queue: st.waitroom?.queueLength, admitted: st.waitroom?.admitted, hubOutbox: st.outboxBacklog };
+  if (!pending && !unpublished && !st.activeHolds && !st.waitroom?.queueLength && !st.waitroom?.admitted && !st.outboxBacklog) { drained = true; break; }
+  if (k % 10 === 9) await cron();
+  await sleep(1000);
+}
+const drainedAt = Date.now();
+clearInterval(progress);
+await sleep(1500); // let the event-log consumer catch up with the last announcements
+clearInterval(cronTimer);
+
+const live = await checkLive({ url: base, mf: app.mf, eventId: event.id, organizerToken: organizer });
+await app.dispose();
+const admission = await checkAdmissionOrder(persistDir);
+rmSync(persistDir, { recursive: true, force: true });
+
+// ----- report ------------------------------------------------------------------------------
+const span = (ts) => (ts.length ? (Math.max(...ts.map((t) => t[1])) - Math.min(...ts.map((t) => t[0]))) / 1000 : NaN);
+const joinSpan = span(joinTimes);
+const orderSpan = span(orderTimes);
+const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
+const counts = { ...live.counts, admissionOrderViolations: admission.violations, drained: drained ? 0 : 1 };
+console.log(`\nFlash crowd: ${N} buyers, ${classes.length} classes (${classSpecs.map((c) => `${c.name} ${c.total}`).join(", ")}), ` +
+  `${slots} checkout slots, holds ${HOLD_SECONDS} s, ${CONCURRENCY} requests in flight, seed ${SEED}, restart ${RESTART ? "on" : "off"}`);
+console.log(`baselines (same run, ${CONCURRENCY} connections, ${BASELINE_SECONDS} s): no-op Worker ${f(baseNoop.rps)} req/s p50 ${baseNoop.p50} ms p99 ${baseNoop.p99} ms; ` +
+  `trivial object ${f(baseTrivial.rps)} req/s p50 ${baseTrivial.p50} ms p99 ${baseTrivial.p99} ms`);
+console.log(`joins       ${joinTimes.length} in ${f(joinSpan, 1)} s = ${f(joinTimes.length / joinSpan)} joins/s (${f(joinTimes.length / joinSpan / baseNoop.rps * 100, 1)}% of no-op, ${f(joinTimes.length / joinSpan / baseTrivial.rps * 100, 1)}% of trivial object); p50 ${f(pct(lat.join, 50))} ms p99 ${f(pct(lat.join, 99))} ms`);
+console.log(`orders      ${orderTimes.length} requests in ${f(orderSpan, 1)} s = ${f(orderTimes.length / orderSpan)} orders/s; p50 ${f(pct(lat.order, 50))} ms p99 ${f(pct(lat.order, 99))} ms (created ${ordersCreated})`);
+console.log(`webhooks    ${lat.webhook.length} deliveries; p50 ${f(pct(lat.webhook, 50))} ms p99 ${f(pct(lat.webhook, 99))} ms`);
+console.log(`admission   ${admission.admitted} of ${admission.sessions} sessions admitted over ${f(admission.admissionSpanS, 1)} s = ${f(admission.admitted / Math.max(admission.admissionSpanS, 1))} admissions/s`);
+console.log(`drain       ${f((drainedAt - clientsDone) / 1000, 1)} s after the last client action (${drained ? "drained" : `NOT drained: ${JSON.stringify(last)}`}); whole sale ${f((drainedAt - saleStart) / 1000, 1)} s`);
+console.log(`restart     ${restartMs === null ? "not injected" : `after ${restartAfterOrders} orders: runtime down ${restartMs.downMs} ms, ${tally["redelivered queue messages"] ?? 0} messages redelivered in ${restartMs.redeliveryMs} ms`}`);
+console.log(`orders by status ${JSON.stringify(live.byStatus)}, refunds flagged ${live.refunds}`);
+console.log(`classes     ${live.classes.map((c) => `${c.name} total ${c.total} sold ${c.sold} reserved ${c.reserved}`).join("; ")}`);
+console.log(`client tally ${JSON.stringify(Object.fromEntries(Object.entries(tally).sort()))}`);
+console.log("\nchecker (every count must be 0):");
+for (const [k, v] of Object.entries(counts)) console.log(`  ${k.padEnd(28)} ${v}`);
+const failed = Object.values(counts).some((v) => v !== 0);
+console.log(failed ? "\nFAILED" : "\nOK");
+console.log(`(${((Date.now() - started) / 1000).toFixed(0)} s in all)`);
+process.exit(failed ? 1 : 0);
