@@ -41,7 +41,7 @@ describe("a correctly configured production deployment", () => {
   });
 
   it("makes a listed admin a platform admin only once the address is verified", async () => {
-    const ip = { "CF-Connecting-IP": "203.0.113.7" };
+    const ip = { "CF-Connecting-IP": "198.51.100.77" };
     const reg = await post("/api/auth/register", { email: OPS, password: PASSWORD, firstName: "Ops", lastName: "Person" }, ip);
     expect(reg.status).toBe(201);
     const login = async () => (await (await post("/api/auth/login", { email: OPS, password: PASSWORD }, ip)).json()) as any;

@@ -8,7 +8,7 @@ const BASE = "https://tb.test";
 function post(path: string, body: unknown) {
   return SELF.fetch(`${BASE}${path}`, {
     method: "POST",
-    headers: { "Content-Type": "application/json", "CF-Connecting-IP": "203.0.113.8" },
+    headers: { "Content-Type": "application/json", "CF-Connecting-IP": "198.51.100.78" },
     body: JSON.stringify(body),
   });
 }
