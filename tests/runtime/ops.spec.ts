@@ -2,6 +2,7 @@
 // slots, holds, sold per class, orders, outbox and dead letters), and the dead-letter
 // consumers that make DLQ depth something a Worker can report.
 import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { adminUser, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
 import { eventually, publishedEvent } from "./fixtures";
@@ -124,12 +125,13 @@ describe("an event's sale status during an on-sale", () => {
     );
     // A stuck saga: the hold ran out but nothing closed the order; and a relay that keeps failing.
     const past = Date.now() - 60_000;
+    const stuckId = `stuck-${crypto.randomUUID()}`;
     await env.DB.prepare("UPDATE orders SET expires_at = ?2 WHERE id = ?1").bind(created.order.id, past).run();
     await env.DB.prepare(
       "INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, queue, payload, created_at, retry_count, last_error) " +
         "VALUES (?1, 'order', ?2, 'ORDER_CREATED', 'DOMAIN_EVENTS', ?3, ?4, 3, 'queue unavailable')",
     )
-      .bind(`stuck-${crypto.randomUUID()}`, created.order.id, JSON.stringify({ type: "ORDER_CREATED", eventId: event.id }), past)
+      .bind(stuckId, created.order.id, JSON.stringify({ type: "ORDER_CREATED", id: stuckId, eventId: event.id }), past)
       .run();
 
     const s = await statusOf(event.id);
@@ -142,7 +144,7 @@ describe("an event's sale status during an on-sale", () => {
 });
 
 describe("dead letters", () => {
-  it("records a message that lands on a dead-letter queue, once, and counts it", async () => {
+  it("records a message that lands on a dead-letter queue, counts it, and replays it as the README says", async () => {
     const event = await publishedEvent();
     const before = (await statusOf(event.id)).deadLetters;
     const body = { type: "PAYMENT_COMPLETED", id: `msg-${crypto.randomUUID()}`, eventId: event.id, orderId: "order-x" };
@@ -164,6 +166,23 @@ describe("dead letters", () => {
       resolved_at: null,
     });
     expect(JSON.parse(row.body)).toEqual(body);
+
+    // The README's replay: back into the outbox, published by the cron relay, consumed once.
+    const replay = [
+      `INSERT INTO outbox (id, aggregate_type, aggregate_id, event_type, queue, payload, created_at)
+       SELECT 'replay-' || message_id, 'dead_letter', message_id, COALESCE(type, 'UNKNOWN'), source, body,
+              unixepoch('now') * 1000
+       FROM dead_letters WHERE message_id = ?1 AND resolved_at IS NULL`,
+      `UPDATE dead_letters SET resolved_at = unixepoch('now') * 1000 WHERE message_id = ?1`,
+    ];
+    for (const sql of replay) await env.DB.prepare(sql).bind(row.message_id).run();
+    // The cron run (the Worker's scheduled handler) relays the outbox.
+    await (exports as any).default.scheduled({ cron: "* * * * *", scheduledTime: new Date() });
+    await eventually(
+      async () => env.DB.prepare("SELECT 1 AS done FROM processed_messages WHERE message_id = ?1").bind(body.id).first(),
+      "the replayed message consumed",
+    );
+    expect((await statusOf(event.id)).deadLetters.openForEvent).toBe(0);
   });
 
   it("catches a poison message after the payment queue's retries (wrangler.toml's dead_letter_queue)", { timeout: 90_000 }, async () => {
