@@ -52,7 +52,10 @@ pub async fn on_schedule(cron: String, scheduled_at: f64, env: Env) {
         Ok(db) => outbox::relay(&env, &db, now, 200, None).await,
         Err(e) => Err(e),
     };
-    let swept = saga::sweep_stuck_checkouts(&env, now).await;
+    let swept = match saga::sweep_stuck_checkouts(&env, now).await {
+        Ok(n) => saga::sweep_expired_holds(&env, now).await.map(|m| n + m),
+        Err(e) => Err(e),
+    };
     console_log!(
         "{}",
         json!({
