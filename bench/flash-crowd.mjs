@@ -125,9 +125,13 @@ async function restart() {
   // A queue keeps accepted messages across a restart; Miniflare's local queue does not. Deliver
   // every payment and domain message the outbox published again (at-least-once delivery: the
   // consumers must ignore what they already applied).
-  const rows = (await db.prepare("SELECT queue, payload FROM outbox WHERE published_at IS NOT NULL").all()).results;
+  // The window: everything published in the minute before the restart (consumers take ~1 s).
+  const rows = (await db.prepare("SELECT queue, payload FROM outbox WHERE published_at >= ?1").bind(t0 - 60_000).all()).results;
   const queues = { PAYMENT_EVENTS: await app.mf.getQueueProducer("PAYMENT_EVENTS"), DOMAIN_EVENTS: await app.mf.getQueueProducer("DOMAIN_EVENTS") };
-  for (const r of rows) await queues[r.queue].send(JSON.parse(r.payload));
+  for (const q of Object.keys(queues)) {
+    const bodies = rows.filter((r) => r.queue === q).map((r) => ({ body: JSON.parse(r.payload) }));
+    for (let k = 0; k < bodies.length; k += 100) await queues[q].sendBatch(bodies.slice(k, k + 100));
+  }
   bump("redelivered queue messages", rows.length);
   return { downMs, redeliveryMs: Date.now() - t0 - downMs };
 }

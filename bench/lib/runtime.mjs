@@ -9,10 +9,9 @@ import { unstable_getMiniflareWorkerOptions } from "wrangler";
 const ROOT = new URL("../..", import.meta.url).pathname;
 
 // The app logs a JSON line per request; a benchmark drains them instead of printing them.
-const quiet = {
-  handleRuntimeStdio: (out, err) => { out.resume(); err.resume(); },
-  handleStructuredLogs: () => {},
-};
+// Miniflare 5 hands the runtime's logs to `handleStructuredLogs` (printing them by default,
+// which at thousands of requests a second falls behind and stalls workerd's writes).
+const quiet = { handleRuntimeStdio: (out, err) => { out.resume(); err.resume(); }, handleStructuredLogs: () => {} };
 
 async function start(worker, shared = {}) {
   const verbose = process.env.BENCH_VERBOSE === "1";

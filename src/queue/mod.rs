@@ -130,7 +130,12 @@ pub async fn on_schedule(cron: String, scheduled_at: f64, env: Env) {
         Ok(db) => outbox::relay(&env, &db, now, 200, None).await,
         Err(e) => Err(e),
     };
-    let swept = saga::sweep_stuck_checkouts(&env, now, &trace).await;
+    let swept = match saga::sweep_stuck_checkouts(&env, now, &trace).await {
+        Ok(n) => saga::sweep_expired_holds(&env, now, &trace)
+            .await
+            .map(|m| n + m),
+        Err(e) => Err(e),
+    };
     let failed = relayed.as_ref().err().or(swept.as_ref().err());
     log::emit(
         if failed.is_some() {

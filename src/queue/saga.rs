@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use worker::{Date, Env};
 
-use crate::domain::ledger::ConfirmOutcome;
+use crate::domain::ledger::{ConfirmOutcome, ReleaseOutcome};
 use crate::domain::saga::{
     after_confirm, checkout_event_type, compensations, decide, sweep_decision, CheckoutOutcome,
     CheckoutStep, Compensation, ConfirmAnswer, OrderStatus, SagaInput, SagaStep,
@@ -234,6 +234,43 @@ pub async fn sweep_stuck_checkouts(env: &Env, now: i64, trace: &Trace) -> Result
         };
         if let Some(order) = orders::find_by_id(&db, &s.order_id).await? {
             compensate(env, &db, &order, &plan, "CHECKOUT_ABANDONED", now, trace).await?;
+            swept += 1;
+        }
+    }
+    Ok(swept)
+}
+
+/// Pending orders whose hold deadline passed a while ago without their HOLD_EXPIRED message
+/// arriving (dead-lettered after its retries, or lost with a local queue on restart): the
+/// object releases the hold if it still holds it, then the saga closes the order as expired
+/// and frees its checkout slot. A hold the object already confirmed (paid, D1 not yet told)
+/// is left to the payment's own redelivery.
+pub async fn sweep_expired_holds(env: &Env, now: i64, trace: &Trace) -> Result<usize, ApiError> {
+    #[derive(Deserialize)]
+    struct Due {
+        id: String,
+    }
+    let db = d1::db(env)?;
+    let due: Vec<Due> = all(
+        &db,
+        "SELECT id FROM orders WHERE status = 'PENDING' AND expires_at < ?1 ORDER BY expires_at LIMIT 50",
+        &[int(now - crate::domain::saga::STUCK_CHECKOUT_AFTER_MS)],
+    )
+    .await?;
+    let mut swept = 0;
+    for d in due {
+        let Some(order) = orders::find_by_id(&db, &d.id).await? else {
+            continue;
+        };
+        let hub = EventHubClient::new(env, &order.event_id)
+            .map_err(ApiError::from)?
+            .traced(trace);
+        if let ReleaseOutcome::AlreadyConfirmed(_) = hub.release(&order.id).await? {
+            continue;
+        }
+        if let Applied::Moved =
+            continue_saga(env, &db, &order, SagaInput::HoldExpired, now, trace).await?
+        {
             swept += 1;
         }
     }
