@@ -14,7 +14,7 @@ use super::protocol::{
 use super::sql_ledger::{active_hold_count, SqlLedgerStore};
 use super::sql_outbox;
 use super::sql_waitroom::SqlWaitroomStore;
-use super::sqlite::{exec, first, int, run_script, text, SqlResult};
+use super::sqlite::{exec, first, int, run_script, text, DeadlinesWritten, SqlResult};
 use crate::domain::ledger::{
     ClassStatus, Ledger, LedgerError, LedgerStore, ReserveRequest, StoreError, TicketClassSpec,
     LEDGER_SCHEMA,
@@ -69,6 +69,8 @@ pub struct AfterCommit {
     pub head_moved: bool,
     /// New outbox rows: flush now.
     pub outbox_written: bool,
+    /// The earliest deadline the operation stored (see `outbox::alarm_unaffected`).
+    pub earliest_deadline: Option<i64>,
 }
 
 /// A committed operation: its reply (a refusal can still commit upkeep) and the follow-up.
@@ -98,6 +100,7 @@ pub struct Core {
     /// The synced event's id, read once per operation (an admission tick mints many tokens).
     event_id: std::cell::OnceCell<String>,
     after: AfterCommit,
+    deadlines: DeadlinesWritten,
 }
 
 impl Core {
@@ -108,10 +111,12 @@ impl Core {
             jwt_secret,
             event_id: std::cell::OnceCell::new(),
             after: AfterCommit::default(),
+            deadlines: DeadlinesWritten::default(),
         }
     }
 
-    fn done(self, reply: Result<serde_json::Value, HubFailure>) -> Result<Done, HubFailure> {
+    fn done(mut self, reply: Result<serde_json::Value, HubFailure>) -> Result<Done, HubFailure> {
+        self.after.earliest_deadline = self.deadlines.earliest();
         Ok(Done {
             reply,
             after: self.after,
@@ -119,7 +124,10 @@ impl Core {
     }
 
     fn ledger(&self) -> Ledger<SqlLedgerStore> {
-        Ledger::new(SqlLedgerStore::new(self.sql.clone()))
+        Ledger::new(SqlLedgerStore::new(
+            self.sql.clone(),
+            self.deadlines.clone(),
+        ))
     }
 
     fn waitroom(&self) -> Waitroom<SqlWaitroomStore> {
@@ -301,6 +309,9 @@ impl Core {
                     user_id: session.user_id.clone(),
                 }),
                 WaitroomEffect::NextWakeUp(at) => {
+                    if let Some(at) = at {
+                        self.deadlines.note(*at);
+                    }
                     set_meta(&self.sql, WAITROOM_WAKE_KEY, *at).map_err(store_failure)?
                 }
             }
@@ -309,7 +320,8 @@ impl Core {
     }
 
     fn write_outbox(&mut self, message: &OutboxMessage) -> Result<(), HubFailure> {
-        sql_outbox::insert(&self.sql, message, self.now).map_err(store_failure)?;
+        let hand_on_at = sql_outbox::insert(&self.sql, message, self.now).map_err(store_failure)?;
+        self.deadlines.note(hand_on_at);
         self.after.outbox_written = true;
         Ok(())
     }
@@ -570,7 +582,10 @@ fn meta(sql: &SqlStorage, key: &str) -> SqlResult<Option<i64>> {
 
 /// When the alarm must fire next, from what is stored: hold expiry, waitroom wake-up, outbox.
 pub fn next_alarm_at(sql: &SqlStorage) -> Result<Option<i64>, HubFailure> {
-    let ledger = Ledger::new(SqlLedgerStore::new(sql.clone()));
+    let ledger = Ledger::new(SqlLedgerStore::new(
+        sql.clone(),
+        DeadlinesWritten::default(),
+    ));
     Ok(next_alarm(
         ledger.next_expiry()?,
         meta(sql, WAITROOM_WAKE_KEY).map_err(store_failure)?,

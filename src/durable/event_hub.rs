@@ -19,7 +19,7 @@ use worker::{
 use crate::log::{self, Level, Trace};
 
 use super::commands::{self, AfterCommit, Core, Done};
-use super::outbox::{Destination, FLUSH_BATCH};
+use super::outbox::{alarm_unaffected, keep_armed, Destination, FLUSH_BATCH};
 use super::protocol::{
     shuffle_seed, HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush,
     SocketRequest, PING_PATH, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
@@ -54,6 +54,7 @@ pub struct EventHub {
     positions: Rc<sockets::PositionPushes>,
     /// Why the schema could not be created, if it could not: every request then fails cleanly.
     schema_error: Option<String>,
+    jwt_secret: std::cell::OnceCell<Option<Vec<u8>>>,
 }
 
 /// What performs the effects that leave the object: the alarm and the outbox relay.
@@ -127,7 +128,8 @@ fn reply(
 }
 
 impl Dispatch {
-    /// Sets the alarm to the earliest stored deadline (never before `not_before`), or deletes it.
+    /// Makes sure the alarm fires no later than the earliest stored deadline (and never before
+    /// `not_before`); see [`keep_armed`] for when an earlier alarm is left in place.
     async fn arm_alarm(&self, not_before: Option<i64>) {
         let wanted = match commands::next_alarm_at(&self.sql) {
             Ok(at) => at,
@@ -146,7 +148,7 @@ impl Dispatch {
             (Some(at), Some(floor)) => Some(at.max(floor)),
             (at, _) => at,
         };
-        if self.armed.get() == Some(wanted) {
+        if keep_armed(self.armed.get(), wanted) {
             return;
         }
         // Recorded before the await: a later call that computes a newer time sees this one.
@@ -256,14 +258,20 @@ impl Dispatch {
 }
 
 impl EventHub {
+    /// Read from the environment once per instance: secrets only change with a deploy, which
+    /// starts new instances, and this runs on every call.
     fn jwt_secret(&self) -> Option<Vec<u8>> {
-        self.env
-            .secret("JWT_SECRET")
-            .map(|s| s.to_string())
-            .or_else(|_| self.env.var("JWT_SECRET").map(|v| v.to_string()))
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(String::into_bytes)
+        self.jwt_secret
+            .get_or_init(|| {
+                self.env
+                    .secret("JWT_SECRET")
+                    .map(|s| s.to_string())
+                    .or_else(|_| self.env.var("JWT_SECRET").map(|v| v.to_string()))
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .map(String::into_bytes)
+            })
+            .clone()
     }
 
     fn raw_state(&self) -> &worker::worker_sys::DurableObjectState {
@@ -354,7 +362,9 @@ impl EventHub {
         if after.head_moved {
             self.positions.head_moved(now, now_ms);
         }
-        self.dispatch.arm_alarm(None).await;
+        if !alarm_unaffected(self.dispatch.armed.get(), after.earliest_deadline) {
+            self.dispatch.arm_alarm(None).await;
+        }
         if !after.outbox_written {
             return;
         }
@@ -479,6 +489,7 @@ impl DurableObject for EventHub {
             dispatch,
             positions,
             schema_error,
+            jwt_secret: std::cell::OnceCell::new(),
         }
     }
 

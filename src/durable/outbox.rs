@@ -176,6 +176,36 @@ pub fn next_alarm(
         .min()
 }
 
+/// Whether the alarm this instance set (`armed`: `None` when unknown) can stay for a wanted
+/// time. Only an alarm that would fire too late, or one we know nothing about, is rewritten:
+/// an alarm that fires early finds no hold due and re-arms itself exactly (the alarm handler
+/// forgets `armed` first); its admission tick only fills checkout slots that are free. Moving
+/// the alarm later whenever a hold is released or a deadline passes would cost a storage
+/// write on most ledger calls (a reserve+release pair moves the earliest expiry twice).
+pub fn keep_armed(armed: Option<Option<i64>>, wanted: Option<i64>) -> bool {
+    match (armed, wanted) {
+        (None, _) => false,
+        (Some(None), None) => true,
+        (Some(None), Some(_)) => false,
+        (Some(Some(armed_at)), Some(wanted_at)) => armed_at <= wanted_at,
+        (Some(Some(_)), None) => true,
+    }
+}
+
+/// Whether an operation can leave the alarm as it is without reading what is due: the alarm
+/// this instance set is known (`armed`) and no deadline the operation wrote (`earliest_written`,
+/// the earliest hold expiry, waitroom wake-up or outbox retry it stored) comes before it.
+/// Deadlines it removed only make the alarm early, which [`keep_armed`] allows. This spares
+/// the hot path (reserve, release, confirm) the reads behind [`next_alarm`].
+pub fn alarm_unaffected(armed: Option<Option<i64>>, earliest_written: Option<i64>) -> bool {
+    match (armed, earliest_written) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(Some(armed_at)), Some(written)) => armed_at <= written,
+        (Some(None), Some(_)) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +303,36 @@ mod tests {
         assert_eq!(retry_delay_ms(3), 4_000);
         assert_eq!(retry_delay_ms(7), 60_000);
         assert_eq!(retry_delay_ms(u32::MAX), 60_000);
+    }
+
+    #[test]
+    fn an_operation_that_wrote_no_earlier_deadline_leaves_the_alarm_unread() {
+        // Wrote nothing, or only later deadlines: nothing to read.
+        assert!(alarm_unaffected(Some(Some(10)), None));
+        assert!(alarm_unaffected(Some(None), None));
+        assert!(alarm_unaffected(Some(Some(10)), Some(10)));
+        assert!(alarm_unaffected(Some(Some(10)), Some(900_000)));
+        // An earlier deadline, a first deadline, or an unknown alarm: read and re-arm.
+        assert!(!alarm_unaffected(Some(Some(10)), Some(9)));
+        assert!(!alarm_unaffected(Some(None), Some(10)));
+        assert!(!alarm_unaffected(None, None));
+        assert!(!alarm_unaffected(None, Some(10)));
+    }
+
+    #[test]
+    fn an_alarm_is_only_rewritten_when_it_would_fire_too_late_or_is_unknown() {
+        // Unknown (new instance, or the alarm just fired): always written.
+        assert!(!keep_armed(None, Some(10)));
+        assert!(!keep_armed(None, None));
+        // Same time: nothing to do.
+        assert!(keep_armed(Some(Some(10)), Some(10)));
+        assert!(keep_armed(Some(None), None));
+        // Earlier than needed (a hold was released): left to fire early and re-arm.
+        assert!(keep_armed(Some(Some(10)), Some(20)));
+        assert!(keep_armed(Some(Some(10)), None));
+        // Too late, or none set while something is due: rewritten.
+        assert!(!keep_armed(Some(Some(20)), Some(10)));
+        assert!(!keep_armed(Some(None), Some(10)));
     }
 
     #[test]

@@ -5,10 +5,12 @@
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
-use super::sqlite::{exec, first, int, opt_int, opt_text, rows, text, uint, SqlResult};
+use super::sqlite::{
+    exec, first, int, opt_int, opt_text, rows, text, uint, DeadlinesWritten, SqlResult,
+};
 use crate::domain::ledger::{
-    ClassStatus, Hold, HoldRow, LedgerChanges, LedgerStore, Millis, SaleSettings, SaleState,
-    StoreError, TicketClass,
+    ClassStatus, Hold, HoldRow, HoldState, LedgerChanges, LedgerStore, Millis, SaleSettings,
+    SaleState, StoreError, TicketClass,
 };
 
 const CLASS_COLUMNS: &str = "id, total, reserved, sold, status, sale_start_at AS saleStartAt, \
@@ -21,11 +23,13 @@ const HOLD_COLUMNS: &str = "order_id AS orderId, user_id AS userId, items_json A
 /// The ledger's tables through the object's `SqlStorage` (a cheap JS handle, built per use).
 pub struct SqlLedgerStore {
     sql: SqlStorage,
+    deadlines: DeadlinesWritten,
 }
 
 impl SqlLedgerStore {
-    pub fn new(sql: SqlStorage) -> Self {
-        SqlLedgerStore { sql }
+    /// `deadlines` hears the expiry of every ACTIVE hold this store writes.
+    pub fn new(sql: SqlStorage, deadlines: DeadlinesWritten) -> Self {
+        SqlLedgerStore { sql, deadlines }
     }
 }
 
@@ -174,6 +178,9 @@ impl LedgerStore for SqlLedgerStore {
             )?;
         }
         for hold in &changes.holds {
+            if hold.state == HoldState::Active {
+                self.deadlines.note(hold.expires_at);
+            }
             let row = HoldRow::try_from(hold)?;
             exec(
                 &self.sql,

@@ -36,9 +36,11 @@ impl PendingMessage {
 }
 
 /// Writes one message (call inside the transaction that makes the change it reports).
-pub fn insert(sql: &SqlStorage, message: &OutboxMessage, now: i64) -> SqlResult<()> {
+/// Stores a message; returns when the alarm must hand it on if the request's flush does not.
+pub fn insert(sql: &SqlStorage, message: &OutboxMessage, now: i64) -> SqlResult<i64> {
     let body = serde_json::to_string(&message.body)
         .map_err(|e| StoreError::Malformed(format!("outbox body: {e}")))?;
+    let next_attempt_at = now.saturating_add(FRESH_RETRY_MS);
     exec(
         sql,
         "INSERT INTO hub_outbox (id, queue, body, created_at, attempts, next_attempt_at) \
@@ -48,10 +50,10 @@ pub fn insert(sql: &SqlStorage, message: &OutboxMessage, now: i64) -> SqlResult<
             text(message.destination.binding()),
             text(body),
             int(now)?,
-            int(now.saturating_add(FRESH_RETRY_MS))?,
+            int(next_attempt_at)?,
         ],
     )?;
-    Ok(())
+    Ok(next_attempt_at)
 }
 
 /// Messages to send now, oldest first: never tried yet, or whose retry time has come.
