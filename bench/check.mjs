@@ -41,8 +41,8 @@ export const CLOSE_MARGIN_MS = 13_000;
 /**
  * Live part of the check (while the runtime is up): API counters, D1 and the object's status.
  * `harness` carries what the clients saw: `providerFailures` ({ userId, provider } of every
- * 502 PAYMENT_PROVIDER_UNAVAILABLE) and `acknowledged` ({ paymentId, status } of every
- * provider notification the Worker answered as recorded).
+ * 502 PAYMENT_PROVIDER_UNAVAILABLE) and `acknowledged` ({ orderId, status } of every provider
+ * notification the Worker answered as recorded).
  */
 export async function checkLive({ url, mf, eventId, organizerToken, harness = {} }) {
   const db = await mf.getD1Database("DB");
@@ -107,8 +107,8 @@ export async function checkLive({ url, mf, eventId, organizerToken, harness = {}
   // 8. Notifications acknowledged as recorded (VNPay RspCode 00/02, ZaloPay return_code 1
   //    "success") whose payment does not carry that result: the provider will not send it again.
   const acks = harness.acknowledged ?? [];
-  const ackRows = acks.length ? await all("SELECT id, status FROM payments WHERE id IN (SELECT value FROM json_each(?1))", JSON.stringify(acks.map((a) => a.paymentId))) : [];
-  counts.acknowledgedNotApplied = acks.filter((a) => ackRows.find((r) => r.id === a.paymentId)?.status !== a.status).length;
+  const ackRows = acks.length ? await all("SELECT order_id AS orderId, status FROM payments WHERE order_id IN (SELECT value FROM json_each(?1))", JSON.stringify(acks.map((a) => a.orderId))) : [];
+  counts.acknowledgedNotApplied = acks.filter((a) => ackRows.find((r) => r.orderId === a.orderId)?.status !== a.status).length;
 
   // For the offline hold check: orders closed well before their hold's deadline.
   const closedEarly = (await all(

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { startApp, startNoop, startTrivialObject } from "./lib/runtime.mjs";
 import { load } from "./lib/load.mjs";
 import { BENCH_KEYS, providerBindings, startFakeProviders, vnpayIpnQuery, vnpayTime, zalopayCallbackBody } from "./lib/providers.mjs";
-import { checkAdmissionOrder, checkLive, checkProviderAnswers, checkReleasedHolds, hubStatus } from "./check.mjs";
+import { checkAdmissionOrder, checkLive, checkProviderAnswers, checkReleasedHolds } from "./check.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const N = Math.min(100_000, Math.max(1, Number(process.env.FC_BUYERS ?? 2000)));
@@ -107,19 +107,26 @@ await noop.dispose(); await trivial.dispose();
 // ----- fake payment providers ---------------------------------------------------------------
 // Each buyer with a provider plan says here what the fakes do with its create call; the fakes
 // find the buyer of a call from the call itself, so concurrent buyers never mix up modes.
+//
+// While clients run, the harness reaches the runtime only over HTTP. Miniflare's binding
+// proxies (mf.getD1Database(...).prepare/bind, object stubs, getWorker) make synchronous round
+// trips that park Node's main thread (Atomics.wait); nothing reads workerd's stdout meanwhile,
+// and with a busy runtime logging every request the pipe fills, workerd blocks on the write and
+// each waits for the other for good (seen right after the restart of a 200-buyer run). Proxies
+// are used only while no client traffic runs: setup, the restart's redelivery, the checker.
 const faults = new Map(); // buyer id → { provider, mode }
 const injected = new Map(); // buyer id → the failure the fakes applied to its create call
-async function routeProviderCall({ provider, orderRef, appUser }) {
+async function routeProviderCall({ provider, appUser, orderCode }) {
   let userId = appUser; // ZaloPay names the buyer (app_user)
-  for (let attempt = 0; !userId && attempt < 3; attempt++) {
-    // PayOS's request names no buyer: the payment row, written before the Worker calls the
-    // provider, links its orderCode to the order. (Retried: the runtime may be restarting.)
+  for (let attempt = 0; !userId && orderCode && attempt < 5; attempt++) {
+    // PayOS's request names no buyer, but its return URL carries our order code, and the order
+    // (written before the Worker calls the provider) names the buyer. Plain fetch, not `call`:
+    // the Worker's request waiting for this answer may hold one of the client pool's slots.
     if (restarting) await restarting;
     try {
-      const row = await db.prepare("SELECT o.user_id FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.provider = ?1 AND p.provider_ref = ?2")
-        .bind(provider, orderRef).first();
-      if (!row) break;
-      userId = row.user_id;
+      const res = await fetch(`${base}/api/orders/${orderCode}`, { headers: { Authorization: `Bearer ${organizer}` } });
+      if (res.ok) userId = (await res.json()).order?.userId;
+      else { await res.text(); await sleep(300); }
     } catch { await sleep(500); }
   }
   const f = userId && faults.get(userId);
@@ -139,7 +146,14 @@ let db = await app.mf.getD1Database("DB");
 
 // Cron: the Worker's scheduled handler (outbox relay, stuck-checkout sweep) runs every minute
 // in production; here every 15 s so a run of a few minutes sees it several times.
-async function cron() { try { const w = await app.mf.getWorker(); await w.scheduled({ cron: "* * * * *" }); bump("cron runs"); } catch { bump("cron errors"); } }
+// Through the runtime's trigger route (a plain request, see startApp), not getWorker's proxy.
+async function cron() {
+  try {
+    const res = await fetch(`${base}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("* * * * *")}`);
+    await res.text();
+    bump(res.ok ? "cron runs" : "cron errors");
+  } catch { bump("cron errors"); }
+}
 const cronTimer = setInterval(() => { if (!restarting) cron(); }, 15_000);
 
 async function restart() {
@@ -151,12 +165,11 @@ async function restart() {
   db = await app.mf.getD1Database("DB");
   base = app.url;
   const downMs = Date.now() - t0;
-  done();
-  restarting = null;
   // A queue keeps accepted messages across a restart; Miniflare's local queue does not. Deliver
   // every payment and domain message the outbox published again (at-least-once delivery: the
   // consumers must ignore what they already applied).
   // The window: everything published in the minute before the restart (consumers take ~1 s).
+  // Done before the clients resume: these proxies must not meet client traffic (see the fakes).
   const rows = (await db.prepare("SELECT queue, payload FROM outbox WHERE published_at >= ?1").bind(t0 - 60_000).all()).results;
   const queues = { PAYMENT_EVENTS: await app.mf.getQueueProducer("PAYMENT_EVENTS"), DOMAIN_EVENTS: await app.mf.getQueueProducer("DOMAIN_EVENTS") };
   for (const q of Object.keys(queues)) {
@@ -164,7 +177,10 @@ async function restart() {
     for (let k = 0; k < bodies.length; k += 100) await queues[q].sendBatch(bodies.slice(k, k + 100));
   }
   bump("redelivered queue messages", rows.length);
-  return { downMs, redeliveryMs: Date.now() - t0 - downMs };
+  const redeliveryMs = Date.now() - t0 - downMs;
+  done();
+  restarting = null;
+  return { downMs, redeliveryMs };
 }
 
 // ----- the sale ----------------------------------------------------------------------------
@@ -227,19 +243,10 @@ const orderTimes = [];
 const lateWork = [];
 const providerOrders = []; // first orders of the create-fault and ZaloPay plans: what the fakes did, what the client got
 const providerFailures = []; // { userId, provider } of every 502 PAYMENT_PROVIDER_UNAVAILABLE
-const acknowledged = []; // { paymentId, status }: notifications the Worker acknowledged as recorded
+const acknowledged = []; // { orderId, status }: notifications the Worker acknowledged as recorded
 let ordersCreated = 0;
 let restartMs = null;
 const restartAfterOrders = RESTART ? Math.floor(N * 0.3) : Infinity;
-
-/** The payment row of an order (the harness reads D1 for what a provider would know). */
-async function paymentOf(orderId) {
-  for (let attempt = 0; ; attempt++) {
-    if (restarting) await restarting;
-    try { return await db.prepare("SELECT id, provider_ref, amount FROM payments WHERE order_id = ?1").bind(orderId).first(); }
-    catch (e) { if (attempt >= 5) throw e; await sleep(500); }
-  }
-}
 
 async function buyer(b) {
   const t0 = Date.now();
@@ -341,15 +348,15 @@ async function buyer(b) {
     if (r0.status !== 201) { await giveUp(r0); return; }
     created();
     const o = r0.body.order;
-    const p = await paymentOf(o.id);
+    const signed = new URL(r0.body.paymentUrl).searchParams; // what VNPay receives
     const query = vnpayIpnQuery({
-      vnp_Amount: String(p.amount * 100), vnp_BankCode: "NCB", vnp_CardType: "ATM", vnp_OrderInfo: `TicketBottle ${o.code}`,
-      vnp_PayDate: vnpayTime(Date.now()), vnp_ResponseCode: "24", vnp_TmnCode: BENCH_KEYS.vnpay.tmnCode,
-      vnp_TransactionNo: "0", vnp_TransactionStatus: "02", vnp_TxnRef: p.provider_ref });
+      vnp_Amount: signed.get("vnp_Amount"), vnp_BankCode: "NCB", vnp_CardType: "ATM", vnp_OrderInfo: signed.get("vnp_OrderInfo"),
+      vnp_PayDate: vnpayTime(Date.now()), vnp_ResponseCode: "24", vnp_TmnCode: signed.get("vnp_TmnCode"),
+      vnp_TransactionNo: "0", vnp_TransactionStatus: "02", vnp_TxnRef: signed.get("vnp_TxnRef") });
     const answers = await Promise.all([0, 1].map(() => call("webhook", `/api/payments/webhooks/vnpay?${query}`)));
     for (const a of answers) bump(`vnpay IPN RspCode ${a.body?.RspCode}`);
     // 00: recorded now; 02: already recorded (the other delivery). Either way the payment is FAILED.
-    if (answers.some((a) => ["00", "02"].includes(a.body?.RspCode))) acknowledged.push({ paymentId: p.id, status: "FAILED" });
+    if (answers.some((a) => ["00", "02"].includes(a.body?.RspCode))) acknowledged.push({ orderId: o.id, status: "FAILED" });
     bump("duplicate deliveries sent");
     // The saga fails the order (and ends the checkout) off the payments queue: wait for it.
     let status = "PENDING";
@@ -376,15 +383,17 @@ async function buyer(b) {
     case "pay": await pay("pay"); break;
     case "provider-down": case "provider-error": case "provider-timeout": case "vnpay-failed": await pay("pay"); break;
     case "zalopay-paid": {
-      // ZaloPay's callback (success only; MAC'd with key2), delivered twice at once.
-      const p = await paymentOf(o.id);
+      // ZaloPay's callback (success only; MAC'd with key2) for the order the fake created,
+      // delivered twice at once.
+      const z = fakes.zalopayOrders.get(b.id);
+      if (!z) { bump("zalopay order unknown to the fake"); break; }
       const now = Date.now();
-      const raw = zalopayCallbackBody({ app_id: Number(BENCH_KEYS.zalopay.appId), app_trans_id: p.provider_ref, app_time: now,
-        app_user: b.id, amount: p.amount, embed_data: "{}", item: "[]", zp_trans_id: 260_000_000 + b.i, server_time: now,
+      const raw = zalopayCallbackBody({ app_id: Number(BENCH_KEYS.zalopay.appId), app_trans_id: z.appTransId, app_time: z.appTime,
+        app_user: b.id, amount: z.amount, embed_data: "{}", item: "[]", zp_trans_id: 260_000_000 + b.i, server_time: now,
         channel: 38, merchant_user_id: "bench", user_fee_amount: 0, discount_amount: 0 });
       const answers = await Promise.all([0, 1].map(() => call("webhook", "/api/payments/webhooks/zalopay", { method: "POST", raw, headers: { "Content-Type": "application/json" } })));
       for (const a of answers) bump(`zalopay callback ${a.body?.return_code} ${a.body?.return_message}`);
-      if (answers.some((a) => a.body?.return_code === 1 && a.body?.return_message === "success")) acknowledged.push({ paymentId: p.id, status: "COMPLETED" });
+      if (answers.some((a) => a.body?.return_code === 1 && a.body?.return_message === "success")) acknowledged.push({ orderId: o.id, status: "COMPLETED" });
       bump("duplicate deliveries sent");
       break;
     }
@@ -392,8 +401,10 @@ async function buyer(b) {
       // The same provider transaction delivered several times, concurrently, plus a signed
       // redelivery of that transaction straight to the webhook.
       await Promise.all([pay("pay"), pay("pay"), pay("pay")]);
-      const p = await paymentOf(o.id);
-      const raw = signSandbox({ paymentId: p.id, orderRef: p.provider_ref, amount: p.amount, currency: "VND", outcome: "paid", txnId: `sbx_${p.id}_paid`, issuedAtMs: Date.now() });
+      // What the sandbox signs: its payment (the checkout URL's last segment), our order code
+      // without dashes as its reference, the order's amount.
+      const paymentId = paymentPath.split("/").pop();
+      const raw = signSandbox({ paymentId, orderRef: o.code.replaceAll("-", ""), amount: o.totalAmountCents, currency: "VND", outcome: "paid", txnId: `sbx_${paymentId}_paid`, issuedAtMs: Date.now() });
       await Promise.all([0, 1].map(() => call("webhook", "/api/payments/webhooks/sandbox", { method: "POST", raw, headers: { "Content-Type": "application/json" } })));
       bump("duplicate deliveries sent", 4);
       break;
@@ -416,12 +427,21 @@ async function buyer(b) {
   }
 }
 
+/** The operator view (GET /api/ops/events/{id}/status): the object's status plus D1's counts, over HTTP. */
+async function opsStatus() {
+  const res = await fetch(`${base}/api/ops/events/${event.id}/status`, { headers: { Authorization: `Bearer ${admin}` } });
+  const body = await res.json();
+  if (!res.ok || !body.eventHub) throw new Error(`ops status ${res.status} ${body.eventHubError ?? ""}`);
+  return body;
+}
+
 const saleStart = Date.now();
 const progress = setInterval(async () => {
   let st = {};
-  try { st = await hubStatus(app.mf, event.id); } catch {}
+  try { st = await opsStatus(); } catch {}
+  const hub = st.eventHub ?? {};
   console.error(`[${((Date.now() - saleStart) / 1000).toFixed(0)} s] joined ${joinTimes.length}/${N} admitted ${tally.admitted ?? 0} orders ${ordersCreated} ` +
-    `queue ${st.waitroom?.queueLength} slots ${st.waitroom?.slotsInUse} holds ${st.activeHolds} hubOutbox ${st.outboxBacklog}`);
+    `queue ${hub.waitroom?.queueLength} slots ${hub.waitroom?.checkoutSlotsInUse} holds ${hub.activeHolds} hubOutbox ${hub.outboxBacklog}`);
 }, 5000);
 // Joins arrive as fast as the client pool sends them: everyone within seconds.
 await Promise.all(buyers.map((b) => buyer(b).catch((e) => { bump(`buyer error ${String(e.message).slice(0, 60)}`); if (process.env.FC_DEBUG) console.error(e); })));
@@ -433,11 +453,12 @@ const clientsDone = Date.now();
 let drained = false;
 let last;
 for (let k = 0; k < 600 && Date.now() < deadline; k++) {
-  const pending = (await db.prepare("SELECT COUNT(*) AS n FROM orders WHERE event_id = ?1 AND status = 'PENDING'").bind(event.id).first()).n;
-  const unpublished = (await db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL").first()).n;
-  const st = await hubStatus(app.mf, event.id);
-  last = { pending, unpublished, holds: st.activeHolds, queue: st.waitroom?.queueLength, admitted: st.waitroom?.admitted, hubOutbox: st.outboxBacklog };
-  if (!pending && !unpublished && !st.activeHolds && !st.waitroom?.queueLength && !st.waitroom?.admitted && !st.outboxBacklog) { drained = true; break; }
+  let st;
+  try { st = await opsStatus(); } catch (e) { last = { error: e.message }; await sleep(1000); continue; }
+  const hub = st.eventHub;
+  last = { pending: st.orders.pending, unpublished: st.outbox.unpublished, holds: hub.activeHolds, queue: hub.waitroom?.queueLength,
+    admitted: hub.waitroom?.admitted, hubOutbox: hub.outboxBacklog };
+  if (Object.values(last).every((v) => !v)) { drained = true; break; }
   if (k % 10 === 9) await cron();
   await sleep(1000);
 }

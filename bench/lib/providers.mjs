@@ -35,12 +35,16 @@ const hmac = (alg, key, msg) => createHmac(alg, key).update(msg).digest("hex");
 const payosCanonical = (data) => Object.keys(data).sort().map((k) => `${k}=${data[k] ?? ""}`).join("&");
 
 /**
- * Starts the fakes. `route({ provider, orderRef, appUser })` resolves to one of MODES for that
- * call (`orderRef`: PayOS's orderCode or ZaloPay's app_trans_id; `appUser`: ZaloPay's buyer id).
- * Returns `{ url, stats, close }`; `stats` counts calls by provider and outcome.
+ * Starts the fakes. `route({ provider, orderRef, appUser, orderCode })` resolves to one of
+ * MODES for that call (`orderRef`: PayOS's orderCode or ZaloPay's app_trans_id; `appUser`:
+ * ZaloPay's buyer id; `orderCode`: our order code, from PayOS's return URL).
+ * Returns `{ url, stats, zalopayOrders, close }`: `stats` counts calls by provider and outcome;
+ * `zalopayOrders` maps a buyer id to the last ZaloPay order created for it ({ appTransId,
+ * amount, appTime }), what ZaloPay puts in its callback.
  */
 export async function startFakeProviders({ route }) {
   const stats = {};
+  const zalopayOrders = new Map();
   const count = (k) => { stats[k] = (stats[k] ?? 0) + 1; };
   const hanging = new Set();
   const server = createServer((req, res) => {
@@ -55,6 +59,7 @@ export async function startFakeProviders({ route }) {
     let provider;
     let orderRef;
     let appUser;
+    let orderCode;
     let refuse; // the provider's own answer to a request with wrong credentials or signature
     let ok; // builds the normal answer
     let rejected; // the provider's refusal of a well-formed request
@@ -63,6 +68,7 @@ export async function startFakeProviders({ route }) {
       const k = BENCH_KEYS.payos;
       const b = JSON.parse(text);
       orderRef = String(b.orderCode);
+      orderCode = new URL(b.returnUrl, "http://fake").searchParams.get("order");
       const canonical = `amount=${b.amount}&cancelUrl=${b.cancelUrl}&description=${b.description}&orderCode=${b.orderCode}&returnUrl=${b.returnUrl}`;
       if (req.headers["x-client-id"] !== k.clientId || req.headers["x-api-key"] !== k.apiKey) refuse = { code: "401", desc: "Unauthorized", data: null };
       else if (hmac("sha256", k.checksumKey, canonical) !== b.signature) refuse = { code: "20", desc: "Invalid signature", data: null };
@@ -84,15 +90,18 @@ export async function startFakeProviders({ route }) {
       if (p.get("app_id") !== k.appId || hmac("sha256", k.key1, input) !== p.get("mac")) {
         refuse = { return_code: 2, return_message: "mac invalid", sub_return_code: -402, sub_return_message: "mac invalid" };
       }
-      ok = () => ({ return_code: 1, return_message: "Giao dịch thành công", sub_return_code: 1, sub_return_message: "Giao dịch thành công",
-        order_url: `https://qcgateway.zalopay.test/openinapp?order=${orderRef}`, zp_trans_token: `zp${orderRef}`, order_token: `zp${orderRef}` });
+      ok = () => {
+        zalopayOrders.set(appUser, { appTransId: orderRef, amount: Number(p.get("amount")), appTime: Number(p.get("app_time")) });
+        return { return_code: 1, return_message: "Giao dịch thành công", sub_return_code: 1, sub_return_message: "Giao dịch thành công",
+          order_url: `https://qcgateway.zalopay.test/openinapp?order=${orderRef}`, zp_trans_token: `zp${orderRef}`, order_token: `zp${orderRef}` };
+      };
       rejected = { return_code: 2, return_message: "Giao dịch thất bại", sub_return_code: -68, sub_return_message: "Trùng mã giao dịch app_trans_id" };
     } else {
       count("fake 404");
       return json(404, { error: "no such fake endpoint" });
     }
     if (refuse) { count(`${provider} refused bad credentials or signature`); return json(200, refuse); }
-    const mode = await route({ provider, orderRef, appUser });
+    const mode = await route({ provider, orderRef, appUser, orderCode });
     count(`${provider} ${mode}`);
     switch (mode) {
       case "reject": return json(200, rejected);
@@ -108,6 +117,7 @@ export async function startFakeProviders({ route }) {
   return {
     url,
     stats,
+    zalopayOrders,
     async close() {
       for (const res of hanging) res.destroy();
       server.closeAllConnections();
