@@ -31,10 +31,20 @@ export async function hubStatus(mf, eventId) {
 }
 
 /**
- * Live part of the check (while the runtime is up): API counters, D1 and the object's status.
- * `harness` carries what the clients saw (duplicate deliveries sent, ...).
+ * An order closed (FAILED, or CANCELLED with no refund owed) at least this long before its
+ * hold's deadline must have had its hold RELEASED, not left to expire. The margin covers the
+ * checkout's compensation, which records the close at the request's start and releases after
+ * the provider call (up to the Worker's 8 s timeout), plus 5 s of queueing under load.
  */
-export async function checkLive({ url, mf, eventId, organizerToken }) {
+export const CLOSE_MARGIN_MS = 13_000;
+
+/**
+ * Live part of the check (while the runtime is up): API counters, D1 and the object's status.
+ * `harness` carries what the clients saw: `providerFailures` ({ userId, provider } of every
+ * 502 PAYMENT_PROVIDER_UNAVAILABLE) and `acknowledged` ({ orderId, status } of every provider
+ * notification the Worker answered as recorded).
+ */
+export async function checkLive({ url, mf, eventId, organizerToken, harness = {} }) {
   const db = await mf.getD1Database("DB");
   const all = async (sql, ...binds) => (await db.prepare(sql).bind(...binds).all()).results;
   const res = await fetch(`${url}/api/events/${eventId}/ticket-classes`, { headers: { Authorization: `Bearer ${organizerToken}` } });
@@ -83,8 +93,66 @@ export async function checkLive({ url, mf, eventId, organizerToken }) {
       GROUP BY oid HAVING COUNT(DISTINCT event_type) > 1)`, eventId))[0].n;
   counts.duplicateEffects = dupPayments + dupOrders + multiTerminal;
 
+  // 7. Provider failures at checkout: every buyer told 502 has its order with that provider
+  //    FAILED with PAYMENT_PROVIDER_UNAVAILABLE and the payment CANCELLED (no link to pay later).
+  const failures = harness.providerFailures ?? [];
+  const failedRows = failures.length ? await all(
+    `SELECT o.user_id AS userId, o.payment_method AS provider, o.status, o.failure_code AS failureCode, p.status AS payment
+       FROM orders o JOIN payments p ON p.order_id = o.id
+      WHERE o.event_id = ?1 AND o.user_id IN (SELECT value FROM json_each(?2))`, eventId, JSON.stringify(failures.map((f) => f.userId))) : [];
+  counts.providerFailuresNotFailed = failures.filter((f) => {
+    const rows = failedRows.filter((r) => r.userId === f.userId && r.provider === f.provider);
+    return !rows.length || rows.some((r) => r.status !== "FAILED" || r.failureCode !== "PAYMENT_PROVIDER_UNAVAILABLE" || r.payment !== "CANCELLED");
+  }).length;
+  // 8. Notifications acknowledged as recorded (VNPay RspCode 00/02, ZaloPay return_code 1
+  //    "success") whose payment does not carry that result: the provider will not send it again.
+  const acks = harness.acknowledged ?? [];
+  const ackRows = acks.length ? await all("SELECT order_id AS orderId, status FROM payments WHERE order_id IN (SELECT value FROM json_each(?1))", JSON.stringify(acks.map((a) => a.orderId))) : [];
+  counts.acknowledgedNotApplied = acks.filter((a) => ackRows.find((r) => r.orderId === a.orderId)?.status !== a.status).length;
+
+  // For the offline hold check: orders closed well before their hold's deadline.
+  const closedEarly = (await all(
+    `SELECT id FROM orders WHERE event_id = ?1 AND status IN ('FAILED', 'CANCELLED') AND refund_status IS NULL
+        AND updated_at < expires_at - ?2`, eventId, CLOSE_MARGIN_MS)).map((r) => r.id);
+
   const refunds = (await all("SELECT COUNT(*) AS n FROM orders WHERE event_id = ?1 AND refund_status IS NOT NULL", eventId))[0].n;
-  return { counts, classes, status, byStatus, refunds };
+  return { counts, classes, status, byStatus, refunds, closedEarly };
+}
+
+/**
+ * What the clients saw of the provider create calls against what the fake providers did: a
+ * call the fakes failed (refusal, 5xx, dropped connection, no answer) must come back as 502
+ * PAYMENT_PROVIDER_UNAVAILABLE, and a 502 needs a failed call. `providerOrders`: { mode (what
+ * the fakes applied, null if they answered normally or were not called), status, code }.
+ */
+export function checkProviderAnswers(providerOrders) {
+  return providerOrders.filter((o) => {
+    // The runtime restarted under the request; the client's retry found the key in flight.
+    if (o.status === 409 && o.code === "IDEMPOTENCY_KEY_IN_FLIGHT") return false;
+    const failedCall = o.mode !== null && o.mode !== "ok";
+    return failedCall !== (o.status === 502 && o.code === "PAYMENT_PROVIDER_UNAVAILABLE");
+  }).length;
+}
+
+/**
+ * Offline (after the runtime stopped): orders closed well before their hold's deadline whose
+ * hold in the object is not RELEASED. The end-of-run counts cannot see a close that forgot to
+ * give the tickets back: the hold's own expiry returns them before the sale drains.
+ */
+export async function checkReleasedHolds(persistDir, orderIds) {
+  if (!orderIds.length) return 0;
+  const { DatabaseSync } = await import("node:sqlite");
+  for (const file of findObjectDatabase(persistDir)) {
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'holds'").get()) continue;
+      const state = db.prepare("SELECT state FROM holds WHERE order_id = ?");
+      return orderIds.filter((id) => state.get(id)?.state !== "RELEASED").length;
+    } finally {
+      db.close();
+    }
+  }
+  return orderIds.length;
 }
 
 /**

@@ -1,9 +1,13 @@
 // Flash crowd: N buyers join one event's waitroom within seconds, are admitted by the object's
 // one-second ticks, order 1–4 tickets across three classes and pay in the sandbox with a mix
 // of success, decline, abandonment (hold expiry), late payment after expiry, owner cancels,
-// duplicate and out-of-order webhooks and a provider that is down. Faults: the runtime is
-// restarted mid-sale (state persisted on disk), payment messages are redelivered. Then the
-// checker (bench/check.mjs) reads the final state and every count must be 0.
+// duplicate and out-of-order webhooks; some pay with ZaloPay (signed callback), and some first
+// meet a failing provider: PayOS or ZaloPay dropping the connection, refusing, answering 5xx or
+// never answering (the Worker's 8 s timeout), or a VNPay IPN reporting a cancelled payment;
+// those buyers then join again and buy through the sandbox. The fake PayOS/ZaloPay APIs are
+// bench/lib/providers.mjs. Faults: the runtime is restarted mid-sale (state persisted on disk),
+// payment messages are redelivered. Then the checker (bench/check.mjs) reads the final state
+// and every count must be 0.
 //
 // Everything runs on 127.0.0.1 against workerd through Miniflare, bounded in count and time.
 // Env: FC_BUYERS (default 2000, at most 100000), FC_SEED, FC_CONCURRENCY (in-flight requests,
@@ -15,7 +19,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startApp, startNoop, startTrivialObject } from "./lib/runtime.mjs";
 import { load } from "./lib/load.mjs";
-import { checkAdmissionOrder, checkLive, hubStatus } from "./check.mjs";
+import { BENCH_KEYS, providerBindings, startFakeProviders, vnpayIpnQuery, vnpayTime, zalopayCallbackBody } from "./lib/providers.mjs";
+import { checkAdmissionOrder, checkLive, checkProviderAnswers, checkReleasedHolds } from "./check.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const N = Math.min(100_000, Math.max(1, Number(process.env.FC_BUYERS ?? 2000)));
@@ -76,9 +81,10 @@ async function call(kind, path, { method = "GET", token, body, raw, headers = {}
         body: raw ?? (body ? JSON.stringify(body) : undefined),
       });
       const text = await res.text();
-      if (lat[kind]) lat[kind].push(performance.now() - t0);
+      const ms = performance.now() - t0;
+      if (lat[kind]) lat[kind].push(ms);
       if (res.status >= 500 && res.status !== 502) { bump(`5xx ${kind}`); await sleep(100 * (attempt + 1)); continue; }
-      return { status: res.status, body: text ? safeJson(text) : null };
+      return { status: res.status, body: text ? safeJson(text) : null, ms };
     } catch {
       bump(`network retry ${kind}`);
       await sleep(Math.min(2000, 100 * (attempt + 1)));
@@ -98,9 +104,41 @@ const baseNoop = await load(`${noop.url}/`, { seconds: BASELINE_SECONDS, connect
 const baseTrivial = await load(`${trivial.url}/`, { seconds: BASELINE_SECONDS, connections: CONCURRENCY });
 await noop.dispose(); await trivial.dispose();
 
+// ----- fake payment providers ---------------------------------------------------------------
+// Each buyer with a provider plan says here what the fakes do with its create call; the fakes
+// find the buyer of a call from the call itself, so concurrent buyers never mix up modes.
+//
+// While clients run, the harness reaches the runtime only over HTTP. Miniflare's binding
+// proxies (mf.getD1Database(...).prepare/bind, object stubs, getWorker) make synchronous round
+// trips that park Node's main thread (Atomics.wait); nothing reads workerd's stdout meanwhile,
+// and with a busy runtime logging every request the pipe fills, workerd blocks on the write and
+// each waits for the other for good (seen right after the restart of a 200-buyer run). Proxies
+// are used only while no client traffic runs: setup, the restart's redelivery, the checker.
+const faults = new Map(); // buyer id → { provider, mode }
+const injected = new Map(); // buyer id → the failure the fakes applied to its create call
+async function routeProviderCall({ provider, appUser, orderCode }) {
+  let userId = appUser; // ZaloPay names the buyer (app_user)
+  for (let attempt = 0; !userId && orderCode && attempt < 5; attempt++) {
+    // PayOS's request names no buyer, but its return URL carries our order code, and the order
+    // (written before the Worker calls the provider) names the buyer. Plain fetch, not `call`:
+    // the Worker's request waiting for this answer may hold one of the client pool's slots.
+    if (restarting) await restarting;
+    try {
+      const res = await fetch(`${base}/api/orders/${orderCode}`, { headers: { Authorization: `Bearer ${organizer}` } });
+      if (res.ok) userId = (await res.json()).order?.userId;
+      else { await res.text(); await sleep(300); }
+    } catch { await sleep(500); }
+  }
+  const f = userId && faults.get(userId);
+  if (!f || f.provider !== provider) return "ok";
+  injected.set(userId, f.mode);
+  return f.mode;
+}
+const fakes = await startFakeProviders({ route: routeProviderCall });
+
 // ----- the app, persisted on disk so a restart keeps D1 and the object's SQLite -------------
 const persistDir = mkdtempSync(join(tmpdir(), "tb-flash-"));
-const appOptions = { bindings: { HOLD_SECONDS: String(HOLD_SECONDS) } };
+const appOptions = { bindings: { HOLD_SECONDS: String(HOLD_SECONDS), ...providerBindings(fakes.url) } };
 let app = await startApp(appOptions, { persistDir });
 base = app.url;
 const port = Number(new URL(app.url).port);
@@ -108,7 +146,14 @@ let db = await app.mf.getD1Database("DB");
 
 // Cron: the Worker's scheduled handler (outbox relay, stuck-checkout sweep) runs every minute
 // in production; here every 15 s so a run of a few minutes sees it several times.
-async function cron() { try { const w = await app.mf.getWorker(); await w.scheduled({ cron: "* * * * *" }); bump("cron runs"); } catch { bump("cron errors"); } }
+// Through the runtime's trigger route (a plain request, see startApp), not getWorker's proxy.
+async function cron() {
+  try {
+    const res = await fetch(`${base}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("* * * * *")}`);
+    await res.text();
+    bump(res.ok ? "cron runs" : "cron errors");
+  } catch { bump("cron errors"); }
+}
 const cronTimer = setInterval(() => { if (!restarting) cron(); }, 15_000);
 
 async function restart() {
@@ -120,12 +165,11 @@ async function restart() {
   db = await app.mf.getD1Database("DB");
   base = app.url;
   const downMs = Date.now() - t0;
-  done();
-  restarting = null;
   // A queue keeps accepted messages across a restart; Miniflare's local queue does not. Deliver
   // every payment and domain message the outbox published again (at-least-once delivery: the
   // consumers must ignore what they already applied).
   // The window: everything published in the minute before the restart (consumers take ~1 s).
+  // Done before the clients resume: these proxies must not meet client traffic (see the fakes).
   const rows = (await db.prepare("SELECT queue, payload FROM outbox WHERE published_at >= ?1").bind(t0 - 60_000).all()).results;
   const queues = { PAYMENT_EVENTS: await app.mf.getQueueProducer("PAYMENT_EVENTS"), DOMAIN_EVENTS: await app.mf.getQueueProducer("DOMAIN_EVENTS") };
   for (const q of Object.keys(queues)) {
@@ -133,7 +177,10 @@ async function restart() {
     for (let k = 0; k < bodies.length; k += 100) await queues[q].sendBatch(bodies.slice(k, k + 100));
   }
   bump("redelivered queue messages", rows.length);
-  return { downMs, redeliveryMs: Date.now() - t0 - downMs };
+  const redeliveryMs = Date.now() - t0 - downMs;
+  done();
+  restarting = null;
+  return { downMs, redeliveryMs };
 }
 
 // ----- the sale ----------------------------------------------------------------------------
@@ -179,14 +226,24 @@ for (let k = 0; k < N; k += 500) {
     .bind(b.id, `fan${b.i}@flash.test`, String(b.i), Date.now())));
 }
 
-// What each admitted buyer does with the checkout.
-const PLAN = [["pay", 0.52], ["pay-duplicates", 0.10], ["decline", 0.10], ["decline-then-pay", 0.05],
-  ["abandon", 0.10], ["late-pay", 0.05], ["cancel", 0.03], ["provider-down", 0.05]];
+// What each admitted buyer does with the checkout. The provider plans first order with a real
+// provider that fails (its create call, through the fakes, or VNPay's IPN), then try the same
+// checkout token again with the sandbox; an order failure ends the checkout session by design
+// (src/domain/waitroom.rs: the slot goes to the next fan, the user may join again), so they
+// join again, wait for admission and buy through the sandbox.
+const PLAN = [["pay", 0.37], ["pay-duplicates", 0.10], ["decline", 0.10], ["decline-then-pay", 0.05],
+  ["abandon", 0.10], ["late-pay", 0.05], ["cancel", 0.03], ["provider-down", 0.05], ["provider-error", 0.04],
+  ["provider-timeout", 0.03], ["vnpay-failed", 0.04], ["zalopay-paid", 0.04]];
+if (Math.abs(PLAN.reduce((a, [, w]) => a + w, 0) - 1) > 1e-9) throw new Error("PLAN weights must sum to 1");
 function pickPlan(r) { let x = r(); for (const [p, w] of PLAN) { if ((x -= w) < 0) return p; } return "pay"; }
+const CREATE_FAULT_PLANS = new Set(["provider-down", "provider-error", "provider-timeout"]);
 
 const joinTimes = [];
 const orderTimes = [];
 const lateWork = [];
+const providerOrders = []; // first orders of the create-fault and ZaloPay plans: what the fakes did, what the client got
+const providerFailures = []; // { userId, provider } of every 502 PAYMENT_PROVIDER_UNAVAILABLE
+const acknowledged = []; // { orderId, status }: notifications the Worker acknowledged as recorded
 let ordersCreated = 0;
 let restartMs = null;
 const restartAfterOrders = RESTART ? Math.floor(N * 0.3) : Infinity;
@@ -196,15 +253,19 @@ async function buyer(b) {
   const j = await call("join", `/api/events/${event.id}/waitroom/join`, { method: "POST", token: b.token });
   joinTimes.push([t0, Date.now()]);
   if (j.status !== 200) { bump(`join ${j.status}`); return; }
-  let s = j.body.waitroomSession;
   // Wait for admission: poll about when the estimate says, never faster than 1 s.
-  while (s.status === "QUEUED") {
-    if (Date.now() > deadline) { bump("gave up waiting"); return; }
-    await sleep(Math.min(10_000, Math.max(1000, (s.estimatedWaitSeconds ?? 1) * 700)));
-    const r = await call("session", `/api/events/${event.id}/waitroom/session`, { token: b.token });
-    if (r.status === 200) s = r.body.waitroomSession;
-  }
-  if (s.status !== "ADMITTED") { bump(`session ${s.status}`); return; }
+  const admitted = async (s) => {
+    while (s.status === "QUEUED") {
+      if (Date.now() > deadline) { bump("gave up waiting"); return null; }
+      await sleep(Math.min(10_000, Math.max(1000, (s.estimatedWaitSeconds ?? 1) * 700)));
+      const r = await call("session", `/api/events/${event.id}/waitroom/session`, { token: b.token });
+      if (r.status === 200) s = r.body.waitroomSession;
+    }
+    if (s.status !== "ADMITTED") { bump(`session ${s.status}`); return null; }
+    return s;
+  };
+  let s = await admitted(j.body.waitroomSession);
+  if (!s) return;
   bump("admitted");
   const plan = pickPlan(b.rand);
   const lines = [];
@@ -213,47 +274,137 @@ async function buyer(b) {
   const split = wanted > 1 && b.rand() < 0.4;
   lines.push({ ticketClassId: classes[first].id, quantity: split ? wanted - 1 : wanted });
   if (split) lines.push({ ticketClassId: classes[(first + 1) % 3].id, quantity: 1 });
-  const order = async (items, paymentMethod) => {
+  const order = async (items, paymentMethod, kind = "order") => {
     const key = randomUUID();
     const t = Date.now();
-    const r = await call("order", "/api/orders", { method: "POST", token: b.token, headers: { "Idempotency-Key": key },
+    const r = await call(kind, "/api/orders", { method: "POST", token: b.token, headers: { "Idempotency-Key": key },
       body: { eventId: event.id, items, paymentMethod, checkoutToken: s.checkoutToken } });
     orderTimes.push([t, Date.now()]);
     return r;
   };
-  let r;
-  if (plan === "provider-down") {
-    // PayOS create API unreachable (nothing listens on its local port): 502, hold released.
-    r = await order(lines, "payos");
-    bump(`payos create ${r.status}`);
-  }
-  r = await order(lines, "sandbox");
-  if (r.status === 409 && r.body?.code === "INSUFFICIENT_INVENTORY") {
-    bump("refused: insufficient inventory");
-    const live = (await call("setup", `/api/events/${event.id}/ticket-classes`)).body?.items ?? [];
-    const open = live.find((c) => c.available > 0);
-    if (open) r = await order([{ ticketClassId: open.id, quantity: 1 }], "sandbox");
-  }
-  if (r.status !== 201) {
+  // The lines asked for; if they are sold out, once more with one ticket of a class still open.
+  const placeOrder = async (paymentMethod, kind) => {
+    let r = await order(lines, paymentMethod, kind);
+    if (r.status === 409 && r.body?.code === "INSUFFICIENT_INVENTORY") {
+      bump("refused: insufficient inventory");
+      const live = (await call("setup", `/api/events/${event.id}/ticket-classes`)).body?.items ?? [];
+      const open = live.find((c) => c.available > 0);
+      if (open) r = await order([{ ticketClassId: open.id, quantity: 1 }], paymentMethod, kind);
+    }
+    return r;
+  };
+  const giveUp = async (r) => {
     bump(`order ${r.status} ${r.body?.code ?? ""}`.trim());
     await call("session", `/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: b.token });
-    return;
+  };
+  const created = () => {
+    ordersCreated++;
+    if (ordersCreated === restartAfterOrders && restartMs === null) { restartMs = -1; restart().then((ms) => (restartMs = ms)); }
+  };
+  // After a failed order: the same checkout token again, then (refused: the failure ended the
+  // checkout) wait until the session has left ADMITTED, join again and wait for admission.
+  // Returns the sandbox order's response, or null when the buyer could not get back in.
+  const afterFailure = async () => {
+    const again = await order(lines, "sandbox");
+    bump(`same-token reorder ${again.status} ${again.body?.code ?? ""}`.trim());
+    if (again.status === 201) return again;
+    for (let k = 0; ; k++) {
+      const r = await call("session", `/api/events/${event.id}/waitroom/session`, { token: b.token });
+      if (r.status === 404 || (r.status === 200 && r.body.waitroomSession.status !== "ADMITTED")) break;
+      // Bounded: a saga the restart delayed still closes the order (hold expiry, cron sweeps).
+      if (k >= 300 || Date.now() > deadline) { bump("checkout never ended after the failure"); return null; }
+      await sleep(1000);
+    }
+    const rj = await call("rejoin", `/api/events/${event.id}/waitroom/join`, { method: "POST", token: b.token });
+    if (rj.status !== 200) { bump(`rejoin ${rj.status}`); return null; }
+    bump("rejoined after a failed order");
+    s = await admitted(rj.body.waitroomSession);
+    if (!s) return null;
+    bump("admitted again");
+    return placeOrder("sandbox");
+  };
+
+  let r;
+  if (CREATE_FAULT_PLANS.has(plan)) {
+    // The fakes fail this buyer's create call: the Worker must answer 502 with the hold released,
+    // the order FAILED and the payment CANCELLED, within its 8 s provider timeout.
+    const provider = plan === "provider-down" || b.rand() < 0.5 ? "payos" : "zalopay";
+    const mode = plan === "provider-down" ? "reset" : plan === "provider-timeout" ? "hang" : b.rand() < 0.5 ? "reject" : "5xx";
+    faults.set(b.id, { provider, mode });
+    // Its own request kind keeps these out of the order latency figures (a hang takes 8 s).
+    const r0 = await placeOrder(provider, "fault-order");
+    const applied = injected.get(b.id) ?? null;
+    providerOrders.push({ userId: b.id, provider, mode: applied, status: r0.status, code: r0.body?.code ?? null, ms: r0.ms });
+    bump(`${provider} create ${applied ?? "not called"} → ${r0.status}`);
+    if (r0.status === 201) { created(); return; } // a fault the Worker did not see (counted by the checker); the hold expires
+    if (r0.status !== 502) { await giveUp(r0); return; }
+    providerFailures.push({ userId: b.id, provider });
+    r = await afterFailure();
+    if (!r) return;
+  } else if (plan === "vnpay-failed") {
+    // VNPay is redirect-only: the order is created with a signed payment URL; the buyer cancels
+    // on VNPay's page (vnp_ResponseCode 24), whose IPN arrives twice at once.
+    const r0 = await placeOrder("vnpay");
+    if (r0.status !== 201) { await giveUp(r0); return; }
+    created();
+    const o = r0.body.order;
+    const signed = new URL(r0.body.paymentUrl).searchParams; // what VNPay receives
+    const query = vnpayIpnQuery({
+      vnp_Amount: signed.get("vnp_Amount"), vnp_BankCode: "NCB", vnp_CardType: "ATM", vnp_OrderInfo: signed.get("vnp_OrderInfo"),
+      vnp_PayDate: vnpayTime(Date.now()), vnp_ResponseCode: "24", vnp_TmnCode: signed.get("vnp_TmnCode"),
+      vnp_TransactionNo: "0", vnp_TransactionStatus: "02", vnp_TxnRef: signed.get("vnp_TxnRef") });
+    const answers = await Promise.all([0, 1].map(() => call("webhook", `/api/payments/webhooks/vnpay?${query}`)));
+    for (const a of answers) bump(`vnpay IPN RspCode ${a.body?.RspCode}`);
+    // 00: recorded now; 02: already recorded (the other delivery). Either way the payment is FAILED.
+    if (answers.some((a) => ["00", "02"].includes(a.body?.RspCode))) acknowledged.push({ orderId: o.id, status: "FAILED" });
+    bump("duplicate deliveries sent");
+    // The saga fails the order (and ends the checkout) off the payments queue: wait for it.
+    let status = "PENDING";
+    for (let k = 0; k < 120 && status === "PENDING" && Date.now() < deadline; k++) {
+      await sleep(1000);
+      status = (await call("session", `/api/orders/${o.id}`, { token: b.token })).body?.order?.status ?? status;
+    }
+    bump(`vnpay order ${status}`);
+    r = await afterFailure();
+    if (!r) return;
+  } else {
+    r = await placeOrder(plan === "zalopay-paid" ? "zalopay" : "sandbox");
+    if (plan === "zalopay-paid") {
+      providerOrders.push({ userId: b.id, provider: "zalopay", mode: injected.get(b.id) ?? null, status: r.status, code: r.body?.code ?? null });
+    }
   }
-  ordersCreated++;
-  if (ordersCreated === restartAfterOrders && restartMs === null) { restartMs = -1; restart().then((ms) => (restartMs = ms)); }
+  if (r.status !== 201) { await giveUp(r); return; }
+  created();
   const { order: o, paymentUrl } = r.body;
   const paymentPath = new URL(paymentUrl).pathname;
   const pay = (action) => call("webhook", `${paymentPath}/${action}`, { method: "POST" });
   bump(`plan ${plan}`);
   switch (plan) {
     case "pay": await pay("pay"); break;
-    case "provider-down": await pay("pay"); break;
+    case "provider-down": case "provider-error": case "provider-timeout": case "vnpay-failed": await pay("pay"); break;
+    case "zalopay-paid": {
+      // ZaloPay's callback (success only; MAC'd with key2) for the order the fake created,
+      // delivered twice at once.
+      const z = fakes.zalopayOrders.get(b.id);
+      if (!z) { bump("zalopay order unknown to the fake"); break; }
+      const now = Date.now();
+      const raw = zalopayCallbackBody({ app_id: Number(BENCH_KEYS.zalopay.appId), app_trans_id: z.appTransId, app_time: z.appTime,
+        app_user: b.id, amount: z.amount, embed_data: "{}", item: "[]", zp_trans_id: 260_000_000 + b.i, server_time: now,
+        channel: 38, merchant_user_id: "bench", user_fee_amount: 0, discount_amount: 0 });
+      const answers = await Promise.all([0, 1].map(() => call("webhook", "/api/payments/webhooks/zalopay", { method: "POST", raw, headers: { "Content-Type": "application/json" } })));
+      for (const a of answers) bump(`zalopay callback ${a.body?.return_code} ${a.body?.return_message}`);
+      if (answers.some((a) => a.body?.return_code === 1 && a.body?.return_message === "success")) acknowledged.push({ orderId: o.id, status: "COMPLETED" });
+      bump("duplicate deliveries sent");
+      break;
+    }
     case "pay-duplicates": {
       // The same provider transaction delivered several times, concurrently, plus a signed
       // redelivery of that transaction straight to the webhook.
       await Promise.all([pay("pay"), pay("pay"), pay("pay")]);
-      const p = (await db.prepare("SELECT id, provider_ref, amount FROM payments WHERE order_id = ?1").bind(o.id).first());
-      const raw = signSandbox({ paymentId: p.id, orderRef: p.provider_ref, amount: p.amount, currency: "VND", outcome: "paid", txnId: `sbx_${p.id}_paid`, issuedAtMs: Date.now() });
+      // What the sandbox signs: its payment (the checkout URL's last segment), our order code
+      // without dashes as its reference, the order's amount.
+      const paymentId = paymentPath.split("/").pop();
+      const raw = signSandbox({ paymentId, orderRef: o.code.replaceAll("-", ""), amount: o.totalAmountCents, currency: "VND", outcome: "paid", txnId: `sbx_${paymentId}_paid`, issuedAtMs: Date.now() });
       await Promise.all([0, 1].map(() => call("webhook", "/api/payments/webhooks/sandbox", { method: "POST", raw, headers: { "Content-Type": "application/json" } })));
       bump("duplicate deliveries sent", 4);
       break;
@@ -276,12 +427,21 @@ async function buyer(b) {
   }
 }
 
+/** The operator view (GET /api/ops/events/{id}/status): the object's status plus D1's counts, over HTTP. */
+async function opsStatus() {
+  const res = await fetch(`${base}/api/ops/events/${event.id}/status`, { headers: { Authorization: `Bearer ${admin}` } });
+  const body = await res.json();
+  if (!res.ok || !body.eventHub) throw new Error(`ops status ${res.status} ${body.eventHubError ?? ""}`);
+  return body;
+}
+
 const saleStart = Date.now();
 const progress = setInterval(async () => {
   let st = {};
-  try { st = await hubStatus(app.mf, event.id); } catch {}
+  try { st = await opsStatus(); } catch {}
+  const hub = st.eventHub ?? {};
   console.error(`[${((Date.now() - saleStart) / 1000).toFixed(0)} s] joined ${joinTimes.length}/${N} admitted ${tally.admitted ?? 0} orders ${ordersCreated} ` +
-    `queue ${st.waitroom?.queueLength} slots ${st.waitroom?.slotsInUse} holds ${st.activeHolds} hubOutbox ${st.outboxBacklog}`);
+    `queue ${hub.waitroom?.queueLength} slots ${hub.waitroom?.checkoutSlotsInUse} holds ${hub.activeHolds} hubOutbox ${hub.outboxBacklog}`);
 }, 5000);
 // Joins arrive as fast as the client pool sends them: everyone within seconds.
 await Promise.all(buyers.map((b) => buyer(b).catch((e) => { bump(`buyer error ${String(e.message).slice(0, 60)}`); if (process.env.FC_DEBUG) console.error(e); })));
@@ -293,11 +453,12 @@ const clientsDone = Date.now();
 let drained = false;
 let last;
 for (let k = 0; k < 600 && Date.now() < deadline; k++) {
-  const pending = (await db.prepare("SELECT COUNT(*) AS n FROM orders WHERE event_id = ?1 AND status = 'PENDING'").bind(event.id).first()).n;
-  const unpublished = (await db.prepare("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL").first()).n;
-  const st = await hubStatus(app.mf, event.id);
-  last = { pending, unpublished, holds: st.activeHolds, queue: st.waitroom?.queueLength, admitted: st.waitroom?.admitted, hubOutbox: st.outboxBacklog };
-  if (!pending && !unpublished && !st.activeHolds && !st.waitroom?.queueLength && !st.waitroom?.admitted && !st.outboxBacklog) { drained = true; break; }
+  let st;
+  try { st = await opsStatus(); } catch (e) { last = { error: e.message }; await sleep(1000); continue; }
+  const hub = st.eventHub;
+  last = { pending: st.orders.pending, unpublished: st.outbox.unpublished, holds: hub.activeHolds, queue: hub.waitroom?.queueLength,
+    admitted: hub.waitroom?.admitted, hubOutbox: hub.outboxBacklog };
+  if (Object.values(last).every((v) => !v)) { drained = true; break; }
   if (k % 10 === 9) await cron();
   await sleep(1000);
 }
@@ -306,9 +467,11 @@ clearInterval(progress);
 await sleep(1500); // let the event-log consumer catch up with the last announcements
 clearInterval(cronTimer);
 
-const live = await checkLive({ url: base, mf: app.mf, eventId: event.id, organizerToken: organizer });
+const live = await checkLive({ url: base, mf: app.mf, eventId: event.id, organizerToken: organizer, harness: { providerFailures, acknowledged } });
 await app.dispose();
+await fakes.close();
 const admission = await checkAdmissionOrder(persistDir);
+const holdsNotReleased = await checkReleasedHolds(persistDir, live.closedEarly);
 rmSync(persistDir, { recursive: true, force: true });
 
 // ----- report ------------------------------------------------------------------------------
@@ -316,7 +479,8 @@ const span = (ts) => (ts.length ? (Math.max(...ts.map((t) => t[1])) - Math.min(.
 const joinSpan = span(joinTimes);
 const orderSpan = span(orderTimes);
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
-const counts = { ...live.counts, admissionOrderViolations: admission.violations, drained: drained ? 0 : 1 };
+const counts = { ...live.counts, providerAnswersWrong: checkProviderAnswers(providerOrders), closedOrdersHoldNotReleased: holdsNotReleased,
+  admissionOrderViolations: admission.violations, drained: drained ? 0 : 1 };
 console.log(`\nFlash crowd: ${N} buyers, ${classes.length} classes (${classSpecs.map((c) => `${c.name} ${c.total}`).join(", ")}), ` +
   `${slots} checkout slots, holds ${HOLD_SECONDS} s, ${CONCURRENCY} requests in flight, seed ${SEED}, restart ${RESTART ? "on" : "off"}`);
 console.log(`baselines (same run, ${CONCURRENCY} connections, ${BASELINE_SECONDS} s): no-op Worker ${f(baseNoop.rps)} req/s p50 ${baseNoop.p50} ms p99 ${baseNoop.p99} ms; ` +
@@ -324,6 +488,10 @@ console.log(`baselines (same run, ${CONCURRENCY} connections, ${BASELINE_SECONDS
 console.log(`joins       ${joinTimes.length} in ${f(joinSpan, 1)} s = ${f(joinTimes.length / joinSpan)} joins/s (${f(joinTimes.length / joinSpan / baseNoop.rps * 100, 1)}% of no-op, ${f(joinTimes.length / joinSpan / baseTrivial.rps * 100, 1)}% of trivial object); p50 ${f(pct(lat.join, 50))} ms p99 ${f(pct(lat.join, 99))} ms`);
 console.log(`orders      ${orderTimes.length} requests in ${f(orderSpan, 1)} s = ${f(orderTimes.length / orderSpan)} orders/s; p50 ${f(pct(lat.order, 50))} ms p99 ${f(pct(lat.order, 99))} ms (created ${ordersCreated})`);
 console.log(`webhooks    ${lat.webhook.length} deliveries; p50 ${f(pct(lat.webhook, 50))} ms p99 ${f(pct(lat.webhook, 99))} ms`);
+// The order request's round trip up to its 502, by what the fake did with the create call.
+const faultMs = (modes) => providerOrders.filter((o) => modes.includes(o.mode) && o.status === 502).map((o) => o.ms);
+console.log(`providers   create calls at the fakes ${JSON.stringify(fakes.stats)}; order → 502 after a refusal/5xx/reset p50 ${f(pct(faultMs(["reject", "5xx", "reset"]), 50))} ms, ` +
+  `after no answer (8 s timeout) p50 ${f(pct(faultMs(["hang"]), 50))} ms max ${f(Math.max(...faultMs(["hang"])))} ms; ${live.closedEarly.length} orders closed early checked for a released hold`);
 console.log(`admission   ${admission.admitted} of ${admission.sessions} sessions admitted over ${f(admission.admissionSpanS, 1)} s = ${f(admission.admitted / Math.max(admission.admissionSpanS, 1))} admissions/s`);
 console.log(`drain       ${f((drainedAt - clientsDone) / 1000, 1)} s after the last client action (${drained ? "drained" : `NOT drained: ${JSON.stringify(last)}`}); whole sale ${f((drainedAt - saleStart) / 1000, 1)} s`);
 console.log(`restart     ${restartMs === null ? "not injected" : `after ${restartAfterOrders} orders: runtime down ${restartMs.downMs} ms, ${tally["redelivered queue messages"] ?? 0} messages redelivered in ${restartMs.redeliveryMs} ms`}`);

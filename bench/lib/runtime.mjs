@@ -63,7 +63,10 @@ export function startTrivialObject() {
  * The app as wrangler.toml describes it, without the rate-limiting bindings (a benchmark is
  * one client hammering on purpose, and Miniflare emulates each limiter call as an extra
  * service hop that Cloudflare's in-process limiter does not cost; the Worker skips an absent
- * limiter), with `overrides` merged over the options.
+ * limiter), with `overrides` merged over the options. Its cron handler runs on a plain
+ * request, `GET {url}/cdn-cgi/local/scheduled?cron=...`: Miniflare's proxies (getWorker, D1,
+ * object stubs) block Node's main thread on synchronous round trips, which must not meet a
+ * busy runtime (bench/flash-crowd.mjs says why).
  */
 export async function startApp(overrides = {}, { persistDir, port, migrate = true } = {}) {
   const { workerOptions, main } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
@@ -83,6 +86,7 @@ export async function startApp(overrides = {}, { persistDir, port, migrate = tru
     ...rest,
     bindings: { ...(options.bindings ?? {}), ...(extraBindings ?? {}) },
   }, {
+    unsafeTriggerHandlers: true,
     ...(persistDir ? { resourcePersistencePath: persistDir } : {}),
     ...(port ? { port } : {}),
   });
