@@ -13,7 +13,8 @@ use crate::http::settings::secret;
 use crate::http::{ApiError, ApiResult, RequestContext};
 use crate::payments::sandbox::{sign_sandbox_webhook, SandboxConfig, SandboxEvent, SandboxOutcome};
 use crate::payments::{
-    check_order, Acknowledgement, Disposition, Gateway, Inbound, OrderStanding, Provider,
+    check_order, Acknowledgement, Disposition, Gateway, Inbound, OrderStanding, PaymentStanding,
+    Provider,
 };
 use crate::store::payments::{self as store, Recorded};
 use crate::store::{d1, outbox};
@@ -113,7 +114,7 @@ pub async fn handle_notification(
     let standing = match &payment {
         Some(p) => OrderStanding::Found {
             amount: p.amount,
-            awaiting_result: p.status == "PENDING",
+            payment: PaymentStanding::from_status(&p.status),
         },
         None => OrderStanding::NotFound,
     };

@@ -259,6 +259,31 @@ pub struct VerifiedNotification {
     pub raw: serde_json::Value,
 }
 
+/// Where the stored payment a notification names stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStanding {
+    /// No result yet.
+    Awaiting,
+    /// Paid: the money is recorded.
+    Paid,
+    /// Closed without money: declined by the provider, or cancelled on our side (its create
+    /// call failed or timed out, the order closed). A provider can still take money for it
+    /// afterwards (a second attempt on the same payment page, a link created despite our
+    /// timeout), and that money must be recorded, never acknowledged and dropped.
+    ClosedUnpaid,
+}
+
+impl PaymentStanding {
+    /// From the stored `payments.status`.
+    pub fn from_status(status: &str) -> PaymentStanding {
+        match status {
+            "PENDING" => PaymentStanding::Awaiting,
+            "COMPLETED" => PaymentStanding::Paid,
+            _ => PaymentStanding::ClosedUnpaid,
+        }
+    }
+}
+
 /// What the order store knows about the order a notification names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderStanding {
@@ -266,8 +291,7 @@ pub enum OrderStanding {
     Found {
         /// The amount this payment was created for, in VND.
         amount: i64,
-        /// False once the payment was settled either way (paid, failed, cancelled, expired).
-        awaiting_result: bool,
+        payment: PaymentStanding,
     },
 }
 
@@ -319,18 +343,22 @@ impl From<&PaymentError> for Disposition {
 }
 
 /// Checks a verified notification against the stored order, in the order VNPay's IPN rules
-/// prescribe: existence, then amount, then whether a result is still awaited.
+/// prescribe: existence, then amount, then whether a result is still awaited. A payment
+/// closed without money still accepts a success: late money goes to the saga, which
+/// re-reserves the tickets or marks the order for refund.
 pub fn check_order(notification: &VerifiedNotification, standing: &OrderStanding) -> Disposition {
     match *standing {
         OrderStanding::NotFound => Disposition::OrderNotFound,
         OrderStanding::Found { amount, .. } if amount != notification.amount => {
             Disposition::AmountMismatch
         }
-        OrderStanding::Found {
-            awaiting_result: false,
-            ..
-        } => Disposition::AlreadySettled,
-        OrderStanding::Found { .. } => Disposition::Accepted,
+        OrderStanding::Found { payment, .. } => match payment {
+            PaymentStanding::Awaiting => Disposition::Accepted,
+            PaymentStanding::ClosedUnpaid if notification.outcome.is_success() => {
+                Disposition::Accepted
+            }
+            PaymentStanding::ClosedUnpaid | PaymentStanding::Paid => Disposition::AlreadySettled,
+        },
     }
 }
 
@@ -616,7 +644,7 @@ mod tests {
         );
         let wrong_amount_and_settled = OrderStanding::Found {
             amount: 100_000,
-            awaiting_result: false,
+            payment: PaymentStanding::Paid,
         };
         assert_eq!(
             check_order(&n, &wrong_amount_and_settled),
@@ -624,14 +652,57 @@ mod tests {
         );
         let settled = OrderStanding::Found {
             amount: 150_000,
-            awaiting_result: false,
+            payment: PaymentStanding::Paid,
         };
         assert_eq!(check_order(&n, &settled), Disposition::AlreadySettled);
         let pending = OrderStanding::Found {
             amount: 150_000,
-            awaiting_result: true,
+            payment: PaymentStanding::Awaiting,
         };
         assert_eq!(check_order(&n, &pending), Disposition::Accepted);
+    }
+
+    #[test]
+    fn money_for_a_payment_closed_without_money_is_accepted_but_a_late_failure_is_not() {
+        let closed = OrderStanding::Found {
+            amount: 150_000,
+            payment: PaymentStanding::from_status("CANCELLED"),
+        };
+        let paid = notification(150_000);
+        assert_eq!(check_order(&paid, &closed), Disposition::Accepted);
+        let declined = OrderStanding::Found {
+            amount: 150_000,
+            payment: PaymentStanding::from_status("FAILED"),
+        };
+        assert_eq!(check_order(&paid, &declined), Disposition::Accepted);
+        let failed_again = VerifiedNotification {
+            outcome: PaymentOutcome::Failed {
+                code: "24".into(),
+                reason: "cancelled".into(),
+            },
+            ..notification(150_000)
+        };
+        assert_eq!(
+            check_order(&failed_again, &closed),
+            Disposition::AlreadySettled
+        );
+        assert_eq!(
+            check_order(&failed_again, &declined),
+            Disposition::AlreadySettled
+        );
+        // Still checked for the amount first.
+        assert_eq!(
+            check_order(&notification(1), &closed),
+            Disposition::AmountMismatch
+        );
+        assert_eq!(
+            PaymentStanding::from_status("PENDING"),
+            PaymentStanding::Awaiting
+        );
+        assert_eq!(
+            PaymentStanding::from_status("COMPLETED"),
+            PaymentStanding::Paid
+        );
     }
 
     #[test]

@@ -181,7 +181,7 @@ pub fn acknowledge(disposition: Disposition) -> Acknowledgement {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{check_order, Gateway, Inbound, OrderStanding};
+    use super::super::{check_order, Gateway, Inbound, OrderStanding, PaymentStanding};
     use super::*;
 
     const SECRET: &str = "sandbox-secret-for-tests";
@@ -356,7 +356,7 @@ mod tests {
 
         let pending = OrderStanding::Found {
             amount: 300_000,
-            awaiting_result: true,
+            payment: PaymentStanding::Awaiting,
         };
         let disposition = check_order(&n, &pending);
         assert_eq!(disposition, Disposition::Accepted);
@@ -364,7 +364,7 @@ mod tests {
 
         let short = OrderStanding::Found {
             amount: 200_000,
-            awaiting_result: true,
+            payment: PaymentStanding::Awaiting,
         };
         assert_eq!(check_order(&n, &short), Disposition::AmountMismatch);
         let err = gateway

@@ -389,7 +389,7 @@ pub fn decide_ipn_answer(
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{list, str_at, vectors};
-    use super::super::{hmac_sha512_hex, Gateway, Inbound};
+    use super::super::{hmac_sha512_hex, Gateway, Inbound, PaymentStanding};
     use super::*;
     use serde_json::Value;
 
@@ -528,7 +528,7 @@ mod tests {
             // The order this IPN names, pending and for the amount the IPN carries.
             let standing = OrderStanding::Found {
                 amount: 150_000,
-                awaiting_result: true,
+                payment: PaymentStanding::Awaiting,
             };
             let answer = decide_ipn_answer(&result, &standing);
             let expected = &case["expected_ipn_response"];
@@ -586,7 +586,7 @@ mod tests {
         let v = vectors();
         let standing = OrderStanding::Found {
             amount: 149_999,
-            awaiting_result: true,
+            payment: PaymentStanding::Awaiting,
         };
         assert_eq!(
             decide_ipn_answer(&success_ipn(&v), &standing),
@@ -599,7 +599,7 @@ mod tests {
         let v = vectors();
         let standing = OrderStanding::Found {
             amount: 150_000,
-            awaiting_result: false,
+            payment: PaymentStanding::Paid,
         };
         assert_eq!(
             decide_ipn_answer(&success_ipn(&v), &standing),

@@ -57,8 +57,9 @@ pub enum Recorded {
     AlreadySettled,
 }
 
-/// Settles a PENDING payment with the provider's verdict and writes the saga message, in one
-/// D1 batch: either both happen or neither. The UPDATE only matches a PENDING row and the
+/// Settles a PENDING payment with the provider's verdict (or records money for one closed
+/// without it) and writes the saga message, in one D1 batch: either both happen or neither.
+/// The UPDATE only matches a row still open to this verdict and the
 /// outbox insert only fires if this very verdict is now stored, so duplicate webhooks (even
 /// concurrent ones) produce one effect.
 pub async fn record_verdict(
@@ -104,8 +105,11 @@ pub async fn record_verdict(
     let statements = vec![
         stmt(
             db,
+            // A success also settles a payment closed without money (see
+            // `PaymentStanding::ClosedUnpaid`): that money goes to the saga's late path.
             "UPDATE payments SET status = ?2, provider_txn_id = ?3, provider_payload = ?4, updated_at = ?5 \
-             WHERE id = ?1 AND status = 'PENDING'",
+             WHERE id = ?1 AND (status = 'PENDING' \
+             OR (?2 = 'COMPLETED' AND status IN ('FAILED', 'CANCELLED')))",
             &[text(&payment.id), text(status), text(&verdict.provider_txn_id), text(&raw), int(now_ms)],
         )?,
         message.insert_when(

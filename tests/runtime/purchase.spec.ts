@@ -241,6 +241,60 @@ describe("webhooks", () => {
     const [c] = await ticketClasses(event.id);
     expect(c).toMatchObject({ reserved: 0, sold: 0, available: 10 });
   });
+
+  it("records money taken after a decline (a second attempt on the provider's page): the tickets are sold again", async () => {
+    const { event, buyer, created, payment } = await pendingSandboxOrder(2);
+    await payInSandbox(created.paymentUrl, "decline");
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "FAILED", "FAILED");
+    const paid = await signSandbox({
+      paymentId: payment.id, orderRef: payment.provider_ref, amount: 100_000, currency: "VND",
+      outcome: "paid", txnId: "second-attempt-paid", issuedAtMs: Date.now(),
+    });
+    for (let i = 0; i < 2; i++) expect((await call("/api/payments/webhooks/sandbox", { rawBody: paid })).status).toBe(200);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED after the late money");
+    const row = await env.DB.prepare("SELECT status, provider_txn_id FROM payments WHERE id = ?1").bind(payment.id).first<any>();
+    expect(row).toEqual({ status: "COMPLETED", provider_txn_id: "second-attempt-paid" });
+    expect(await countOutbox(payment.id, "PAYMENT_COMPLETED")).toBe(1);
+    const [c] = await ticketClasses(event.id);
+    expect(c).toMatchObject({ reserved: 0, sold: 2 });
+    // A failure notice for the same payment afterwards changes nothing.
+    const late = await signSandbox({
+      paymentId: payment.id, orderRef: payment.provider_ref, amount: 100_000, currency: "VND",
+      outcome: "declined", txnId: "third-attempt-declined", issuedAtMs: Date.now(),
+    });
+    expect((await call("/api/payments/webhooks/sandbox", { rawBody: late })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await orderStatus(buyer, created.order.id)).status).toBe("COMPLETED");
+  });
+
+  it("records money for a payment whose create call failed (a link the provider made anyway)", async () => {
+    const event = await publishedEvent({ classes: [{ name: "GA", priceCents: 150_000, total: 5 }] });
+    const buyer = await registerAndLogin();
+    await setProviderMode({ payos: "down" });
+    let orderId: string;
+    try {
+      const res = await order(buyer, { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "payos" });
+      const problem = await expectProblem(res, 502, "PAYMENT_PROVIDER_UNAVAILABLE");
+      orderId = (await json(await call("/api/orders", { token: buyer.token }))).items[0].id;
+      expect(problem).toBeTruthy();
+    } finally {
+      await setProviderMode({ payos: "ok" });
+    }
+    const payment = await env.DB.prepare("SELECT id, provider_ref, status FROM payments WHERE order_id = ?1").bind(orderId).first<any>();
+    expect(payment.status).toBe("CANCELLED");
+    const data: Record<string, unknown> = {
+      orderCode: Number(payment.provider_ref), amount: 150_000, description: "TB order", accountNumber: "0123456789",
+      reference: `FT${payment.provider_ref}`, transactionDateTime: "2026-11-26 10:00:00", currency: "VND",
+      paymentLinkId: `plink${payment.provider_ref}`, code: "00", desc: "success",
+    };
+    const canonical = Object.keys(data).sort().map((k) => `${k}=${data[k]}`).join("&");
+    const body = JSON.stringify({ code: "00", desc: "success", success: true, data, signature: await hmac("SHA-256", "test-payos-checksum-key", canonical) });
+    const res = await call("/api/payments/webhooks/payos", { rawBody: body });
+    expect(await json(res)).toEqual({ success: true });
+    await eventually(async () => (await orderStatus(buyer, orderId)).status === "COMPLETED", "COMPLETED after the late money");
+    const [c] = await ticketClasses(event.id);
+    expect(c).toMatchObject({ reserved: 0, sold: 1 });
+  });
 });
 
 async function expireHold(eventId: string, orderId: string) {
