@@ -1,6 +1,7 @@
 // The purchase path end to end: checkout saga, sandbox and real-provider payments through
 // local fakes, webhooks through the outbox and the payments queue, compensation and expiry.
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
 import { eventually, publishedEvent, ticketClasses } from "./fixtures";
@@ -312,6 +313,21 @@ describe("hold expiry and late payment", () => {
     await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "CANCELLED", "CANCELLED");
     const [c] = await ticketClasses(event.id);
     expect(c).toMatchObject({ reserved: 0, sold: 0, available: 10 });
+  });
+
+  it("closes a pending order whose hold lapsed without its HOLD_EXPIRED message (the cron sweep)", async () => {
+    const { event, buyer, created } = await pendingSandboxOrder(2);
+    // The message was lost (dead-lettered, or a local queue restarted): D1 still says PENDING
+    // long after the deadline, and the object still holds the tickets.
+    await env.DB.prepare("UPDATE orders SET expires_at = ?1 WHERE id = ?2").bind(Date.now() - 3 * 60_000, created.order.id).run();
+    expect((await ticketClasses(event.id))[0].reserved).toBe(2);
+    await (exports as any).default.scheduled({ cron: "* * * * *", scheduledTime: new Date() });
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "CANCELLED", "CANCELLED by the sweep");
+    const [c] = await ticketClasses(event.id);
+    expect(c).toMatchObject({ reserved: 0, sold: 0, available: 10 });
+    // Money arriving now still takes the late path.
+    await payInSandbox(created.paymentUrl);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "late COMPLETED");
   });
 
   it("completes a payment that arrives after expiry when stock allows", async () => {
