@@ -173,6 +173,65 @@ describe("ordering", () => {
   });
 });
 
+async function admittedSession(eventId: string, buyer: TestUser) {
+  expect((await call(`/api/events/${eventId}/waitroom/join`, { method: "POST", token: buyer.token })).status).toBe(200);
+  await runDurableObjectAlarm(hub(eventId));
+  const s = await waitroomSession(eventId, buyer);
+  expect(s.status).toBe("ADMITTED");
+  return s;
+}
+
+async function waitroomSession(eventId: string, buyer: TestUser) {
+  return (await json(await call(`/api/events/${eventId}/waitroom/session`, { token: buyer.token }))).waitroomSession;
+}
+
+async function myOrders(buyer: TestUser) {
+  return json(await call("/api/orders?pageSize=100", { token: buyer.token }));
+}
+
+describe("ordering with a checkout token", () => {
+  it("refuses a token whose checkout ended before holding or writing anything, in a sell-out too", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 50_000, total: 1 }] });
+    const [ann, bob] = [await registerAndLogin(), await registerAndLogin()];
+    const line = (checkoutToken: string) => ({ eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox", checkoutToken });
+    const annToken = (await admittedSession(event.id, ann)).checkoutToken;
+
+    // Ann orders, then cancels: her checkout ends with the order.
+    const first = await order(ann, line(annToken));
+    expect(first.status).toBe(201);
+    const { order: cancelled } = await json(first);
+    expect((await call(`/api/orders/${cancelled.id}/cancel`, { method: "POST", token: ann.token })).status).toBe(200);
+    expect(await waitroomSession(event.id, ann)).toMatchObject({ status: "EXPIRED", endReason: "ORDER_CANCELLED" });
+
+    const annOrders = await myOrders(ann);
+    expect(annOrders.total).toBe(1);
+    let counters = await ticketClasses(event.id);
+    expect(counters[0]).toMatchObject({ reserved: 0, sold: 0, available: 1 });
+    await expectProblem(await order(ann, line(annToken)), 403, "CHECKOUT_TOKEN_INVALID");
+    expect(await ticketClasses(event.id)).toEqual(counters);
+    expect(await myOrders(ann)).toEqual(annOrders);
+
+    // Bob takes the last ticket. The dead token hears that it is dead, not that tickets ran out.
+    expect((await order(bob, line((await admittedSession(event.id, bob)).checkoutToken))).status).toBe(201);
+    counters = await ticketClasses(event.id);
+    expect(counters[0]).toMatchObject({ reserved: 1, available: 0 });
+    await expectProblem(await order(ann, line(annToken)), 403, "CHECKOUT_TOKEN_INVALID");
+    expect(await ticketClasses(event.id)).toEqual(counters);
+    expect(await myOrders(ann)).toEqual(annOrders);
+  });
+
+  it("refuses a second order on a checkout that already holds one, holding nothing for it", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 50_000, total: 5 }] });
+    const buyer = await registerAndLogin();
+    const { checkoutToken } = await admittedSession(event.id, buyer);
+    const line = { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 2 }], paymentMethod: "sandbox", checkoutToken };
+    expect((await order(buyer, line)).status).toBe(201);
+    await expectProblem(await order(buyer, line), 403, "CHECKOUT_TOKEN_INVALID");
+    expect((await ticketClasses(event.id))[0]).toMatchObject({ reserved: 2 });
+    expect((await myOrders(buyer)).total).toBe(1);
+  });
+});
+
 async function pendingSandboxOrder(quantity = 1, total = 10) {
   const event = await publishedEvent({ classes: [{ name: "GA", priceCents: 50_000, total }] });
   const buyer = await registerAndLogin();
