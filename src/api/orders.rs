@@ -15,7 +15,7 @@ use crate::domain::access::{Action, Actor, EventOp, EventRole};
 use crate::domain::event_workflow::check_sale_open;
 use crate::domain::ids::{OrderCode, UserId};
 use crate::domain::ledger::{RequestedItem, ReserveRequest};
-use crate::domain::saga::{CheckoutStep, OrderStatus, SagaInput};
+use crate::domain::saga::{CheckoutFailure, CheckoutStep, OrderStatus, SagaInput};
 use crate::domain::validation::{format_rfc3339, FieldError, Pagination, Validator};
 use crate::durable::client::{EventHubClient, HubCallError};
 use crate::http::webcrypto::random_bytes;
@@ -239,7 +239,7 @@ fn canonical_hash(body: &[u8]) -> Result<String, ApiError> {
         (status = 404, body = crate::http::error::Problem),
         (status = 409, description = "INSUFFICIENT_INVENTORY (nothing held), SALE_NOT_OPEN, IDEMPOTENCY_KEY_IN_FLIGHT", body = crate::http::error::Problem),
         (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED, PAYMENT_METHOD_UNAVAILABLE (not enabled in this deployment)", body = crate::http::error::Problem),
-        (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED)", body = crate::http::error::Problem)))]
+        (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED; a waitroom checkout stays usable: order again with the same checkout token)", body = crate::http::error::Problem)))]
 pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let (user_id, _) = rc.require_user()?;
     let key = rc
@@ -504,11 +504,13 @@ async fn checkout(
                 }),
             );
             co::cancel_payment(db, &payment_id, now).await?;
+            // The buyer never saw a payment page: their waitroom checkout is reopened, not
+            // ended, so "try again" below works with the same checkout token.
             compensate(
                 &rc.env,
                 db,
                 &order,
-                &plan_for(&done),
+                &plan_for(&done, CheckoutFailure::BeforePaymentPage),
                 "PAYMENT_PROVIDER_UNAVAILABLE",
                 now,
                 &rc.trace,

@@ -230,6 +230,49 @@ describe("ordering with a checkout token", () => {
     expect((await ticketClasses(event.id))[0]).toMatchObject({ reserved: 2 });
     expect((await myOrders(buyer)).total).toBe(1);
   });
+
+  it("keeps the buyer in checkout when the provider cannot create the payment: the same token orders again", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 50_000, total: 5 }] });
+    const buyer = await registerAndLogin();
+    const admitted = await admittedSession(event.id, buyer);
+    const line = (paymentMethod: string) => ({
+      eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 2 }], paymentMethod, checkoutToken: admitted.checkoutToken,
+    });
+    await setProviderMode({ payos: "down", zalopay: "hang" });
+    try {
+      await expectProblem(await order(buyer, line("payos")), 502, "PAYMENT_PROVIDER_UNAVAILABLE");
+      // No answer within the Worker's 8 s timeout: the same as an error.
+      await expectProblem(await order(buyer, line("zalopay")), 502, "PAYMENT_PROVIDER_UNAVAILABLE");
+    } finally {
+      await setProviderMode({ payos: "ok", zalopay: "ok" });
+    }
+    // Still in checkout, with the deadline of the admission, and nothing held.
+    const still = await waitroomSession(event.id, buyer);
+    expect(still).toMatchObject({
+      sessionId: admitted.sessionId, status: "ADMITTED", checkoutToken: admitted.checkoutToken, checkoutExpiresAt: admitted.checkoutExpiresAt,
+    });
+    expect((await ticketClasses(event.id))[0]).toMatchObject({ reserved: 0, sold: 0, available: 5 });
+
+    const res = await order(buyer, line("sandbox"));
+    expect(res.status).toBe(201);
+    const created = await json(res);
+    expect((await ticketClasses(event.id))[0]).toMatchObject({ reserved: 2, available: 3 });
+    const mine = (await myOrders(buyer)).items;
+    expect(mine.map((o: any) => [o.paymentMethod, o.status, o.failureCode])).toEqual([
+      ["sandbox", "PENDING", null],
+      ["zalopay", "FAILED", "PAYMENT_PROVIDER_UNAVAILABLE"],
+      ["payos", "FAILED", "PAYMENT_PROVIDER_UNAVAILABLE"],
+    ]);
+    const payments = await env.DB.prepare("SELECT p.status FROM payments p JOIN orders o ON o.id = p.order_id WHERE o.user_id = ?1 AND o.status = 'FAILED'")
+      .bind(buyer.id)
+      .all<{ status: string }>();
+    expect(payments.results.map((p) => p.status)).toEqual(["CANCELLED", "CANCELLED"]);
+
+    // The new order owns the checkout now: paying it completes the session.
+    await payInSandbox(created.paymentUrl);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED");
+    await eventually(async () => (await waitroomSession(event.id, buyer)).status === "COMPLETED", "session COMPLETED");
+  });
 });
 
 async function pendingSandboxOrder(quantity = 1, total = 10) {
