@@ -3,8 +3,9 @@
 // of success, decline, abandonment (hold expiry), late payment after expiry, owner cancels,
 // duplicate and out-of-order webhooks; some pay with ZaloPay (signed callback), and some first
 // meet a failing provider: PayOS or ZaloPay dropping the connection, refusing, answering 5xx or
-// never answering (the Worker's 8 s timeout), or a VNPay IPN reporting a cancelled payment;
-// those buyers then join again and buy through the sandbox. The fake PayOS/ZaloPay APIs are
+// never answering (the Worker's 8 s timeout), after which they order again with the same
+// checkout token through the sandbox, or a VNPay IPN reporting a cancelled payment, after which
+// they join again and buy through the sandbox. The fake PayOS/ZaloPay APIs are
 // bench/lib/providers.mjs. Faults: the runtime is restarted mid-sale (state persisted on disk),
 // payment messages are redelivered. Then the checker (bench/check.mjs) reads the final state
 // and every count must be 0.
@@ -227,10 +228,12 @@ for (let k = 0; k < N; k += 500) {
 }
 
 // What each admitted buyer does with the checkout. The provider plans first order with a real
-// provider that fails (its create call, through the fakes, or VNPay's IPN), then try the same
-// checkout token again with the sandbox; an order failure ends the checkout session by design
-// (src/domain/waitroom.rs: the slot goes to the next fan, the user may join again), so they
-// join again, wait for admission and buy through the sandbox.
+// provider that fails (its create call, through the fakes, or VNPay's IPN), then order again
+// with the same checkout token through the sandbox. A create call that failed leaves the buyer
+// in checkout (they never saw a payment page: src/domain/waitroom.rs, UnbindOrder), so that
+// order must be accepted; a payment the buyer cancelled on VNPay's page ends the checkout
+// session by design (the slot goes to the next fan), so that one is refused and the buyer joins
+// again, waits for admission and buys through the sandbox.
 const PLAN = [["pay", 0.37], ["pay-duplicates", 0.10], ["decline", 0.10], ["decline-then-pay", 0.05],
   ["abandon", 0.10], ["late-pay", 0.05], ["cancel", 0.03], ["provider-down", 0.05], ["provider-error", 0.04],
   ["provider-timeout", 0.03], ["vnpay-failed", 0.04], ["zalopay-paid", 0.04]];
@@ -243,6 +246,7 @@ const orderTimes = [];
 const lateWork = [];
 const providerOrders = []; // first orders of the create-fault and ZaloPay plans: what the fakes did, what the client got
 const providerFailures = []; // { userId, provider } of every 502 PAYMENT_PROVIDER_UNAVAILABLE
+const retriesRefused = []; // buyers answered 502 whose same-token order after it was refused (403)
 const acknowledged = []; // { orderId, status }: notifications the Worker acknowledged as recorded
 let ordersCreated = 0;
 let restartMs = null;
@@ -301,10 +305,19 @@ async function buyer(b) {
     ordersCreated++;
     if (ordersCreated === restartAfterOrders && restartMs === null) { restartMs = -1; restart().then((ms) => (restartMs = ms)); }
   };
-  // After a failed order: the same checkout token again, then (refused: the failure ended the
-  // checkout) wait until the session has left ADMITTED, join again and wait for admission.
-  // Returns the sandbox order's response, or null when the buyer could not get back in.
-  const afterFailure = async () => {
+  // After a 502 from a provider's create call: the checkout is still the buyer's, so the same
+  // checkout token orders again through the sandbox (sold-out lines fall back as any order's).
+  const afterProviderFailure = async () => {
+    const again = await placeOrder("sandbox");
+    bump(`same-token reorder after a 502 → ${again.status} ${again.body?.code ?? ""}`.trim());
+    if (again.status === 403) retriesRefused.push(b.id);
+    return again;
+  };
+  // After a failed payment (declined on the provider's page): the same checkout token again,
+  // then (refused: the failure ended the checkout) wait until the session has left ADMITTED,
+  // join again and wait for admission. Returns the sandbox order's response, or null when the
+  // buyer could not get back in.
+  const afterFailedPayment = async () => {
     const again = await order(lines, "sandbox");
     bump(`same-token reorder ${again.status} ${again.body?.code ?? ""}`.trim());
     if (again.status === 201) return again;
@@ -339,8 +352,7 @@ async function buyer(b) {
     if (r0.status === 201) { created(); return; } // a fault the Worker did not see (counted by the checker); the hold expires
     if (r0.status !== 502) { await giveUp(r0); return; }
     providerFailures.push({ userId: b.id, provider });
-    r = await afterFailure();
-    if (!r) return;
+    r = await afterProviderFailure();
   } else if (plan === "vnpay-failed") {
     // VNPay is redirect-only: the order is created with a signed payment URL; the buyer cancels
     // on VNPay's page (vnp_ResponseCode 24), whose IPN arrives twice at once.
@@ -365,7 +377,7 @@ async function buyer(b) {
       status = (await call("session", `/api/orders/${o.id}`, { token: b.token })).body?.order?.status ?? status;
     }
     bump(`vnpay order ${status}`);
-    r = await afterFailure();
+    r = await afterFailedPayment();
     if (!r) return;
   } else {
     r = await placeOrder(plan === "zalopay-paid" ? "zalopay" : "sandbox");
@@ -479,8 +491,8 @@ const span = (ts) => (ts.length ? (Math.max(...ts.map((t) => t[1])) - Math.min(.
 const joinSpan = span(joinTimes);
 const orderSpan = span(orderTimes);
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
-const counts = { ...live.counts, providerAnswersWrong: checkProviderAnswers(providerOrders), closedOrdersHoldNotReleased: holdsNotReleased,
-  admissionOrderViolations: admission.violations, drained: drained ? 0 : 1 };
+const counts = { ...live.counts, providerAnswersWrong: checkProviderAnswers(providerOrders), providerRetriesRefused: retriesRefused.length,
+  closedOrdersHoldNotReleased: holdsNotReleased, admissionOrderViolations: admission.violations, drained: drained ? 0 : 1 };
 console.log(`\nFlash crowd: ${N} buyers, ${classes.length} classes (${classSpecs.map((c) => `${c.name} ${c.total}`).join(", ")}), ` +
   `${slots} checkout slots, holds ${HOLD_SECONDS} s, ${CONCURRENCY} requests in flight, seed ${SEED}, restart ${RESTART ? "on" : "off"}`);
 console.log(`baselines (same run, ${CONCURRENCY} connections, ${BASELINE_SECONDS} s): no-op Worker ${f(baseNoop.rps)} req/s p50 ${baseNoop.p50} ms p99 ${baseNoop.p99} ms; ` +

@@ -1,6 +1,7 @@
 //! Orders: `POST /api/orders` runs the checkout saga (validate → verify checkout token →
-//! price → reserve in the event object → write order → bind the checkout slot → create the
-//! payment), compensating in reverse on any failure; plus order queries and owner cancel.
+//! price → reserve in the event object, bound to the checkout slot in the same step → write
+//! order → create the payment), compensating in reverse on any failure; plus order queries and
+//! owner cancel.
 
 use std::collections::HashMap;
 
@@ -14,9 +15,9 @@ use crate::domain::access::{Action, Actor, EventOp, EventRole};
 use crate::domain::event_workflow::check_sale_open;
 use crate::domain::ids::{OrderCode, UserId};
 use crate::domain::ledger::{RequestedItem, ReserveRequest};
-use crate::domain::saga::{CheckoutStep, OrderStatus, SagaInput};
+use crate::domain::saga::{CheckoutFailure, CheckoutStep, OrderStatus, SagaInput};
 use crate::domain::validation::{format_rfc3339, FieldError, Pagination, Validator};
-use crate::durable::client::EventHubClient;
+use crate::durable::client::{EventHubClient, HubCallError};
 use crate::http::webcrypto::random_bytes;
 use crate::http::{json_response, ApiError, ApiResult, RequestContext};
 use crate::payments::{CreateStep, Gateway, HttpMethod, IntentItem, PaymentIntent, Provider};
@@ -238,7 +239,7 @@ fn canonical_hash(body: &[u8]) -> Result<String, ApiError> {
         (status = 404, body = crate::http::error::Problem),
         (status = 409, description = "INSUFFICIENT_INVENTORY (nothing held), SALE_NOT_OPEN, IDEMPOTENCY_KEY_IN_FLIGHT", body = crate::http::error::Problem),
         (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED, PAYMENT_METHOD_UNAVAILABLE (not enabled in this deployment)", body = crate::http::error::Problem),
-        (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED)", body = crate::http::error::Problem)))]
+        (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED; a waitroom checkout stays usable: order again with the same checkout token)", body = crate::http::error::Problem)))]
 pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let (user_id, _) = rc.require_user()?;
     let key = rc
@@ -385,24 +386,42 @@ async fn checkout(
     }
     let gateway = gateway(rc, cmd.provider)?;
 
-    // 4. Hold every item in the event's object, or none.
+    // 4. Hold every item in the event's object, or none. With a checkout token the object
+    //    first binds the order to the token's checkout, in the same transaction: a token whose
+    //    checkout ended or holds another order is refused before any stock is touched, so it
+    //    neither takes tickets from real buyers nor hears "sold out" instead of "token dead".
     let hub = EventHubClient::new(&rc.env, &cmd.event_id)?.traced(&rc.trace);
     let order_id = uuid::Uuid::now_v7().to_string();
     rc.annotate("orderId", order_id.as_str());
     rc.annotate("provider", cmd.provider.as_str());
-    let hold = hub
-        .reserve(&ReserveRequest {
-            order_id: order_id.clone(),
-            user_id: user_id.as_str().to_string(),
-            items: cmd
-                .lines
-                .iter()
-                .map(|(id, q)| RequestedItem::new(id.clone(), *q))
-                .collect(),
-            hold_for_ms: rc.settings.hold_for_ms,
-        })
-        .await?;
-    let mut done = vec![CheckoutStep::Reserved];
+    let reserve = ReserveRequest {
+        order_id: order_id.clone(),
+        user_id: user_id.as_str().to_string(),
+        items: cmd
+            .lines
+            .iter()
+            .map(|(id, q)| RequestedItem::new(id.clone(), *q))
+            .collect(),
+        hold_for_ms: rc.settings.hold_for_ms,
+    };
+    let (hold, mut done) = match &waitroom_session {
+        Some(session) => {
+            let hold = hub
+                .reserve_for_checkout(session, &reserve)
+                .await
+                .map_err(|e| match e {
+                    HubCallError::Rule { code, .. } if code == "CHECKOUT_TOKEN_INVALID" => {
+                        invalid_token()
+                    }
+                    other => ApiError::from(other),
+                })?;
+            (
+                hold,
+                vec![CheckoutStep::Reserved, CheckoutStep::CheckoutBound],
+            )
+        }
+        None => (hub.reserve(&reserve).await?, vec![CheckoutStep::Reserved]),
+    };
 
     // 5. The order, its payment row and ORDER_CREATED in one batch.
     let code = OrderCode::from_random(random_bytes::<8>()?);
@@ -437,7 +456,7 @@ async fn checkout(
     let plan = match gateway.plan_create(&intent) {
         Ok(plan) => plan,
         Err(e) => {
-            hub.release(&order_id).await?;
+            undo_unwritten(&hub, &order_id, &done).await?;
             return Err(ApiError::rule(422, "PAYMENT_NOT_POSSIBLE", e.to_string()));
         }
     };
@@ -458,8 +477,8 @@ async fn checkout(
     let created_event = match co::write_order(db, &new_order, now).await {
         Ok(id) => id,
         Err(e) => {
-            // Nothing was written: give the tickets back.
-            hub.release(&order_id).await?;
+            // Nothing was written: give the checkout and the tickets back.
+            undo_unwritten(&hub, &order_id, &done).await?;
             return Err(e);
         }
     };
@@ -468,27 +487,7 @@ async fn checkout(
         .await?
         .ok_or_else(|| ApiError::internal("order vanished"))?;
 
-    // 6. The checkout slot now belongs to this order until it resolves.
-    if let Some(session) = &waitroom_session {
-        if let Err(e) = hub.bind_order(session, user_id.as_str(), &order_id).await {
-            compensate(
-                &rc.env,
-                db,
-                &order,
-                &plan_for(&done),
-                "CHECKOUT_TOKEN_INVALID",
-                now,
-                &rc.trace,
-            )
-            .await?;
-            let e = ApiError::from(e);
-            return Err(if e.status() < 500 { invalid_token() } else { e });
-        }
-        done.push(CheckoutStep::CheckoutBound);
-        co::record_step(db, &order_id, CheckoutStep::CheckoutBound, now).await?;
-    }
-
-    // 7. The payment link.
+    // 6. The payment link.
     let payment_url = match create_payment(&gateway, plan.step).await {
         Ok(url) => url,
         Err(detail) => {
@@ -505,11 +504,13 @@ async fn checkout(
                 }),
             );
             co::cancel_payment(db, &payment_id, now).await?;
+            // The buyer never saw a payment page: their waitroom checkout is reopened, not
+            // ended, so "try again" below works with the same checkout token.
             compensate(
                 &rc.env,
                 db,
                 &order,
-                &plan_for(&done),
+                &plan_for(&done, CheckoutFailure::BeforePaymentPage),
                 "PAYMENT_PROVIDER_UNAVAILABLE",
                 now,
                 &rc.trace,
@@ -538,6 +539,21 @@ async fn checkout(
         .next()
         .ok_or_else(|| ApiError::internal("order view"))?;
     Ok(CreatedOrder { order, payment_url })
+}
+
+/// Undoes a hold whose order was never stored (the payment could not be planned, or the D1
+/// write failed): the checkout goes back to the buyer first, so a retry can bind it at once,
+/// then the tickets.
+async fn undo_unwritten(
+    hub: &EventHubClient,
+    order_id: &str,
+    done: &[CheckoutStep],
+) -> Result<(), ApiError> {
+    if done.contains(&CheckoutStep::CheckoutBound) {
+        hub.unbind_order(order_id).await?;
+    }
+    hub.release(order_id).await?;
+    Ok(())
 }
 
 fn invalid_token() -> ApiError {

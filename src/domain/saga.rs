@@ -202,13 +202,29 @@ pub enum Compensation {
     ReleaseHold,
     /// Mark the order FAILED (it stays for the buyer's history and for audit).
     FailOrder,
-    /// Free the buyer's checkout slot in the waitroom.
+    /// End the buyer's waitroom checkout: the slot goes to the next fan.
     FreeCheckoutSlot,
+    /// Unbind the order from the buyer's waitroom checkout, which stays theirs (ADMITTED,
+    /// same deadline) for another order.
+    ReopenCheckout,
+}
+
+/// Why a checkout is undone, as far as the buyer's waitroom checkout is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutFailure {
+    /// The order never got a payment the buyer could see: the provider refused, failed or did
+    /// not answer the create call (or the payment could not be planned, or the order not
+    /// stored). The buyer did nothing wrong, so they keep their checkout and may order again
+    /// with the same token, another method or the same one.
+    BeforePaymentPage,
+    /// The checkout died between its steps and was found later by the sweep: nobody is
+    /// waiting on this answer, so the slot goes to the next fan.
+    Abandoned,
 }
 
 /// The compensations for a checkout that got as far as `done`, in the order to run them:
 /// the reverse of the forward steps. A payment that was never created needs none.
-pub fn compensations(done: &[CheckoutStep]) -> Vec<Compensation> {
+pub fn compensations(done: &[CheckoutStep], failure: CheckoutFailure) -> Vec<Compensation> {
     let mut steps: Vec<CheckoutStep> = done.to_vec();
     steps.sort();
     steps.dedup();
@@ -217,7 +233,10 @@ pub fn compensations(done: &[CheckoutStep]) -> Vec<Compensation> {
         .rev()
         .filter_map(|s| match s {
             CheckoutStep::PaymentCreated => None,
-            CheckoutStep::CheckoutBound => Some(Compensation::FreeCheckoutSlot),
+            CheckoutStep::CheckoutBound => Some(match failure {
+                CheckoutFailure::BeforePaymentPage => Compensation::ReopenCheckout,
+                CheckoutFailure::Abandoned => Compensation::FreeCheckoutSlot,
+            }),
             CheckoutStep::OrderWritten => Some(Compensation::FailOrder),
             CheckoutStep::Reserved => Some(Compensation::ReleaseHold),
         })
@@ -239,7 +258,7 @@ pub fn sweep_decision(
     {
         return None;
     }
-    Some(compensations(done))
+    Some(compensations(done, CheckoutFailure::Abandoned))
 }
 
 #[cfg(test)]
@@ -350,25 +369,59 @@ mod tests {
     #[test]
     fn compensations_run_in_reverse_of_what_was_done() {
         use CheckoutStep::*;
-        assert_eq!(compensations(&[]), vec![]);
-        assert_eq!(compensations(&[Reserved]), vec![Compensation::ReleaseHold]);
+        for failure in [
+            CheckoutFailure::BeforePaymentPage,
+            CheckoutFailure::Abandoned,
+        ] {
+            assert_eq!(compensations(&[], failure), vec![]);
+            assert_eq!(
+                compensations(&[Reserved], failure),
+                vec![Compensation::ReleaseHold]
+            );
+            assert_eq!(
+                compensations(&[Reserved, OrderWritten], failure),
+                vec![Compensation::FailOrder, Compensation::ReleaseHold]
+            );
+        }
         assert_eq!(
-            compensations(&[Reserved, OrderWritten]),
-            vec![Compensation::FailOrder, Compensation::ReleaseHold]
-        );
-        assert_eq!(
-            compensations(&[
-                OrderWritten,
-                Reserved,
-                CheckoutBound,
-                PaymentCreated,
-                Reserved
-            ]),
+            compensations(
+                &[
+                    OrderWritten,
+                    Reserved,
+                    CheckoutBound,
+                    PaymentCreated,
+                    Reserved
+                ],
+                CheckoutFailure::Abandoned
+            ),
             vec![
                 Compensation::FreeCheckoutSlot,
                 Compensation::FailOrder,
                 Compensation::ReleaseHold
             ]
+        );
+    }
+
+    #[test]
+    fn a_buyer_who_never_saw_a_payment_page_keeps_the_checkout() {
+        use CheckoutStep::*;
+        assert_eq!(
+            compensations(
+                &[Reserved, CheckoutBound, OrderWritten],
+                CheckoutFailure::BeforePaymentPage
+            ),
+            vec![
+                Compensation::ReopenCheckout,
+                Compensation::FailOrder,
+                Compensation::ReleaseHold
+            ]
+        );
+        assert_eq!(
+            compensations(
+                &[Reserved, CheckoutBound],
+                CheckoutFailure::BeforePaymentPage
+            ),
+            vec![Compensation::ReopenCheckout, Compensation::ReleaseHold]
         );
     }
 
@@ -386,6 +439,19 @@ mod tests {
         assert_eq!(
             sweep_decision(&[Reserved, OrderWritten], 0, STUCK_CHECKOUT_AFTER_MS),
             Some(vec![Compensation::FailOrder, Compensation::ReleaseHold])
+        );
+        // Nobody waits on an abandoned checkout's answer: its slot goes to the next fan.
+        assert_eq!(
+            sweep_decision(
+                &[Reserved, CheckoutBound, OrderWritten],
+                0,
+                STUCK_CHECKOUT_AFTER_MS
+            ),
+            Some(vec![
+                Compensation::FreeCheckoutSlot,
+                Compensation::FailOrder,
+                Compensation::ReleaseHold
+            ])
         );
     }
 

@@ -27,7 +27,9 @@
 //! session leaves ADMITTED: order completed (COMPLETED), order failed/cancelled/expired
 //! (EXPIRED), checkout token expired with no order bound (EXPIRED), or the user gives the place up
 //! before ordering (LEFT). A session bound to an order keeps its slot past `checkout_expires_at`
-//! until the order resolves: the inventory is held for that order.
+//! until the order resolves: the inventory is held for that order. An order that never reached
+//! a payment page (the provider could not create the payment) is unbound instead
+//! ([`WaitroomCommand::UnbindOrder`]): the session stays ADMITTED with its original deadline.
 //!
 //! # Atomicity
 //! Each phase of a command first reads everything it needs (the plan), then writes; an admission
@@ -46,7 +48,9 @@
 //!   then expired in batches of [`CLOSE_DRAIN_BATCH`] per command (the shell is woken right away
 //!   until done); views report them EXPIRED at once, so nothing observable waits for the drain.
 //! * Order failure ends the session as EXPIRED: the API has no FAILED status, and the slot must go
-//!   to the next fan. The user may join again.
+//!   to the next fan. The user may join again. The exception is a payment the provider could not
+//!   create: the buyer never saw a payment page and did nothing wrong, so the order is unbound
+//!   and the same checkout token may place another order until its own deadline.
 //! * `Touch` writes `last_seen_at` at most every [`TOUCH_WRITE_INTERVAL_MS`], so polling fans do
 //!   not turn every request into a write; idle detection is that much coarser.
 
@@ -412,6 +416,12 @@ pub enum WaitroomCommand {
         order_id: String,
         outcome: CheckoutOutcome,
     },
+    /// The order did not go ahead before the buyer reached a payment page (the provider could
+    /// not create the payment, or the order was never stored): its session stays ADMITTED with
+    /// its original deadline and no order, so the same checkout token may place another. If
+    /// that deadline has passed meanwhile, the checkout ends as an unused one does. At-least-
+    /// once: an unknown order, or a session no longer ADMITTED, is a no-op.
+    UnbindOrder { order_id: String },
 }
 
 /// Domain events for the event log.
@@ -915,6 +925,7 @@ impl<S: WaitroomStore> Waitroom<S> {
             WaitroomCommand::CheckoutResolved { order_id, outcome } => {
                 self.checkout_resolved(&mut step, &order_id, outcome)?
             }
+            WaitroomCommand::UnbindOrder { order_id } => self.unbind_order(&mut step, &order_id)?,
         };
         self.finish(step, handled)
     }
@@ -1397,6 +1408,30 @@ impl<S: WaitroomStore> Waitroom<S> {
             CheckoutOutcome::Expired => SessionEndReason::OrderExpired,
         };
         self.end_as_expired(step, &mut session, reason)?;
+        Ok(Handled::accepted(Some(session)))
+    }
+
+    fn unbind_order(&mut self, step: &mut Step, order_id: &str) -> WaitroomResult<Handled, S> {
+        let Some(mut session) = self.store.session_by_order(order_id)? else {
+            // Never bound, or already unbound (a redelivery): nothing to give back.
+            return Ok(Handled::accepted(None));
+        };
+        if session.status != SessionStatus::Admitted {
+            // The checkout already ended; its record keeps the order it ended with.
+            return Ok(Handled::accepted(Some(session)));
+        }
+        session.order_id = None;
+        if session.checkout_expires_at.is_none_or(|at| step.now >= at) {
+            // The token ran out while the order held the slot: without the order nothing holds
+            // it any more, so it goes now rather than on the next sweep.
+            decrement(
+                &mut step.state.slots_in_use,
+                "checkout slot count underflow",
+            )?;
+            self.end_as_expired(step, &mut session, SessionEndReason::CheckoutTokenExpired)?;
+        } else {
+            self.store.put_session(&session)?;
+        }
         Ok(Handled::accepted(Some(session)))
     }
 
@@ -2005,6 +2040,12 @@ mod tests {
             })
         }
 
+        fn unbind(&mut self, order: &str) -> WaitroomOutcome {
+            self.apply(WaitroomCommand::UnbindOrder {
+                order_id: order.into(),
+            })
+        }
+
         fn reconfigure(&mut self, change: impl FnOnce(&mut WaitroomConfig)) -> WaitroomOutcome {
             change(&mut self.config);
             let config = self.config.clone();
@@ -2519,6 +2560,117 @@ mod tests {
         room.resolve("order-ann", CheckoutOutcome::Expired);
         room.now += TICK_INTERVAL_MS;
         assert_eq!(admitted_users(&room.tick()), vec!["cat".to_string()]);
+    }
+
+    #[test]
+    fn an_unbound_order_leaves_the_checkout_admitted_with_its_deadline() {
+        let mut room = room_with_two_in_checkout();
+        let deadline = room.session_of("ann").checkout_expires_at;
+        assert_eq!(deadline, Some(SALE_START + 60_000));
+        room.now += 10_000;
+        let outcome = accepted(room.unbind("order-ann"));
+        let view = outcome.session.as_ref().expect("the session");
+        assert_eq!(
+            (view.status, view.checkout_expires_at),
+            (SessionStatus::Admitted, deadline)
+        );
+        assert!(
+            !outcome.effects.iter().any(|e| matches!(
+                e,
+                WaitroomEffect::Publish(_) | WaitroomEffect::Expired { .. }
+            )),
+            "the fan's checkout did not change: nothing to announce or push"
+        );
+        assert_eq!(room.session_of("ann").order_id, None);
+        assert_eq!(room.state().slots_in_use, 2, "the slot stays with ann");
+        assert_eq!(
+            outcome.next_wake_up(),
+            deadline,
+            "the unbound checkout's deadline is due again"
+        );
+
+        // The same checkout places another order; the first order's late news touches nothing.
+        accepted(room.bind("ann", "order-ann-2"));
+        room.resolve("order-ann", CheckoutOutcome::Failed);
+        room.unbind("order-ann");
+        assert_eq!(room.status("ann"), SessionStatus::Admitted);
+        assert_eq!(
+            room.session_of("ann").order_id.as_deref(),
+            Some("order-ann-2")
+        );
+        room.resolve("order-ann-2", CheckoutOutcome::Completed);
+        assert_eq!(room.status("ann"), SessionStatus::Completed);
+        assert_eq!(room.state().slots_in_use, 1);
+    }
+
+    #[test]
+    fn an_unbound_checkout_still_ends_with_its_token() {
+        let mut room = room_with_two_in_checkout();
+        room.unbind("order-ann");
+        room.now = SALE_START + 60_000;
+        let outcome = room.tick();
+        assert_eq!(
+            expired_users(&outcome),
+            vec![("ann".to_string(), SessionEndReason::CheckoutTokenExpired)]
+        );
+        assert_eq!(admitted_users(&outcome), vec!["cat".to_string()]);
+        assert_eq!(
+            rejection(room.bind("ann", "order-ann-2")),
+            Some(WaitroomRejection::CheckoutNotActive)
+        );
+    }
+
+    #[test]
+    fn unbinding_after_the_deadline_ends_the_checkout_at_once() {
+        let mut room = room_with_two_in_checkout();
+        // A bound order holds the slot past the deadline; once unbound nothing holds it.
+        room.now = SALE_START + 90_000;
+        let outcome = accepted(room.unbind("order-ann"));
+        assert_eq!(
+            expired_users(&outcome),
+            vec![("ann".to_string(), SessionEndReason::CheckoutTokenExpired)]
+        );
+        assert!(outcome
+            .effects
+            .iter()
+            .any(|e| matches!(e, WaitroomEffect::Expired { session } if session.user_id == "ann")));
+        assert_eq!(room.status("ann"), SessionStatus::Expired);
+        assert_eq!(room.state().slots_in_use, 1);
+        assert_eq!(
+            outcome.next_wake_up(),
+            Some(room.now),
+            "the freed slot is offered at once"
+        );
+        assert_eq!(admitted_users(&room.tick()), vec!["cat".to_string()]);
+    }
+
+    #[test]
+    fn redelivered_unknown_and_late_unbinds_change_nothing() {
+        let mut room = room_with_two_in_checkout();
+        room.unbind("order-ann");
+        room.resolve("order-bob", CheckoutOutcome::Failed);
+        let settled = room.room.store().data.clone();
+        for order in ["order-ann", "order-bob", "order-nobody"] {
+            let outcome = room.unbind(order);
+            assert_eq!(outcome.rejection, None);
+            assert!(
+                outcome
+                    .effects
+                    .iter()
+                    .all(|e| matches!(e, WaitroomEffect::NextWakeUp(_))),
+                "{order}: only the wake-up"
+            );
+        }
+        assert_eq!(room.room.store().data, settled);
+        assert_eq!(
+            room.status("bob"),
+            SessionStatus::Expired,
+            "an ended checkout is not reopened"
+        );
+        assert_eq!(
+            room.session_of("bob").order_id.as_deref(),
+            Some("order-bob")
+        );
     }
 
     #[test]
@@ -3202,6 +3354,7 @@ mod tests {
         Advance(i64),
         Bind(u8, u8),
         Resolve(u8, CheckoutOutcome),
+        Unbind(u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -3219,6 +3372,7 @@ mod tests {
             3 => (0i64..120_000).prop_map(Op::Advance),
             2 => (0..MODEL_USERS, 0u8..6).prop_map(|(u, o)| Op::Bind(u, o)),
             2 => (0u8..6, outcome).prop_map(|(o, out)| Op::Resolve(o, out)),
+            1 => (0u8..6).prop_map(Op::Unbind),
         ]
     }
 
@@ -3423,6 +3577,22 @@ mod tests {
             }
         }
 
+        fn unbind(&mut self, order: &str, now: i64) {
+            self.upkeep(now);
+            if let Some(s) = self
+                .sessions
+                .iter_mut()
+                .find(|s| s.order.as_deref() == Some(order))
+            {
+                if s.status == SessionStatus::Admitted {
+                    s.order = None;
+                    if s.expires_at.is_none_or(|at| at <= now) {
+                        s.status = SessionStatus::Expired;
+                    }
+                }
+            }
+        }
+
         fn view(&self, user: &str, now: i64) -> Option<ModelView> {
             let s = self
                 .sessions
@@ -3567,6 +3737,11 @@ mod tests {
                         room.resolve(&format!("order{o}"), outcome);
                         model.resolve(&format!("order{o}"), outcome, now);
                         real = Ok(());
+                        expected = Ok(());
+                    }
+                    Op::Unbind(o) => {
+                        real = refusal(room.unbind(&format!("order{o}")));
+                        model.unbind(&format!("order{o}"), now);
                         expected = Ok(());
                     }
                 }

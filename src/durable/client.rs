@@ -202,19 +202,30 @@ impl EventHubClient {
         Ok(())
     }
 
-    /// The order saga calls this when it creates an order with a checkout token (after
-    /// verifying the token: `session_id` is its `sid`, `user_id` its `sub`). 403
-    /// `CHECKOUT_TOKEN_INVALID` when the checkout is not (or no longer) the user's to use.
-    pub async fn bind_order(
+    /// [`Self::reserve`] for an order placed with a waitroom checkout token, after the Worker
+    /// verified the token (`session_id` is its `sid`, `req.user_id` its `sub`): the object binds
+    /// the order to the checkout and holds the tickets atomically. 403
+    /// `CHECKOUT_TOKEN_INVALID`, with nothing held, when the checkout is not (or no longer) the
+    /// user's to use; the stock and limit refusals of [`Self::reserve`] leave it unbound.
+    pub async fn reserve_for_checkout(
         &self,
         session_id: &str,
-        user_id: &str,
-        order_id: &str,
-    ) -> Result<(), HubCallError> {
-        let _: Ack = self
-            .call(&HubRequest::BindOrder {
+        req: &ReserveRequest,
+    ) -> Result<Hold, HubCallError> {
+        let reply: HoldReply = self
+            .call(&HubRequest::ReserveForCheckout {
                 session_id: session_id.to_owned(),
-                user_id: user_id.to_owned(),
+                reserve: req.clone(),
+            })
+            .await?;
+        Ok(reply.hold)
+    }
+
+    /// Gives an order's checkout back to its buyer, still ADMITTED with its deadline: for an
+    /// order whose payment was never created. Idempotent, and a no-op for unbound orders.
+    pub async fn unbind_order(&self, order_id: &str) -> Result<(), HubCallError> {
+        let _: Ack = self
+            .call(&HubRequest::UnbindOrder {
                 order_id: order_id.to_owned(),
             })
             .await?;

@@ -262,6 +262,34 @@ impl Core {
         self.done(reply)
     }
 
+    /// Binds the order to the checkout, then holds its tickets, in this one transaction. The
+    /// checkout comes first so a dead token never touches stock (and in a sell-out hears that
+    /// its token is dead, not that tickets ran out); a hold the ledger refuses returns `Err`,
+    /// which rolls the bind back with everything else.
+    pub fn reserve_for_checkout(
+        mut self,
+        session_id: String,
+        request: ReserveRequest,
+    ) -> Result<Done, HubFailure> {
+        let command = WaitroomCommand::BindOrder {
+            session_id,
+            user_id: request.user_id.clone(),
+            order_id: request.order_id.clone(),
+        };
+        let refusal = match self.apply_waitroom(command, &NobodyConnected)? {
+            None => Some("this event has no waitroom".to_owned()),
+            Some(outcome) => outcome.rejection.map(|r| r.to_string()),
+        };
+        if let Some(detail) = refusal {
+            // One answer for every dead token (unknown session, someone else's, ended, bound
+            // elsewhere): the caller holds a token, not a session. The upkeep commits.
+            return self.done(Err(HubFailure::new(403, "CHECKOUT_TOKEN_INVALID", detail)));
+        }
+        let hold = self.ledger().reserve(&request, self.now)?;
+        let reply = json(&HoldReply { hold });
+        self.done(reply)
+    }
+
     pub fn confirm(self, order_id: String) -> Result<Done, HubFailure> {
         let outcome = self.ledger().confirm(&order_id, self.now)?;
         let reply = json(&outcome);
@@ -451,6 +479,13 @@ impl Core {
     ) -> Result<Done, HubFailure> {
         let command = WaitroomCommand::CheckoutResolved { order_id, outcome };
         // An order of an event without a waitroom has no slot to free: nothing to do.
+        self.apply_waitroom(command, &NobodyConnected)?;
+        self.done(json(&Ack::OK))
+    }
+
+    pub fn unbind_order(mut self, order_id: String) -> Result<Done, HubFailure> {
+        let command = WaitroomCommand::UnbindOrder { order_id };
+        // An order of an event without a waitroom was never bound: nothing to do.
         self.apply_waitroom(command, &NobodyConnected)?;
         self.done(json(&Ack::OK))
     }

@@ -330,6 +330,10 @@ impl EventHub {
             } => core.update_class(ticket_class_id, total, status),
             HubRequest::Availability => core.availability(),
             HubRequest::Reserve(request) => core.reserve(request),
+            HubRequest::ReserveForCheckout {
+                session_id,
+                reserve,
+            } => core.reserve_for_checkout(session_id, reserve),
             HubRequest::Confirm { order_id } => core.confirm(order_id),
             HubRequest::Release { order_id } => core.release(order_id),
             HubRequest::Join { user_id } => core.join(user_id),
@@ -343,6 +347,7 @@ impl EventHub {
             HubRequest::CheckoutResolved { order_id, outcome } => {
                 core.checkout_resolved(order_id, outcome)
             }
+            HubRequest::UnbindOrder { order_id } => core.unbind_order(order_id),
             HubRequest::Status => core.status(sockets_open),
         });
         match result {

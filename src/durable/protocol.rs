@@ -155,6 +155,16 @@ pub enum HubRequest {
     Availability,
     /// Holds an order's tickets, all or nothing. Reply: [`HoldReply`].
     Reserve(ReserveRequest),
+    /// An order placed with a waitroom checkout token (`session_id` is its `sid`, the hold's
+    /// user its `sub`): binds the order to the checkout and holds its tickets in one
+    /// transaction. A checkout that is not that user's ADMITTED one, is past its deadline or
+    /// holds another order is refused with 403 `CHECKOUT_TOKEN_INVALID` before any stock is
+    /// looked at; a hold the ledger refuses leaves the checkout unbound. Idempotent per order.
+    /// Reply: [`HoldReply`].
+    ReserveForCheckout {
+        session_id: String,
+        reserve: ReserveRequest,
+    },
     /// Reply: the ledger's `ConfirmOutcome`.
     Confirm { order_id: String },
     /// Reply: the ledger's `ReleaseOutcome`.
@@ -176,6 +186,9 @@ pub enum HubRequest {
         order_id: String,
         outcome: CheckoutOutcome,
     },
+    /// The order's payment was never created (the buyer saw no payment page): its checkout
+    /// stays ADMITTED, unbound, until its own deadline. Idempotent. Reply: [`Ack`].
+    UnbindOrder { order_id: String },
     /// The operator view. Reply: [`HubStatus`].
     Status,
 }
@@ -189,6 +202,7 @@ impl HubRequest {
             HubRequest::UpdateClass { .. } => "updateClass",
             HubRequest::Availability => "availability",
             HubRequest::Reserve(_) => "reserve",
+            HubRequest::ReserveForCheckout { .. } => "reserveForCheckout",
             HubRequest::Confirm { .. } => "confirm",
             HubRequest::Release { .. } => "release",
             HubRequest::Join { .. } => "join",
@@ -196,6 +210,7 @@ impl HubRequest {
             HubRequest::Leave { .. } => "leave",
             HubRequest::BindOrder { .. } => "bindOrder",
             HubRequest::CheckoutResolved { .. } => "checkoutResolved",
+            HubRequest::UnbindOrder { .. } => "unbindOrder",
             HubRequest::Status => "status",
         }
     }
@@ -603,6 +618,31 @@ mod tests {
                 order_id: "o1".into(),
                 outcome: CheckoutOutcome::Expired
             }
+        );
+        let checkout: HubRequest = serde_json::from_value(json!({
+            "op": "reserveForCheckout",
+            "sessionId": "s1",
+            "reserve": {"orderId": "o1", "userId": "u1", "items": [{"ticketClassId": "ga", "quantity": 1}]}
+        }))
+        .unwrap();
+        assert_eq!(checkout.op(), "reserveForCheckout");
+        let HubRequest::ReserveForCheckout {
+            session_id,
+            reserve,
+        } = &checkout
+        else {
+            panic!("expected reserveForCheckout, got {checkout:?}");
+        };
+        assert_eq!(
+            (session_id.as_str(), reserve.user_id.as_str()),
+            ("s1", "u1")
+        );
+        assert_eq!(
+            serde_json::to_value(HubRequest::UnbindOrder {
+                order_id: "o1".into()
+            })
+            .unwrap(),
+            json!({"op": "unbindOrder", "orderId": "o1"})
         );
         let sync: HubRequest = serde_json::from_value(json!({
             "op": "syncEvent", "eventId": "e", "status": "PUBLISHED", "allowWaitRoom": true,

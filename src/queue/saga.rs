@@ -8,8 +8,8 @@ use worker::{Date, Env};
 
 use crate::domain::ledger::{ConfirmOutcome, ReleaseOutcome};
 use crate::domain::saga::{
-    after_confirm, checkout_event_type, compensations, decide, sweep_decision, CheckoutOutcome,
-    CheckoutStep, Compensation, ConfirmAnswer, OrderStatus, SagaInput, SagaStep,
+    after_confirm, checkout_event_type, compensations, decide, sweep_decision, CheckoutFailure,
+    CheckoutOutcome, CheckoutStep, Compensation, ConfirmAnswer, OrderStatus, SagaInput, SagaStep,
 };
 use crate::durable::client::EventHubClient;
 use crate::http::ApiError;
@@ -308,6 +308,7 @@ pub async fn compensate(
                 hub.checkout_resolved(&order.id, CheckoutOutcome::Failed)
                     .await?
             }
+            Compensation::ReopenCheckout => hub.unbind_order(&order.id).await?,
             Compensation::FailOrder => {
                 let mut payload = Map::new();
                 payload.insert("orderId".into(), order.id.clone().into());
@@ -346,6 +347,6 @@ pub async fn compensate(
 }
 
 /// `compensations` re-exported for the checkout handler, which compensates inline.
-pub fn plan_for(done: &[CheckoutStep]) -> Vec<Compensation> {
-    compensations(done)
+pub fn plan_for(done: &[CheckoutStep], failure: CheckoutFailure) -> Vec<Compensation> {
+    compensations(done, failure)
 }

@@ -110,7 +110,14 @@ pub async fn write_order(db: &D1Database, o: &NewOrder<'_>, now: i64) -> Result<
             int(now),
         ],
     )?);
-    for step in [CheckoutStep::Reserved, CheckoutStep::OrderWritten] {
+    // A waitroom order was bound to its checkout by the reserve itself (one step in the
+    // object), so the record says so from the start: a compensation then always frees or
+    // reopens the checkout, with no window in which the order is bound but not known to be.
+    let bound = o.waitroom_session_id.map(|_| CheckoutStep::CheckoutBound);
+    for step in [CheckoutStep::Reserved, CheckoutStep::OrderWritten]
+        .into_iter()
+        .chain(bound)
+    {
         statements.push(step_statement(db, o.id, step, now)?);
     }
     let mut payload = Map::new();
@@ -157,19 +164,6 @@ fn step_statement(
         "INSERT OR IGNORE INTO saga_steps (order_id, step, status, at) VALUES (?1, ?2, 'DONE', ?3)",
         &[text(order_id), text(step.as_str()), int(now)],
     )
-}
-
-pub async fn record_step(
-    db: &D1Database,
-    order_id: &str,
-    step: CheckoutStep,
-    now: i64,
-) -> Result<(), ApiError> {
-    step_statement(db, order_id, step, now)?
-        .run()
-        .await
-        .map_err(ApiError::from)?;
-    Ok(())
 }
 
 pub async fn set_payment_url(

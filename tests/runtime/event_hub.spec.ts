@@ -360,6 +360,53 @@ describe("waitroom", () => {
     expect(status.waitroom).toMatchObject({ slotsInUse: 2, maxSlots: 2, queueLength: 2 });
   });
 
+  it("binds a checkout's order and holds its tickets in one step, and unbinds it on request", async () => {
+    const { hub } = await eventWith({
+      classes: [["ga", 2]],
+      waitroom: { maxConcurrentCheckouts: 10, checkoutTtlSeconds: 900, admissionBatch: 10 },
+    });
+    await join(hub, "fan-1");
+    await join(hub, "fan-2");
+    await runDurableObjectAlarm(hub);
+    const admitted = await session(hub, "fan-1");
+    expect(admitted.status).toBe("ADMITTED");
+    const held = (orderId: string, userId: string, quantity: number, sessionId = admitted.sessionId) => ({
+      op: "reserveForCheckout",
+      sessionId,
+      reserve: { orderId, userId, items: [{ ticketClassId: "ga", quantity }] },
+    });
+
+    // A hold the ledger refuses rolls the bind back: the checkout can still order.
+    await refused(hub, held("o-big", "fan-1", 3), 409, "INSUFFICIENT_INVENTORY");
+    const first = await ok(hub, held("o1", "fan-1", 1));
+    expect(await ok(hub, held("o1", "fan-1", 1))).toEqual(first);
+    // Dead tokens touch no stock: bound to another order, someone else's, unknown.
+    await refused(hub, held("o2", "fan-1", 1), 403, "CHECKOUT_TOKEN_INVALID");
+    await refused(hub, held("o3", "fan-2", 1), 403, "CHECKOUT_TOKEN_INVALID");
+    await refused(hub, held("o4", "fan-1", 1, "no-such-session"), 403, "CHECKOUT_TOKEN_INVALID");
+    expect((await classes(hub)).ga).toMatchObject({ reserved: 1, available: 1 });
+    await refused(hub, { op: "leave", userId: "fan-1" }, 409, "CHECKOUT_IN_PROGRESS");
+
+    // Unbound (its payment was never created): still ADMITTED, same deadline, free to order.
+    await ok(hub, { op: "release", orderId: "o1" });
+    await ok(hub, { op: "unbindOrder", orderId: "o1" });
+    await ok(hub, { op: "unbindOrder", orderId: "o1" });
+    await ok(hub, { op: "unbindOrder", orderId: "unknown-order" });
+    expect(await session(hub, "fan-1")).toEqual(admitted);
+    await ok(hub, held("o5", "fan-1", 2));
+    expect((await classes(hub)).ga).toMatchObject({ reserved: 2, available: 0 });
+
+    // A failed order ends the checkout: its token holds nothing any more.
+    await ok(hub, { op: "release", orderId: "o5" });
+    await ok(hub, { op: "checkoutResolved", orderId: "o5", outcome: "FAILED" });
+    expect(await session(hub, "fan-1")).toMatchObject({ status: "EXPIRED", endReason: "ORDER_FAILED" });
+    await refused(hub, held("o6", "fan-1", 1), 403, "CHECKOUT_TOKEN_INVALID");
+    expect((await classes(hub)).ga).toMatchObject({ reserved: 0, available: 2 });
+    const status = await ok(hub, { op: "status" });
+    expect(status).toMatchObject({ activeHolds: 0 });
+    expect(status.waitroom).toMatchObject({ slotsInUse: 1, admitted: 1 });
+  });
+
   it("keeps early fans in a pre-queue and places them in a shuffled order when the sale opens", async () => {
     const opensAt = Date.now() + 400;
     const { hub } = await eventWith({ waitroom: PAUSED, classes: [["ga", 5]], saleStartsAtMs: opensAt });

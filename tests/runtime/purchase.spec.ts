@@ -174,6 +174,108 @@ describe("ordering", () => {
   });
 });
 
+async function admittedSession(eventId: string, buyer: TestUser) {
+  expect((await call(`/api/events/${eventId}/waitroom/join`, { method: "POST", token: buyer.token })).status).toBe(200);
+  await runDurableObjectAlarm(hub(eventId));
+  const s = await waitroomSession(eventId, buyer);
+  expect(s.status).toBe("ADMITTED");
+  return s;
+}
+
+async function waitroomSession(eventId: string, buyer: TestUser) {
+  return (await json(await call(`/api/events/${eventId}/waitroom/session`, { token: buyer.token }))).waitroomSession;
+}
+
+async function myOrders(buyer: TestUser) {
+  return json(await call("/api/orders?pageSize=100", { token: buyer.token }));
+}
+
+describe("ordering with a checkout token", () => {
+  it("refuses a token whose checkout ended before holding or writing anything, in a sell-out too", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 50_000, total: 1 }] });
+    const [ann, bob] = [await registerAndLogin(), await registerAndLogin()];
+    const line = (checkoutToken: string) => ({ eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox", checkoutToken });
+    const annToken = (await admittedSession(event.id, ann)).checkoutToken;
+
+    // Ann orders, then cancels: her checkout ends with the order.
+    const first = await order(ann, line(annToken));
+    expect(first.status).toBe(201);
+    const { order: cancelled } = await json(first);
+    expect((await call(`/api/orders/${cancelled.id}/cancel`, { method: "POST", token: ann.token })).status).toBe(200);
+    expect(await waitroomSession(event.id, ann)).toMatchObject({ status: "EXPIRED", endReason: "ORDER_CANCELLED" });
+
+    const annOrders = await myOrders(ann);
+    expect(annOrders.total).toBe(1);
+    let counters = await ticketClasses(event.id);
+    expect(counters[0]).toMatchObject({ reserved: 0, sold: 0, available: 1 });
+    await expectProblem(await order(ann, line(annToken)), 403, "CHECKOUT_TOKEN_INVALID");
+    expect(await ticketClasses(event.id)).toEqual(counters);
+    expect(await myOrders(ann)).toEqual(annOrders);
+
+    // Bob takes the last ticket. The dead token hears that it is dead, not that tickets ran out.
+    expect((await order(bob, line((await admittedSession(event.id, bob)).checkoutToken))).status).toBe(201);
+    counters = await ticketClasses(event.id);
+    expect(counters[0]).toMatchObject({ reserved: 1, available: 0 });
+    await expectProblem(await order(ann, line(annToken)), 403, "CHECKOUT_TOKEN_INVALID");
+    expect(await ticketClasses(event.id)).toEqual(counters);
+    expect(await myOrders(ann)).toEqual(annOrders);
+  });
+
+  it("refuses a second order on a checkout that already holds one, holding nothing for it", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 50_000, total: 5 }] });
+    const buyer = await registerAndLogin();
+    const { checkoutToken } = await admittedSession(event.id, buyer);
+    const line = { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 2 }], paymentMethod: "sandbox", checkoutToken };
+    expect((await order(buyer, line)).status).toBe(201);
+    await expectProblem(await order(buyer, line), 403, "CHECKOUT_TOKEN_INVALID");
+    expect((await ticketClasses(event.id))[0]).toMatchObject({ reserved: 2 });
+    expect((await myOrders(buyer)).total).toBe(1);
+  });
+
+  it("keeps the buyer in checkout when the provider cannot create the payment: the same token orders again", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 50_000, total: 5 }] });
+    const buyer = await registerAndLogin();
+    const admitted = await admittedSession(event.id, buyer);
+    const line = (paymentMethod: string) => ({
+      eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 2 }], paymentMethod, checkoutToken: admitted.checkoutToken,
+    });
+    await setProviderMode({ payos: "down", zalopay: "hang" });
+    try {
+      await expectProblem(await order(buyer, line("payos")), 502, "PAYMENT_PROVIDER_UNAVAILABLE");
+      // No answer within the Worker's 8 s timeout: the same as an error.
+      await expectProblem(await order(buyer, line("zalopay")), 502, "PAYMENT_PROVIDER_UNAVAILABLE");
+    } finally {
+      await setProviderMode({ payos: "ok", zalopay: "ok" });
+    }
+    // Still in checkout, with the deadline of the admission, and nothing held.
+    const still = await waitroomSession(event.id, buyer);
+    expect(still).toMatchObject({
+      sessionId: admitted.sessionId, status: "ADMITTED", checkoutToken: admitted.checkoutToken, checkoutExpiresAt: admitted.checkoutExpiresAt,
+    });
+    expect((await ticketClasses(event.id))[0]).toMatchObject({ reserved: 0, sold: 0, available: 5 });
+
+    const res = await order(buyer, line("sandbox"));
+    expect(res.status).toBe(201);
+    const created = await json(res);
+    expect((await ticketClasses(event.id))[0]).toMatchObject({ reserved: 2, available: 3 });
+    const mine = (await myOrders(buyer)).items;
+    expect(mine.map((o: any) => [o.paymentMethod, o.status, o.failureCode])).toEqual([
+      ["sandbox", "PENDING", null],
+      ["zalopay", "FAILED", "PAYMENT_PROVIDER_UNAVAILABLE"],
+      ["payos", "FAILED", "PAYMENT_PROVIDER_UNAVAILABLE"],
+    ]);
+    const payments = await env.DB.prepare("SELECT p.status FROM payments p JOIN orders o ON o.id = p.order_id WHERE o.user_id = ?1 AND o.status = 'FAILED'")
+      .bind(buyer.id)
+      .all<{ status: string }>();
+    expect(payments.results.map((p) => p.status)).toEqual(["CANCELLED", "CANCELLED"]);
+
+    // The new order owns the checkout now: paying it completes the session.
+    await payInSandbox(created.paymentUrl);
+    await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED");
+    await eventually(async () => (await waitroomSession(event.id, buyer)).status === "COMPLETED", "session COMPLETED");
+  });
+});
+
 async function pendingSandboxOrder(quantity = 1, total = 10) {
   const event = await publishedEvent({ classes: [{ name: "GA", priceCents: 50_000, total }] });
   const buyer = await registerAndLogin();
