@@ -158,7 +158,8 @@ export async function checkReleasedHolds(persistDir, orderIds) {
 /**
  * Offline part (after the runtime stopped, so the object's SQLite file is complete): the
  * admission order against the join order. A later joiner admitted strictly before an earlier
- * one still waiting is a violation; so is anyone still QUEUED or ADMITTED at the end.
+ * one still waiting is a violation; so is anyone still QUEUED or ADMITTED at the end, and
+ * anyone from the pre-queue placed behind a fan who joined after the sale opened.
  */
 export async function checkAdmissionOrder(persistDir) {
   const { DatabaseSync } = await import("node:sqlite");
@@ -186,10 +187,21 @@ export async function checkAdmissionOrder(persistDir) {
         maxAdmittedSoFar = Math.max(maxAdmittedSoFar, r.admitted_at);
       }
       const spanS = (firstLast[1] - firstLast[0]) / 1000;
-      return { sessions: rows.length, admitted, violations, admissionSpanS: spanS, file };
+      // The pre-queue: fans who joined before the sale opened must all be placed ahead of
+      // everyone who joined after (a violation each otherwise), in the shuffled order the
+      // opening gave them; how far that order is from the join order is reported, not judged.
+      const opensAt = db.prepare("SELECT sale_starts_at AS at FROM waitroom_config WHERE id = 1").get()?.at ?? -Infinity;
+      const placed = db.prepare("SELECT join_no, seq, joined_at FROM waitroom_session WHERE seq IS NOT NULL ORDER BY seq").all();
+      const early = placed.filter((r) => r.joined_at < opensAt);
+      const lastEarlySeq = Math.max(-Infinity, ...early.map((r) => r.seq));
+      const prequeueBehindLater = placed.filter((r) => r.joined_at >= opensAt && r.seq < lastEarlySeq).length;
+      let outOfJoinOrder = 0;
+      for (let i = 1; i < early.length; i++) if (early[i].join_no < early[i - 1].join_no) outOfJoinOrder++;
+      const prequeue = { fans: early.length, outOfJoinOrder, behindLaterJoiners: prequeueBehindLater };
+      return { sessions: rows.length, admitted, violations: violations + prequeueBehindLater, admissionSpanS: spanS, prequeue, file };
     } finally {
       db.close();
     }
   }
-  return { sessions: 0, admitted: 0, violations: 1, admissionSpanS: 0, file: null };
+  return { sessions: 0, admitted: 0, violations: 1, admissionSpanS: 0, prequeue: { fans: 0, outOfJoinOrder: 0, behindLaterJoiners: 0 }, file: null };
 }

@@ -13,7 +13,9 @@
 // Everything runs on 127.0.0.1 against workerd through Miniflare, bounded in count and time.
 // Env: FC_BUYERS (default 2000, at most 100000), FC_SEED, FC_CONCURRENCY (in-flight requests,
 // default 64), FC_HOLD_SECONDS (default 20), FC_RESTART (default 1), FC_MAX_SECONDS (hard stop,
-// default 900), FC_BASELINE_SECONDS (default 5).
+// default 900), FC_BASELINE_SECONDS (default 5), FC_PREQUEUE_SECONDS (the sale opens this long
+// after the event is configured, default 15, so the first joiners wait in the pre-queue and are
+// placed by its shuffle; 0 opens the sale before anyone joins).
 import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,6 +33,7 @@ const HOLD_SECONDS = Number(process.env.FC_HOLD_SECONDS ?? 20);
 const RESTART = (process.env.FC_RESTART ?? "1") === "1";
 const MAX_SECONDS = Number(process.env.FC_MAX_SECONDS ?? 900);
 const BASELINE_SECONDS = Number(process.env.FC_BASELINE_SECONDS ?? 5);
+const PREQUEUE_SECONDS = Math.max(0, Number(process.env.FC_PREQUEUE_SECONDS ?? 15));
 const started = Date.now();
 const deadline = started + MAX_SECONDS * 1000;
 const hardStop = setTimeout(() => { console.error(`flash crowd over ${MAX_SECONDS} s: aborting`); process.exit(3); }, MAX_SECONDS * 1000 + 60_000);
@@ -200,7 +203,7 @@ const { event } = await must(call("setup", "/api/events", { method: "POST", toke
   startDate: iso(now + 30 * 86400e3), endDate: iso(now + 30 * 86400e3 + 3 * 3600e3) } }), "event");
 const slots = Math.min(10_000, Math.max(100, Math.ceil(N / 4)));
 await must(call("setup", `/api/events/${event.id}/config`, { method: "PUT", token: organizer, body: {
-  ticketSaleStartDate: iso(now - 3600e3), ticketSaleEndDate: iso(now + 7 * 86400e3), isFree: false, maxAttendees: null,
+  ticketSaleStartDate: iso(PREQUEUE_SECONDS > 0 ? now + PREQUEUE_SECONDS * 1000 : now - 3600e3), ticketSaleEndDate: iso(now + 7 * 86400e3), isFree: false, maxAttendees: null,
   isPublic: true, requiresApproval: false, allowWaitRoom: true, isNewTrending: false, maxTicketsPerUser: 4,
   waitroom: { maxConcurrentCheckouts: slots, checkoutTtlSeconds: 300, admissionBatch: slots } } }), "config");
 // About 1.2 tickets per buyer against ~2.5 asked: the sale sells out (refusals, late-pay refunds).
@@ -505,6 +508,8 @@ const faultMs = (modes) => providerOrders.filter((o) => modes.includes(o.mode) &
 console.log(`providers   create calls at the fakes ${JSON.stringify(fakes.stats)}; order → 502 after a refusal/5xx/reset p50 ${f(pct(faultMs(["reject", "5xx", "reset"]), 50))} ms, ` +
   `after no answer (8 s timeout) p50 ${f(pct(faultMs(["hang"]), 50))} ms max ${f(Math.max(...faultMs(["hang"])))} ms; ${live.closedEarly.length} orders closed early checked for a released hold`);
 console.log(`admission   ${admission.admitted} of ${admission.sessions} sessions admitted over ${f(admission.admissionSpanS, 1)} s = ${f(admission.admitted / Math.max(admission.admissionSpanS, 1))} admissions/s`);
+console.log(`pre-queue   ${admission.prequeue.fans} fans joined before the sale opened (${PREQUEUE_SECONDS} s after setup began); placed by the shuffle with ` +
+  `${admission.prequeue.outOfJoinOrder} of ${Math.max(0, admission.prequeue.fans - 1)} neighbours out of join order; ${admission.prequeue.behindLaterJoiners} placed behind a later joiner`);
 console.log(`drain       ${f((drainedAt - clientsDone) / 1000, 1)} s after the last client action (${drained ? "drained" : `NOT drained: ${JSON.stringify(last)}`}); whole sale ${f((drainedAt - saleStart) / 1000, 1)} s`);
 console.log(`restart     ${restartMs === null ? "not injected" : `after ${restartAfterOrders} orders: runtime down ${restartMs.downMs} ms, ${tally["redelivered queue messages"] ?? 0} messages redelivered in ${restartMs.redeliveryMs} ms`}`);
 console.log(`orders by status ${JSON.stringify(live.byStatus)}, refunds flagged ${live.refunds}`);
