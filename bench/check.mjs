@@ -75,22 +75,36 @@ export async function checkLive({ url, mf, eventId, organizerToken, harness = {}
       c.available !== c.total - c.reserved - c.sold || (hub && (hub.sold !== c.sold || hub.reserved !== c.reserved));
     return a + (bad ? 1 : 0);
   }, 0);
-  // 6. Duplicate effects: one PAYMENT_* per payment, one terminal announcement per order,
-  //    one event-log line per announced order event.
+  // 6. Duplicate effects: each PAYMENT_* at most once per payment, each terminal announcement
+  //    at most once per order. Two results for one payment are legitimate only as money after
+  //    a failure (a second attempt on the provider's page, a link made despite a create error):
+  //    PAYMENT_FAILED then PAYMENT_COMPLETED, and for its order a close (FAILED or CANCELLED)
+  //    then ORDER_COMPLETED (re-reserved) or a refund flag. Anything else counts.
   const dupPayments = (await all(
     `SELECT COUNT(*) AS n FROM (SELECT aggregate_id FROM outbox WHERE event_type IN ('PAYMENT_COMPLETED','PAYMENT_FAILED')
       AND aggregate_id IN (SELECT p.id FROM payments p JOIN orders o ON o.id = p.order_id WHERE o.event_id = ?1)
-      GROUP BY aggregate_id HAVING COUNT(*) > 1)`, eventId))[0].n;
+      GROUP BY aggregate_id
+      HAVING COUNT(*) > COUNT(DISTINCT event_type)
+          OR MAX(CASE WHEN event_type = 'PAYMENT_FAILED' THEN rowid END) > MAX(CASE WHEN event_type = 'PAYMENT_COMPLETED' THEN rowid END))`, eventId))[0].n;
   const dupOrders = (await all(
     `SELECT COUNT(*) AS n FROM (SELECT json_extract(payload, '$.orderId') AS oid, event_type FROM outbox
       WHERE event_type IN ('ORDER_COMPLETED','ORDER_CANCELLED','ORDER_FAILED','ORDER_REFUND_REQUIRED')
       AND json_extract(payload, '$.orderId') IN (SELECT id FROM orders WHERE event_id = ?1)
       GROUP BY oid, event_type HAVING COUNT(*) > 1)`, eventId))[0].n;
-  const multiTerminal = (await all(
-    `SELECT COUNT(*) AS n FROM (SELECT json_extract(payload, '$.orderId') AS oid FROM outbox
-      WHERE event_type IN ('ORDER_COMPLETED','ORDER_CANCELLED','ORDER_FAILED')
-      AND json_extract(payload, '$.orderId') IN (SELECT id FROM orders WHERE event_id = ?1 AND refund_status IS NULL)
-      GROUP BY oid HAVING COUNT(DISTINCT event_type) > 1)`, eventId))[0].n;
+  const terminal = await all(
+    `SELECT json_extract(o.payload, '$.orderId') AS oid, o.event_type AS type, r.status, r.refund_status AS refund FROM outbox o
+      JOIN orders r ON r.id = json_extract(o.payload, '$.orderId')
+      WHERE o.event_type IN ('ORDER_COMPLETED','ORDER_CANCELLED','ORDER_FAILED') AND r.event_id = ?1
+      ORDER BY o.rowid`, eventId);
+  const byOrder = new Map();
+  for (const t of terminal) byOrder.set(t.oid, [...(byOrder.get(t.oid) ?? []), t]);
+  let multiTerminal = 0;
+  for (const list of byOrder.values()) {
+    if (list.length < 2 || list[0].refund) continue; // one close, or a close with money owed back
+    const types = list.map((t) => t.type);
+    const lateMoney = types.length === 2 && types[0] !== "ORDER_COMPLETED" && types[1] === "ORDER_COMPLETED" && list[0].status === "COMPLETED";
+    if (!lateMoney) multiTerminal++;
+  }
   counts.duplicateEffects = dupPayments + dupOrders + multiTerminal;
 
   // 7. Provider failures at checkout: every buyer told 502 has its order with that provider

@@ -14,7 +14,7 @@
 // Env: FC_BUYERS (default 2000, at most 100000), FC_SEED, FC_CONCURRENCY (in-flight requests,
 // default 64), FC_HOLD_SECONDS (default 20), FC_RESTART (default 1), FC_MAX_SECONDS (hard stop,
 // default 900), FC_BASELINE_SECONDS (default 5), FC_PREQUEUE_SECONDS (the sale opens this long
-// after the event is configured, default 15, so the first joiners wait in the pre-queue and are
+// after the event is configured, default 10, so the first joiners wait in the pre-queue and are
 // placed by its shuffle; 0 opens the sale before anyone joins).
 import { createHmac, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -33,7 +33,7 @@ const HOLD_SECONDS = Number(process.env.FC_HOLD_SECONDS ?? 20);
 const RESTART = (process.env.FC_RESTART ?? "1") === "1";
 const MAX_SECONDS = Number(process.env.FC_MAX_SECONDS ?? 900);
 const BASELINE_SECONDS = Number(process.env.FC_BASELINE_SECONDS ?? 5);
-const PREQUEUE_SECONDS = Math.max(0, Number(process.env.FC_PREQUEUE_SECONDS ?? 15));
+const PREQUEUE_SECONDS = Math.max(0, Number(process.env.FC_PREQUEUE_SECONDS ?? 10));
 const started = Date.now();
 const deadline = started + MAX_SECONDS * 1000;
 const hardStop = setTimeout(() => { console.error(`flash crowd over ${MAX_SECONDS} s: aborting`); process.exit(3); }, MAX_SECONDS * 1000 + 60_000);
@@ -195,6 +195,19 @@ const register = async (email) => {
   await must(call("setup", "/api/auth/register", { method: "POST", body: { email, password, firstName: "Flash", lastName: "Crowd" } }), "register");
   return (await must(call("setup", "/api/auth/login", { method: "POST", body: { email, password } }), "login")).accessToken;
 };
+// Buyers first (the pre-queue window below starts with the event): rows written straight into D1 and tokens minted with the dev JWT secret, exactly what
+// register + login produce, without 2N PBKDF2 runs that would measure the password hash.
+const nowS = Math.floor(Date.now() / 1000);
+const buyers = Array.from({ length: N }, (_, i) => {
+  const id = randomUUID();
+  return { i, id, token: accessToken(id, nowS), rand: rng(SEED + i) };
+});
+for (let k = 0; k < N; k += 500) {
+  await db.batch(buyers.slice(k, k + 500).map((b) => db.prepare(
+    "INSERT INTO users (id, email, password_hash, first_name, last_name, email_verified, created_at, updated_at) VALUES (?1, ?2, 'x', 'Fan', ?3, 1, ?4, ?4)")
+    .bind(b.id, `fan${b.i}@flash.test`, String(b.i), Date.now())));
+}
+
 const organizer = await register("organizer@flash.test");
 const admin = await register("admin@ticketbottle.dev");
 const now = Date.now();
@@ -216,19 +229,6 @@ const classes = [];
 for (const c of classSpecs) classes.push((await must(call("setup", `/api/events/${event.id}/ticket-classes`, { method: "POST", token: organizer, body: { ...c, currency: "VND" } }), c.name)).ticketClass);
 await must(call("setup", `/api/events/${event.id}/approve`, { method: "POST", token: admin }), "approve");
 await must(call("setup", `/api/events/${event.id}/publish`, { method: "POST", token: organizer }), "publish");
-
-// Buyers: rows written straight into D1 and tokens minted with the dev JWT secret, exactly what
-// register + login produce, without 2N PBKDF2 runs that would measure the password hash.
-const nowS = Math.floor(Date.now() / 1000);
-const buyers = Array.from({ length: N }, (_, i) => {
-  const id = randomUUID();
-  return { i, id, token: accessToken(id, nowS), rand: rng(SEED + i) };
-});
-for (let k = 0; k < N; k += 500) {
-  await db.batch(buyers.slice(k, k + 500).map((b) => db.prepare(
-    "INSERT INTO users (id, email, password_hash, first_name, last_name, email_verified, created_at, updated_at) VALUES (?1, ?2, 'x', 'Fan', ?3, 1, ?4, ?4)")
-    .bind(b.id, `fan${b.i}@flash.test`, String(b.i), Date.now())));
-}
 
 // What each admitted buyer does with the checkout. The provider plans first order with a real
 // provider that fails (its create call, through the fakes, or VNPay's IPN), then order again
@@ -349,6 +349,9 @@ async function buyer(b) {
     faults.set(b.id, { provider, mode });
     // Its own request kind keeps these out of the order latency figures (a hang takes 8 s).
     const r0 = await placeOrder(provider, "fault-order");
+    // The fake decides after looking the order up, which waits out a restart; the Worker may
+    // have given up (its 8 s timeout) before that decision was recorded.
+    for (let waited = 0; r0.status === 502 && !injected.has(b.id) && waited < 30_000; waited += 250) await sleep(250);
     const applied = injected.get(b.id) ?? null;
     providerOrders.push({ userId: b.id, provider, mode: applied, status: r0.status, code: r0.body?.code ?? null, ms: r0.ms });
     bump(`${provider} create ${applied ?? "not called"} → ${r0.status}`);
@@ -508,7 +511,7 @@ const faultMs = (modes) => providerOrders.filter((o) => modes.includes(o.mode) &
 console.log(`providers   create calls at the fakes ${JSON.stringify(fakes.stats)}; order → 502 after a refusal/5xx/reset p50 ${f(pct(faultMs(["reject", "5xx", "reset"]), 50))} ms, ` +
   `after no answer (8 s timeout) p50 ${f(pct(faultMs(["hang"]), 50))} ms max ${f(Math.max(...faultMs(["hang"])))} ms; ${live.closedEarly.length} orders closed early checked for a released hold`);
 console.log(`admission   ${admission.admitted} of ${admission.sessions} sessions admitted over ${f(admission.admissionSpanS, 1)} s = ${f(admission.admitted / Math.max(admission.admissionSpanS, 1))} admissions/s`);
-console.log(`pre-queue   ${admission.prequeue.fans} fans joined before the sale opened (${PREQUEUE_SECONDS} s after setup began); placed by the shuffle with ` +
+console.log(`pre-queue   ${admission.prequeue.fans} fans joined before the sale opened (it opened ${PREQUEUE_SECONDS} s after the event was configured); placed by the shuffle with ` +
   `${admission.prequeue.outOfJoinOrder} of ${Math.max(0, admission.prequeue.fans - 1)} neighbours out of join order; ${admission.prequeue.behindLaterJoiners} placed behind a later joiner`);
 console.log(`drain       ${f((drainedAt - clientsDone) / 1000, 1)} s after the last client action (${drained ? "drained" : `NOT drained: ${JSON.stringify(last)}`}); whole sale ${f((drainedAt - saleStart) / 1000, 1)} s`);
 console.log(`restart     ${restartMs === null ? "not injected" : `after ${restartAfterOrders} orders: runtime down ${restartMs.downMs} ms, ${tally["redelivered queue messages"] ?? 0} messages redelivered in ${restartMs.redeliveryMs} ms`}`);

@@ -112,6 +112,11 @@ export async function startFakeProviders({ route }) {
     }
   }
 
+  // Keep workerd's pooled connections open for the whole run: with Node's default 5 s idle
+  // timeout a create call sent just as the fake closed an idle connection failed with a reset
+  // the fake never saw (the Worker rightly answered 502, but nothing recorded a failed call).
+  server.keepAliveTimeout = 30 * 60_000;
+  server.headersTimeout = 30 * 60_000 + 1000;
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${server.address().port}`;
   return {
