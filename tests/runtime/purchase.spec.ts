@@ -293,13 +293,15 @@ async function signSandbox(event: Record<string, unknown>, secret = "test-sandbo
   return JSON.stringify({ data, signature: [...sig].map((b) => b.toString(16).padStart(2, "0")).join("") });
 }
 
+/** The sandbox provider's signed notification for a stored payment. */
+function sandboxNotice(payment: { id: string; provider_ref: string }, amount: number, outcome: string, txnId: string) {
+  return signSandbox({ paymentId: payment.id, orderRef: payment.provider_ref, amount, currency: "VND", outcome, txnId, issuedAtMs: Date.now() });
+}
+
 describe("webhooks", () => {
   it("applies a payment delivered three times exactly once", async () => {
     const { event, buyer, created, payment } = await pendingSandboxOrder(2);
-    const raw = await signSandbox({
-      paymentId: payment.id, orderRef: payment.provider_ref, amount: 100_000, currency: "VND",
-      outcome: "paid", txnId: "dup-txn-1", issuedAtMs: Date.now(),
-    });
+    const raw = await sandboxNotice(payment, 100_000, "paid", "dup-txn-1");
     for (let i = 0; i < 3; i++) {
       const res = await call("/api/payments/webhooks/sandbox", { rawBody: raw });
       expect(res.status).toBe(200);
@@ -314,10 +316,7 @@ describe("webhooks", () => {
     const { buyer, created, payment } = await pendingSandboxOrder();
     await payInSandbox(created.paymentUrl);
     await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED");
-    const late = await signSandbox({
-      paymentId: payment.id, orderRef: payment.provider_ref, amount: 50_000, currency: "VND",
-      outcome: "declined", txnId: "late-decline", issuedAtMs: Date.now(),
-    });
+    const late = await sandboxNotice(payment, 50_000, "declined", "late-decline");
     expect((await call("/api/payments/webhooks/sandbox", { rawBody: late })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1500));
     expect((await orderStatus(buyer, created.order.id)).status).toBe("COMPLETED");
@@ -349,10 +348,7 @@ describe("webhooks", () => {
     const { event, buyer, created, payment } = await pendingSandboxOrder(2);
     await payInSandbox(created.paymentUrl, "decline");
     await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "FAILED", "FAILED");
-    const paid = await signSandbox({
-      paymentId: payment.id, orderRef: payment.provider_ref, amount: 100_000, currency: "VND",
-      outcome: "paid", txnId: "second-attempt-paid", issuedAtMs: Date.now(),
-    });
+    const paid = await sandboxNotice(payment, 100_000, "paid", "second-attempt-paid");
     for (let i = 0; i < 2; i++) expect((await call("/api/payments/webhooks/sandbox", { rawBody: paid })).status).toBe(200);
     await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED after the late money");
     const row = await env.DB.prepare("SELECT status, provider_txn_id FROM payments WHERE id = ?1").bind(payment.id).first<any>();
@@ -361,10 +357,7 @@ describe("webhooks", () => {
     const [c] = await ticketClasses(event.id);
     expect(c).toMatchObject({ reserved: 0, sold: 2 });
     // A failure notice for the same payment afterwards changes nothing.
-    const late = await signSandbox({
-      paymentId: payment.id, orderRef: payment.provider_ref, amount: 100_000, currency: "VND",
-      outcome: "declined", txnId: "third-attempt-declined", issuedAtMs: Date.now(),
-    });
+    const late = await sandboxNotice(payment, 100_000, "declined", "third-attempt-declined");
     expect((await call("/api/payments/webhooks/sandbox", { rawBody: late })).status).toBe(200);
     await new Promise((r) => setTimeout(r, 1000));
     expect((await orderStatus(buyer, created.order.id)).status).toBe("COMPLETED");
@@ -385,13 +378,7 @@ describe("webhooks", () => {
     }
     const payment = await env.DB.prepare("SELECT id, provider_ref, status FROM payments WHERE order_id = ?1").bind(orderId).first<any>();
     expect(payment.status).toBe("CANCELLED");
-    const data: Record<string, unknown> = {
-      orderCode: Number(payment.provider_ref), amount: 150_000, description: "TB order", accountNumber: "0123456789",
-      reference: `FT${payment.provider_ref}`, transactionDateTime: "2026-11-26 10:00:00", currency: "VND",
-      paymentLinkId: `plink${payment.provider_ref}`, code: "00", desc: "success",
-    };
-    const canonical = Object.keys(data).sort().map((k) => `${k}=${data[k]}`).join("&");
-    const body = JSON.stringify({ code: "00", desc: "success", success: true, data, signature: await hmac("SHA-256", "test-payos-checksum-key", canonical) });
+    const body = await payosPaidWebhook(payment.provider_ref);
     const res = await call("/api/payments/webhooks/payos", { rawBody: body });
     expect(await json(res)).toEqual({ success: true });
     await eventually(async () => (await orderStatus(buyer, orderId)).status === "COMPLETED", "COMPLETED after the late money");
@@ -530,6 +517,17 @@ async function hmac(hash: "SHA-256" | "SHA-512", key: string, msg: string) {
   return hex(await crypto.subtle.sign("HMAC", k, new TextEncoder().encode(msg)));
 }
 
+/** A PayOS "paid" webhook for 150,000 VND, signed as PayOS signs it (sorted `data` fields). */
+async function payosPaidWebhook(providerRef: string) {
+  const data: Record<string, unknown> = {
+    orderCode: Number(providerRef), amount: 150_000, description: "TB order", accountNumber: "0123456789",
+    reference: `FT${providerRef}`, transactionDateTime: "2026-11-26 10:00:00", currency: "VND",
+    paymentLinkId: `plink${providerRef}`, code: "00", desc: "success",
+  };
+  const canonical = Object.keys(data).sort().map((k) => `${k}=${data[k]}`).join("&");
+  return JSON.stringify({ code: "00", desc: "success", success: true, data, signature: await hmac("SHA-256", "test-payos-checksum-key", canonical) });
+}
+
 async function providerOrder(paymentMethod: string) {
   const event = await publishedEvent({ classes: [{ name: "GA", priceCents: 150_000, total: 5 }] });
   const buyer = await registerAndLogin();
@@ -543,13 +541,7 @@ async function providerOrder(paymentMethod: string) {
 describe("provider notifications", () => {
   it("PayOS: a signed webhook completes the order and is answered {success:true}", async () => {
     const { buyer, created, payment } = await providerOrder("payos");
-    const data: Record<string, unknown> = {
-      orderCode: Number(payment.provider_ref), amount: 150_000, description: "TB order", accountNumber: "0123456789",
-      reference: `FT${payment.provider_ref}`, transactionDateTime: "2026-11-26 10:00:00", currency: "VND",
-      paymentLinkId: `plink${payment.provider_ref}`, code: "00", desc: "success",
-    };
-    const canonical = Object.keys(data).sort().map((k) => `${k}=${data[k]}`).join("&");
-    const body = JSON.stringify({ code: "00", desc: "success", success: true, data, signature: await hmac("SHA-256", "test-payos-checksum-key", canonical) });
+    const body = await payosPaidWebhook(payment.provider_ref);
     const res = await call("/api/payments/webhooks/payos", { rawBody: body });
     expect(res.status).toBe(200);
     expect(await json(res)).toEqual({ success: true });
