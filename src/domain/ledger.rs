@@ -3,9 +3,11 @@
 //! Pure and deterministic: no `worker` types, no clock (every operation takes `now` in unix
 //! milliseconds), no randomness. State lives behind [`LedgerStore`], which the event's Durable
 //! Object implements on its SQLite storage ([`LEDGER_SCHEMA`]) and tests implement with
-//! [`MemoryLedgerStore`]. Each operation reads only the rows it needs (one indexed query per
-//! store method), computes every change first, and hands them to the store in one
-//! [`LedgerStore::commit`], so a rejected or failed operation leaves nothing half-written.
+//! [`MemoryLedgerStore`]. Each operation reads only the rows it needs (reserve, confirm and
+//! release each in one store call, [`LedgerStore::reserve_reads`] or
+//! [`LedgerStore::hold_with_classes`], which the SQL store answers with one query), computes
+//! every change first, and hands them to the store in one [`LedgerStore::commit`], so a
+//! rejected or failed operation leaves nothing half-written.
 //!
 //! Invariants, for every ticket class after every operation:
 //! - `reserved + sold <= total`;
@@ -57,6 +59,11 @@ pub const EXPIRY_BATCH: usize = 500;
 /// camelCase serde names so rows deserialize straight into [`TicketClass`], [`SaleSettings`]
 /// and [`HoldRow`]. The CHECKs repeat the ledger's invariants so that a bug fails a write
 /// instead of overselling.
+///
+/// Every B-tree page a write touches costs the object at commit, so the holds table carries
+/// only the two indexes its queries need, and the user index leaves `state` out: a hold that
+/// is released, expires or is paid does not move in it (the limit check reads the few rows of
+/// one user instead). The index it replaced is dropped where an older object still has it.
 pub const LEDGER_SCHEMA: &str = "\
 CREATE TABLE IF NOT EXISTS ledger_settings (
   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -88,7 +95,8 @@ CREATE TABLE IF NOT EXISTS holds (
   refused_at INTEGER,
   CHECK ((refusal_reason IS NULL) = (refused_at IS NULL))
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS holds_by_user_state ON holds (user_id, state, quantity);
+CREATE INDEX IF NOT EXISTS holds_by_user ON holds (user_id);
+DROP INDEX IF EXISTS holds_by_user_state;
 CREATE INDEX IF NOT EXISTS holds_active_by_expiry ON holds (expires_at, order_id) WHERE state = 'ACTIVE';
 ";
 
@@ -593,7 +601,7 @@ pub trait LedgerStore {
 
     /// Tickets the user holds or bought:
     /// `SELECT COALESCE(SUM(quantity), 0) AS quantity FROM holds
-    ///  WHERE user_id = ?1 AND state IN ('ACTIVE', 'CONFIRMED')` (covered by `holds_by_user_state`).
+    ///  WHERE user_id = ?1 AND state IN ('ACTIVE', 'CONFIRMED')` (through `holds_by_user`).
     fn user_committed_quantity(&self, user_id: &str) -> Result<u64, StoreError>;
 
     /// ACTIVE holds whose time is up, earliest first:
@@ -621,6 +629,58 @@ pub trait LedgerStore {
     ///   updated_at = excluded.updated_at, refusal_reason = excluded.refusal_reason,
     ///   refused_at = excluded.refused_at`
     fn commit(&mut self, changes: &LedgerChanges) -> Result<(), StoreError>;
+
+    /// Everything [`Ledger::reserve`] may need, in one read: the order's stored hold, the sale
+    /// settings, the user's committed quantity and the named classes that exist. A store whose
+    /// every statement has a fixed cost (the object's SQLite behind the JavaScript boundary)
+    /// answers it with one query; the default asks the single-row methods above.
+    fn reserve_reads(
+        &self,
+        order_id: &str,
+        user_id: &str,
+        ticket_class_ids: &[&str],
+    ) -> Result<ReserveReads, StoreError> {
+        let mut classes = Vec::with_capacity(ticket_class_ids.len());
+        for id in ticket_class_ids {
+            classes.extend(self.class(id)?);
+        }
+        Ok(ReserveReads {
+            hold: self.hold(order_id)?,
+            settings: self.settings()?,
+            user_committed_quantity: self.user_committed_quantity(user_id)?,
+            classes,
+        })
+    }
+
+    /// An order's hold with the rows of the classes its lines name, in one read (see
+    /// [`LedgerStore::reserve_reads`] for why). A class row that is missing is left out.
+    fn hold_with_classes(&self, order_id: &str) -> Result<Option<HoldWithClasses>, StoreError> {
+        let Some(hold) = self.hold(order_id)? else {
+            return Ok(None);
+        };
+        let mut classes = Vec::with_capacity(hold.items.len());
+        for item in &hold.items {
+            classes.extend(self.class(&item.ticket_class_id)?);
+        }
+        Ok(Some(HoldWithClasses { hold, classes }))
+    }
+}
+
+/// The rows a reserve decides on (see [`LedgerStore::reserve_reads`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReserveReads {
+    pub hold: Option<Hold>,
+    pub settings: Option<SaleSettings>,
+    pub user_committed_quantity: u64,
+    /// The requested classes that exist, in any order.
+    pub classes: Vec<TicketClass>,
+}
+
+/// A stored hold and the class rows it names (see [`LedgerStore::hold_with_classes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldWithClasses {
+    pub hold: Hold,
+    pub classes: Vec<TicketClass>,
 }
 
 impl<S: LedgerStore + ?Sized> LedgerStore for &mut S {
@@ -647,6 +707,17 @@ impl<S: LedgerStore + ?Sized> LedgerStore for &mut S {
     }
     fn commit(&mut self, changes: &LedgerChanges) -> Result<(), StoreError> {
         (**self).commit(changes)
+    }
+    fn reserve_reads(
+        &self,
+        order_id: &str,
+        user_id: &str,
+        ticket_class_ids: &[&str],
+    ) -> Result<ReserveReads, StoreError> {
+        (**self).reserve_reads(order_id, user_id, ticket_class_ids)
+    }
+    fn hold_with_classes(&self, order_id: &str) -> Result<Option<HoldWithClasses>, StoreError> {
+        (**self).hold_with_classes(order_id)
     }
 }
 
@@ -758,10 +829,35 @@ impl LedgerStore for MemoryLedgerStore {
 /// Class rows touched by one operation: each loaded once, changed in memory, written together.
 #[derive(Default)]
 struct ClassEdits {
+    /// Rows read ahead (with the hold, in one query) and not touched yet.
+    read_ahead: BTreeMap<String, TicketClass>,
+    /// Rows handed out for changing: exactly these are written.
     rows: BTreeMap<String, TicketClass>,
 }
 
 impl ClassEdits {
+    /// Edits that take rows from `classes` before asking the store.
+    fn read_ahead(classes: Vec<TicketClass>) -> Self {
+        ClassEdits {
+            read_ahead: classes
+                .into_iter()
+                .map(|class| (class.id.clone(), class))
+                .collect(),
+            rows: BTreeMap::new(),
+        }
+    }
+
+    /// Edits of rows the caller has already changed.
+    fn changed(classes: Vec<TicketClass>) -> Self {
+        ClassEdits {
+            read_ahead: BTreeMap::new(),
+            rows: classes
+                .into_iter()
+                .map(|class| (class.id.clone(), class))
+                .collect(),
+        }
+    }
+
     /// The row of a class a stored hold refers to; a missing one means the state is corrupt,
     /// since classes are never deleted.
     fn of_hold<S: LedgerStore + ?Sized>(
@@ -772,9 +868,12 @@ impl ClassEdits {
         match self.rows.entry(ticket_class_id.to_owned()) {
             std::collections::btree_map::Entry::Occupied(entry) => Ok(entry.into_mut()),
             std::collections::btree_map::Entry::Vacant(entry) => {
-                let class = store.class(ticket_class_id)?.ok_or_else(|| {
-                    corrupt(format!("a hold names missing class {ticket_class_id}"))
-                })?;
+                let class = match self.read_ahead.remove(ticket_class_id) {
+                    Some(class) => class,
+                    None => store.class(ticket_class_id)?.ok_or_else(|| {
+                        corrupt(format!("a hold names missing class {ticket_class_id}"))
+                    })?,
+                };
                 Ok(entry.insert(class))
             }
         }
@@ -983,9 +1082,17 @@ impl<S: LedgerStore> Ledger<S> {
             .checked_add(hold_for)
             .ok_or_else(|| invalid("holdForMs", "is too large"))?;
 
+        let class_ids: Vec<&str> = items
+            .iter()
+            .map(|item| item.ticket_class_id.as_str())
+            .collect();
+        let reads = self
+            .store
+            .reserve_reads(&request.order_id, &request.user_id, &class_ids)?;
+
         // Idempotency comes before any sale rule: a retry after the sale closed or the stock ran
         // out must still get the hold the first attempt made.
-        if let Some(existing) = self.store.hold(&request.order_id)? {
+        if let Some(existing) = reads.hold {
             if existing.user_id == request.user_id && existing.items == items {
                 return Ok(existing);
             }
@@ -994,7 +1101,7 @@ impl<S: LedgerStore> Ledger<S> {
             });
         }
 
-        let settings = self.settings()?;
+        let settings = reads.settings.unwrap_or_default();
         if settings.state != SaleState::Open {
             return Err(LedgerError::SaleNotOpen {
                 state: settings.state,
@@ -1004,9 +1111,18 @@ impl<S: LedgerStore> Ledger<S> {
             return Err(LedgerError::OutsideSaleWindow);
         }
 
+        let mut found: BTreeMap<String, TicketClass> = reads
+            .classes
+            .into_iter()
+            .map(|class| (class.id.clone(), class))
+            .collect();
         let mut classes = Vec::with_capacity(items.len());
         for item in &items {
-            let class = self.known_class(&item.ticket_class_id)?;
+            let class = found.remove(&item.ticket_class_id).ok_or_else(|| {
+                LedgerError::UnknownTicketClass {
+                    ticket_class_id: item.ticket_class_id.clone(),
+                }
+            })?;
             if class.status != ClassStatus::Active {
                 return Err(LedgerError::ClassNotOnSale {
                     ticket_class_id: class.id,
@@ -1022,7 +1138,7 @@ impl<S: LedgerStore> Ledger<S> {
 
         let requested: u64 = items.iter().map(|item| u64::from(item.quantity)).sum();
         if let Some(limit) = settings.max_tickets_per_user {
-            let already_committed = self.store.user_committed_quantity(&request.user_id)?;
+            let already_committed = reads.user_committed_quantity;
             if already_committed.saturating_add(requested) > u64::from(limit) {
                 return Err(LedgerError::PurchaseLimitExceeded {
                     limit,
@@ -1053,13 +1169,9 @@ impl<S: LedgerStore> Ledger<S> {
             updated_at: now,
             refused_payment: None,
         };
-        let mut edits = ClassEdits::default();
-        for class in classes {
-            edits.rows.insert(class.id.clone(), class);
-        }
         self.store.commit(&LedgerChanges {
             settings: None,
-            classes: edits.into_rows()?,
+            classes: ClassEdits::changed(classes).into_rows()?,
             holds: vec![hold.clone()],
         })?;
         Ok(hold)
@@ -1068,9 +1180,9 @@ impl<S: LedgerStore> Ledger<S> {
     /// Turns a paid order's hold into sold tickets, or says definitely why not. Repeating it
     /// gives the same answer.
     pub fn confirm(&mut self, order_id: &str, now: Millis) -> Result<ConfirmOutcome, LedgerError> {
-        let mut hold = self
+        let HoldWithClasses { mut hold, classes } = self
             .store
-            .hold(order_id)?
+            .hold_with_classes(order_id)?
             .ok_or_else(|| LedgerError::HoldNotFound {
                 order_id: order_id.to_owned(),
             })?;
@@ -1081,7 +1193,7 @@ impl<S: LedgerStore> Ledger<S> {
             return Ok(ConfirmOutcome::Confirmed(hold));
         }
 
-        let mut edits = ClassEdits::default();
+        let mut edits = ClassEdits::read_ahead(classes);
         let outcome_reason = if self.settings()?.state == SaleState::Cancelled {
             if hold.state == HoldState::Active {
                 for item in &hold.items {
@@ -1139,7 +1251,8 @@ impl<S: LedgerStore> Ledger<S> {
 
     /// Gives an order's held tickets back. Anything but an ACTIVE hold is a no-op answer.
     pub fn release(&mut self, order_id: &str, now: Millis) -> Result<ReleaseOutcome, LedgerError> {
-        let Some(mut hold) = self.store.hold(order_id)? else {
+        let Some(HoldWithClasses { mut hold, classes }) = self.store.hold_with_classes(order_id)?
+        else {
             return Ok(ReleaseOutcome::UnknownOrder);
         };
         match hold.state {
@@ -1148,7 +1261,7 @@ impl<S: LedgerStore> Ledger<S> {
             HoldState::Confirmed => return Ok(ReleaseOutcome::AlreadyConfirmed(hold)),
             HoldState::Active => {}
         }
-        let mut edits = ClassEdits::default();
+        let mut edits = ClassEdits::read_ahead(classes);
         for item in &hold.items {
             edits
                 .of_hold(&self.store, &item.ticket_class_id)?
@@ -2389,7 +2502,8 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS ticket_classes",
             "CREATE TABLE IF NOT EXISTS holds",
             "CHECK (reserved + sold <= total)",
-            "holds_by_user_state ON holds (user_id, state, quantity)",
+            "holds_by_user ON holds (user_id)",
+            "DROP INDEX IF EXISTS holds_by_user_state",
             "holds_active_by_expiry ON holds (expires_at, order_id) WHERE state = 'ACTIVE'",
         ] {
             assert!(LEDGER_SCHEMA.contains(needle), "{needle}");

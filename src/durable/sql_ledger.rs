@@ -6,11 +6,11 @@ use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
 use super::sqlite::{
-    exec, first, int, opt_int, opt_text, rows, text, uint, DeadlinesWritten, SqlResult,
+    document, exec, first, int, opt_int, opt_text, rows, text, uint, DeadlinesWritten, SqlResult,
 };
 use crate::domain::ledger::{
-    ClassStatus, Hold, HoldRow, HoldState, LedgerChanges, LedgerStore, Millis, SaleSettings,
-    SaleState, StoreError, TicketClass,
+    ClassStatus, Hold, HoldRow, HoldState, HoldWithClasses, LedgerChanges, LedgerStore, Millis,
+    ReserveReads, SaleSettings, SaleState, StoreError, TicketClass,
 };
 
 const CLASS_COLUMNS: &str = "id, total, reserved, sold, status, sale_start_at AS saleStartAt, \
@@ -19,6 +19,33 @@ const CLASS_COLUMNS: &str = "id, total, reserved, sold, status, sale_start_at AS
 const HOLD_COLUMNS: &str = "order_id AS orderId, user_id AS userId, items_json AS itemsJson, \
      quantity, state, created_at AS createdAt, expires_at AS expiresAt, updated_at AS updatedAt, \
      refusal_reason AS refusalReason, refused_at AS refusedAt";
+
+/// A class row as a JSON object with [`TicketClass`]'s field names.
+const CLASS_JSON: &str = "json_object('id', id, 'total', total, 'reserved', reserved, \
+     'sold', sold, 'status', status, 'saleStartAt', sale_start_at, 'saleEndAt', sale_end_at)";
+
+/// A hold row as a JSON object with [`HoldRow`]'s field names.
+const HOLD_JSON: &str = "json_object('orderId', order_id, 'userId', user_id, \
+     'itemsJson', items_json, 'quantity', quantity, 'state', state, 'createdAt', created_at, \
+     'expiresAt', expires_at, 'updatedAt', updated_at, 'refusalReason', refusal_reason, \
+     'refusedAt', refused_at)";
+
+/// [`ReserveReads`] as the one query builds it (each part wrapped in `json()` so that SQLite
+/// embeds it as JSON, not as text, across the subquery).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReserveDocument {
+    hold: Option<HoldRow>,
+    settings: Option<SaleSettings>,
+    user_committed_quantity: u64,
+    classes: Vec<TicketClass>,
+}
+
+#[derive(Deserialize)]
+struct HoldDocument {
+    hold: Option<HoldRow>,
+    classes: Vec<TicketClass>,
+}
 
 /// The ledger's tables through the object's `SqlStorage` (a cheap JS handle, built per use).
 pub struct SqlLedgerStore {
@@ -94,9 +121,10 @@ impl LedgerStore for SqlLedgerStore {
     }
 
     fn classes(&self) -> Result<Vec<TicketClass>, StoreError> {
-        rows(
+        // Every buyer's page asks for this: one JSON document, not a crossing per field.
+        document(
             &self.sql,
-            &format!("SELECT {CLASS_COLUMNS} FROM ticket_classes ORDER BY id"),
+            &format!("SELECT json_group_array({CLASS_JSON} ORDER BY id) FROM ticket_classes"),
             Vec::new(),
         )
     }
@@ -139,6 +167,59 @@ impl LedgerStore for SqlLedgerStore {
             Vec::new(),
         )?;
         Ok(found.and_then(|e| e.expires_at))
+    }
+
+    fn reserve_reads(
+        &self,
+        order_id: &str,
+        user_id: &str,
+        ticket_class_ids: &[&str],
+    ) -> Result<ReserveReads, StoreError> {
+        let ids = serde_json::to_string(ticket_class_ids)
+            .map_err(|e| StoreError::Malformed(format!("ticket class ids: {e}")))?;
+        let found: ReserveDocument = document(
+            &self.sql,
+            &format!(
+                "SELECT json_object(\
+                 'hold', json((SELECT {HOLD_JSON} FROM holds WHERE order_id = ?1)), \
+                 'settings', json((SELECT json_object('state', sale_state, \
+                   'maxTicketsPerUser', max_tickets_per_user, 'saleStartsAt', sale_starts_at, \
+                   'saleEndsAt', sale_ends_at) FROM ledger_settings WHERE id = 1)), \
+                 'userCommittedQuantity', (SELECT COALESCE(SUM(quantity), 0) FROM holds \
+                   WHERE user_id = ?2 AND state IN ('ACTIVE', 'CONFIRMED')), \
+                 'classes', json((SELECT json_group_array({CLASS_JSON}) FROM ticket_classes \
+                   WHERE id IN (SELECT value FROM json_each(?3)))))"
+            ),
+            vec![text(order_id), text(user_id), text(ids)],
+        )?;
+        Ok(ReserveReads {
+            hold: found.hold.map(Hold::try_from).transpose()?,
+            settings: found.settings,
+            user_committed_quantity: found.user_committed_quantity,
+            classes: found.classes,
+        })
+    }
+
+    fn hold_with_classes(&self, order_id: &str) -> Result<Option<HoldWithClasses>, StoreError> {
+        let found: HoldDocument = document(
+            &self.sql,
+            &format!(
+                "SELECT json_object(\
+                 'hold', json((SELECT {HOLD_JSON} FROM holds WHERE order_id = ?1)), \
+                 'classes', json((SELECT json_group_array({CLASS_JSON}) FROM ticket_classes \
+                   WHERE id IN (SELECT line.value ->> '$.ticketClassId' \
+                     FROM holds, json_each(holds.items_json) AS line \
+                     WHERE holds.order_id = ?1))))"
+            ),
+            vec![text(order_id)],
+        )?;
+        let Some(row) = found.hold else {
+            return Ok(None);
+        };
+        Ok(Some(HoldWithClasses {
+            hold: Hold::try_from(row)?,
+            classes: found.classes,
+        }))
     }
 
     fn commit(&mut self, changes: &LedgerChanges) -> Result<(), StoreError> {

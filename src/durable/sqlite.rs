@@ -97,6 +97,36 @@ pub fn first<T: DeserializeOwned>(
     Ok(rows(sql, query, bindings)?.into_iter().next())
 }
 
+/// The one JSON document a query builds inside SQLite (`SELECT json_object(..)`, a single row
+/// and column). It crosses into Rust as one string and is parsed here, where [`rows`] would
+/// cross the JavaScript boundary once per field of every row.
+pub fn document<T: DeserializeOwned>(
+    sql: &SqlStorage,
+    query: &str,
+    bindings: Vec<SqlStorageValue>,
+) -> SqlResult<T> {
+    let cursor = sql
+        .exec(query, bindings)
+        .map_err(|e| unavailable(first_words(query), e))?;
+    let row = match cursor.raw().next() {
+        Some(row) => row.map_err(|e| unavailable(first_words(query), e))?,
+        None => {
+            return Err(StoreError::Malformed(format!(
+                "{}: no row",
+                first_words(query)
+            )))
+        }
+    };
+    match row.into_iter().next() {
+        Some(SqlStorageValue::String(text)) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Malformed(format!("{}: {e}", first_words(query)))),
+        _ => Err(StoreError::Malformed(format!(
+            "{}: expected one JSON text column",
+            first_words(query)
+        ))),
+    }
+}
+
 /// Runs a `;`-separated DDL script (`IF NOT EXISTS` throughout, so it is idempotent).
 pub fn run_script(sql: &SqlStorage, script: &str) -> SqlResult<()> {
     for statement in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {

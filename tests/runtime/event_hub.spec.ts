@@ -221,6 +221,27 @@ describe("holds", () => {
     await refused(hub, reserve("o3", "u2", [["ga", 0]]), 400, "VALIDATION_FAILED");
   });
 
+  it("releases and confirms multi-class holds class by class, and counts only live tickets against the limit", async () => {
+    // The object reads a hold with all its classes, and a reserve's hold, settings, classes and
+    // the user's count, in one query each: these are the rows those queries must get right.
+    const { hub } = await eventWith({ classes: [["ga", 10], ["vip", 5]], maxTicketsPerUser: 6 });
+    await ok(hub, reserve("o1", "u1", [["ga", 2], ["vip", 1]]));
+    await refused(hub, reserve("o2", "u1", [["ga", 1], ["nope", 1]]), 404, "UNKNOWN_TICKET_CLASS");
+    expect((await ok(hub, { op: "release", orderId: "o1" })).outcome).toBe("RELEASED");
+    expect(await classes(hub)).toMatchObject({ ga: { reserved: 0, sold: 0 }, vip: { reserved: 0, sold: 0 } });
+
+    // The released tickets no longer count: 5 of the 6 allowed.
+    await ok(hub, reserve("o3", "u1", [["ga", 3], ["vip", 2]]));
+    expect((await ok(hub, { op: "confirm", orderId: "o3" })).outcome).toBe("CONFIRMED");
+    await refused(hub, reserve("o4", "u1", [["vip", 2]]), 422, "PURCHASE_LIMIT_EXCEEDED");
+    await ok(hub, reserve("o5", "u1", [["ga", 1]]));
+    await ok(hub, reserve("o6", "u2", [["vip", 3]]));
+    expect(await classes(hub)).toMatchObject({
+      ga: { reserved: 1, sold: 3, available: 6 },
+      vip: { reserved: 3, sold: 2, available: 0 },
+    });
+  });
+
   it("expires a lapsed hold from the alarm, frees its stock and its checkout slot", async () => {
     const { eventId, hub } = await eventWith({
       classes: [["ga", 5]],
