@@ -10,6 +10,7 @@
 # Each scenario documents its environment variables at the top of its file. Exits non-zero
 # only when a scenario fails (errors, wrong answers), never because a figure is slow.
 #   flash-crowd     N buyers through waitroom, checkout and payment + the checker    (bench/flash-crowd.mjs, FC_* variables)
+#   profile         where the event object's CPU time goes, for one kind of call       (bench/profile.mjs, PROFILE_* variables)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,9 +24,9 @@ scenarios=()
 for s in "${requested[@]}"; do
   case "$s" in
     waitroom) scenarios+=(waitroom-join waitroom-depth waitroom-ws) ;;
-    http | inventory | waitroom-join | waitroom-depth | waitroom-ws | flash-crowd) scenarios+=("$s") ;;
+    http | inventory | waitroom-join | waitroom-depth | waitroom-ws | flash-crowd | profile) scenarios+=("$s") ;;
     *)
-      echo "unknown scenario: $s (known: ${all[*]} waitroom flash-crowd)" >&2
+      echo "unknown scenario: $s (known: ${all[*]} waitroom flash-crowd profile)" >&2
       exit 2
       ;;
   esac

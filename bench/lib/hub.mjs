@@ -88,9 +88,10 @@ export default {
 /**
  * Starts the app and the gate. `persistDir`: keep storage (D1, the objects' SQLite files) in
  * that directory across restarts (`migrate: false` on a restart); without it, a fresh directory
- * under `storageRoot()` is used and removed on dispose.
+ * under `storageRoot()` is used and removed on dispose. `inspectorPort`: open workerd's
+ * DevTools inspector there (bench/profile.mjs).
  */
-export async function startHub({ persistDir, migrate = true, storage = benchStorage() } = {}) {
+export async function startHub({ persistDir, migrate = true, storage = benchStorage(), inspectorPort } = {}) {
   let ownDir;
   if (!persistDir) persistDir = ownDir = mkdtempSync(join(storageRoot(storage), "tb-bench-"));
   const { workerOptions, main } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
@@ -124,6 +125,7 @@ export async function startHub({ persistDir, migrate = true, storage = benchStor
       port: 0,
       ...(verbose ? {} : quiet),
       resourcePersistencePath: persistDir,
+      ...(inspectorPort === undefined ? {} : { inspectorPort }),
       // The gate is first, so the listening URL reaches it; the app keeps its own bindings.
       workers: [gate, app],
     }),
