@@ -229,7 +229,7 @@ fn canonical_hash(body: &[u8]) -> Result<String, ApiError> {
 }
 
 #[utoipa::path(post, operation_id = "create_order", path = "/api/orders", tag = "orders", security(("bearer" = [])),
-    params(("Idempotency-Key" = String, Header, description = "Required; replays the first response for 24 h")),
+    params(("Idempotency-Key" = String, Header, description = "Required; replays the first response for 24 h. A key left in flight by a request that died is taken over by a retry with the same body after one minute")),
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "Order PENDING, tickets held 15 minutes", body = CreatedOrder),
@@ -259,7 +259,9 @@ pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let raw = rc.raw_body().await?;
     let hash = canonical_hash(raw.as_bytes())?;
     let db = d1::db(&rc.env)?;
-    match co::claim_key(&db, user_id.as_str(), &key, &hash, rc.now_ms).await? {
+    let order_id = uuid::Uuid::now_v7().to_string();
+    let claim = co::claim_key(&db, user_id.as_str(), &key, &hash, &order_id, rc.now_ms).await?;
+    let dead_order_id = match claim {
         Claim::Existing(row) if row.request_hash != hash => {
             return Err(ApiError::rule(
                 422,
@@ -287,9 +289,16 @@ pub async fn create(rc: &mut RequestContext) -> ApiResult {
                 "The first request with this Idempotency-Key is still being processed.",
             ))
         }
-        Claim::Fresh => {}
-    }
-    let outcome = checkout(rc, &db, &user_id, &raw).await;
+        Claim::Fresh => None,
+        Claim::TakenOver { dead_order_id } => {
+            rc.annotate("takenOverFrom", dead_order_id.as_deref().unwrap_or("-"));
+            dead_order_id
+        }
+    };
+    let outcome = match dead_order_id {
+        None => checkout(rc, &db, &user_id, &raw, order_id).await,
+        Some(dead) => take_over(rc, &db, &user_id, &raw, &dead, order_id).await,
+    };
     match &outcome {
         Ok(created) => {
             let body = serde_json::to_string(created).map_err(ApiError::internal)?;
@@ -304,11 +313,94 @@ pub async fn create(rc: &mut RequestContext) -> ApiResult {
     json_response(201, &outcome?)
 }
 
+/// Answers a retry whose key was left IN_FLIGHT by a request that died making `dead`. If that
+/// request wrote its order, the buyer gets the answer it would have given (or, if it died
+/// before the provider gave a payment link, the answer to a failed payment creation, with the
+/// same compensation). Otherwise it may have held tickets or bound the checkout in the event's
+/// object: those go back (no-ops for steps it never reached) and the order is made afresh.
+async fn take_over(
+    rc: &RequestContext,
+    db: &worker::D1Database,
+    user_id: &UserId,
+    raw: &str,
+    dead: &str,
+    order_id: String,
+) -> Result<CreatedOrder, ApiError> {
+    if let Some(order) = store::find_by_id(db, dead).await? {
+        return answer_written(rc, db, order).await;
+    }
+    // The body hashed the same as the dead request's, so it names the same event; a body
+    // that does not parse never got as far as the object.
+    let event_id = crate::http::parse_json::<CreateOrderRequest>(raw.as_bytes())
+        .ok()
+        .and_then(|body| parse_command(body).ok())
+        .map(|cmd| cmd.event_id);
+    if let Some(event_id) = event_id {
+        let hub = EventHubClient::new(&rc.env, &event_id)?.traced(&rc.trace);
+        undo_unwritten(
+            &hub,
+            dead,
+            &[CheckoutStep::Reserved, CheckoutStep::CheckoutBound],
+        )
+        .await?;
+    }
+    checkout(rc, db, user_id, raw, order_id).await
+}
+
+/// A dead request wrote `order`: the payment link it made, or, when it died before the
+/// provider gave one (the buyer never saw a payment page), what a failed payment creation
+/// answers, after the same compensation.
+async fn answer_written(
+    rc: &RequestContext,
+    db: &worker::D1Database,
+    order: OrderRow,
+) -> Result<CreatedOrder, ApiError> {
+    let payment = co::checkout_payment(db, &order.id).await?;
+    if let Some(payment_url) = payment.as_ref().and_then(|p| p.payment_url.clone()) {
+        let order = views(db, &[order])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::internal("order view"))?;
+        return Ok(CreatedOrder { order, payment_url });
+    }
+    if order.status()? == OrderStatus::Pending {
+        if let Some(payment) = &payment {
+            co::cancel_payment(db, &payment.id, rc.now_ms).await?;
+        }
+        let mut done = vec![CheckoutStep::Reserved];
+        if order.waitroom_session_id.is_some() {
+            done.push(CheckoutStep::CheckoutBound);
+        }
+        done.push(CheckoutStep::OrderWritten);
+        compensate(
+            &rc.env,
+            db,
+            &order,
+            &plan_for(&done, CheckoutFailure::BeforePaymentPage),
+            "PAYMENT_PROVIDER_UNAVAILABLE",
+            rc.now_ms,
+            &rc.trace,
+        )
+        .await?;
+    }
+    Err(provider_unavailable())
+}
+
+fn provider_unavailable() -> ApiError {
+    ApiError::rule(
+        502,
+        "PAYMENT_PROVIDER_UNAVAILABLE",
+        "The payment provider did not answer; nothing is held. Try again or pick another method.",
+    )
+}
+
 async fn checkout(
     rc: &RequestContext,
     db: &worker::D1Database,
     user_id: &UserId,
     raw: &str,
+    order_id: String,
 ) -> Result<CreatedOrder, ApiError> {
     let body: CreateOrderRequest = crate::http::parse_json(raw.as_bytes())?;
     let cmd = parse_command(body)?;
@@ -391,7 +483,6 @@ async fn checkout(
     //    checkout ended or holds another order is refused before any stock is touched, so it
     //    neither takes tickets from real buyers nor hears "sold out" instead of "token dead".
     let hub = EventHubClient::new(&rc.env, &cmd.event_id)?.traced(&rc.trace);
-    let order_id = uuid::Uuid::now_v7().to_string();
     rc.annotate("orderId", order_id.as_str());
     rc.annotate("provider", cmd.provider.as_str());
     let reserve = ReserveRequest {
@@ -516,7 +607,7 @@ async fn checkout(
                 &rc.trace,
             )
             .await?;
-            return Err(ApiError::rule(502, "PAYMENT_PROVIDER_UNAVAILABLE", "The payment provider did not answer; nothing is held. Try again or pick another method."));
+            return Err(provider_unavailable());
         }
     };
     co::set_payment_url(db, &payment_id, &order_id, &payment_url, now).await?;

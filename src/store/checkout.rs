@@ -186,6 +186,26 @@ pub async fn set_payment_url(
     Ok(())
 }
 
+/// The payment of an order as the order request left it: its id and, once the provider gave
+/// one, the link the buyer pays at.
+#[derive(Debug, Deserialize)]
+pub struct CheckoutPayment {
+    pub id: String,
+    pub payment_url: Option<String>,
+}
+
+pub async fn checkout_payment(
+    db: &D1Database,
+    order_id: &str,
+) -> Result<Option<CheckoutPayment>, ApiError> {
+    first(
+        db,
+        "SELECT id, payment_url FROM payments WHERE order_id = ?1 ORDER BY created_at LIMIT 1",
+        &[text(order_id)],
+    )
+    .await
+}
+
 /// The payment could not be created: it is cancelled so a late notification cannot settle it.
 pub async fn cancel_payment(db: &D1Database, payment_id: &str, now: i64) -> Result<(), ApiError> {
     run(
@@ -202,6 +222,13 @@ pub async fn cancel_payment(db: &D1Database, payment_id: &str, now: i64) -> Resu
 
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 
+/// How long a request owns its key. An order request finishes well within it (the provider's
+/// create call times out after 8 s); a key still IN_FLIGHT after it belongs to a request that
+/// died, and a retry with the same body may take it over. (Were a live request ever slower,
+/// the retry would give back its hold and make a second order; a payment for the first would
+/// still be settled by the late-payment path, re-reserving or refunding.)
+pub const IDEMPOTENCY_LEASE_MS: i64 = 60 * 1000;
+
 #[derive(Debug, Deserialize)]
 pub struct KeyRow {
     pub request_hash: String,
@@ -211,16 +238,28 @@ pub struct KeyRow {
 }
 
 pub enum Claim {
-    /// This request owns the key now.
+    /// This request owns the key now and creates `order_id`.
     Fresh,
+    /// This request took the key over from one that died while holding it; that request was
+    /// creating `dead_order_id` (`None` for a key written before keys named their order).
+    TakenOver {
+        dead_order_id: Option<String>,
+    },
     Existing(KeyRow),
 }
 
+#[derive(Deserialize)]
+struct TakenKey {
+    order_id: Option<String>,
+}
+
+/// Claims the key for a request that will create `order_id`.
 pub async fn claim_key(
     db: &D1Database,
     user_id: &str,
     key: &str,
     hash: &str,
+    order_id: &str,
     now: i64,
 ) -> Result<Claim, ApiError> {
     // An expired key may be reused; the delete and the insert race harmlessly (PRIMARY KEY).
@@ -232,13 +271,53 @@ pub async fn claim_key(
     .await?;
     let inserted = run(
         db,
-        "INSERT OR IGNORE INTO idempotency_keys (user_id, key, request_hash, state, created_at, expires_at) \
-         VALUES (?1, ?2, ?3, 'IN_FLIGHT', ?4, ?5)",
-        &[text(user_id), text(key), text(hash), int(now), int(now + IDEMPOTENCY_TTL_MS)],
+        "INSERT OR IGNORE INTO idempotency_keys \
+         (user_id, key, request_hash, state, order_id, lease_expires_at, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, 'IN_FLIGHT', ?4, ?5, ?6, ?7)",
+        &[
+            text(user_id),
+            text(key),
+            text(hash),
+            text(order_id),
+            int(now + IDEMPOTENCY_LEASE_MS),
+            int(now),
+            int(now + IDEMPOTENCY_TTL_MS),
+        ],
     )
     .await?;
     if inserted == 1 {
         return Ok(Claim::Fresh);
+    }
+    // The same request body, still in flight, lease run out: its request died. The UPDATE is
+    // the lock (of two retries racing, one changes the row) and returns the order the dead
+    // request was making.
+    let taken: Option<TakenKey> = first(
+        db,
+        "UPDATE idempotency_keys SET lease_expires_at = ?5 \
+         WHERE user_id = ?1 AND key = ?2 AND request_hash = ?3 AND state = 'IN_FLIGHT' \
+           AND COALESCE(lease_expires_at, created_at + ?6) <= ?4 \
+         RETURNING order_id",
+        &[
+            text(user_id),
+            text(key),
+            text(hash),
+            int(now),
+            int(now + IDEMPOTENCY_LEASE_MS),
+            int(IDEMPOTENCY_LEASE_MS),
+        ],
+    )
+    .await?;
+    if let Some(taken) = taken {
+        // Ours from now on: should this request die too, the next one looks for our order.
+        run(
+            db,
+            "UPDATE idempotency_keys SET order_id = ?3 WHERE user_id = ?1 AND key = ?2",
+            &[text(user_id), text(key), text(order_id)],
+        )
+        .await?;
+        return Ok(Claim::TakenOver {
+            dead_order_id: taken.order_id,
+        });
     }
     let row: Option<KeyRow> = first(
         db,

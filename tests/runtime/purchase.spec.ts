@@ -190,6 +190,86 @@ async function myOrders(buyer: TestUser) {
   return json(await call("/api/orders?pageSize=100", { token: buyer.token }));
 }
 
+describe("an order request that died mid-checkout", () => {
+  // A request the runtime killed leaves its Idempotency-Key IN_FLIGHT and never answers. The
+  // tests make such a key from a real one: same user, key and body hash, answer removed.
+  async function dieWithKey(buyer: TestUser, key: string, set: { orderId?: string; leaseExpiresAt: number }) {
+    await env.DB.prepare(
+      "UPDATE idempotency_keys SET state = 'IN_FLIGHT', response_status = NULL, response_body = NULL, " +
+        "lease_expires_at = ?3, order_id = COALESCE(?4, order_id) WHERE user_id = ?1 AND key = ?2",
+    )
+      .bind(buyer.id, key, set.leaseExpiresAt, set.orderId ?? null)
+      .run();
+  }
+
+  async function hubRpc(eventId: string, body: Record<string, unknown>) {
+    const res = await hub(eventId).fetch("https://event-hub/rpc", { method: "POST", body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    return res.json<any>();
+  }
+
+  it("waits out the dead request's lease, then gives back what it held and orders afresh", async () => {
+    const event = await publishedEvent({ classes: [{ name: "GA", priceCents: 1000, total: 5 }] });
+    const buyer = await registerAndLogin();
+    const ga = event.classes[0].id;
+    const body = { eventId: event.id, items: [{ ticketClassId: ga, quantity: 1 }], paymentMethod: "sandbox" };
+    const first = await json(await order(buyer, body, "died-before-writing"));
+    // It died after holding 2 tickets for "dead-order" and before writing that order.
+    await hubRpc(event.id, { op: "reserve", orderId: "dead-order", userId: buyer.id, items: [{ ticketClassId: ga, quantity: 2 }] });
+    await dieWithKey(buyer, "died-before-writing", { orderId: "dead-order", leaseExpiresAt: Date.now() + 60_000 });
+
+    await expectProblem(await order(buyer, body, "died-before-writing"), 409, "IDEMPOTENCY_KEY_IN_FLIGHT");
+    await dieWithKey(buyer, "died-before-writing", { leaseExpiresAt: Date.now() - 1 });
+
+    const retried = await order(buyer, body, "died-before-writing");
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get("idempotent-replayed")).toBeNull();
+    const made = await json(retried);
+    expect([first.order.id, "dead-order"]).not.toContain(made.order.id);
+    expect((await hubRpc(event.id, { op: "release", orderId: "dead-order" })).outcome).toBe("ALREADY_RELEASED");
+    const [c] = await ticketClasses(event.id);
+    expect(c.reserved).toBe(2); // the first order's ticket and the retry's, not the dead hold's
+    const replayed = await order(buyer, body, "died-before-writing");
+    expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+    expect((await json(replayed)).order.id).toBe(made.order.id);
+  });
+
+  it("answers with the order and payment link the dead request had written", async () => {
+    const event = await publishedEvent();
+    const buyer = await registerAndLogin();
+    const body = { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" };
+    const first = await json(await order(buyer, body, "died-after-the-link"));
+    await dieWithKey(buyer, "died-after-the-link", { leaseExpiresAt: Date.now() - 1 });
+
+    const retried = await order(buyer, body, "died-after-the-link");
+    expect(retried.status).toBe(201);
+    const again = await json(retried);
+    expect(again.order.id).toBe(first.order.id);
+    expect(again.paymentUrl).toBe(first.paymentUrl);
+    const [c] = await ticketClasses(event.id);
+    expect(c.reserved).toBe(1);
+  });
+
+  it("closes a written order the dead request never got a payment link for, then orders afresh", async () => {
+    const event = await publishedEvent();
+    const buyer = await registerAndLogin();
+    const body = { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" };
+    const first = await json(await order(buyer, body, "died-before-the-link"));
+    await env.DB.prepare("UPDATE payments SET payment_url = NULL WHERE order_id = ?1").bind(first.order.id).run();
+    await dieWithKey(buyer, "died-before-the-link", { leaseExpiresAt: Date.now() - 1 });
+
+    await expectProblem(await order(buyer, body, "died-before-the-link"), 502, "PAYMENT_PROVIDER_UNAVAILABLE");
+    expect(await orderStatus(buyer, first.order.id)).toMatchObject({ status: "FAILED", failureCode: "PAYMENT_PROVIDER_UNAVAILABLE" });
+    expect((await ticketClasses(event.id))[0].reserved).toBe(0);
+
+    // A 502 is not kept for replay: the same key now makes a new order.
+    const fresh = await order(buyer, body, "died-before-the-link");
+    expect(fresh.status).toBe(201);
+    expect((await json(fresh)).order.id).not.toBe(first.order.id);
+    expect((await ticketClasses(event.id))[0].reserved).toBe(1);
+  });
+});
+
 describe("ordering with a checkout token", () => {
   it("refuses a token whose checkout ended before holding or writing anything, in a sell-out too", async () => {
     const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 50_000, total: 1 }] });
