@@ -365,26 +365,40 @@ async fn answer_written(
         return Ok(CreatedOrder { order, payment_url });
     }
     if order.status()? == OrderStatus::Pending {
-        if let Some(payment) = &payment {
-            co::cancel_payment(db, &payment.id, rc.now_ms).await?;
-        }
         let mut done = vec![CheckoutStep::Reserved];
         if order.waitroom_session_id.is_some() {
             done.push(CheckoutStep::CheckoutBound);
         }
         done.push(CheckoutStep::OrderWritten);
-        compensate(
-            &rc.env,
-            db,
-            &order,
-            &plan_for(&done, CheckoutFailure::BeforePaymentPage),
-            "PAYMENT_PROVIDER_UNAVAILABLE",
-            rc.now_ms,
-            &rc.trace,
-        )
-        .await?;
+        let payment_id = payment.as_ref().map(|p| p.id.as_str());
+        close_before_payment_page(rc, db, &order, payment_id, &done).await?;
     }
     Err(provider_unavailable())
+}
+
+/// Closes an order whose buyer never saw a payment page: its payment is cancelled (a late
+/// notification cannot settle it) and the checkout compensated. The waitroom checkout is
+/// reopened, not ended, so ordering again works with the same checkout token.
+async fn close_before_payment_page(
+    rc: &RequestContext,
+    db: &worker::D1Database,
+    order: &OrderRow,
+    payment_id: Option<&str>,
+    done: &[CheckoutStep],
+) -> Result<(), ApiError> {
+    if let Some(payment_id) = payment_id {
+        co::cancel_payment(db, payment_id, rc.now_ms).await?;
+    }
+    compensate(
+        &rc.env,
+        db,
+        order,
+        &plan_for(done, CheckoutFailure::BeforePaymentPage),
+        "PAYMENT_PROVIDER_UNAVAILABLE",
+        rc.now_ms,
+        &rc.trace,
+    )
+    .await
 }
 
 fn provider_unavailable() -> ApiError {
@@ -594,19 +608,7 @@ async fn checkout(
                     "detail": detail,
                 }),
             );
-            co::cancel_payment(db, &payment_id, now).await?;
-            // The buyer never saw a payment page: their waitroom checkout is reopened, not
-            // ended, so "try again" below works with the same checkout token.
-            compensate(
-                &rc.env,
-                db,
-                &order,
-                &plan_for(&done, CheckoutFailure::BeforePaymentPage),
-                "PAYMENT_PROVIDER_UNAVAILABLE",
-                now,
-                &rc.trace,
-            )
-            .await?;
+            close_before_payment_page(rc, db, &order, Some(&payment_id), &done).await?;
             return Err(provider_unavailable());
         }
     };
