@@ -164,8 +164,14 @@ async function restart() {
   let done;
   restarting = new Promise((r) => (done = r));
   const t0 = Date.now();
+  // One run stopped for good inside this function (Node and workerd idle); say where, should
+  // it happen again.
+  let step = "dispose";
+  const watchdog = setInterval(() => console.log(`restart: still at "${step}" after ${Math.round((Date.now() - t0) / 1000)} s`), 30_000);
   await app.dispose();
+  step = "start";
   app = await startApp(appOptions, { persistDir, port, migrate: false });
+  step = "D1 binding";
   db = await app.mf.getD1Database("DB");
   base = app.url;
   const downMs = Date.now() - t0;
@@ -174,12 +180,16 @@ async function restart() {
   // consumers must ignore what they already applied).
   // The window: everything published in the minute before the restart (consumers take ~1 s).
   // Done before the clients resume: these proxies must not meet client traffic (see the fakes).
+  step = "outbox read";
   const rows = (await db.prepare("SELECT queue, payload FROM outbox WHERE published_at >= ?1").bind(t0 - 60_000).all()).results;
+  step = "queue producers";
   const queues = { PAYMENT_EVENTS: await app.mf.getQueueProducer("PAYMENT_EVENTS"), DOMAIN_EVENTS: await app.mf.getQueueProducer("DOMAIN_EVENTS") };
   for (const q of Object.keys(queues)) {
+    step = `redelivery to ${q}`;
     const bodies = rows.filter((r) => r.queue === q).map((r) => ({ body: JSON.parse(r.payload) }));
     for (let k = 0; k < bodies.length; k += 100) await queues[q].sendBatch(bodies.slice(k, k + 100));
   }
+  clearInterval(watchdog);
   bump("redelivered queue messages", rows.length);
   const redeliveryMs = Date.now() - t0 - downMs;
   done();

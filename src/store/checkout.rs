@@ -238,7 +238,7 @@ pub struct KeyRow {
 }
 
 pub enum Claim {
-    /// This request owns the key now and creates `order_id`.
+    /// This request owns the key now and makes the order it claimed the key for.
     Fresh,
     /// This request took the key over from one that died while holding it; that request was
     /// creating `dead_order_id` (`None` for a key written before keys named their order).
