@@ -15,13 +15,13 @@ use crate::domain::access::{Action, Actor, EventOp, EventRole};
 use crate::domain::event_workflow::check_sale_open;
 use crate::domain::ids::{OrderCode, UserId};
 use crate::domain::ledger::{RequestedItem, ReserveRequest};
-use crate::domain::saga::{CheckoutFailure, CheckoutStep, OrderStatus, SagaInput};
+use crate::domain::saga::{compensations, CheckoutFailure, CheckoutStep, OrderStatus, SagaInput};
 use crate::domain::validation::{format_rfc3339, FieldError, Pagination, Validator};
 use crate::durable::client::{EventHubClient, HubCallError};
 use crate::http::webcrypto::random_bytes;
 use crate::http::{json_response, ApiError, ApiResult, RequestContext};
 use crate::payments::{CreateStep, Gateway, HttpMethod, IntentItem, PaymentIntent, Provider};
-use crate::queue::saga::{compensate, continue_saga, plan_for, Applied};
+use crate::queue::saga::{compensate, continue_saga, Applied};
 use crate::store::checkout::{self as co, Claim, NewOrder};
 use crate::store::orders::{self as store, OrderRow};
 use crate::store::{d1, outbox};
@@ -393,7 +393,7 @@ async fn close_before_payment_page(
         &rc.env,
         db,
         order,
-        &plan_for(done, CheckoutFailure::BeforePaymentPage),
+        &compensations(done, CheckoutFailure::BeforePaymentPage),
         "PAYMENT_PROVIDER_UNAVAILABLE",
         rc.now_ms,
         &rc.trace,

@@ -667,7 +667,7 @@ pub trait LedgerStore {
 }
 
 /// The rows a reserve decides on (see [`LedgerStore::reserve_reads`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReserveReads {
     pub hold: Option<Hold>,
     pub settings: Option<SaleSettings>,

@@ -2468,6 +2468,17 @@ mod tests {
 
     // --- checkout slots -----------------------------------------------------------------------
 
+    /// A redelivered or late command changed nothing: its only effect is the wake-up time.
+    fn assert_only_wake_up(outcome: &WaitroomOutcome, order: &str) {
+        assert!(
+            outcome
+                .effects
+                .iter()
+                .all(|e| matches!(e, WaitroomEffect::NextWakeUp(_))),
+            "{order}: only the wake-up"
+        );
+    }
+
     fn room_with_two_in_checkout() -> Room {
         let mut room = Room::open(config());
         room.join_all(&["ann", "bob", "cat", "dan"]);
@@ -2528,14 +2539,7 @@ mod tests {
             ("order-nobody", CheckoutOutcome::Completed),
             ("order-nobody", CheckoutOutcome::Cancelled),
         ] {
-            let outcome = room.resolve(order, outcome);
-            assert!(
-                outcome
-                    .effects
-                    .iter()
-                    .all(|e| matches!(e, WaitroomEffect::NextWakeUp(_))),
-                "{order}: only the wake-up"
-            );
+            assert_only_wake_up(&room.resolve(order, outcome), order);
         }
         assert_eq!(room.room.store().data, settled);
         assert_eq!(room.state().slots_in_use, 1);
@@ -2653,13 +2657,7 @@ mod tests {
         for order in ["order-ann", "order-bob", "order-nobody"] {
             let outcome = room.unbind(order);
             assert_eq!(outcome.rejection, None);
-            assert!(
-                outcome
-                    .effects
-                    .iter()
-                    .all(|e| matches!(e, WaitroomEffect::NextWakeUp(_))),
-                "{order}: only the wake-up"
-            );
+            assert_only_wake_up(&outcome, order);
         }
         assert_eq!(room.room.store().data, settled);
         assert_eq!(

@@ -2,6 +2,8 @@
 //! the SQL documented on `LedgerStore`. Atomicity comes from the caller: every ledger operation
 //! runs inside `txn::transaction_sync`, so a `commit` that fails half-way is rolled back whole.
 
+use std::sync::LazyLock;
+
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
@@ -29,6 +31,37 @@ const HOLD_JSON: &str = "json_object('orderId', order_id, 'userId', user_id, \
      'itemsJson', items_json, 'quantity', quantity, 'state', state, 'createdAt', created_at, \
      'expiresAt', expires_at, 'updatedAt', updated_at, 'refusalReason', refusal_reason, \
      'refusedAt', refused_at)";
+
+// The one-document queries, built once: they run on every reserve, release and page view.
+
+static RESERVE_READS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT json_object(\
+         'hold', json((SELECT {HOLD_JSON} FROM holds WHERE order_id = ?1)), \
+         'settings', json((SELECT json_object('state', sale_state, \
+           'maxTicketsPerUser', max_tickets_per_user, 'saleStartsAt', sale_starts_at, \
+           'saleEndsAt', sale_ends_at) FROM ledger_settings WHERE id = 1)), \
+         'userCommittedQuantity', (SELECT COALESCE(SUM(quantity), 0) FROM holds \
+           WHERE user_id = ?2 AND state IN ('ACTIVE', 'CONFIRMED')), \
+         'classes', json((SELECT json_group_array({CLASS_JSON}) FROM ticket_classes \
+           WHERE id IN (SELECT value FROM json_each(?3)))))"
+    )
+});
+
+static HOLD_WITH_CLASSES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT json_object(\
+         'hold', json((SELECT {HOLD_JSON} FROM holds WHERE order_id = ?1)), \
+         'classes', json((SELECT json_group_array({CLASS_JSON}) FROM ticket_classes \
+           WHERE id IN (SELECT line.value ->> '$.ticketClassId' \
+             FROM holds, json_each(holds.items_json) AS line \
+             WHERE holds.order_id = ?1))))"
+    )
+});
+
+static ALL_CLASSES: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT json_group_array({CLASS_JSON} ORDER BY id) FROM ticket_classes")
+});
 
 /// [`ReserveReads`] as the one query builds it (each part wrapped in `json()` so that SQLite
 /// embeds it as JSON, not as text, across the subquery).
@@ -122,11 +155,7 @@ impl LedgerStore for SqlLedgerStore {
 
     fn classes(&self) -> Result<Vec<TicketClass>, StoreError> {
         // Every buyer's page asks for this: one JSON document, not a crossing per field.
-        document(
-            &self.sql,
-            &format!("SELECT json_group_array({CLASS_JSON} ORDER BY id) FROM ticket_classes"),
-            Vec::new(),
-        )
+        document(&self.sql, &ALL_CLASSES, Vec::new())
     }
 
     fn hold(&self, order_id: &str) -> Result<Option<Hold>, StoreError> {
@@ -179,17 +208,7 @@ impl LedgerStore for SqlLedgerStore {
             .map_err(|e| StoreError::Malformed(format!("ticket class ids: {e}")))?;
         let found: ReserveDocument = document(
             &self.sql,
-            &format!(
-                "SELECT json_object(\
-                 'hold', json((SELECT {HOLD_JSON} FROM holds WHERE order_id = ?1)), \
-                 'settings', json((SELECT json_object('state', sale_state, \
-                   'maxTicketsPerUser', max_tickets_per_user, 'saleStartsAt', sale_starts_at, \
-                   'saleEndsAt', sale_ends_at) FROM ledger_settings WHERE id = 1)), \
-                 'userCommittedQuantity', (SELECT COALESCE(SUM(quantity), 0) FROM holds \
-                   WHERE user_id = ?2 AND state IN ('ACTIVE', 'CONFIRMED')), \
-                 'classes', json((SELECT json_group_array({CLASS_JSON}) FROM ticket_classes \
-                   WHERE id IN (SELECT value FROM json_each(?3)))))"
-            ),
+            &RESERVE_READS,
             vec![text(order_id), text(user_id), text(ids)],
         )?;
         Ok(ReserveReads {
@@ -201,18 +220,7 @@ impl LedgerStore for SqlLedgerStore {
     }
 
     fn hold_with_classes(&self, order_id: &str) -> Result<Option<HoldWithClasses>, StoreError> {
-        let found: HoldDocument = document(
-            &self.sql,
-            &format!(
-                "SELECT json_object(\
-                 'hold', json((SELECT {HOLD_JSON} FROM holds WHERE order_id = ?1)), \
-                 'classes', json((SELECT json_group_array({CLASS_JSON}) FROM ticket_classes \
-                   WHERE id IN (SELECT line.value ->> '$.ticketClassId' \
-                     FROM holds, json_each(holds.items_json) AS line \
-                     WHERE holds.order_id = ?1))))"
-            ),
-            vec![text(order_id)],
-        )?;
+        let found: HoldDocument = document(&self.sql, &HOLD_WITH_CLASSES, vec![text(order_id)])?;
         let Some(row) = found.hold else {
             return Ok(None);
         };

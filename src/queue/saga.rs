@@ -8,8 +8,8 @@ use worker::{Date, Env};
 
 use crate::domain::ledger::{ConfirmOutcome, ReleaseOutcome};
 use crate::domain::saga::{
-    after_confirm, checkout_event_type, compensations, decide, sweep_decision, CheckoutFailure,
-    CheckoutOutcome, CheckoutStep, Compensation, ConfirmAnswer, OrderStatus, SagaInput, SagaStep,
+    after_confirm, checkout_event_type, decide, sweep_decision, CheckoutOutcome, CheckoutStep,
+    Compensation, ConfirmAnswer, OrderStatus, SagaInput, SagaStep,
 };
 use crate::durable::client::EventHubClient;
 use crate::http::ApiError;
@@ -344,9 +344,4 @@ pub async fn compensate(
         .await?;
     }
     Ok(())
-}
-
-/// `compensations` re-exported for the checkout handler, which compensates inline.
-pub fn plan_for(done: &[CheckoutStep], failure: CheckoutFailure) -> Vec<Compensation> {
-    compensations(done, failure)
 }

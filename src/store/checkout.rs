@@ -235,6 +235,20 @@ pub struct KeyRow {
     pub state: String,
     pub response_status: Option<i64>,
     pub response_body: Option<String>,
+    /// The order its request makes (`None` for keys written before keys named their order).
+    pub order_id: Option<String>,
+    created_at: i64,
+    lease_expires_at: Option<i64>,
+}
+
+impl KeyRow {
+    /// Whether the request holding the key has outlived its lease, that is, died. Keys written
+    /// before the lease count from their creation.
+    fn lease_over(&self, now: i64) -> bool {
+        self.lease_expires_at
+            .unwrap_or(self.created_at + IDEMPOTENCY_LEASE_MS)
+            <= now
+    }
 }
 
 pub enum Claim {
@@ -246,11 +260,6 @@ pub enum Claim {
         dead_order_id: Option<String>,
     },
     Existing(KeyRow),
-}
-
-#[derive(Deserialize)]
-struct TakenKey {
-    order_id: Option<String>,
 }
 
 /// Claims the key for a request that will create `order_id`.
@@ -288,53 +297,48 @@ pub async fn claim_key(
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    // The same request body, still in flight, lease run out: its request died. The UPDATE is
-    // the lock (of two retries racing, one changes the row) and returns the order the dead
-    // request was making.
-    let taken: Option<TakenKey> = first(
-        db,
-        "UPDATE idempotency_keys SET lease_expires_at = ?5 \
-         WHERE user_id = ?1 AND key = ?2 AND request_hash = ?3 AND state = 'IN_FLIGHT' \
-           AND COALESCE(lease_expires_at, created_at + ?6) <= ?4 \
-         RETURNING order_id",
-        &[
-            text(user_id),
-            text(key),
-            text(hash),
-            int(now),
-            int(now + IDEMPOTENCY_LEASE_MS),
-            int(IDEMPOTENCY_LEASE_MS),
-        ],
-    )
-    .await?;
-    if let Some(taken) = taken {
-        // Ours from now on: should this request die too, the next one looks for our order.
-        run(
-            db,
-            "UPDATE idempotency_keys SET order_id = ?3 WHERE user_id = ?1 AND key = ?2",
-            &[text(user_id), text(key), text(order_id)],
-        )
-        .await?;
-        return Ok(Claim::TakenOver {
-            dead_order_id: taken.order_id,
-        });
-    }
     let row: Option<KeyRow> = first(
         db,
-        "SELECT request_hash, state, response_status, response_body FROM idempotency_keys \
-         WHERE user_id = ?1 AND key = ?2",
+        "SELECT request_hash, state, response_status, response_body, order_id, created_at, \
+         lease_expires_at FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
         &[text(user_id), text(key)],
     )
     .await?;
-    match row {
-        Some(row) => Ok(Claim::Existing(row)),
+    let Some(row) = row else {
         // Deleted between our insert and read (expired): treat as in flight, the client retries.
-        None => Err(ApiError::rule(
+        return Err(ApiError::rule(
             409,
             "IDEMPOTENCY_KEY_IN_FLIGHT",
             "Retry in a moment.",
-        )),
+        ));
+    };
+    if row.state == "IN_FLIGHT" && row.request_hash == hash && row.lease_over(now) {
+        // Its request died. The UPDATE is the lock: of two retries racing, only one still finds
+        // the lease over and the order it read. The key names our order from now on, so that,
+        // should this request die too, the next one finds what this one made.
+        let taken = run(
+            db,
+            "UPDATE idempotency_keys SET lease_expires_at = ?3, order_id = ?4 \
+             WHERE user_id = ?1 AND key = ?2 AND state = 'IN_FLIGHT' AND order_id IS ?5 \
+               AND COALESCE(lease_expires_at, created_at + ?6) <= ?7",
+            &[
+                text(user_id),
+                text(key),
+                int(now + IDEMPOTENCY_LEASE_MS),
+                text(order_id),
+                opt_text(row.order_id.as_deref()),
+                int(IDEMPOTENCY_LEASE_MS),
+                int(now),
+            ],
+        )
+        .await?;
+        if taken == 1 {
+            return Ok(Claim::TakenOver {
+                dead_order_id: row.order_id,
+            });
+        }
     }
+    Ok(Claim::Existing(row))
 }
 
 pub async fn store_response(
