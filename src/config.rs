@@ -273,6 +273,40 @@ fn endpoint_problems(gateway: &Gateway, production: bool) -> Vec<String> {
     problems
 }
 
+/// Reading settings from the Worker's bindings (wasm32 only; the rules above are host-tested).
+#[cfg(target_arch = "wasm32")]
+mod from_env {
+    use worker::Env;
+
+    use super::Settings;
+
+    fn var(env: &Env, name: &str) -> Option<String> {
+        env.var(name).ok().map(|v| v.to_string())
+    }
+
+    /// A secret or var as bound, empty included.
+    fn raw(env: &Env, name: &str) -> Option<String> {
+        env.secret(name)
+            .ok()
+            .map(|v| v.to_string())
+            .or_else(|| var(env, name))
+    }
+
+    /// Secrets set with `wrangler secret put` (or `.dev.vars` locally); plain vars as a fallback.
+    pub fn secret(env: &Env, name: &str) -> Option<String> {
+        raw(env, name).filter(|v| !v.is_empty())
+    }
+
+    impl Settings {
+        pub fn from_env(env: &Env) -> Self {
+            // Raw values: an explicitly empty `PAYMENT_PROVIDERS` means "none", not "default".
+            Settings::from_lookup(|name| raw(env, name))
+        }
+    }
+}
+#[cfg(target_arch = "wasm32")]
+pub use from_env::secret;
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

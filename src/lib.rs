@@ -6,6 +6,7 @@
 pub mod config;
 pub mod domain;
 pub mod durable;
+pub mod error;
 pub mod payments;
 
 #[cfg(target_arch = "wasm32")]
@@ -18,6 +19,8 @@ mod log;
 mod queue;
 #[cfg(target_arch = "wasm32")]
 mod store;
+#[cfg(target_arch = "wasm32")]
+mod webcrypto;
 
 #[cfg(target_arch = "wasm32")]
 pub use durable::event_hub::EventHub;
@@ -31,7 +34,7 @@ mod entry {
 
     #[event(fetch)]
     async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-        Ok(crate::http::serve(req, env, ctx).await)
+        Ok(crate::http::serve::<crate::api::Endpoint>(req, env, ctx).await)
     }
 
     #[event(queue)]

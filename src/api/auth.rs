@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use crate::domain::password::{KdfParams, PasswordHash};
 use crate::domain::tokens::PlatformRole;
 use crate::domain::validation::{Email, Password, PersonName, Validator};
+use crate::error::ApiError;
 use crate::http::auth::ACCESS_TOKEN_TTL_SECONDS;
-use crate::http::webcrypto::{pbkdf2_sha256, random_bytes};
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, users as store};
+use crate::webcrypto::{pbkdf2_sha256, random_bytes};
 
 use super::users::{user_view, User, UserEnvelope};
 
@@ -92,9 +93,9 @@ fn required<'a>(v: &mut Validator, field: &str, value: &'a Option<String>) -> Op
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created; a verification mail is queued", body = UserEnvelope),
-        (status = 400, description = "VALIDATION_FAILED or MALFORMED_JSON", body = crate::http::error::Problem),
-        (status = 409, description = "EMAIL_TAKEN", body = crate::http::error::Problem),
-        (status = 429, description = "RATE_LIMITED", body = crate::http::error::Problem)))]
+        (status = 400, description = "VALIDATION_FAILED or MALFORMED_JSON", body = crate::error::Problem),
+        (status = 409, description = "EMAIL_TAKEN", body = crate::error::Problem),
+        (status = 429, description = "RATE_LIMITED", body = crate::error::Problem)))]
 pub async fn register(rc: &mut RequestContext) -> ApiResult {
     let body: RegisterRequest = rc.json().await?;
     let mut v = Validator::new();
@@ -198,9 +199,9 @@ fn invalid_credentials() -> ApiError {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = LoginResponse),
-        (status = 400, description = "VALIDATION_FAILED or MALFORMED_JSON", body = crate::http::error::Problem),
-        (status = 401, description = "INVALID_CREDENTIALS (unknown email, wrong password or deleted account alike)", body = crate::http::error::Problem),
-        (status = 429, description = "RATE_LIMITED", body = crate::http::error::Problem)))]
+        (status = 400, description = "VALIDATION_FAILED or MALFORMED_JSON", body = crate::error::Problem),
+        (status = 401, description = "INVALID_CREDENTIALS (unknown email, wrong password or deleted account alike)", body = crate::error::Problem),
+        (status = 429, description = "RATE_LIMITED", body = crate::error::Problem)))]
 pub async fn login(rc: &mut RequestContext) -> ApiResult {
     let body: LoginRequest = rc.json().await?;
     let mut v = Validator::new();
@@ -273,7 +274,7 @@ pub struct VerifyEmailRequest {
 #[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth", request_body = VerifyEmailRequest,
     responses(
         (status = 200, description = "The email is verified", body = UserEnvelope),
-        (status = 400, description = "INVALID_TOKEN (unknown, used or expired) or VALIDATION_FAILED", body = crate::http::error::Problem)))]
+        (status = 400, description = "INVALID_TOKEN (unknown, used or expired) or VALIDATION_FAILED", body = crate::error::Problem)))]
 pub async fn verify_email(rc: &mut RequestContext) -> ApiResult {
     let body: VerifyEmailRequest = rc.json().await?;
     let mut v = Validator::new();

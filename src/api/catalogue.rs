@@ -9,8 +9,9 @@ use crate::domain::catalogue::{
 };
 use crate::domain::ids::OrganizerId;
 use crate::domain::validation::format_rfc3339;
-use crate::http::error::Problem;
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::error::Problem;
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::catalogue::{self as store, CategoryInsert, CategoryRow, OrganizerRow};
 use crate::store::d1;
 

@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::validation::{format_rfc3339, Email};
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, users as store};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -32,8 +33,8 @@ pub struct Mailbox {
 
 #[utoipa::path(get, path = "/api/dev/mailbox", tag = "development", params(MailboxQuery),
     responses((status = 200, description = "Mail sent to this address, newest first", body = Mailbox),
-              (status = 400, description = "`email` missing or invalid", body = crate::http::error::Problem),
-              (status = 404, description = "Not in development (nor enabled by DEV_MAILBOX in staging)", body = crate::http::error::Problem)))]
+              (status = 400, description = "`email` missing or invalid", body = crate::error::Problem),
+              (status = 404, description = "Not in development (nor enabled by DEV_MAILBOX in staging)", body = crate::error::Problem)))]
 pub async fn mailbox(rc: &mut RequestContext) -> ApiResult {
     if !rc.settings.dev_mailbox_enabled {
         return Err(ApiError::NotFound);

@@ -63,7 +63,7 @@ use crate::http::{ApiResult, RequestContext};
         super::ticket_classes::update,
         super::ops::event_status,
     ),
-    components(schemas(crate::http::error::Problem, crate::http::error::FieldProblem)),
+    components(schemas(crate::error::Problem, crate::error::FieldProblem)),
     modifiers(&BearerAuth, &ProblemMediaType),
     tags(
         (name = "health", description = "Liveness and dependency checks"),

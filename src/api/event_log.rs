@@ -6,7 +6,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::access::EventOp;
 use crate::domain::validation::{format_rfc3339, FieldError, Pagination, ValidationFailed};
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, event_log as store};
 
 use super::events::load_event;
@@ -46,9 +47,9 @@ pub struct LogPage {
 #[utoipa::path(get, operation_id = "list_event_log", path = "/api/events/{id}/log", tag = "events", security(("bearer" = [])),
     params(("id" = String, Path), LogQuery),
     responses((status = 200, description = "Newest first", body = LogPage),
-              (status = 400, description = "Bad `page`, `pageSize` or `type`", body = crate::http::error::Problem),
-              (status = 401, body = crate::http::error::Problem), (status = 403, body = crate::http::error::Problem),
-              (status = 404, body = crate::http::error::Problem)))]
+              (status = 400, description = "Bad `page`, `pageSize` or `type`", body = crate::error::Problem),
+              (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem)))]
 pub async fn list(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let event = load_event(rc, &db, EventOp::ReadLog).await?.event;

@@ -16,8 +16,9 @@ use crate::domain::event_workflow::{
 };
 use crate::domain::ids::{CategoryId, EventId, OrganizerId, UserId};
 use crate::domain::validation::{format_rfc3339, FieldError, Validator};
-use crate::http::error::Problem;
-use crate::http::{json_response, ApiError, ApiResult, FieldProblem, RequestContext};
+use crate::error::Problem;
+use crate::error::{ApiError, FieldProblem};
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::catalogue as catalogue_store;
 use crate::store::d1;
 use crate::store::events::{self as store, EventRecord, Revision};

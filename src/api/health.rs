@@ -9,7 +9,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use worker::Response;
 
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::http::{json_response, ApiResult, RequestContext};
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthChecks {
@@ -33,7 +34,7 @@ pub struct Health {
 #[derive(Serialize, ToSchema)]
 pub struct MisconfiguredHealth {
     #[serde(flatten)]
-    pub problem: crate::http::error::Problem,
+    pub problem: crate::error::Problem,
     /// What is wrong, by setting name (`JWT_SECRET is missing`, ...).
     pub misconfiguration: Vec<String>,
     pub version: String,

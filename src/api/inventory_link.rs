@@ -14,7 +14,8 @@ use crate::domain::event_workflow::TicketClassTerms;
 use crate::domain::ids::EventId;
 use crate::domain::ledger::{ClassAvailability, ClassStatus, TicketClassSpec};
 use crate::durable::client::{EventHubClient, EventSetup};
-use crate::http::{ApiError, RequestContext};
+use crate::error::ApiError;
+use crate::http::RequestContext;
 use crate::store::events::EventRecord;
 use crate::store::ticket_classes::ClassRecord;
 

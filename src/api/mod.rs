@@ -17,7 +17,7 @@ mod ticket_classes;
 mod users;
 mod waitroom;
 
-use crate::http::{ApiResult, RequestContext};
+use crate::http::{ApiResult, RequestContext, Routed};
 
 /// Every endpoint the Worker serves. `ROUTES` maps method and path pattern to one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +212,25 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ),
 ];
 
-pub async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
+impl Routed for Endpoint {
+    fn routes() -> &'static [(&'static str, &'static str, Self)] {
+        ROUTES
+    }
+
+    fn label(self) -> &'static str {
+        Endpoint::label(self)
+    }
+
+    fn answers_when_misconfigured(self) -> bool {
+        self == Endpoint::Health
+    }
+
+    async fn dispatch(self, rc: &mut RequestContext) -> ApiResult {
+        dispatch(self, rc).await
+    }
+}
+
+async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
     match endpoint {
         Endpoint::Health => health::get(rc).await,
         Endpoint::OpenApi => docs::openapi_json(rc),

@@ -16,7 +16,8 @@ use crate::domain::ids::EventId;
 use crate::domain::validation::format_rfc3339;
 use crate::durable::client::{EventHubClient, HubCallError};
 use crate::durable::protocol::HubStatus;
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::d1::{self, first, int, text};
 use crate::store::{events, ticket_classes};
 
@@ -202,9 +203,9 @@ struct DeadLetterCounts {
     params(("id" = String, Path, description = "Event id")),
     responses(
         (status = 200, description = "The event's sale: queue, admissions, checkout slots, holds, sold per class, orders, outbox and dead-letter backlog", body = SaleStatus),
-        (status = 401, body = crate::http::error::Problem),
-        (status = 403, description = "Not a platform admin", body = crate::http::error::Problem),
-        (status = 404, body = crate::http::error::Problem)))]
+        (status = 401, body = crate::error::Problem),
+        (status = 403, description = "Not a platform admin", body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)))]
 pub async fn event_status(rc: &mut RequestContext) -> ApiResult {
     let actor = rc.actor()?;
     rc.permit(&actor, None, &Action::ReadOperatorStatus)?;

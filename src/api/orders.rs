@@ -18,13 +18,14 @@ use crate::domain::ledger::{RequestedItem, ReserveRequest};
 use crate::domain::saga::{compensations, CheckoutFailure, CheckoutStep, OrderStatus, SagaInput};
 use crate::domain::validation::{format_rfc3339, FieldError, Pagination, Validator};
 use crate::durable::client::{EventHubClient, HubCallError};
-use crate::http::webcrypto::random_bytes;
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::payments::{CreateStep, Gateway, HttpMethod, IntentItem, PaymentIntent, Provider};
 use crate::queue::saga::{compensate, continue_saga, Applied};
 use crate::store::checkout::{self as co, Claim, NewOrder};
 use crate::store::orders::{self as store, OrderRow};
 use crate::store::{d1, outbox};
+use crate::webcrypto::random_bytes;
 
 use super::events::{load_event, load_event_as};
 use super::payments::gateway;
@@ -233,13 +234,13 @@ fn canonical_hash(body: &[u8]) -> Result<String, ApiError> {
     request_body = CreateOrderRequest,
     responses(
         (status = 201, description = "Order PENDING, tickets held 15 minutes", body = CreatedOrder),
-        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED, VALIDATION_FAILED, MALFORMED_JSON", body = crate::http::error::Problem),
-        (status = 401, body = crate::http::error::Problem),
-        (status = 403, description = "CHECKOUT_TOKEN_REQUIRED, CHECKOUT_TOKEN_INVALID", body = crate::http::error::Problem),
-        (status = 404, body = crate::http::error::Problem),
-        (status = 409, description = "INSUFFICIENT_INVENTORY (nothing held), SALE_NOT_OPEN, IDEMPOTENCY_KEY_IN_FLIGHT", body = crate::http::error::Problem),
-        (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED, PAYMENT_METHOD_UNAVAILABLE (not enabled in this deployment)", body = crate::http::error::Problem),
-        (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED; a waitroom checkout stays usable: order again with the same checkout token)", body = crate::http::error::Problem)))]
+        (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED, VALIDATION_FAILED, MALFORMED_JSON", body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem),
+        (status = 403, description = "CHECKOUT_TOKEN_REQUIRED, CHECKOUT_TOKEN_INVALID", body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem),
+        (status = 409, description = "INSUFFICIENT_INVENTORY (nothing held), SALE_NOT_OPEN, IDEMPOTENCY_KEY_IN_FLIGHT", body = crate::error::Problem),
+        (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED, PAYMENT_METHOD_UNAVAILABLE (not enabled in this deployment)", body = crate::error::Problem),
+        (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED; a waitroom checkout stays usable: order again with the same checkout token)", body = crate::error::Problem)))]
 pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let (user_id, _) = rc.require_user()?;
     let key = rc
@@ -734,8 +735,8 @@ async fn visible_order(
 
 #[utoipa::path(get, operation_id = "get_order", path = "/api/orders/{idOrCode}", tag = "orders", security(("bearer" = [])),
     params(("idOrCode" = String, Path, description = "Order id or code (TB-…)")),
-    responses((status = 200, body = OrderEnvelope), (status = 401, body = crate::http::error::Problem),
-              (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = OrderEnvelope), (status = 401, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem)))]
 pub async fn get(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let order = visible_order(rc, &db, rc.param("idOrCode")?).await?;
@@ -766,8 +767,8 @@ fn pagination(rc: &RequestContext) -> Result<Pagination, ApiError> {
 
 #[utoipa::path(get, path = "/api/orders", tag = "orders", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, description = "The caller's orders, newest first", body = OrderPage),
-              (status = 400, description = "Bad `page` or `pageSize`", body = crate::http::error::Problem),
-              (status = 401, body = crate::http::error::Problem)))]
+              (status = 400, description = "Bad `page` or `pageSize`", body = crate::error::Problem),
+              (status = 401, body = crate::error::Problem)))]
 pub async fn list_mine(rc: &mut RequestContext) -> ApiResult {
     let (me, _) = rc.require_user()?;
     let page = pagination(rc)?;
@@ -793,8 +794,8 @@ pub async fn list_mine(rc: &mut RequestContext) -> ApiResult {
 
 #[utoipa::path(get, path = "/api/events/{id}/orders", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path), PageQuery),
-    responses((status = 200, body = OrderPage), (status = 400, description = "Bad `page` or `pageSize`", body = crate::http::error::Problem),
-              (status = 401, body = crate::http::error::Problem), (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = OrderPage), (status = 400, description = "Bad `page` or `pageSize`", body = crate::error::Problem),
+              (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn list_for_event(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let event_id = load_event(rc, &db, EventOp::ReadOrders).await?.event.id;
@@ -817,9 +818,9 @@ pub async fn list_for_event(rc: &mut RequestContext) -> ApiResult {
 #[utoipa::path(post, operation_id = "cancel_order", path = "/api/orders/{id}/cancel", tag = "orders", security(("bearer" = [])),
     params(("id" = String, Path, description = "Order id or code")),
     responses((status = 200, description = "CANCELLED, hold released", body = OrderEnvelope),
-              (status = 401, body = crate::http::error::Problem), (status = 403, body = crate::http::error::Problem),
-              (status = 404, body = crate::http::error::Problem),
-              (status = 409, description = "ORDER_NOT_CANCELLABLE (not PENDING)", body = crate::http::error::Problem)))]
+              (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem),
+              (status = 409, description = "ORDER_NOT_CANCELLABLE (not PENDING)", body = crate::error::Problem)))]
 pub async fn cancel(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let order = visible_order(rc, &db, rc.param("id")?).await?;

@@ -8,9 +8,10 @@ use serde_json::json;
 use utoipa::ToSchema;
 use worker::Response;
 
+use crate::config::secret;
 use crate::domain::ids::OrderCode;
-use crate::http::settings::secret;
-use crate::http::{ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::http::{ApiResult, RequestContext};
 use crate::payments::sandbox::{sign_sandbox_webhook, SandboxConfig, SandboxEvent, SandboxOutcome};
 use crate::payments::{
     check_order, Acknowledgement, Disposition, Gateway, Inbound, OrderStanding, PaymentStanding,
@@ -183,7 +184,7 @@ pub async fn vnpay_ipn(rc: &mut RequestContext) -> ApiResult {
 #[utoipa::path(post, path = "/api/payments/webhooks/zalopay", tag = "payments",
     request_body(content = String, description = "ZaloPay callback: {data, mac, type}", content_type = "application/json"),
     responses((status = 200, description = "`{\"return_code\": 1|-1|0, \"return_message\"}`"),
-              (status = 400, description = "The body is not UTF-8 text", body = crate::http::error::Problem)))]
+              (status = 400, description = "The body is not UTF-8 text", body = crate::error::Problem)))]
 pub async fn zalopay_callback(rc: &mut RequestContext) -> ApiResult {
     webhook(rc, Provider::Zalopay).await
 }
@@ -199,7 +200,7 @@ pub async fn sandbox_webhook(rc: &mut RequestContext) -> ApiResult {
 #[utoipa::path(get, path = "/api/payments/return/{provider}", tag = "payments",
     params(("provider" = String, Path), ("order" = String, Query, description = "Our order code")),
     responses((status = 302, description = "To the order page /orders/{code}"),
-              (status = 404, description = "Unknown provider or no valid `order` code", body = crate::http::error::Problem)))]
+              (status = 404, description = "Unknown provider or no valid `order` code", body = crate::error::Problem)))]
 pub async fn provider_return(rc: &mut RequestContext) -> ApiResult {
     let _provider: Provider = rc
         .param("provider")?
@@ -290,8 +291,8 @@ async fn sandbox_decide(rc: &mut RequestContext, outcome: SandboxOutcome) -> Api
 #[utoipa::path(post, path = "/sandbox/checkout/{paymentId}/pay", tag = "payments",
     params(("paymentId" = String, Path)),
     responses((status = 200, body = SandboxResult),
-              (status = 404, description = "Unknown payment or sandbox disabled", body = crate::http::error::Problem),
-              (status = 409, description = "`PAYMENT_NOT_PAYABLE`: the notification was refused (amount mismatch, unknown order)", body = crate::http::error::Problem)))]
+              (status = 404, description = "Unknown payment or sandbox disabled", body = crate::error::Problem),
+              (status = 409, description = "`PAYMENT_NOT_PAYABLE`: the notification was refused (amount mismatch, unknown order)", body = crate::error::Problem)))]
 pub async fn sandbox_pay(rc: &mut RequestContext) -> ApiResult {
     sandbox_decide(rc, SandboxOutcome::Paid).await
 }
@@ -299,8 +300,8 @@ pub async fn sandbox_pay(rc: &mut RequestContext) -> ApiResult {
 #[utoipa::path(post, path = "/sandbox/checkout/{paymentId}/decline", tag = "payments",
     params(("paymentId" = String, Path)),
     responses((status = 200, body = SandboxResult),
-              (status = 404, description = "Unknown payment or sandbox disabled", body = crate::http::error::Problem),
-              (status = 409, description = "`PAYMENT_NOT_PAYABLE`: the notification was refused (amount mismatch, unknown order)", body = crate::http::error::Problem)))]
+              (status = 404, description = "Unknown payment or sandbox disabled", body = crate::error::Problem),
+              (status = 409, description = "`PAYMENT_NOT_PAYABLE`: the notification was refused (amount mismatch, unknown order)", body = crate::error::Problem)))]
 pub async fn sandbox_decline(rc: &mut RequestContext) -> ApiResult {
     sandbox_decide(rc, SandboxOutcome::Declined).await
 }

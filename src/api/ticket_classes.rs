@@ -14,8 +14,9 @@ use crate::domain::event_workflow::{
 };
 use crate::domain::ids::{EventId, TicketClassId};
 use crate::domain::validation::{format_rfc3339, Validator};
-use crate::http::error::Problem;
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::error::Problem;
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::d1;
 use crate::store::ticket_classes::{self as store, ClassRecord};
 

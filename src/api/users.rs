@@ -7,7 +7,8 @@ use crate::domain::access::{Action, Actor};
 use crate::domain::ids::UserId;
 use crate::domain::password::KdfParams;
 use crate::domain::validation::{format_rfc3339, Email, Password, PersonName, Url, Validator};
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, users as store};
 
 use super::auth::hash_password;
@@ -75,7 +76,7 @@ async fn load_self(rc: &RequestContext) -> Result<store::UserRow, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserEnvelope), (status = 401, body = crate::http::error::Problem)))]
+    responses((status = 200, body = UserEnvelope), (status = 401, body = crate::error::Problem)))]
 pub async fn get_me(rc: &mut RequestContext) -> ApiResult {
     let row = load_self(rc).await?;
     json_response(
@@ -108,8 +109,8 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])),
     request_body = UpdateProfileRequest,
-    responses((status = 200, body = UserEnvelope), (status = 400, body = crate::http::error::Problem),
-              (status = 401, body = crate::http::error::Problem)))]
+    responses((status = 200, body = UserEnvelope), (status = 400, body = crate::error::Problem),
+              (status = 401, body = crate::error::Problem)))]
 pub async fn patch_me(rc: &mut RequestContext) -> ApiResult {
     let row = load_self(rc).await?;
     let body: UpdateProfileRequest = rc.json().await?;
@@ -156,7 +157,7 @@ pub async fn patch_me(rc: &mut RequestContext) -> ApiResult {
 
 #[utoipa::path(delete, path = "/api/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 204, description = "Account soft-deleted; it can no longer log in"),
-              (status = 401, body = crate::http::error::Problem)))]
+              (status = 401, body = crate::error::Problem)))]
 pub async fn delete_me(rc: &mut RequestContext) -> ApiResult {
     let row = load_self(rc).await?;
     let db = d1::db(&rc.env)?;
@@ -166,8 +167,8 @@ pub async fn delete_me(rc: &mut RequestContext) -> ApiResult {
 
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users", security(("bearer" = [])),
     params(("id" = String, Path, description = "User id")),
-    responses((status = 200, body = UserEnvelope), (status = 401, body = crate::http::error::Problem),
-              (status = 403, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem)))]
+    responses((status = 200, body = UserEnvelope), (status = 401, body = crate::error::Problem),
+              (status = 403, body = crate::error::Problem), (status = 404, body = crate::error::Problem)))]
 pub async fn get_by_id(rc: &mut RequestContext) -> ApiResult {
     let actor = rc.actor()?;
     let target = UserId::new(rc.param("id")?.to_ascii_lowercase());
@@ -210,8 +211,8 @@ const MAX_BATCH_IDS: usize = 100;
 
 #[utoipa::path(get, path = "/api/users", tag = "users", security(("bearer" = [])),
     params(LookupQuery),
-    responses((status = 200, body = UserList), (status = 400, body = crate::http::error::Problem),
-              (status = 401, body = crate::http::error::Problem), (status = 403, body = crate::http::error::Problem)))]
+    responses((status = 200, body = UserList), (status = 400, body = crate::error::Problem),
+              (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub async fn lookup(rc: &mut RequestContext) -> ApiResult {
     let actor = rc.actor()?;
     rc.permit(&actor, None, &Action::LookupUsers)?;

@@ -8,7 +8,8 @@ use crate::domain::access::{Actor, EventOp};
 use crate::domain::event_workflow::EventStatus;
 use crate::durable::client::EventHubClient;
 use crate::durable::protocol::SessionView;
-use crate::http::{json_response, ApiError, ApiResult, RequestContext};
+use crate::error::ApiError;
+use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::d1;
 
 use super::events::load_event_as;
@@ -63,8 +64,8 @@ async fn enter(
 #[utoipa::path(post, operation_id = "join_waitroom", path = "/api/events/{id}/waitroom/join", tag = "waitroom", security(("bearer" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The caller's session; joining again returns the same place", body = WaitroomSessionEnvelope),
-              (status = 401, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
-              (status = 409, description = "SALE_NOT_OPEN, WAITROOM_NOT_ENABLED", body = crate::http::error::Problem)))]
+              (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
+              (status = 409, description = "SALE_NOT_OPEN, WAITROOM_NOT_ENABLED", body = crate::error::Problem)))]
 pub async fn join(rc: &mut RequestContext) -> ApiResult {
     let (user, hub) = enter(rc, rc.actor()?, EventOp::JoinWaitroom).await?;
     let session = hub.join(&user).await?;
@@ -78,8 +79,8 @@ pub async fn join(rc: &mut RequestContext) -> ApiResult {
 
 #[utoipa::path(get, operation_id = "get_waitroom_session", path = "/api/events/{id}/waitroom/session", tag = "waitroom", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, body = WaitroomSessionEnvelope), (status = 401, body = crate::http::error::Problem),
-              (status = 404, description = "No session for the caller", body = crate::http::error::Problem)))]
+    responses((status = 200, body = WaitroomSessionEnvelope), (status = 401, body = crate::error::Problem),
+              (status = 404, description = "No session for the caller", body = crate::error::Problem)))]
 pub async fn session(rc: &mut RequestContext) -> ApiResult {
     let (user, hub) = enter(rc, rc.actor()?, EventOp::UseWaitroomSession).await?;
     let session = hub.session(&user).await?.ok_or(ApiError::NotFound)?;
@@ -93,9 +94,9 @@ pub async fn session(rc: &mut RequestContext) -> ApiResult {
 
 #[utoipa::path(delete, operation_id = "leave_waitroom", path = "/api/events/{id}/waitroom/session", tag = "waitroom", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 204, description = "The place is given up"), (status = 401, body = crate::http::error::Problem),
-              (status = 404, body = crate::http::error::Problem),
-              (status = 409, description = "CHECKOUT_IN_PROGRESS: an order holds the slot", body = crate::http::error::Problem)))]
+    responses((status = 204, description = "The place is given up"), (status = 401, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem),
+              (status = 409, description = "CHECKOUT_IN_PROGRESS: an order holds the slot", body = crate::error::Problem)))]
 pub async fn leave(rc: &mut RequestContext) -> ApiResult {
     let (user, hub) = enter(rc, rc.actor()?, EventOp::UseWaitroomSession).await?;
     hub.leave(&user).await?;
@@ -105,7 +106,7 @@ pub async fn leave(rc: &mut RequestContext) -> ApiResult {
 #[utoipa::path(get, operation_id = "waitroom_socket", path = "/api/events/{id}/waitroom/ws", tag = "waitroom",
     params(("id" = String, Path), ("token" = String, Query, description = "The caller's access token")),
     responses((status = 101, description = "WebSocket: position, admitted and expired messages"),
-              (status = 401, body = crate::http::error::Problem), (status = 404, body = crate::http::error::Problem),
+              (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
               (status = 426, description = "Not a WebSocket upgrade")))]
 pub async fn socket(rc: &mut RequestContext) -> ApiResult {
     // Browsers cannot set headers on a WebSocket, so the access token comes in the query.

@@ -21,7 +21,7 @@ use crate::domain::ledger::{
     TicketClassSpec,
 };
 use crate::domain::waitroom::CheckoutOutcome;
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 /// The binding in wrangler.toml.
 const BINDING: &str = "EVENT_HUB";

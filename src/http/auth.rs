@@ -5,7 +5,8 @@ use crate::domain::access::{authorize, Action, Actor, Decision, DenyReason, Even
 use crate::domain::ids::UserId;
 use crate::domain::tokens::{AccessClaims, PlatformRole, TokenKey};
 
-use super::{ApiError, RequestContext};
+use super::RequestContext;
+use crate::error::ApiError;
 
 /// Access tokens live an hour: long enough for an on-sale, short enough that a soft-deleted
 /// user's token dies soon.

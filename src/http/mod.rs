@@ -2,10 +2,8 @@
 //! parsing, problem+json errors, security headers and one structured log line.
 
 pub mod auth;
-pub mod error;
+mod problem;
 pub mod router;
-pub mod settings;
-pub mod webcrypto;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,11 +12,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use worker::{Context, Date, Env, Headers, Method, Request, Response};
 
+use crate::config::Settings;
+use crate::error::{ApiError, FieldProblem};
 use crate::log::{self, Level, Trace};
 
-pub use error::{ApiError, FieldProblem};
-pub use router::PathParams;
-pub use settings::Settings;
+pub use router::{PathParams, Routed};
 
 use router::Resolution;
 
@@ -150,8 +148,9 @@ fn client_key(req: &Request) -> String {
         .unwrap_or_else(|| "unknown-client".to_string())
 }
 
-/// Serves one request. Never fails: every error becomes a problem+json response.
-pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
+/// Serves one request with the route table of `E`. Never fails: every error becomes a
+/// problem+json response.
+pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response {
     let started = Date::now().as_millis();
     let settings = Settings::from_env(&env);
     let method = req.method();
@@ -171,17 +170,15 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
         if method == Method::Options {
             return Ok(preflight(&req, &settings, origin.as_deref()));
         }
-        let resolution = router::resolve(&method, &path);
+        let resolution = router::resolve::<E>(&method, &path);
         if let Resolution::Found(endpoint, _) = &resolution {
             route_label = endpoint.label();
         }
         // Refuse to serve rather than run with a forgeable token key or a development feature
         // switched on. `GET /api/health` still answers (500, naming what is wrong), so an
         // operator sees why without reading logs.
-        let is_health = matches!(
-            resolution,
-            Resolution::Found(crate::api::Endpoint::Health, _)
-        );
+        let is_health =
+            matches!(resolution, Resolution::Found(e, _) if e.answers_when_misconfigured());
         if !settings.misconfiguration.is_empty() && !is_health {
             return Err(ApiError::Misconfigured(
                 settings.misconfiguration.join("; "),
@@ -212,7 +209,7 @@ pub async fn serve(req: Request, env: Env, ctx: Context) -> Response {
                     trace: Trace::request(&request_id),
                     annotations: Rc::clone(&annotations),
                 };
-                crate::api::dispatch(endpoint, &mut rc).await
+                endpoint.dispatch(&mut rc).await
             }
         }
     }

@@ -2,7 +2,20 @@
 
 use worker::Method;
 
-use crate::api::Endpoint;
+use super::{ApiResult, RequestContext};
+
+/// What the shell needs from the application's endpoints: the route table, a log label, which
+/// endpoint still answers on a misconfigured deployment, and the dispatch. Implemented by
+/// `api::Endpoint`, so `http` never names the handlers.
+#[allow(async_fn_in_trait)] // used with static dispatch only; no `Send` bound is wanted on wasm32
+pub trait Routed: Copy + Sized + 'static {
+    /// Method, path pattern (`{name}` captures one segment) and endpoint, first match wins.
+    fn routes() -> &'static [(&'static str, &'static str, Self)];
+    fn label(self) -> &'static str;
+    /// `GET /api/health` answers (with the problem) even when the deployment is unsafe.
+    fn answers_when_misconfigured(self) -> bool;
+    async fn dispatch(self, rc: &mut RequestContext) -> ApiResult;
+}
 
 /// Path parameters captured from `{name}` segments, in order of appearance.
 #[derive(Debug, Default, Clone)]
@@ -17,8 +30,8 @@ impl PathParams {
     }
 }
 
-pub enum Resolution {
-    Found(Endpoint, PathParams),
+pub enum Resolution<E> {
+    Found(E, PathParams),
     MethodNotAllowed(Vec<&'static str>),
     NotFound,
 }
@@ -78,10 +91,10 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-pub fn resolve(method: &Method, path: &str) -> Resolution {
+pub fn resolve<E: Routed>(method: &Method, path: &str) -> Resolution<E> {
     let wanted = method_name(method);
     let mut allow: Vec<&'static str> = Vec::new();
-    for (m, pattern, endpoint) in crate::api::ROUTES {
+    for (m, pattern, endpoint) in E::routes() {
         if let Some(params) = match_pattern(pattern, path) {
             // HEAD is answered by the GET handler (the runtime drops the body).
             if *m == wanted || (wanted == "HEAD" && *m == "GET") {

@@ -5,7 +5,7 @@ use serde_json::Value;
 use worker::{Date, Env};
 
 use super::QueueKind;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::store::d1::{self, int, opt_text, run, text};
 
 pub async fn record(

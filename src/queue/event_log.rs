@@ -4,7 +4,7 @@ use serde_json::Value;
 use worker::{Date, Env};
 
 use crate::domain::validation::parse_rfc3339;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::store::d1::{self, int, run, text};
 
 pub async fn record(env: &Env, body: &Value) -> Result<(), ApiError> {

@@ -12,7 +12,8 @@ pub mod saga;
 use serde_json::{json, Value};
 use worker::{Date, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 
-use crate::http::{ApiError, Settings};
+use crate::config::Settings;
+use crate::error::ApiError;
 use crate::log::{self, Trace};
 use crate::store::{d1, outbox};
 

@@ -12,7 +12,7 @@ use crate::domain::saga::{
     Compensation, ConfirmAnswer, OrderStatus, SagaInput, SagaStep,
 };
 use crate::durable::client::EventHubClient;
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::log::{self, Trace};
 use crate::store::d1::{self, all, first, int, run, text};
 use crate::store::orders::{self, OrderRow, Transition};

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use worker::D1Database;
 
 use super::d1::{all, first, int, is_unique_violation, opt_text, run, text};
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CategoryRow {

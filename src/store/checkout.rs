@@ -9,7 +9,7 @@ use worker::D1Database;
 use super::d1::{all, first, int, opt_text, run, stmt, text};
 use super::outbox::{OutboxMessage, Queue};
 use crate::domain::saga::CheckoutStep;
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct PricedClass {

@@ -3,7 +3,7 @@
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 pub fn db(env: &Env) -> Result<D1Database, ApiError> {
     env.d1("DB").map_err(ApiError::from)

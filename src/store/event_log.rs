@@ -4,7 +4,7 @@ use serde::Deserialize;
 use worker::D1Database;
 
 use super::d1::{all, first, int, text};
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
 pub struct LogRow {

@@ -17,7 +17,7 @@ use crate::domain::catalogue::{EventSearch, ListScope};
 use crate::domain::event_workflow::{ConfigTerms, EventStatus, EventTerms};
 use crate::domain::ids::{CategoryId, EventId, OrganizerId};
 use crate::domain::validation::WaitroomSettings;
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 const EVENT_COLUMNS: &str = "e.id, e.name, e.description, e.location, e.thumbnail_url, \
      e.start_date, e.end_date, e.status, e.ever_published, e.organizer_id, e.revision, \

@@ -8,7 +8,7 @@ use worker::D1Database;
 use super::d1::{all, first, int, opt_text, stmt, text};
 use super::outbox::{OutboxMessage, Queue};
 use crate::domain::saga::OrderStatus;
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 pub const ORDER_COLUMNS: &str =
     "id, code, event_id, user_id, status, total_amount_cents, currency, \

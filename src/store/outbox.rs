@@ -7,7 +7,7 @@ use worker::{D1Database, D1PreparedStatement, Env, QueueContentType, RawMessageB
 
 use super::d1::{all, int, run, stmt, text};
 use crate::domain::validation::format_rfc3339;
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 /// Where a message goes (the wrangler.toml producer binding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

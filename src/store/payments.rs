@@ -7,7 +7,7 @@ use worker::D1Database;
 
 use super::d1::{first, int, is_unique_violation, stmt, text};
 use super::outbox::{OutboxMessage, Queue};
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::payments::VerifiedNotification;
 
 const PAYMENT_COLUMNS: &str = "p.id, p.order_id, p.provider_ref, p.amount, p.currency, p.status, \

@@ -7,7 +7,7 @@ use worker::D1Database;
 use super::d1::{all, first, int, opt_int, run, text};
 use crate::domain::event_workflow::TicketClassTerms;
 use crate::domain::validation::CurrencyCode;
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, event_id, name, price_cents, currency, total, sale_start_at, \
      sale_end_at, status, created_at, updated_at";

@@ -5,7 +5,7 @@ use wasm_bindgen::JsValue;
 use worker::D1Database;
 
 use super::d1::{all, first, int, is_unique_violation, opt_text, run, stmt, text};
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 const USER_COLUMNS: &str = "id, email, password_hash, first_name, last_name, avatar, \
      email_verified, created_at, updated_at, deleted_at";

@@ -5,7 +5,7 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use super::ApiError;
+use crate::error::ApiError;
 
 fn js_err(context: &str) -> impl Fn(JsValue) -> ApiError + '_ {
     move |e| ApiError::Internal(format!("{context}: {e:?}"))

@@ -1,8 +1,8 @@
-//! The one API error type and its single mapping to RFC 9457 problem+json.
+//! The one error type of the crate (handlers, stores, the queue consumers) and its single
+//! mapping to a status, a stable code and an RFC 9457 problem body. `http` renders it.
 
 use serde::Serialize;
 use utoipa::ToSchema;
-use worker::{Headers, Response};
 
 /// One invalid request field, as listed in a `VALIDATION_FAILED` problem.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
@@ -12,7 +12,7 @@ pub struct FieldProblem {
 }
 
 /// Everything a handler can fail with. Each variant has one status and one stable `code`;
-/// `render` is the only place that turns them into HTTP.
+/// `to_problem` is the only place that turns them into a status and body.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is not valid JSON")]
@@ -108,7 +108,7 @@ impl ApiError {
         }
     }
 
-    fn title(&self) -> &'static str {
+    pub fn title(&self) -> &'static str {
         match self.status() {
             400 => "Bad Request",
             401 => "Unauthorized",
@@ -173,34 +173,9 @@ impl ApiError {
             },
         }
     }
-
-    /// The single mapping from error to HTTP response.
-    pub fn render(&self) -> Response {
-        let headers = Headers::new();
-        let _ = headers.set("Content-Type", "application/problem+json");
-        match self {
-            ApiError::MethodNotAllowed { allow } => {
-                let _ = headers.set("Allow", &allow.join(", "));
-            }
-            ApiError::RateLimited {
-                retry_after_seconds,
-            } => {
-                let _ = headers.set("Retry-After", &retry_after_seconds.to_string());
-            }
-            _ => {}
-        }
-        let body = serde_json::to_vec(&self.to_problem()).unwrap_or_else(|_| b"{}".to_vec());
-        Response::from_bytes(body)
-            .map(|r| r.with_status(self.status()).with_headers(headers))
-            .unwrap_or_else(|_| Response::empty().unwrap_or_else(|_| unreachable_response()))
-    }
 }
 
-/// `Response::empty()` cannot fail in practice; this keeps the signature infallible without a panic.
-fn unreachable_response() -> Response {
-    Response::builder().with_status(500).empty()
-}
-
+#[cfg(target_arch = "wasm32")]
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
         ApiError::Internal(e.to_string())
