@@ -25,6 +25,7 @@ fingerprint() {
     "$WASM_BINDGEN_BIN" --version
     find src -type f -print0 | sort -z | xargs -0 sha256sum
     sha256sum Cargo.toml Cargo.lock scripts/build.sh scripts/setup.sh
+    echo "dev=${TB_DEV_BUILD:-0}"
   } | sha256sum | cut -d' ' -f1
 }
 
@@ -36,5 +37,11 @@ if [ "${TB_FORCE_BUILD:-0}" != 1 ] && [ -f build/index.js ] && [ -f build/index_
   exit 0
 fi
 rm -f "$stamp"
-"$WORKER_BUILD_BIN" --release >&2
+# TB_DEV_BUILD=1: an unoptimised build (no LTO, no wasm-opt) for quick local iterations on the
+# runtime tests; the test command, CI and deploys always build --release.
+if [ "${TB_DEV_BUILD:-0}" = 1 ]; then
+  "$WORKER_BUILD_BIN" --dev >&2
+else
+  "$WORKER_BUILD_BIN" --release >&2
+fi
 echo "$want" > "$stamp"
