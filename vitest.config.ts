@@ -11,6 +11,7 @@
 //   Local `.dev.vars` values are loaded for every environment, so these projects override every
 //   setting the guard reads rather than depend on that file.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 import { FAKE_KEYS } from "./tests/runtime/fake-providers";
@@ -44,6 +45,17 @@ const DEPLOYED_SECRETS = {
   ZALOPAY_KEY2: FAKE_KEYS.zalopay.key2,
   ADMIN_EMAILS: "ops@example.com",
 };
+
+/** Every secret value `.dev.vars.example` hands each clone (endpoints and ZaloPay's public
+ * sandbox app id aside): deployed, each must be refused by name. */
+const EXAMPLE_SECRETS: Record<string, string> = Object.fromEntries(
+  readFileSync(fileURLToPath(new URL("./.dev.vars.example", import.meta.url)), "utf8")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith("#") && line.includes("="))
+    .map((line) => [line.slice(0, line.indexOf("=")).trim(), line.slice(line.indexOf("=") + 1).trim()])
+    .filter(([name, value]) => value && !value.includes("://") && name !== "ZALOPAY_APP_ID"),
+);
 
 function deployed(name: string, environment: "staging" | "production", bindings: Record<string, string>) {
   return {
@@ -105,6 +117,12 @@ export default defineConfig({
       deployed("staging", "staging", {
         VNPAY_PAY_URL: "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html",
         ZALOPAY_API_BASE: "https://sb-openapi.zalopay.vn",
+      }),
+      deployed("production-example-secrets", "production", {
+        ...EXAMPLE_SECRETS,
+        EXAMPLE_SECRET_NAMES: Object.keys(EXAMPLE_SECRETS).join(","),
+        VNPAY_PAY_URL: "https://pay.vnpay.vn/vpcpay.html",
+        ZALOPAY_API_BASE: "https://openapi.zalopay.vn",
       }),
       deployed("production-misconfigured", "production", {
         JWT_SECRET: "too-short",

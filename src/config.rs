@@ -54,6 +54,26 @@ pub const REAL_PROVIDERS: [Provider; 3] = [Provider::Payos, Provider::Vnpay, Pro
 /// Values in `.dev.vars.example` start with this; they are refused outside development.
 const DEV_VALUE_PREFIX: &str = "dev-only-";
 
+/// The local secrets every clone starts with. Any of its secret values deployed outside
+/// development is as good as published, so the guard refuses each of them by name.
+const DEV_VARS_EXAMPLE: &str = include_str!("../.dev.vars.example");
+
+/// Names in `.dev.vars.example` whose example value is not a secret: endpoints (URLs) are
+/// checked by `endpoint_problems`, and 2553 is ZaloPay's public sandbox app id, which the
+/// sandbox-endpoint check already keeps out of production.
+const PUBLIC_EXAMPLE_NAMES: [&str; 1] = ["ZALOPAY_APP_ID"];
+
+/// `(name, value)` of every secret in `.dev.vars.example`.
+pub fn example_secrets() -> impl Iterator<Item = (&'static str, &'static str)> {
+    DEV_VARS_EXAMPLE
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .filter(|(k, v)| !v.is_empty() && !v.contains("://") && !PUBLIC_EXAMPLE_NAMES.contains(k))
+}
+
 /// The development accounts' domain (the demo seed); never a platform admin elsewhere.
 const DEV_ACCOUNT_DOMAIN: &str = "@ticketbottle.dev";
 
@@ -204,6 +224,18 @@ impl Settings {
             match Gateway::from_secrets(provider, get) {
                 Err(e) => problems.push(format!("{provider}: {e}")),
                 Ok(gateway) => problems.extend(endpoint_problems(&gateway, production)),
+            }
+        }
+
+        // Checked by name and value, whether or not the feature that reads it is on: a key
+        // copied from the example is a leak waiting for its feature to be switched on.
+        for (name, example) in example_secrets() {
+            if get(name).is_some_and(|v| v.trim() == example)
+                && !problems.iter().any(|p| p.starts_with(name))
+            {
+                problems.push(format!(
+                    "{name} is the example value from .dev.vars.example"
+                ));
             }
         }
 
@@ -574,5 +606,55 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_example_secret_is_refused_outside_development() {
+        let names: Vec<&str> = example_secrets().map(|(k, _)| k).collect();
+        // The example file is the source; make sure the parser sees its secrets.
+        for expected in [
+            "JWT_SECRET",
+            "VNPAY_HASH_SECRET",
+            "PAYOS_CHECKSUM_KEY",
+            "ZALOPAY_KEY2",
+        ] {
+            assert!(
+                names.contains(&expected),
+                "{expected} not read from the example"
+            );
+        }
+        for (name, example) in example_secrets() {
+            for environment in ["production", "staging"] {
+                let problems = problems_with(|vars| {
+                    vars.insert("ENVIRONMENT", environment.into());
+                    vars.insert(name, example.to_string());
+                });
+                assert!(
+                    problems.iter().any(|p| p.starts_with(name)),
+                    "{name}={example} accepted in {environment}: {problems:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn example_secrets_are_fine_in_development() {
+        let vars: HashMap<&'static str, String> = example_secrets()
+            .map(|(k, v)| (k, v.to_string()))
+            .chain([("ENVIRONMENT", "development".to_string())])
+            .collect();
+        assert_eq!(settings(&vars).misconfiguration, Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_example_secret_of_a_disabled_feature_is_still_refused() {
+        let problems = problems_with(|vars| {
+            vars.insert("PAYMENT_PROVIDERS", "payos".into());
+            vars.insert("ZALOPAY_KEY2", "dev-zalopay-key2".into());
+        });
+        assert!(
+            problems.iter().any(|p| p.starts_with("ZALOPAY_KEY2")),
+            "{problems:?}"
+        );
     }
 }

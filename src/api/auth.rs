@@ -37,15 +37,18 @@ async fn derive(password: &[u8], salt: &[u8], params: &KdfParams) -> Result<Vec<
     .await
 }
 
-/// Throttles credential endpoints per client IP and per email with Cloudflare's rate-limiting
-/// bindings, so guessing passwords or mass-registering costs real time.
+/// Throttles credential endpoints per client and per email from that client with Cloudflare's
+/// rate-limiting bindings, so guessing passwords or mass-registering costs real time. The email
+/// limit is keyed on the email *and* the client: keyed on the email alone, anyone could lock a
+/// fan out of their account minutes before an on-sale by failing to log in as them.
 async fn throttle(rc: &RequestContext, what: &str, email: Option<&str>) -> Result<(), ApiError> {
-    let mut keys = vec![(
-        "AUTH_IP_RATE_LIMITER",
-        format!("{what}:ip:{}", rc.client_ip()),
-    )];
+    let client = rc.client_subject();
+    let mut keys = vec![("AUTH_IP_RATE_LIMITER", format!("{what}:ip:{client}"))];
     if let Some(email) = email {
-        keys.push(("AUTH_EMAIL_RATE_LIMITER", format!("{what}:email:{email}")));
+        keys.push((
+            "AUTH_EMAIL_RATE_LIMITER",
+            format!("{what}:email:{email}:{client}"),
+        ));
     }
     for (binding, key) in keys {
         let Ok(limiter) = rc.env.rate_limiter(binding) else {

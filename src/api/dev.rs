@@ -34,7 +34,7 @@ pub struct Mailbox {
 #[utoipa::path(get, path = "/api/dev/mailbox", tag = "development", params(MailboxQuery),
     responses((status = 200, description = "Mail sent to this address, newest first", body = Mailbox),
               (status = 400, description = "`email` missing or invalid", body = crate::error::Problem),
-              (status = 404, description = "Not in development (nor enabled by DEV_MAILBOX in staging)", body = crate::error::Problem)))]
+              (status = 404, description = "Not in development (nor enabled by DEV_MAILBOX in staging), or, outside development, an ADMIN_EMAILS address", body = crate::error::Problem)))]
 pub async fn mailbox(rc: &mut RequestContext) -> ApiResult {
     if !rc.settings.dev_mailbox_enabled {
         return Err(ApiError::NotFound);
@@ -46,6 +46,17 @@ pub async fn mailbox(rc: &mut RequestContext) -> ApiResult {
         ))
     })?;
     let email = Email::parse(&query.email).map_err(|e| ApiError::from(e.at("email")))?;
+    // Staging shows its mailbox to anyone: the verification link of an `ADMIN_EMAILS`
+    // address would let whoever registered it first become platform admin.
+    if !rc.settings.environment.is_development()
+        && rc
+            .settings
+            .admin_emails
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(email.as_str()))
+    {
+        return Err(ApiError::NotFound);
+    }
     let db = d1::db(&rc.env)?;
     let items = store::mailbox(&db, email.as_str())
         .await?

@@ -1,14 +1,16 @@
 //! `GET /api/health`: liveness, a real round trip to D1, and the deployment's configuration.
 //!
 //! A misconfigured deployment (see `crate::config`) refuses every other request with a 500
-//! `SERVICE_MISCONFIGURED` problem. Health answers too, with the same status and code, and
-//! lists what is wrong (setting names, never values) so an operator checking `/api/health`
-//! after a deploy sees it at once; uptime checks see the 500.
+//! `SERVICE_MISCONFIGURED` problem. Health answers too, with the same status and code, so
+//! uptime checks see the 500; a platform admin's request also gets the list of what is wrong
+//! (setting names, never values) so the operator checking `/api/health` after a deploy sees it
+//! at once. Anonymous callers do not: the list tells an attacker which defence is down.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 use worker::Response;
 
+use crate::domain::access::Actor;
 use crate::error::ApiError;
 use crate::http::{json_response, ApiResult, RequestContext};
 
@@ -35,8 +37,9 @@ pub struct Health {
 pub struct MisconfiguredHealth {
     #[serde(flatten)]
     pub problem: crate::error::Problem,
-    /// What is wrong, by setting name (`JWT_SECRET is missing`, ...).
-    pub misconfiguration: Vec<String>,
+    /// What is wrong, by setting name (`JWT_SECRET is missing`, ...); for platform admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub misconfiguration: Option<Vec<String>>,
     pub version: String,
     pub environment: String,
     pub checks: HealthChecks,
@@ -46,7 +49,7 @@ pub struct MisconfiguredHealth {
     get, path = "/api/health", tag = "health",
     responses(
         (status = 200, description = "The Worker and D1 answer and the configuration is complete", body = Health),
-        (status = 500, description = "SERVICE_MISCONFIGURED: a required secret is missing or a development-only feature is on; every other request is refused until it is fixed", body = MisconfiguredHealth, content_type = "application/problem+json"),
+        (status = 500, description = "SERVICE_MISCONFIGURED: a required secret is missing or a development-only feature is on; every other request is refused until it is fixed; `misconfiguration` is listed for platform admins only", body = MisconfiguredHealth, content_type = "application/problem+json"),
         (status = 503, description = "D1 did not answer", body = Health),
     )
 )]
@@ -75,9 +78,18 @@ pub async fn get(rc: &mut RequestContext) -> ApiResult {
     if !settings.misconfiguration.is_empty() {
         let error = ApiError::Misconfigured(settings.misconfiguration.join("; "));
         rc.annotate("code", error.code());
+        // The token is checked with whatever key is configured, weak or not: the worst a forged
+        // admin token gets here is the list of setting names, which the log lines carry anyway.
+        let admin = matches!(
+            rc.actor(),
+            Ok(Actor::User {
+                platform_admin: true,
+                ..
+            })
+        );
         let body = MisconfiguredHealth {
             problem: error.to_problem(),
-            misconfiguration: settings.misconfiguration.clone(),
+            misconfiguration: admin.then(|| settings.misconfiguration.clone()),
             version,
             environment,
             checks,

@@ -151,8 +151,31 @@ pub async fn handle_notification(
     Ok(disposition)
 }
 
+/// The notifications' own limit (per provider and sending client; `WEBHOOK_RATE_LIMITER`),
+/// generous because providers retry in bursts after an outage. Over it, the provider is asked
+/// to retry in its own format, never with a problem document it cannot read.
+async fn over_webhook_limit(rc: &RequestContext, provider: Provider) -> bool {
+    let Ok(limiter) = rc.env.rate_limiter("WEBHOOK_RATE_LIMITER") else {
+        return false;
+    };
+    let key = format!("webhook:{}:{}", provider.as_str(), rc.client_subject());
+    // A limiter outage must not drop money on the floor.
+    matches!(limiter.limit(key).await, Ok(outcome) if !outcome.success)
+}
+
 async fn webhook(rc: &mut RequestContext, provider: Provider) -> ApiResult {
     let gateway = gateway(rc, provider)?;
+    if over_webhook_limit(rc, provider).await {
+        log(
+            rc,
+            provider,
+            Disposition::RetryLater,
+            "",
+            None,
+            Some("webhook rate limit"),
+        );
+        return answer(gateway.acknowledge(Disposition::RetryLater));
+    }
     let disposition = match provider {
         Provider::Vnpay => {
             let url = rc.req.url()?;

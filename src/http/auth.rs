@@ -3,6 +3,7 @@
 
 use crate::domain::access::{authorize, Action, Actor, Decision, DenyReason, EventRole};
 use crate::domain::ids::UserId;
+use crate::domain::throttle::client_subject;
 use crate::domain::tokens::{AccessClaims, PlatformRole, TokenKey};
 
 use super::RequestContext;
@@ -76,6 +77,11 @@ impl RequestContext {
     pub fn client_ip(&self) -> String {
         self.header("CF-Connecting-IP")
             .unwrap_or_else(|| "unknown-client".to_string())
+    }
+
+    /// The client as the rate limits count it (an IPv6 /64 is one client).
+    pub fn client_subject(&self) -> String {
+        client_subject(self.header("CF-Connecting-IP").as_deref())
     }
 }
 

@@ -57,20 +57,42 @@ impl RequestContext {
     /// The body as text, capped like JSON bodies; for signed payloads that must be verified
     /// byte for byte before anything parses them.
     pub async fn raw_body(&mut self) -> Result<String, ApiError> {
+        let bytes = self.capped_body().await?;
+        String::from_utf8(bytes).map_err(|_| ApiError::MalformedJson("body is not UTF-8".into()))
+    }
+
+    /// A body that says it is over the cap is refused before a byte of it is read.
+    fn refuse_declared_oversize(&self) -> Result<(), ApiError> {
         let limit = self.settings.max_body_bytes;
-        if let Some(len) = self
+        match self
             .header("Content-Length")
             .and_then(|v| v.parse::<usize>().ok())
         {
-            if len > limit {
+            Some(len) if len > limit => Err(ApiError::PayloadTooLarge { limit }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The body, read chunk by chunk and abandoned as soon as it passes the cap: a chunked
+    /// body without `Content-Length` (or with a lying one) never gets buffered whole.
+    async fn capped_body(&mut self) -> Result<Vec<u8>, ApiError> {
+        use futures::StreamExt;
+
+        self.refuse_declared_oversize()?;
+        let limit = self.settings.max_body_bytes;
+        // No body at all (a GET, or a POST without one) reads as empty, as `bytes()` did.
+        let Ok(mut stream) = self.req.stream() else {
+            return Ok(Vec::new());
+        };
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(ApiError::from)?;
+            if body.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
+            body.extend_from_slice(&chunk);
         }
-        let bytes = self.req.bytes().await.map_err(ApiError::from)?;
-        if bytes.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        String::from_utf8(bytes).map_err(|_| ApiError::MalformedJson("body is not UTF-8".into()))
+        Ok(body)
     }
 
     /// `scheme://host[:port]` of this request, for links the app hands out.
@@ -79,29 +101,18 @@ impl RequestContext {
         Ok(url.origin().ascii_serialization())
     }
 
-    /// Reads the body once, enforcing the size cap before and after reading (Content-Length
+    /// Reads the body once, enforcing the size cap before and while reading (Content-Length
     /// can be absent or lie), and turns it into `T`. Syntax errors are `MALFORMED_JSON`;
     /// well-formed JSON of the wrong shape is `VALIDATION_FAILED`.
     pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
-        let limit = self.settings.max_body_bytes;
-        if let Some(len) = self
-            .header("Content-Length")
-            .and_then(|v| v.parse::<usize>().ok())
-        {
-            if len > limit {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-        }
+        self.refuse_declared_oversize()?;
         if let Some(ct) = self.header("Content-Type") {
             let ct = ct.to_ascii_lowercase();
             if !ct.starts_with("application/json") && !ct.contains("+json") {
                 return Err(ApiError::UnsupportedMediaType);
             }
         }
-        let bytes = self.req.bytes().await.map_err(ApiError::from)?;
-        if bytes.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
+        let bytes = self.capped_body().await?;
         parse_json(&bytes)
     }
 }
@@ -141,12 +152,15 @@ fn valid_request_id(id: &str) -> bool {
 }
 
 fn client_key(req: &Request) -> String {
-    req.headers()
-        .get("CF-Connecting-IP")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "unknown-client".to_string())
+    let reported = req.headers().get("CF-Connecting-IP").ok().flatten();
+    crate::domain::throttle::client_subject(reported.as_deref())
 }
+
+/// Provider notifications are signature-checked and come from a few provider addresses, so
+/// they must not share the per-client bucket of the API (a provider's burst after an outage
+/// would be refused in a format it does not read); their own limit answers in each
+/// provider's format (`api::payments`).
+const WEBHOOK_PREFIX: &str = "/api/payments/webhooks/";
 
 /// Serves one request with the route table of `E`. Never fails: every error becomes a
 /// problem+json response.
@@ -184,7 +198,7 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
                 settings.misconfiguration.join("; "),
             ));
         }
-        if path.starts_with("/api/") {
+        if path.starts_with("/api/") && !path.starts_with(WEBHOOK_PREFIX) {
             rate_limit(&env, &req).await?;
         }
         match resolution {

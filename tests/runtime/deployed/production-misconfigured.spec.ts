@@ -3,8 +3,11 @@
 // listed: the Worker refuses every request, health says why, and every log line names it.
 import { SELF } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { accessClaims, signJwt } from "../tokens";
 
 const BASE = "https://tb.test";
+// This configuration's (too short) JWT_SECRET, from vitest.config.ts.
+const JWT_SECRET = "too-short";
 
 const EXPECTED = [
   "JWT_SECRET is shorter than 32 bytes",
@@ -28,8 +31,21 @@ async function expectRefused(res: Response) {
 }
 
 describe("a misconfigured production deployment", () => {
-  it("answers health with a 500 problem that names every cause, and no secret value", async () => {
+  it("answers anonymous health with the 500 problem but not the list of causes", async () => {
     const res = await SELF.fetch(`${BASE}/api/health`);
+    expect(res.status).toBe(500);
+    const body = (await res.json()) as any;
+    expect(body).toMatchObject({ status: 500, code: "SERVICE_MISCONFIGURED", checks: { config: "error" } });
+    expect(body).not.toHaveProperty("misconfiguration");
+    // A signed-in user who is not a platform admin sees no more.
+    const user = await signJwt({ alg: "HS256" }, accessClaims("some-user"), JWT_SECRET);
+    const asUser = (await (await SELF.fetch(`${BASE}/api/health`, { headers: { Authorization: `Bearer ${user}` } })).json()) as any;
+    expect(asUser).not.toHaveProperty("misconfiguration");
+  });
+
+  it("answers a platform admin's health with a 500 problem that names every cause, and no secret value", async () => {
+    const token = await signJwt({ alg: "HS256" }, accessClaims("ops-admin", { role: "admin" }), JWT_SECRET);
+    const res = await SELF.fetch(`${BASE}/api/health`, { headers: { Authorization: `Bearer ${token}` } });
     expect(res.status).toBe(500);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
     const body = (await res.json()) as any;

@@ -1,0 +1,83 @@
+// Attacks tried through the real HTTP API (issue "Hardening"): each test fails on a Worker
+// without the defence it names.
+import { SELF } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { BASE, PASSWORD, call, expectProblem, json, registerAndLogin, uniqueEmail } from "./helpers";
+
+describe("login throttle", () => {
+  it("lets the victim log in while an attacker bursts wrong passwords at their email", async () => {
+    const victim = await registerAndLogin(uniqueEmail("victim"));
+    const attacker = "198.51.100.66";
+    let last: Response | undefined;
+    for (let i = 0; i < 21; i++) {
+      last = await call("/api/auth/login", { ip: attacker, body: { email: victim.email, password: `guess ${i}` } });
+      if (last.status === 429) break;
+    }
+    // The attacker is throttled...
+    await expectProblem(last!, 429, "RATE_LIMITED");
+    // ...the victim, from their own address, is not.
+    const own = await call("/api/auth/login", { ip: "203.0.113.200", body: { email: victim.email, password: PASSWORD } });
+    expect(own.status).toBe(200);
+    expect((await json(own)).user.id).toBe(victim.id);
+  });
+});
+
+describe("IPv6 clients", () => {
+  it("counts two addresses of one /64 as one client", async () => {
+    const first = "2001:db8:77:1::10";
+    const sameSlash64 = "2001:db8:77:1:ffff:ffff:ffff:fffe";
+    const register = (ip: string) =>
+      call("/api/auth/register", { ip, body: { email: uniqueEmail("v6"), password: PASSWORD, firstName: "A", lastName: "B" } });
+    let last: Response | undefined;
+    // Up to two windows' worth: the limiter's windows are aligned to the clock.
+    for (let i = 0; i < 61; i++) {
+      last = await register(first);
+      if (last.status === 429) break;
+    }
+    await expectProblem(last!, 429, "RATE_LIMITED");
+    await expectProblem(await register(sameSlash64), 429, "RATE_LIMITED");
+    // A different /64 is a different client.
+    expect((await register("2001:db8:77:2::10")).status).toBe(201);
+  });
+});
+
+describe("payment notifications", () => {
+  it("are answered in the provider's format even when the sender's address used up the API budget", async () => {
+    const ip = "198.51.100.77";
+    let last: Response | undefined;
+    for (let i = 0; i < 1201; i++) {
+      last = await call("/api/no-such-endpoint", { ip });
+      if (last.status === 429) break;
+      await last.arrayBuffer();
+    }
+    await expectProblem(last!, 429, "RATE_LIMITED");
+    // A VNPay IPN with a bad signature: VNPay's own answer (97), not our 429 problem.
+    const ipn = await call("/api/payments/webhooks/vnpay?vnp_TxnRef=X1&vnp_Amount=100&vnp_SecureHash=00", { ip });
+    expect(ipn.status).toBe(200);
+    expect(ipn.headers.get("content-type")).toBe("application/json");
+    expect(await json(ipn)).toEqual({ RspCode: "97", Message: expect.any(String) });
+  });
+});
+
+describe("request bodies", () => {
+  it("refuses a chunked body without Content-Length once it passes the cap, without reading it all", async () => {
+    // A body that never ends: only a reader that stops at the cap can answer at all.
+    let sent = 0;
+    const chunk = new TextEncoder().encode(`{"email":"${"a".repeat(16 * 1024)}`);
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+    const res = await SELF.fetch(`${BASE}/api/auth/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "CF-Connecting-IP": "198.51.100.78" },
+      body: endless,
+      // @ts-expect-error: Node/undici and workerd need this for a streamed request body.
+      duplex: "half",
+    });
+    await expectProblem(res, 413, "PAYLOAD_TOO_LARGE");
+    expect(sent).toBeLessThan(4 * 1024 * 1024);
+  });
+});
