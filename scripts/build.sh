@@ -37,10 +37,18 @@ if [ "${TB_FORCE_BUILD:-0}" != 1 ] && [ -f build/index.js ] && [ -f build/index_
   exit 0
 fi
 rm -f "$stamp"
-# TB_DEV_BUILD=1: an unoptimised build (no LTO, no wasm-opt) for quick local iterations on the
-# runtime tests; the test command, CI and deploys always build --release.
+# TB_DEV_BUILD=1: a quick build for local iterations on the runtime tests: the release
+# profile without LTO, with parallel codegen and without wasm-opt (a pass-through stands in).
+# Not `worker-build --dev`: its wasm-bindgen debug checks reject worker's own setTimeout calls.
+# The test command, CI and deploys always build the full --release.
 if [ "${TB_DEV_BUILD:-0}" = 1 ]; then
-  "$WORKER_BUILD_BIN" --dev >&2
+  passthrough="$ROOT/target/wasm-opt-passthrough.sh"
+  mkdir -p "$ROOT/target"
+  printf '#!/bin/sh\n# args: INPUT -o OUTPUT [flags]\ncp "$1" "$3"\n' > "$passthrough"
+  chmod +x "$passthrough"
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=64 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_INCREMENTAL=true \
+    WASM_OPT_BIN="$passthrough" "$WORKER_BUILD_BIN" --release >&2
 else
   "$WORKER_BUILD_BIN" --release >&2
 fi
