@@ -13,7 +13,7 @@ pub struct FieldProblem {
 
 /// Everything a handler can fail with. Each variant has one status and one stable `code`;
 /// `to_problem` is the only place that turns them into a status and body.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("request body is not valid JSON")]
     MalformedJson(String),

@@ -27,6 +27,14 @@ pub async fn hash_password(password: &Password, params: &KdfParams) -> Result<St
         .map_err(ApiError::internal)
 }
 
+/// Whether `password` is the one `stored` (a PHC-style hash) was made from; for a password
+/// change, which must prove the current password, not just hold a token.
+pub async fn password_matches(stored: &str, password: &str) -> Result<bool, ApiError> {
+    let stored = PasswordHash::parse(stored).map_err(ApiError::internal)?;
+    let derived = derive(password.as_bytes(), stored.salt(), &stored.params()).await?;
+    Ok(stored.verify_derived(&derived))
+}
+
 async fn derive(password: &[u8], salt: &[u8], params: &KdfParams) -> Result<Vec<u8>, ApiError> {
     pbkdf2_sha256(
         password,
@@ -191,6 +199,27 @@ pub struct LoginResponse {
     pub user: User,
 }
 
+pub fn invalid_credentials_on_change() -> ApiError {
+    ApiError::rule(
+        403,
+        "INVALID_CREDENTIALS",
+        "The current password is missing or incorrect.",
+    )
+}
+
+#[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    responses((status = 204, description = "Every access token of the account issued so far no longer works, this one included"),
+              (status = 401, description = "UNAUTHENTICATED", body = crate::error::Problem)))]
+pub async fn logout_all(rc: &mut RequestContext) -> ApiResult {
+    let (id, _) = rc.require_user()?;
+    let db = d1::db(&rc.env)?;
+    if !store::end_sessions(&db, id.as_str(), rc.now_ms).await? {
+        return Err(ApiError::Unauthenticated);
+    }
+    crate::http::auth::forget_standing(id.as_str());
+    Ok(worker::Response::empty()?.with_status(204))
+}
+
 fn invalid_credentials() -> ApiError {
     ApiError::rule(
         401,
@@ -241,6 +270,8 @@ pub async fn login(rc: &mut RequestContext) -> ApiResult {
                 last_name: None,
                 avatar: None,
                 password_hash: Some(&fresh),
+                // The same password, stronger hash: the user's sessions stay.
+                end_sessions: false,
             };
             store::update_profile(&db, &row.id, &change, rc.now_ms).await?;
         }
@@ -254,9 +285,18 @@ pub async fn login(rc: &mut RequestContext) -> ApiResult {
     } else {
         PlatformRole::User
     };
+    // The login just read the account: later requests through this isolate start from it
+    // (an operator's direct change, like verifying an admin's address, shows at the next login).
+    crate::http::auth::forget_standing(&row.id);
     let access_token = rc
         .token_key()?
-        .issue_access(&row.id, role, rc.now_ms, ACCESS_TOKEN_TTL_SECONDS)
+        .issue_access(
+            &row.id,
+            role,
+            u32::try_from(row.token_version).unwrap_or(u32::MAX),
+            rc.now_ms,
+            ACCESS_TOKEN_TTL_SECONDS,
+        )
         .map_err(ApiError::internal)?;
     json_response(
         200,

@@ -19,6 +19,7 @@ use crate::http::{ApiResult, RequestContext};
         super::health::get,
         super::auth::register,
         super::auth::login,
+        super::auth::logout_all,
         super::auth::verify_email,
         super::users::get_me,
         super::users::patch_me,

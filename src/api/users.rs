@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, users as store};
 
-use super::auth::hash_password;
+use super::auth::{hash_password, invalid_credentials_on_change, password_matches};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -96,8 +96,11 @@ pub struct UpdateProfileRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub avatar: Option<Option<String>>,
-    /// A new password (8–128 characters).
+    /// A new password (8–128 characters); needs `currentPassword`, and ends every access token
+    /// issued before (log in again with the new password).
     pub password: Option<String>,
+    /// The password being replaced; required with `password` (403 `INVALID_CREDENTIALS`).
+    pub current_password: Option<String>,
 }
 
 /// Tells "absent" (`None`) from "null" (`Some(None)`).
@@ -110,7 +113,8 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 #[utoipa::path(patch, path = "/api/users/me", tag = "users", security(("bearer" = [])),
     request_body = UpdateProfileRequest,
     responses((status = 200, body = UserEnvelope), (status = 400, body = crate::error::Problem),
-              (status = 401, body = crate::error::Problem)))]
+              (status = 401, body = crate::error::Problem),
+              (status = 403, description = "INVALID_CREDENTIALS: `password` without the right `currentPassword`", body = crate::error::Problem)))]
 pub async fn patch_me(rc: &mut RequestContext) -> ApiResult {
     let row = load_self(rc).await?;
     let body: UpdateProfileRequest = rc.json().await?;
@@ -129,6 +133,13 @@ pub async fn patch_me(rc: &mut RequestContext) -> ApiResult {
     let (first_name, last_name, avatar, password) =
         v.finish(|| Some((first_name?, last_name?, avatar?, password?)))?;
 
+    // A stolen token must not be enough to take the account over: prove the old password.
+    if password.is_some() {
+        let current = body.current_password.as_deref().unwrap_or("");
+        if current.is_empty() || !password_matches(&row.password_hash, current).await? {
+            return Err(invalid_credentials_on_change());
+        }
+    }
     let password_hash = match &password {
         Some(p) => Some(hash_password(p, &KdfParams::current()).await?),
         None => None,
@@ -139,10 +150,14 @@ pub async fn patch_me(rc: &mut RequestContext) -> ApiResult {
         last_name: last_name.as_ref().map(|n| n.as_str()),
         avatar: avatar_ref,
         password_hash: password_hash.as_deref(),
+        end_sessions: password_hash.is_some(),
     };
     let db = d1::db(&rc.env)?;
     if !store::update_profile(&db, &row.id, &change, rc.now_ms).await? {
         return Err(ApiError::Unauthenticated);
+    }
+    if change.end_sessions {
+        crate::http::auth::forget_standing(&row.id);
     }
     let updated = store::find_by_id(&db, &row.id)
         .await?
@@ -162,6 +177,7 @@ pub async fn delete_me(rc: &mut RequestContext) -> ApiResult {
     let row = load_self(rc).await?;
     let db = d1::db(&rc.env)?;
     store::soft_delete(&db, &row.id, rc.now_ms).await?;
+    crate::http::auth::forget_standing(&row.id);
     Ok(worker::Response::empty()?.with_status(204))
 }
 

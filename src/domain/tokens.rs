@@ -29,7 +29,12 @@ pub enum PlatformRole {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub sub: String,
+    /// The role when the token was signed, for clients; the server re-derives it per request.
     pub role: PlatformRole,
+    /// The account's token version when signed (`domain::sessions`); a token from before the
+    /// versions existed reads as 0.
+    #[serde(default)]
+    pub ver: u32,
     pub iss: String,
     pub aud: String,
 }
@@ -137,12 +142,14 @@ impl TokenKey {
         &self,
         user_id: &str,
         role: PlatformRole,
+        token_version: u32,
         now_ms: i64,
         ttl_seconds: i64,
     ) -> Result<String, TokenError> {
         let claims = AccessClaims {
             sub: user_id.to_string(),
             role,
+            ver: token_version,
             iss: ISSUER.into(),
             aud: ACCESS_AUDIENCE.into(),
         };
@@ -202,7 +209,7 @@ mod tests {
     #[test]
     fn a_fresh_access_token_verifies_with_its_claims() {
         let token = key()
-            .issue_access("u1", PlatformRole::Admin, NOW, 3600)
+            .issue_access("u1", PlatformRole::Admin, 0, NOW, 3600)
             .unwrap();
         let claims = key().verify_access(&token, NOW + 1000).unwrap();
         assert_eq!(claims.sub, "u1");
@@ -213,7 +220,7 @@ mod tests {
     #[test]
     fn alg_none_is_rejected() {
         let token = key()
-            .issue_access("u1", PlatformRole::User, NOW, 3600)
+            .issue_access("u1", PlatformRole::User, 0, NOW, 3600)
             .unwrap();
         let payload = token.split('.').nth(1).unwrap();
         let header = B64.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -227,7 +234,7 @@ mod tests {
     #[test]
     fn another_algorithm_is_rejected() {
         let token = key()
-            .issue_access("u1", PlatformRole::User, NOW, 3600)
+            .issue_access("u1", PlatformRole::User, 0, NOW, 3600)
             .unwrap();
         let mut parts = token.split('.');
         parts.next();
@@ -245,7 +252,7 @@ mod tests {
     fn a_token_signed_with_another_key_is_rejected() {
         let other = TokenKey::new(b"another-secret-of-at-least-32-bytes!!!");
         let token = other
-            .issue_access("u1", PlatformRole::Admin, NOW, 3600)
+            .issue_access("u1", PlatformRole::Admin, 0, NOW, 3600)
             .unwrap();
         assert_eq!(
             key().verify_access(&token, NOW),
@@ -256,7 +263,7 @@ mod tests {
     #[test]
     fn a_tampered_payload_is_rejected() {
         let token = key()
-            .issue_access("u1", PlatformRole::User, NOW, 3600)
+            .issue_access("u1", PlatformRole::User, 0, NOW, 3600)
             .unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let claims = String::from_utf8(B64.decode(parts[1]).unwrap())
@@ -272,7 +279,7 @@ mod tests {
     #[test]
     fn an_expired_token_is_rejected() {
         let token = key()
-            .issue_access("u1", PlatformRole::User, NOW, 60)
+            .issue_access("u1", PlatformRole::User, 0, NOW, 60)
             .unwrap();
         assert_eq!(
             key().verify_access(&token, NOW + (60 + LEEWAY_SECONDS + 1) * 1000),
@@ -283,7 +290,7 @@ mod tests {
     #[test]
     fn a_token_issued_in_the_future_is_not_yet_valid() {
         let token = key()
-            .issue_access("u1", PlatformRole::User, NOW + 3_600_000, 7200)
+            .issue_access("u1", PlatformRole::User, 0, NOW + 3_600_000, 7200)
             .unwrap();
         assert_eq!(
             key().verify_access(&token, NOW),
@@ -298,7 +305,7 @@ mod tests {
             .unwrap();
         assert_eq!(key().verify_access(&token, NOW), Err(TokenError::Malformed));
         let access = key()
-            .issue_access("u1", PlatformRole::User, NOW, 3600)
+            .issue_access("u1", PlatformRole::User, 0, NOW, 3600)
             .unwrap();
         assert!(key().verify_checkout(&access, NOW).is_err());
     }
@@ -308,6 +315,7 @@ mod tests {
         let claims = AccessClaims {
             sub: "u1".into(),
             role: PlatformRole::User,
+            ver: 0,
             iss: ISSUER.into(),
             aud: "someone-else".into(),
         };
@@ -343,5 +351,28 @@ mod tests {
             key().verify_checkout(&token, NOW + 900_000 + (LEEWAY_SECONDS + 1) * 1000),
             Err(TokenError::Expired)
         );
+    }
+
+    #[test]
+    fn the_token_version_round_trips_and_an_unversioned_token_reads_as_zero() {
+        let token = key()
+            .issue_access("u1", PlatformRole::User, 7, NOW, 3600)
+            .unwrap();
+        assert_eq!(key().verify_access(&token, NOW).unwrap().ver, 7);
+        #[derive(serde::Serialize)]
+        struct Old {
+            sub: String,
+            role: PlatformRole,
+            iss: String,
+            aud: String,
+        }
+        let old = Old {
+            sub: "u1".into(),
+            role: PlatformRole::User,
+            iss: ISSUER.into(),
+            aud: ACCESS_AUDIENCE.into(),
+        };
+        let token = key().sign(old, NOW, 3600).unwrap();
+        assert_eq!(key().verify_access(&token, NOW).unwrap().ver, 0);
     }
 }

@@ -1,10 +1,14 @@
 //! Who is calling: the bearer access token turned into an `Actor`, and the one way handlers
 //! ask the access policy whether that actor may act.
 
+use std::cell::RefCell;
+
 use crate::domain::access::{authorize, Action, Actor, Decision, DenyReason, EventRole};
 use crate::domain::ids::UserId;
+use crate::domain::sessions::{judge, Session, StandingCache};
 use crate::domain::throttle::client_subject;
-use crate::domain::tokens::{AccessClaims, PlatformRole, TokenKey};
+use crate::domain::tokens::{AccessClaims, TokenKey};
+use crate::store::{d1, users};
 
 use super::RequestContext;
 use crate::error::ApiError;
@@ -12,6 +16,18 @@ use crate::error::ApiError;
 /// Access tokens live an hour: long enough for an on-sale, short enough that a soft-deleted
 /// user's token dies soon.
 pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 3600;
+
+thread_local! {
+    /// Accounts' standings this isolate read recently (Workers run one request at a time per
+    /// isolate thread, so a `RefCell` is never borrowed across an await here).
+    static STANDINGS: RefCell<StandingCache> = RefCell::default();
+}
+
+/// Forgets what this isolate knew of the account, after changing its token version, so the
+/// next request through this isolate sees the change at once.
+pub fn forget_standing(user_id: &str) {
+    STANDINGS.with(|c| c.borrow_mut().forget(user_id));
+}
 
 impl RequestContext {
     pub fn token_key(&self) -> Result<TokenKey, ApiError> {
@@ -43,14 +59,40 @@ impl RequestContext {
             .map_err(|_| ApiError::Unauthenticated)
     }
 
+    /// Who is calling, as resolved once for this request by [`RequestContext::resolve_actor`].
     pub fn actor(&self) -> Result<Actor, ApiError> {
-        Ok(match self.access_claims()? {
-            None => Actor::Anonymous,
-            Some(claims) => Actor::User {
-                platform_admin: claims.role == PlatformRole::Admin,
+        self.actor.clone()
+    }
+
+    /// Turns the bearer token into the actor: signature and lifetime, then the account's
+    /// standing (token version, deleted, platform role re-derived from `ADMIN_EMAILS`), read
+    /// from this isolate's cache or D1 (`domain::sessions`).
+    pub(super) async fn resolve_actor(&self) -> Result<Actor, ApiError> {
+        let Some(claims) = self.access_claims()? else {
+            return Ok(Actor::Anonymous);
+        };
+        let cached = STANDINGS.with(|c| c.borrow().get(&claims.sub, self.now_ms));
+        let standing = match cached {
+            Some(standing) => standing,
+            None => {
+                let db = d1::db(&self.env)?;
+                let standing = users::standing(&db, &claims.sub).await?;
+                STANDINGS.with(|c| {
+                    c.borrow_mut()
+                        .put(&claims.sub, standing.clone(), self.now_ms)
+                });
+                standing
+            }
+        };
+        match judge(claims.ver, standing.as_ref(), |email, verified| {
+            self.settings.is_platform_admin(email, verified)
+        }) {
+            Session::Live { platform_admin } => Ok(Actor::User {
+                platform_admin,
                 id: UserId::new(claims.sub),
-            },
-        })
+            }),
+            Session::Ended => Err(ApiError::Unauthenticated),
+        }
     }
 
     /// The signed-in user's id, or 401.

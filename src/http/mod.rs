@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use worker::{Context, Date, Env, Headers, Method, Request, Response};
 
 use crate::config::Settings;
+use crate::domain::access::Actor;
 use crate::error::{ApiError, FieldProblem};
 use crate::log::{self, Level, Trace};
 
@@ -36,6 +37,8 @@ pub struct RequestContext {
     pub trace: Trace,
     /// Fields the handler adds to the request's log line (`orderId`, `provider`, ...).
     annotations: Rc<RefCell<Map<String, Value>>>,
+    /// The caller, resolved from the bearer token before dispatch (`auth.rs`).
+    actor: Result<Actor, ApiError>,
 }
 
 impl RequestContext {
@@ -222,7 +225,9 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
                     route: route_label,
                     trace: Trace::request(&request_id),
                     annotations: Rc::clone(&annotations),
+                    actor: Ok(Actor::Anonymous),
                 };
+                rc.actor = rc.resolve_actor().await;
                 endpoint.dispatch(&mut rc).await
             }
         }

@@ -5,10 +5,11 @@ use wasm_bindgen::JsValue;
 use worker::D1Database;
 
 use super::d1::{all, first, int, is_unique_violation, opt_text, run, stmt, text};
+use crate::domain::sessions::AccountStanding;
 use crate::error::ApiError;
 
 const USER_COLUMNS: &str = "id, email, password_hash, first_name, last_name, avatar, \
-     email_verified, created_at, updated_at, deleted_at";
+     email_verified, token_version, created_at, updated_at, deleted_at";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserRow {
@@ -19,6 +20,8 @@ pub struct UserRow {
     pub last_name: String,
     pub avatar: Option<String>,
     pub email_verified: i64,
+    /// Signed into access tokens; raising it ends every earlier token (`domain::sessions`).
+    pub token_version: i64,
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
@@ -179,6 +182,8 @@ pub struct ProfileChange<'a> {
     /// `Some(None)` clears the avatar.
     pub avatar: Option<Option<&'a str>>,
     pub password_hash: Option<&'a str>,
+    /// Raise the token version with this change, ending every access token signed before it.
+    pub end_sessions: bool,
 }
 
 /// Applies only the fields present; a deleted account is never updated.
@@ -206,6 +211,9 @@ pub async fn update_profile(
     if let Some(v) = change.password_hash {
         push("password_hash", text(v));
     }
+    if change.end_sessions {
+        sets.push("token_version = token_version + 1".to_string());
+    }
     let sql = format!(
         "UPDATE users SET {} WHERE id = ?1 AND deleted_at IS NULL",
         sets.join(", ")
@@ -213,10 +221,47 @@ pub async fn update_profile(
     Ok(run(db, &sql, &args).await? == 1)
 }
 
+/// Ends every access token of the account (`POST /api/auth/logout-all`).
+pub async fn end_sessions(db: &D1Database, id: &str, now_ms: i64) -> Result<bool, ApiError> {
+    Ok(run(
+        db,
+        "UPDATE users SET token_version = token_version + 1, updated_at = ?2 \
+         WHERE id = ?1 AND deleted_at IS NULL",
+        &[text(id), int(now_ms)],
+    )
+    .await?
+        == 1)
+}
+
+#[derive(Debug, Deserialize)]
+struct StandingRow {
+    token_version: i64,
+    email: String,
+    email_verified: i64,
+    deleted_at: Option<i64>,
+}
+
+/// What an access token check needs to know about its account (`None`: no such account).
+pub async fn standing(db: &D1Database, id: &str) -> Result<Option<AccountStanding>, ApiError> {
+    let row: Option<StandingRow> = first(
+        db,
+        "SELECT token_version, email, email_verified, deleted_at FROM users WHERE id = ?1",
+        &[text(id)],
+    )
+    .await?;
+    Ok(row.map(|r| AccountStanding {
+        token_version: u32::try_from(r.token_version).unwrap_or(u32::MAX),
+        email: r.email,
+        email_verified: r.email_verified != 0,
+        deleted: r.deleted_at.is_some(),
+    }))
+}
+
 pub async fn soft_delete(db: &D1Database, id: &str, now_ms: i64) -> Result<bool, ApiError> {
     Ok(run(
         db,
-        "UPDATE users SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+        "UPDATE users SET deleted_at = ?2, updated_at = ?2, token_version = token_version + 1 \
+         WHERE id = ?1 AND deleted_at IS NULL",
         &[text(id), int(now_ms)],
     )
     .await?

@@ -1,8 +1,9 @@
 // Attacks tried through the real HTTP API (issue "Hardening"): each test fails on a Worker
 // without the defence it names.
-import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { SELF, env } from "cloudflare:test";
 import { BASE, PASSWORD, call, expectProblem, json, registerAndLogin, uniqueEmail } from "./helpers";
+import { accessClaims, signJwt } from "./tokens";
 
 describe("login throttle", () => {
   it("lets the victim log in while an attacker bursts wrong passwords at their email", async () => {
@@ -79,5 +80,49 @@ describe("request bodies", () => {
     });
     await expectProblem(res, 413, "PAYLOAD_TOO_LARGE");
     expect(sent).toBeLessThan(4 * 1024 * 1024);
+  });
+});
+
+describe("sessions", () => {
+  const JWT_SECRET = (env as any).JWT_SECRET as string;
+  const login = async (email: string, password = PASSWORD) =>
+    (await json(await call("/api/auth/login", { body: { email, password } }))).accessToken as string;
+
+  it("refuses a deleted account's token everywhere, not only on its profile", async () => {
+    const u = await registerAndLogin();
+    expect((await call("/api/users/me", { method: "DELETE", token: u.token })).status).toBe(204);
+    await expectProblem(await call("/api/orders", { token: u.token }), 401, "UNAUTHENTICATED");
+    await expectProblem(await call("/api/auth/logout-all", { method: "POST", token: u.token }), 401, "UNAUTHENTICATED");
+  });
+
+  it("ends every earlier token with logout-all", async () => {
+    const u = await registerAndLogin();
+    const second = await login(u.email);
+    expect((await call("/api/orders", { token: second })).status).toBe(200);
+    expect((await call("/api/auth/logout-all", { method: "POST", token: u.token })).status).toBe(204);
+    for (const token of [u.token, second]) {
+      await expectProblem(await call("/api/users/me", { token }), 401, "UNAUTHENTICATED");
+    }
+    // A fresh login works again.
+    expect((await call("/api/users/me", { token: await login(u.email) })).status).toBe(200);
+  });
+
+  it("needs the current password to change it, and the change ends earlier tokens", async () => {
+    const u = await registerAndLogin();
+    const change = (body: object) => call("/api/users/me", { method: "PATCH", token: u.token, body });
+    await expectProblem(await change({ password: "a brand new secret" }), 403, "INVALID_CREDENTIALS");
+    await expectProblem(await change({ password: "a brand new secret", currentPassword: "not my password" }), 403, "INVALID_CREDENTIALS");
+    // Refused changes wrote nothing: the old password and token still work.
+    expect((await call("/api/users/me", { token: u.token })).status).toBe(200);
+    expect((await change({ password: "a brand new secret", currentPassword: PASSWORD })).status).toBe(200);
+    await expectProblem(await call("/api/users/me", { token: u.token }), 401, "UNAUTHENTICATED");
+    expect((await call("/api/users/me", { token: await login(u.email, "a brand new secret") })).status).toBe(200);
+  });
+
+  it("takes the platform role from ADMIN_EMAILS at each request, not from the token", async () => {
+    // A token that says admin for an account not listed (as after removal from ADMIN_EMAILS).
+    const u = await registerAndLogin();
+    const claimsAdmin = await signJwt({ alg: "HS256", typ: "JWT" }, accessClaims(u.id, { role: "admin" }), JWT_SECRET);
+    await expectProblem(await call(`/api/users?email=${encodeURIComponent(u.email)}`, { token: claimsAdmin }), 403, "FORBIDDEN");
   });
 });

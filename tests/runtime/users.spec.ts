@@ -174,7 +174,7 @@ describe("profile", () => {
 
   it("changes the password", async () => {
     const u = await registerAndLogin();
-    const res = await call("/api/users/me", { method: "PATCH", token: u.token, body: { password: "a brand new secret" } });
+    const res = await call("/api/users/me", { method: "PATCH", token: u.token, body: { password: "a brand new secret", currentPassword: PASSWORD } });
     expect(res.status).toBe(200);
     expect((await call("/api/auth/login", { body: { email: u.email, password: PASSWORD } })).status).toBe(401);
     expect((await call("/api/auth/login", { body: { email: u.email, password: "a brand new secret" } })).status).toBe(200);

@@ -4,6 +4,7 @@
 import { SELF } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { accessClaims, signJwt } from "../tokens";
+import { operatorToken } from "./operator";
 
 const BASE = "https://tb.test";
 // This configuration's (too short) JWT_SECRET, from vitest.config.ts.
@@ -44,7 +45,7 @@ describe("a misconfigured production deployment", () => {
   });
 
   it("answers a platform admin's health with a 500 problem that names every cause, and no secret value", async () => {
-    const token = await signJwt({ alg: "HS256" }, accessClaims("ops-admin", { role: "admin" }), JWT_SECRET);
+    const token = await operatorToken("ops@example.com", JWT_SECRET);
     const res = await SELF.fetch(`${BASE}/api/health`, { headers: { Authorization: `Bearer ${token}` } });
     expect(res.status).toBe(500);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
