@@ -12,30 +12,12 @@ use crate::error::ApiError;
 use crate::http::auth::ACCESS_TOKEN_TTL_SECONDS;
 use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, users as store};
-use crate::webcrypto::{pbkdf2_sha256, random_bytes};
+use crate::webcrypto::{derive_password, hash_password, random_bytes};
 
 use super::users::{user_view, User, UserEnvelope};
 
 /// Verification links stay valid for a day.
 const VERIFICATION_TTL_MS: i64 = 24 * 3600 * 1000;
-
-pub async fn hash_password(password: &Password, params: &KdfParams) -> Result<String, ApiError> {
-    let salt = random_bytes::<16>()?;
-    let derived = derive(password.expose_bytes(), &salt, params).await?;
-    PasswordHash::new(params, &salt, &derived)
-        .map(|h| h.format())
-        .map_err(ApiError::internal)
-}
-
-async fn derive(password: &[u8], salt: &[u8], params: &KdfParams) -> Result<Vec<u8>, ApiError> {
-    pbkdf2_sha256(
-        password,
-        salt,
-        params.iterations,
-        params.output_bits() as u32,
-    )
-    .await
-}
 
 /// Throttles credential endpoints per client IP and per email with Cloudflare's rate-limiting
 /// bindings, so guessing passwords or mass-registering costs real time.
@@ -223,7 +205,7 @@ pub async fn login(rc: &mut RequestContext) -> ApiResult {
         None => PasswordHash::dummy(),
     };
     // Always derive, so an unknown email costs the same time as a wrong password.
-    let derived = derive(password.as_bytes(), stored.salt(), &stored.params()).await?;
+    let derived = derive_password(password.as_bytes(), stored.salt(), &stored.params()).await?;
     let matches = stored.verify_derived(&derived);
     let Some(row) = row.filter(|_| matches) else {
         return Err(invalid_credentials());

@@ -10,8 +10,7 @@ use crate::domain::validation::{format_rfc3339, Email, Password, PersonName, Url
 use crate::error::ApiError;
 use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, users as store};
-
-use super::auth::hash_password;
+use crate::webcrypto::hash_password;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
