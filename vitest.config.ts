@@ -8,15 +8,44 @@
 // - `production`, `staging`: the Worker as those [env.*] sections configure it, with secrets a
 //   real deployment would have; `production-misconfigured`: production with secrets missing and
 //   development features switched on, where the Worker must refuse to serve.
-//   Local `.dev.vars` values are loaded for every environment, so these projects override every
-//   setting the guard reads rather than depend on that file.
+//   These three never see the developer's own `.dev.vars` (see `deployedConfigPath`): their
+//   bindings are wrangler.toml's section plus the values given here, nothing else.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+import { experimental_readRawConfig } from "wrangler";
 import { FAKE_KEYS } from "./tests/runtime/fake-providers";
 
-const migrations = await readD1Migrations(fileURLToPath(new URL("./migrations", import.meta.url)));
+const ROOT = fileURLToPath(new URL(".", import.meta.url));
+const migrations = await readD1Migrations(join(ROOT, "migrations"));
+
+/**
+ * wrangler.toml, copied where no `.dev.vars` can be. Wrangler loads `.dev.vars` (or, without
+ * one, `.env`) from the directory of the config file it reads, for every environment, over the
+ * section's vars: a local `ENVIRONMENT=development`, a normal thing to have, would turn the
+ * deployed configurations under test into development. The copy lives in a directory of this
+ * repository's tool cache that holds nothing else, with its file paths made absolute.
+ */
+function deployedConfigPath(): string {
+  const { rawConfig } = experimental_readRawConfig({ config: join(ROOT, "wrangler.toml") });
+  const sections = [rawConfig, ...Object.values(rawConfig.env ?? {})] as any[];
+  for (const section of sections) {
+    if (section.main) section.main = resolve(ROOT, section.main);
+    if (section.assets?.directory) section.assets.directory = resolve(ROOT, section.assets.directory);
+    for (const db of section.d1_databases ?? []) {
+      if (db.migrations_dir) db.migrations_dir = resolve(ROOT, db.migrations_dir);
+    }
+  }
+  const dir = join(ROOT, "node_modules", ".cache", "deployed-wrangler-config");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, "wrangler.json");
+  writeFileSync(path, JSON.stringify(rawConfig, null, 2));
+  return path;
+}
+
+const DEPLOYED_CONFIG = deployedConfigPath();
 
 // The Worker logs one object per request, saga step and webhook (printed here as inspected
 // objects, colours included); info lines are hidden to keep test output readable, warnings and
@@ -61,7 +90,7 @@ function deployed(name: string, environment: "staging" | "production", bindings:
   return {
     plugins: [
       cloudflareTest({
-        wrangler: { configPath: "./wrangler.toml", environment },
+        wrangler: { configPath: DEPLOYED_CONFIG, environment },
         miniflare: { bindings: { TEST_MIGRATIONS: migrations, ...DEPLOYED_SECRETS, ...bindings } },
       }),
     ],

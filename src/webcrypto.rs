@@ -1,10 +1,14 @@
 //! The runtime's WebCrypto, for the one thing pure Rust would do too slowly in wasm: the
-//! password KDF (PBKDF2 at 100,000 iterations runs natively here), plus secure random bytes.
+//! password KDF (PBKDF2 at 100,000 iterations runs natively here) and the stored password
+//! hashes made with it, for registration, login and profile changes alike; plus secure
+//! random bytes.
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+use crate::domain::password::{KdfParams, PasswordHash};
+use crate::domain::validation::Password;
 use crate::error::ApiError;
 
 fn js_err(context: &str) -> impl Fn(JsValue) -> ApiError + '_ {
@@ -67,4 +71,36 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
     Ok(buf)
+}
+
+/// The stored form of a new password: a fresh random salt, derived with `params`.
+pub async fn hash_password(password: &Password, params: &KdfParams) -> Result<String, ApiError> {
+    let salt = random_bytes::<16>()?;
+    let derived = derive_password(password.expose_bytes(), &salt, params).await?;
+    PasswordHash::new(params, &salt, &derived)
+        .map(|h| h.format())
+        .map_err(ApiError::internal)
+}
+
+/// Whether `password` is the one `stored` (a PHC-style hash) was made from; for a password
+/// change, which must prove the current password, not just hold a token.
+pub async fn password_matches(stored: &str, password: &str) -> Result<bool, ApiError> {
+    let stored = PasswordHash::parse(stored).map_err(ApiError::internal)?;
+    let derived = derive_password(password.as_bytes(), stored.salt(), &stored.params()).await?;
+    Ok(stored.verify_derived(&derived))
+}
+
+/// The bytes a stored hash with this salt and these parameters is checked against.
+pub async fn derive_password(
+    password: &[u8],
+    salt: &[u8],
+    params: &KdfParams,
+) -> Result<Vec<u8>, ApiError> {
+    pbkdf2_sha256(
+        password,
+        salt,
+        params.iterations,
+        params.output_bits() as u32,
+    )
+    .await
 }

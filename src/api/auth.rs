@@ -12,38 +12,12 @@ use crate::error::ApiError;
 use crate::http::auth::ACCESS_TOKEN_TTL_SECONDS;
 use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, users as store};
-use crate::webcrypto::{pbkdf2_sha256, random_bytes};
+use crate::webcrypto::{derive_password, hash_password, random_bytes};
 
 use super::users::{user_view, User, UserEnvelope};
 
 /// Verification links stay valid for a day.
 const VERIFICATION_TTL_MS: i64 = 24 * 3600 * 1000;
-
-pub async fn hash_password(password: &Password, params: &KdfParams) -> Result<String, ApiError> {
-    let salt = random_bytes::<16>()?;
-    let derived = derive(password.expose_bytes(), &salt, params).await?;
-    PasswordHash::new(params, &salt, &derived)
-        .map(|h| h.format())
-        .map_err(ApiError::internal)
-}
-
-/// Whether `password` is the one `stored` (a PHC-style hash) was made from; for a password
-/// change, which must prove the current password, not just hold a token.
-pub async fn password_matches(stored: &str, password: &str) -> Result<bool, ApiError> {
-    let stored = PasswordHash::parse(stored).map_err(ApiError::internal)?;
-    let derived = derive(password.as_bytes(), stored.salt(), &stored.params()).await?;
-    Ok(stored.verify_derived(&derived))
-}
-
-async fn derive(password: &[u8], salt: &[u8], params: &KdfParams) -> Result<Vec<u8>, ApiError> {
-    pbkdf2_sha256(
-        password,
-        salt,
-        params.iterations,
-        params.output_bits() as u32,
-    )
-    .await
-}
 
 /// Throttles credential endpoints per client and per email from that client with Cloudflare's
 /// rate-limiting bindings, so guessing passwords or mass-registering costs real time. The email
@@ -199,14 +173,6 @@ pub struct LoginResponse {
     pub user: User,
 }
 
-pub fn invalid_credentials_on_change() -> ApiError {
-    ApiError::rule(
-        403,
-        "INVALID_CREDENTIALS",
-        "The current password is missing or incorrect.",
-    )
-}
-
 #[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth", security(("bearer" = [])),
     responses((status = 204, description = "Every access token of the account issued so far no longer works, this one included"),
               (status = 401, description = "UNAUTHENTICATED", body = crate::error::Problem)))]
@@ -255,7 +221,7 @@ pub async fn login(rc: &mut RequestContext) -> ApiResult {
         None => PasswordHash::dummy(),
     };
     // Always derive, so an unknown email costs the same time as a wrong password.
-    let derived = derive(password.as_bytes(), stored.salt(), &stored.params()).await?;
+    let derived = derive_password(password.as_bytes(), stored.salt(), &stored.params()).await?;
     let matches = stored.verify_derived(&derived);
     let Some(row) = row.filter(|_| matches) else {
         return Err(invalid_credentials());

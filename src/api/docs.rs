@@ -8,82 +8,43 @@ use worker::Response;
 
 use crate::http::{ApiResult, RequestContext};
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "TicketBottle Edge API",
-        description = "Fair, never-oversold ticket on-sales on Cloudflare's edge.",
-        license(name = "MIT")
-    ),
-    paths(
-        super::health::get,
-        super::auth::register,
-        super::auth::login,
-        super::auth::logout_all,
-        super::auth::verify_email,
-        super::users::get_me,
-        super::users::patch_me,
-        super::users::delete_me,
-        super::users::get_by_id,
-        super::users::lookup,
-        super::dev::mailbox,
-        super::waitroom::join,
-        super::waitroom::session,
-        super::waitroom::leave,
-        super::waitroom::socket,
-        super::orders::create,
-        super::orders::list_mine,
-        super::orders::get,
-        super::orders::cancel,
-        super::orders::list_for_event,
-        super::event_log::list,
-        super::payments::payos_webhook,
-        super::payments::vnpay_ipn,
-        super::payments::zalopay_callback,
-        super::payments::sandbox_webhook,
-        super::payments::provider_return,
-        super::payments::sandbox_pay,
-        super::payments::sandbox_decline,
-        super::catalogue::list_categories,
-        super::catalogue::create_category,
-        super::catalogue::create_organizer,
-        super::catalogue::get_organizer,
-        super::events::create,
-        super::events::list,
-        super::events::get,
-        super::events::update,
-        super::events::configure,
-        super::events::approve,
-        super::events::publish,
-        super::events::cancel,
-        super::event_roles::list,
-        super::event_roles::put,
-        super::event_roles::delete,
-        super::ticket_classes::list,
-        super::ticket_classes::create,
-        super::ticket_classes::update,
-        super::ops::event_status,
-    ),
-    components(schemas(crate::error::Problem, crate::error::FieldProblem)),
-    modifiers(&BearerAuth, &ProblemMediaType),
-    tags(
-        (name = "health", description = "Liveness and dependency checks"),
-        (name = "auth", description = "Registration, login, email verification"),
-        (name = "users", description = "Profiles and platform-admin lookup"),
-        (name = "waitroom", description = "The fair queue in front of an on-sale"),
-        (name = "orders", description = "The checkout saga and order queries"),
-        (name = "payments", description = "Provider webhooks, returns and the sandbox provider"),
-        (name = "catalogue", description = "Categories and organizers"),
-        (name = "events", description = "Events, their sale terms, roles and status workflow"),
-        (name = "ticket classes", description = "Ticket class definitions with live counters"),
-        (name = "operations", description = "Operator views for platform admins during an on-sale"),
-        (name = "development", description = "Only when ENVIRONMENT=development (or enabled for staging)"),
-    )
-)]
-pub struct ApiDoc;
+/// The document's `ApiDoc`, with one path per handler of `endpoints!`'s `openapi` block, which
+/// invokes this with that list (so `ApiDoc` is defined in `api`, where those paths resolve).
+macro_rules! openapi_document {
+    ($($module:ident::$handler:ident),*) => {
+        // `modifiers(...)` takes bare names only.
+        use docs::{BearerAuth, ProblemMediaType};
+
+        #[derive(utoipa::OpenApi)]
+        #[openapi(
+            info(
+                title = "TicketBottle Edge API",
+                description = "Fair, never-oversold ticket on-sales on Cloudflare's edge.",
+                license(name = "MIT")
+            ),
+            paths($($module::$handler),*),
+            components(schemas(crate::error::Problem, crate::error::FieldProblem)),
+            modifiers(&BearerAuth, &ProblemMediaType),
+            tags(
+                (name = "health", description = "Liveness and dependency checks"),
+                (name = "auth", description = "Registration, login, email verification"),
+                (name = "users", description = "Profiles and platform-admin lookup"),
+                (name = "waitroom", description = "The fair queue in front of an on-sale"),
+                (name = "orders", description = "The checkout saga and order queries"),
+                (name = "payments", description = "Provider webhooks, returns and the sandbox provider"),
+                (name = "catalogue", description = "Categories and organizers"),
+                (name = "events", description = "Events, their sale terms, roles and status workflow"),
+                (name = "ticket classes", description = "Ticket class definitions with live counters"),
+                (name = "operations", description = "Operator views for platform admins during an on-sale"),
+                (name = "development", description = "Only when ENVIRONMENT=development (or enabled for staging)"),
+            )
+        )]
+        pub struct ApiDoc;
+    };
+}
 
 /// Declares the `bearer` scheme the secured endpoints refer to.
-struct BearerAuth;
+pub(super) struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -104,7 +65,7 @@ impl utoipa::Modify for BearerAuth {
 /// Problem details are served as `application/problem+json` (RFC 9457), while `body = Problem`
 /// in an annotation documents `application/json`: every such response is re-labelled here, so
 /// the document says what the wire carries.
-struct ProblemMediaType;
+pub(super) struct ProblemMediaType;
 
 impl utoipa::Modify for ProblemMediaType {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -146,10 +107,14 @@ thread_local! {
     static DOCUMENT: OnceCell<String> = const { OnceCell::new() };
 }
 
-pub fn openapi_json(_rc: &mut RequestContext) -> ApiResult {
+pub async fn openapi_json(_rc: &mut RequestContext) -> ApiResult {
     let body = DOCUMENT.with(|cell| {
-        cell.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()))
-            .clone()
+        cell.get_or_init(|| {
+            super::ApiDoc::openapi()
+                .to_json()
+                .unwrap_or_else(|_| "{}".into())
+        })
+        .clone()
     });
     let mut response = Response::ok(body)?;
     response

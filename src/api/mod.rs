@@ -1,8 +1,13 @@
-//! The HTTP API, one module per resource. This file is the route table and the dispatcher.
+//! The HTTP API, one module per resource. This file declares every endpoint once, in
+//! `endpoints!` below: its method, path and handler, and whether it is in the OpenAPI document.
+//! The `Endpoint` enum, the route table, the log labels, the dispatch and the document's path
+//! list are all generated from that one declaration; tests/runtime/routes.spec.ts checks it
+//! against the document and the router the running Worker serves.
 
 mod auth;
 mod catalogue;
 mod dev;
+#[macro_use]
 mod docs;
 mod event_log;
 mod event_roles;
@@ -19,200 +24,147 @@ mod waitroom;
 
 use crate::http::{ApiResult, RequestContext, Routed};
 
-/// Every endpoint the Worker serves. `ROUTES` maps method and path pattern to one of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Health,
-    OpenApi,
-    Docs,
-    Register,
-    Login,
-    LogoutAll,
-    VerifyEmail,
-    GetMe,
-    PatchMe,
-    DeleteMe,
-    GetUser,
-    LookupUsers,
-    DevMailbox,
-    CreateOrder,
-    ListMyOrders,
-    GetOrder,
-    CancelOrder,
-    ListEventOrders,
-    EventLog,
-    PayosWebhook,
-    VnpayIpn,
-    ZalopayCallback,
-    SandboxWebhook,
-    PaymentReturn,
-    SandboxPage,
-    SandboxPay,
-    SandboxDecline,
-    WaitroomPage,
-    WaitroomJoin,
-    WaitroomSession,
-    WaitroomLeave,
-    WaitroomSocket,
-    CheckoutPage,
-    OrderPage,
-    ListCategories,
-    CreateCategory,
-    CreateOrganizer,
-    GetOrganizer,
-    ListEvents,
-    CreateEvent,
-    GetEvent,
-    UpdateEvent,
-    ConfigureEvent,
-    ApproveEvent,
-    PublishEvent,
-    CancelEvent,
-    ListEventRoles,
-    PutEventRole,
-    DeleteEventRole,
-    ListTicketClasses,
-    CreateTicketClass,
-    UpdateTicketClass,
-    OpsEventStatus,
+/// Turns the declaration below into the `Endpoint` enum, `ROUTES`, `Endpoint::label`, the
+/// dispatch and the OpenAPI document (`docs::openapi_document!`). Three blocks, in table order:
+/// - `openapi`: the API. Each handler carries `#[utoipa::path]` with the same method and path
+///   (a handler without one does not compile; a different method or path fails routes.spec.ts).
+/// - `not_in_openapi`: handlers deliberately left out of the document (the document itself, its
+///   viewer, HTML pages rendered by a handler).
+/// - `pages`: static HTML pages served from the Worker's assets, also not in the document.
+///
+/// The first route that matches a path wins, so within the table a pattern with a literal
+/// segment comes before one with a capture in its place (`/api/users/me` before
+/// `/api/users/{id}`); routes.spec.ts fails on a route an earlier one shadows.
+macro_rules! endpoints {
+    (
+        openapi {
+            $($api:ident: $api_method:ident $api_path:literal => $api_module:ident::$api_handler:ident,)*
+        }
+        not_in_openapi {
+            $($plain:ident: $plain_method:ident $plain_path:literal => $plain_module:ident::$plain_handler:ident,)*
+        }
+        pages {
+            $($page:ident: $page_method:ident $page_path:literal => $asset:literal,)*
+        }
+    ) => {
+        /// Every endpoint the Worker serves.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Endpoint {
+            $($api,)*
+            $($plain,)*
+            $($page,)*
+        }
+
+        /// Method, path pattern (`{name}` captures one segment) and endpoint; the first match wins.
+        pub const ROUTES: &[(&str, &str, Endpoint)] = &[
+            $((http_method!($api_method), $api_path, Endpoint::$api),)*
+            $((http_method!($plain_method), $plain_path, Endpoint::$plain),)*
+            $((http_method!($page_method), $page_path, Endpoint::$page),)*
+        ];
+
+        impl Endpoint {
+            /// The route pattern, used as a low-cardinality label in logs.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Endpoint::$api => $api_path,)*
+                    $(Endpoint::$plain => $plain_path,)*
+                    $(Endpoint::$page => $page_path,)*
+                }
+            }
+        }
+
+        async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
+            match endpoint {
+                $(Endpoint::$api => $api_module::$api_handler(rc).await,)*
+                $(Endpoint::$plain => $plain_module::$plain_handler(rc).await,)*
+                $(Endpoint::$page => pages::page(rc, $asset).await,)*
+            }
+        }
+
+        openapi_document!($($api_module::$api_handler),*);
+    };
 }
 
-impl Endpoint {
-    /// The route pattern, used as a low-cardinality label in logs.
-    pub fn label(self) -> &'static str {
-        ROUTES
-            .iter()
-            .find(|(_, _, e)| *e == self)
-            .map(|(_, p, _)| *p)
-            .unwrap_or("unknown")
+/// The methods a route may declare; anything else does not compile.
+macro_rules! http_method {
+    (GET) => {
+        "GET"
+    };
+    (POST) => {
+        "POST"
+    };
+    (PUT) => {
+        "PUT"
+    };
+    (PATCH) => {
+        "PATCH"
+    };
+    (DELETE) => {
+        "DELETE"
+    };
+}
+
+endpoints! {
+    openapi {
+        Health:             GET     "/api/health"                                       => health::get,
+        Register:           POST    "/api/auth/register"                                => auth::register,
+        Login:              POST    "/api/auth/login"                                   => auth::login,
+        LogoutAll:          POST    "/api/auth/logout-all"                              => auth::logout_all,
+        VerifyEmail:        POST    "/api/auth/verify-email"                            => auth::verify_email,
+        GetMe:              GET     "/api/users/me"                                     => users::get_me,
+        PatchMe:            PATCH   "/api/users/me"                                     => users::patch_me,
+        DeleteMe:           DELETE  "/api/users/me"                                     => users::delete_me,
+        GetUser:            GET     "/api/users/{id}"                                   => users::get_by_id,
+        LookupUsers:        GET     "/api/users"                                        => users::lookup,
+        DevMailbox:         GET     "/api/dev/mailbox"                                  => dev::mailbox,
+        CreateOrder:        POST    "/api/orders"                                       => orders::create,
+        ListMyOrders:       GET     "/api/orders"                                       => orders::list_mine,
+        GetOrder:           GET     "/api/orders/{idOrCode}"                            => orders::get,
+        CancelOrder:        POST    "/api/orders/{id}/cancel"                           => orders::cancel,
+        ListEventOrders:    GET     "/api/events/{id}/orders"                           => orders::list_for_event,
+        EventLog:           GET     "/api/events/{id}/log"                              => event_log::list,
+        PayosWebhook:       POST    "/api/payments/webhooks/payos"                      => payments::payos_webhook,
+        VnpayIpn:           GET     "/api/payments/webhooks/vnpay"                      => payments::vnpay_ipn,
+        ZalopayCallback:    POST    "/api/payments/webhooks/zalopay"                    => payments::zalopay_callback,
+        SandboxWebhook:     POST    "/api/payments/webhooks/sandbox"                    => payments::sandbox_webhook,
+        PaymentReturn:      GET     "/api/payments/return/{provider}"                   => payments::provider_return,
+        SandboxPay:         POST    "/sandbox/checkout/{paymentId}/pay"                 => payments::sandbox_pay,
+        SandboxDecline:     POST    "/sandbox/checkout/{paymentId}/decline"             => payments::sandbox_decline,
+        WaitroomJoin:       POST    "/api/events/{id}/waitroom/join"                    => waitroom::join,
+        WaitroomSession:    GET     "/api/events/{id}/waitroom/session"                 => waitroom::session,
+        WaitroomLeave:      DELETE  "/api/events/{id}/waitroom/session"                 => waitroom::leave,
+        WaitroomSocket:     GET     "/api/events/{id}/waitroom/ws"                      => waitroom::socket,
+        ListCategories:     GET     "/api/categories"                                   => catalogue::list_categories,
+        CreateCategory:     POST    "/api/categories"                                   => catalogue::create_category,
+        CreateOrganizer:    POST    "/api/organizers"                                   => catalogue::create_organizer,
+        GetOrganizer:       GET     "/api/organizers/{id}"                              => catalogue::get_organizer,
+        ListEvents:         GET     "/api/events"                                       => events::list,
+        CreateEvent:        POST    "/api/events"                                       => events::create,
+        GetEvent:           GET     "/api/events/{id}"                                  => events::get,
+        UpdateEvent:        PATCH   "/api/events/{id}"                                  => events::update,
+        ConfigureEvent:     PUT     "/api/events/{id}/config"                           => events::configure,
+        ApproveEvent:       POST    "/api/events/{id}/approve"                          => events::approve,
+        PublishEvent:       POST    "/api/events/{id}/publish"                          => events::publish,
+        CancelEvent:        POST    "/api/events/{id}/cancel"                           => events::cancel,
+        ListEventRoles:     GET     "/api/events/{id}/roles"                            => event_roles::list,
+        PutEventRole:       PUT     "/api/events/{id}/roles/{userId}"                   => event_roles::put,
+        DeleteEventRole:    DELETE  "/api/events/{id}/roles/{userId}"                   => event_roles::delete,
+        ListTicketClasses:  GET     "/api/events/{id}/ticket-classes"                   => ticket_classes::list,
+        CreateTicketClass:  POST    "/api/events/{id}/ticket-classes"                   => ticket_classes::create,
+        UpdateTicketClass:  PATCH   "/api/events/{id}/ticket-classes/{ticketClassId}"   => ticket_classes::update,
+        OpsEventStatus:     GET     "/api/ops/events/{id}/status"                       => ops::event_status,
+    }
+    not_in_openapi {
+        OpenApi:            GET     "/api/openapi.json"                                 => docs::openapi_json,
+        Docs:               GET     "/api/docs"                                         => docs::swagger_ui,
+        SandboxPage:        GET     "/sandbox/checkout/{paymentId}"                     => payments::sandbox_page,
+    }
+    pages {
+        WaitroomPage:       GET     "/events/{id}/waitroom"                             => "/waitroom.html",
+        CheckoutPage:       GET     "/events/{id}/checkout"                             => "/checkout.html",
+        OrderPage:          GET     "/orders/{code}"                                    => "/order.html",
     }
 }
-
-/// Method, path pattern (`{name}` captures one segment) and endpoint. Literal segments win
-/// over captures because they are listed first (`/api/users/me` before `/api/users/{id}`).
-pub const ROUTES: &[(&str, &str, Endpoint)] = &[
-    ("GET", "/api/health", Endpoint::Health),
-    ("GET", "/api/openapi.json", Endpoint::OpenApi),
-    ("GET", "/api/docs", Endpoint::Docs),
-    ("POST", "/api/auth/register", Endpoint::Register),
-    ("POST", "/api/auth/login", Endpoint::Login),
-    ("POST", "/api/auth/logout-all", Endpoint::LogoutAll),
-    ("POST", "/api/auth/verify-email", Endpoint::VerifyEmail),
-    ("GET", "/api/users/me", Endpoint::GetMe),
-    ("PATCH", "/api/users/me", Endpoint::PatchMe),
-    ("DELETE", "/api/users/me", Endpoint::DeleteMe),
-    ("GET", "/api/users/{id}", Endpoint::GetUser),
-    ("GET", "/api/users", Endpoint::LookupUsers),
-    ("GET", "/api/dev/mailbox", Endpoint::DevMailbox),
-    ("POST", "/api/orders", Endpoint::CreateOrder),
-    ("GET", "/api/orders", Endpoint::ListMyOrders),
-    ("GET", "/api/orders/{idOrCode}", Endpoint::GetOrder),
-    ("POST", "/api/orders/{id}/cancel", Endpoint::CancelOrder),
-    ("GET", "/api/events/{id}/orders", Endpoint::ListEventOrders),
-    ("GET", "/api/events/{id}/log", Endpoint::EventLog),
-    (
-        "POST",
-        "/api/payments/webhooks/payos",
-        Endpoint::PayosWebhook,
-    ),
-    ("GET", "/api/payments/webhooks/vnpay", Endpoint::VnpayIpn),
-    (
-        "POST",
-        "/api/payments/webhooks/zalopay",
-        Endpoint::ZalopayCallback,
-    ),
-    (
-        "POST",
-        "/api/payments/webhooks/sandbox",
-        Endpoint::SandboxWebhook,
-    ),
-    (
-        "GET",
-        "/api/payments/return/{provider}",
-        Endpoint::PaymentReturn,
-    ),
-    (
-        "GET",
-        "/sandbox/checkout/{paymentId}",
-        Endpoint::SandboxPage,
-    ),
-    (
-        "POST",
-        "/sandbox/checkout/{paymentId}/pay",
-        Endpoint::SandboxPay,
-    ),
-    (
-        "POST",
-        "/sandbox/checkout/{paymentId}/decline",
-        Endpoint::SandboxDecline,
-    ),
-    ("GET", "/events/{id}/waitroom", Endpoint::WaitroomPage),
-    (
-        "POST",
-        "/api/events/{id}/waitroom/join",
-        Endpoint::WaitroomJoin,
-    ),
-    (
-        "GET",
-        "/api/events/{id}/waitroom/session",
-        Endpoint::WaitroomSession,
-    ),
-    (
-        "DELETE",
-        "/api/events/{id}/waitroom/session",
-        Endpoint::WaitroomLeave,
-    ),
-    (
-        "GET",
-        "/api/events/{id}/waitroom/ws",
-        Endpoint::WaitroomSocket,
-    ),
-    ("GET", "/events/{id}/checkout", Endpoint::CheckoutPage),
-    ("GET", "/orders/{code}", Endpoint::OrderPage),
-    ("GET", "/api/categories", Endpoint::ListCategories),
-    ("POST", "/api/categories", Endpoint::CreateCategory),
-    ("POST", "/api/organizers", Endpoint::CreateOrganizer),
-    ("GET", "/api/organizers/{id}", Endpoint::GetOrganizer),
-    ("GET", "/api/events", Endpoint::ListEvents),
-    ("POST", "/api/events", Endpoint::CreateEvent),
-    ("GET", "/api/events/{id}", Endpoint::GetEvent),
-    ("PATCH", "/api/events/{id}", Endpoint::UpdateEvent),
-    ("PUT", "/api/events/{id}/config", Endpoint::ConfigureEvent),
-    ("POST", "/api/events/{id}/approve", Endpoint::ApproveEvent),
-    ("POST", "/api/events/{id}/publish", Endpoint::PublishEvent),
-    ("POST", "/api/events/{id}/cancel", Endpoint::CancelEvent),
-    ("GET", "/api/events/{id}/roles", Endpoint::ListEventRoles),
-    (
-        "PUT",
-        "/api/events/{id}/roles/{userId}",
-        Endpoint::PutEventRole,
-    ),
-    (
-        "DELETE",
-        "/api/events/{id}/roles/{userId}",
-        Endpoint::DeleteEventRole,
-    ),
-    (
-        "GET",
-        "/api/events/{id}/ticket-classes",
-        Endpoint::ListTicketClasses,
-    ),
-    (
-        "POST",
-        "/api/events/{id}/ticket-classes",
-        Endpoint::CreateTicketClass,
-    ),
-    (
-        "PATCH",
-        "/api/events/{id}/ticket-classes/{ticketClassId}",
-        Endpoint::UpdateTicketClass,
-    ),
-    (
-        "GET",
-        "/api/ops/events/{id}/status",
-        Endpoint::OpsEventStatus,
-    ),
-];
 
 impl Routed for Endpoint {
     fn routes() -> &'static [(&'static str, &'static str, Self)] {
@@ -229,63 +181,5 @@ impl Routed for Endpoint {
 
     async fn dispatch(self, rc: &mut RequestContext) -> ApiResult {
         dispatch(self, rc).await
-    }
-}
-
-async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
-    match endpoint {
-        Endpoint::Health => health::get(rc).await,
-        Endpoint::OpenApi => docs::openapi_json(rc),
-        Endpoint::Docs => docs::swagger_ui(rc).await,
-        Endpoint::Register => auth::register(rc).await,
-        Endpoint::Login => auth::login(rc).await,
-        Endpoint::LogoutAll => auth::logout_all(rc).await,
-        Endpoint::VerifyEmail => auth::verify_email(rc).await,
-        Endpoint::GetMe => users::get_me(rc).await,
-        Endpoint::PatchMe => users::patch_me(rc).await,
-        Endpoint::DeleteMe => users::delete_me(rc).await,
-        Endpoint::GetUser => users::get_by_id(rc).await,
-        Endpoint::LookupUsers => users::lookup(rc).await,
-        Endpoint::DevMailbox => dev::mailbox(rc).await,
-        Endpoint::CreateOrder => orders::create(rc).await,
-        Endpoint::ListMyOrders => orders::list_mine(rc).await,
-        Endpoint::GetOrder => orders::get(rc).await,
-        Endpoint::CancelOrder => orders::cancel(rc).await,
-        Endpoint::ListEventOrders => orders::list_for_event(rc).await,
-        Endpoint::EventLog => event_log::list(rc).await,
-        Endpoint::PayosWebhook => payments::payos_webhook(rc).await,
-        Endpoint::VnpayIpn => payments::vnpay_ipn(rc).await,
-        Endpoint::ZalopayCallback => payments::zalopay_callback(rc).await,
-        Endpoint::SandboxWebhook => payments::sandbox_webhook(rc).await,
-        Endpoint::PaymentReturn => payments::provider_return(rc).await,
-        Endpoint::SandboxPage => payments::sandbox_page(rc).await,
-        Endpoint::SandboxPay => payments::sandbox_pay(rc).await,
-        Endpoint::SandboxDecline => payments::sandbox_decline(rc).await,
-        Endpoint::WaitroomJoin => waitroom::join(rc).await,
-        Endpoint::WaitroomSession => waitroom::session(rc).await,
-        Endpoint::WaitroomLeave => waitroom::leave(rc).await,
-        Endpoint::WaitroomSocket => waitroom::socket(rc).await,
-        Endpoint::WaitroomPage => pages::page(rc, "/waitroom.html").await,
-        Endpoint::CheckoutPage => pages::page(rc, "/checkout.html").await,
-        Endpoint::OrderPage => pages::page(rc, "/order.html").await,
-        Endpoint::ListCategories => catalogue::list_categories(rc).await,
-        Endpoint::CreateCategory => catalogue::create_category(rc).await,
-        Endpoint::CreateOrganizer => catalogue::create_organizer(rc).await,
-        Endpoint::GetOrganizer => catalogue::get_organizer(rc).await,
-        Endpoint::ListEvents => events::list(rc).await,
-        Endpoint::CreateEvent => events::create(rc).await,
-        Endpoint::GetEvent => events::get(rc).await,
-        Endpoint::UpdateEvent => events::update(rc).await,
-        Endpoint::ConfigureEvent => events::configure(rc).await,
-        Endpoint::ApproveEvent => events::approve(rc).await,
-        Endpoint::PublishEvent => events::publish(rc).await,
-        Endpoint::CancelEvent => events::cancel(rc).await,
-        Endpoint::ListEventRoles => event_roles::list(rc).await,
-        Endpoint::PutEventRole => event_roles::put(rc).await,
-        Endpoint::DeleteEventRole => event_roles::delete(rc).await,
-        Endpoint::ListTicketClasses => ticket_classes::list(rc).await,
-        Endpoint::CreateTicketClass => ticket_classes::create(rc).await,
-        Endpoint::UpdateTicketClass => ticket_classes::update(rc).await,
-        Endpoint::OpsEventStatus => ops::event_status(rc).await,
     }
 }

@@ -10,8 +10,16 @@ use crate::domain::validation::{format_rfc3339, Email, Password, PersonName, Url
 use crate::error::ApiError;
 use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::{d1, users as store};
+use crate::webcrypto::{hash_password, password_matches};
 
-use super::auth::{hash_password, invalid_credentials_on_change, password_matches};
+/// A password change that does not prove the current password.
+fn invalid_credentials_on_change() -> ApiError {
+    ApiError::rule(
+        403,
+        "INVALID_CREDENTIALS",
+        "The current password is missing or incorrect.",
+    )
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

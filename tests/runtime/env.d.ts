@@ -6,3 +6,9 @@ declare module "cloudflare:test" {
     JWT_SECRET: string;
   }
 }
+
+// Vite's `?raw` imports: a file's text (routes.spec.ts reads the endpoint declaration).
+declare module "*?raw" {
+  const text: string;
+  export default text;
+}

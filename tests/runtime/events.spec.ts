@@ -756,26 +756,9 @@ describe("ticket classes", () => {
 });
 
 describe("OpenAPI", () => {
-  it("describes every catalogue endpoint", async () => {
+  // Which paths and methods the document has is checked for every endpoint in routes.spec.ts.
+  it("describes the catalogue's schemas", async () => {
     const doc = await ok(await call("/api/openapi.json"));
-    const expected: Record<string, string[]> = {
-      "/api/categories": ["get", "post"],
-      "/api/organizers": ["post"],
-      "/api/organizers/{id}": ["get"],
-      "/api/events": ["get", "post"],
-      "/api/events/{id}": ["get", "patch"],
-      "/api/events/{id}/config": ["put"],
-      "/api/events/{id}/approve": ["post"],
-      "/api/events/{id}/publish": ["post"],
-      "/api/events/{id}/cancel": ["post"],
-      "/api/events/{id}/roles": ["get"],
-      "/api/events/{id}/roles/{userId}": ["put", "delete"],
-      "/api/events/{id}/ticket-classes": ["get", "post"],
-      "/api/events/{id}/ticket-classes/{ticketClassId}": ["patch"],
-    };
-    for (const [path, methods] of Object.entries(expected)) {
-      expect(Object.keys(doc.paths[path] ?? {}).sort(), path).toEqual([...methods].sort());
-    }
     for (const schema of ["Event", "EventConfig", "TicketClass", "Organizer", "Category", "EventConfigRequest", "EventPage"]) {
       expect(doc.components.schemas[schema], schema).toBeDefined();
     }

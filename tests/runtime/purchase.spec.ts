@@ -225,6 +225,7 @@ describe("an order request that died mid-checkout", () => {
     expect(retried.status).toBe(201);
     expect(retried.headers.get("idempotent-replayed")).toBeNull();
     const made = await json(retried);
+    expect(made.order.id).toMatch(/^[0-9a-f-]{36}$/);
     expect([first.order.id, "dead-order"]).not.toContain(made.order.id);
     expect((await hubRpc(event.id, { op: "release", orderId: "dead-order" })).outcome).toBe("ALREADY_RELEASED");
     const [c] = await ticketClasses(event.id);
@@ -265,7 +266,9 @@ describe("an order request that died mid-checkout", () => {
     // A 502 is not kept for replay: the same key now makes a new order.
     const fresh = await order(buyer, body, "died-before-the-link");
     expect(fresh.status).toBe(201);
-    expect((await json(fresh)).order.id).not.toBe(first.order.id);
+    const freshId = (await json(fresh)).order.id;
+    expect(freshId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(freshId).not.toBe(first.order.id);
     expect((await ticketClasses(event.id))[0].reserved).toBe(1);
   });
 });

@@ -84,7 +84,9 @@ describe("registration", () => {
     expect((await call("/api/users/me", { method: "DELETE", token: user.token })).status).toBe(204);
     const res = await register(user.email);
     expect(res.status).toBe(201);
-    expect((await json(res)).user.id).not.toBe(user.id);
+    const again = (await json(res)).user;
+    expect(again.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(again.id).not.toBe(user.id);
   });
 });
 

@@ -48,6 +48,8 @@ describe("joining the waitroom", () => {
     const again = (await json(await join(event.id, c.token))).waitroomSession;
     expect(again.sessionId).toBe(sc.sessionId);
     expect(again.position).toBe(2);
+    expect(first.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(sb.sessionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(first.sessionId).not.toBe(sb.sessionId);
 
     expect((await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: b.token })).status).toBe(204);

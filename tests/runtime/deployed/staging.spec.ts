@@ -1,6 +1,6 @@
 // Staging ([env.staging] of wrangler.toml): no real provider enabled, the sandbox provider and
 // the mailbox switched on for rehearsals, with its own secrets.
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 
 const BASE = "https://tb.test";
@@ -11,6 +11,12 @@ function post(path: string, body: unknown) {
     headers: { "Content-Type": "application/json", "CF-Connecting-IP": "198.51.100.78" },
     body: JSON.stringify(body),
   });
+}
+
+async function hmacSha256Hex(secret: string, data: string): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(data)));
+  return [...mac].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 describe("the staging deployment", () => {
@@ -30,8 +36,22 @@ describe("the staging deployment", () => {
   });
 
   it("takes sandbox webhooks (SANDBOX_PAYMENTS=enabled) and no real provider's", async () => {
-    const sandbox = await post("/api/payments/webhooks/sandbox", { data: {}, signature: "forged" });
-    expect(sandbox.status).not.toBe(404);
+    // Signed with staging's own secret: verified and acknowledged (no such order here).
+    const data = JSON.stringify({
+      paymentId: "pay_staging",
+      orderRef: "TB-STAGING",
+      amount: 100_000,
+      currency: "VND",
+      outcome: "paid",
+      txnId: "txn-staging-1",
+      issuedAtMs: Date.now(),
+    });
+    const signed = await post("/api/payments/webhooks/sandbox", { data, signature: await hmacSha256Hex(env.SANDBOX_WEBHOOK_SECRET, data) });
+    expect(signed.status).toBe(200);
+    expect(await signed.json()).toEqual({ received: true, note: "order not found" });
+    const forged = await post("/api/payments/webhooks/sandbox", { data, signature: "forged" });
+    expect(forged.status).toBe(400);
+    expect(await forged.json()).toEqual({ received: false, error: "bad signature" });
     const zalopay = await post("/api/payments/webhooks/zalopay", { data: "{}", mac: "x", type: 1 });
     expect(zalopay.status).toBe(404);
   });
