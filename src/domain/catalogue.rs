@@ -16,10 +16,11 @@ use super::access::{Actor, EventRole};
 use super::event_workflow::{check_schedule, ConfigTerms, EventTerms, TicketClassTerms};
 use super::ids::{CategoryId, OrganizerId, UserId};
 use super::validation::{
-    json_integer, parse_rfc3339, CategoryName, CurrencyCode, Description, EventName, FieldError,
-    Location, MaxTicketsPerUser, OrganizerName, Pagination, PriceCents, Slug, TicketClassName,
-    TicketTotal, Url, ValidationFailed, Validator, WaitroomSettings,
+    json_integer, parse_rfc3339, parse_waitroom_settings, CategoryName, CurrencyCode, Description,
+    EventName, FieldError, Location, MaxTicketsPerUser, OrganizerName, Pagination, PriceCents,
+    Slug, TicketClassName, TicketTotal, Url, ValidationFailed, Validator,
 };
+use super::waitroom::WaitroomConfig;
 
 const REQUIRED: &str = "is required";
 
@@ -458,7 +459,7 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
                 .map(|cap| cap.map(MaxTicketsPerUser::get))
         });
     let waitroom = match &body.waitroom {
-        None => Some(WaitroomSettings::default()),
+        None => Some(WaitroomConfig::default()),
         Some(w) => {
             let concurrency = integer(
                 v,
@@ -469,7 +470,7 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
             let batch = integer(v, "waitroom.admissionBatch", &w.admission_batch);
             // Range-check the well-typed values even when another one is mistyped, so every
             // bad field is reported in one answer.
-            let settings = v.fields(WaitroomSettings::parse(
+            let settings = v.fields(parse_waitroom_settings(
                 concurrency.flatten(),
                 ttl.flatten(),
                 batch.flatten(),
@@ -948,7 +949,7 @@ mod tests {
             allow_wait_room: false,
             is_new_trending: false,
             max_tickets_per_user: None,
-            waitroom: WaitroomSettings::default(),
+            waitroom: WaitroomConfig::default(),
         }
     }
 
@@ -991,10 +992,11 @@ mod tests {
             allow_wait_room: true,
             is_new_trending: true,
             max_tickets_per_user: Some(4),
-            waitroom: WaitroomSettings {
+            waitroom: WaitroomConfig {
                 max_concurrent_checkouts: 50,
                 checkout_ttl_seconds: 600,
                 admission_batch: 25,
+                ..WaitroomConfig::default()
             },
             ..sale_terms()
         };
@@ -1011,9 +1013,9 @@ mod tests {
             "waitroom": {"checkoutTtlSeconds": 300},
         }));
         let expected = ConfigTerms {
-            waitroom: WaitroomSettings {
+            waitroom: WaitroomConfig {
                 checkout_ttl_seconds: 300,
-                ..WaitroomSettings::default()
+                ..WaitroomConfig::default()
             },
             ..sale_terms()
         };

@@ -60,7 +60,8 @@ use serde::{Deserialize, Serialize};
 
 use super::access::{authorize, Action, Actor, DenyReason, EventOp, EventRole};
 use super::ids::{CategoryId, OrganizerId};
-use super::validation::{CurrencyCode, FieldError, WaitroomSettings};
+use super::validation::{CurrencyCode, FieldError};
+use super::waitroom::WaitroomConfig;
 
 /// Where an event is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -288,7 +289,7 @@ pub struct ConfigTerms {
     pub is_new_trending: bool,
     /// `None` = no per-buyer cap.
     pub max_tickets_per_user: Option<u32>,
-    pub waitroom: WaitroomSettings,
+    pub waitroom: WaitroomConfig,
 }
 
 impl ConfigTerms {
@@ -849,7 +850,7 @@ mod tests {
             allow_wait_room: true,
             is_new_trending: false,
             max_tickets_per_user: Some(4),
-            waitroom: WaitroomSettings::default(),
+            waitroom: WaitroomConfig::default(),
         }
     }
 
