@@ -4,7 +4,6 @@
 //! Every parser returns `Result<T, FieldError>` whose `field` is a sensible default (`"email"`,
 //! `"name"`, ...); a handler renames it to the JSON field it read (`thumbnailUrl`, `avatar`) through
 //! [`Validator::field`]. Once parsed, a value is known good: code past the edge never re-checks.
-
 //!
 //! One file per kind of value: `text` (names, descriptions), `email`, `password`, `url`, `slug`,
 //! `money` (currencies, prices), `numbers` (JSON integers, ticket counts), `waitroom`,
