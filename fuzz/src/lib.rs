@@ -301,7 +301,7 @@ pub fn validators(data: &[u8]) {
             let _ = PriceCents::parse(n);
             let _ = TicketTotal::parse(n);
             let _ = MaxTicketsPerUser::parse(n);
-            let _ = WaitroomSettings::parse(Some(n), Some(n), Some(n));
+            let _ = parse_waitroom_settings(Some(n), Some(n), Some(n));
         }
     }
 }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain;
 use crate::domain::access::{Action, Actor, EventOp};
 use crate::domain::catalogue::{
     check_config_fits, may_file_under_organizer, parse_event_changes, parse_event_config,
@@ -31,12 +32,27 @@ use super::inventory_link;
 // Views
 // ---------------------------------------------------------------------------------------------
 
+// `eventConfig.waitroom` as the API shows it: the organiser's knobs of the one waitroom type,
+// `domain::waitroom::WaitroomConfig` (its window and idle timeout the event owns elsewhere).
+// Named `WaitroomConfig` in the OpenAPI document, as before; a plain comment, because a doc
+// comment would become the schema's description there.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct WaitroomConfig {
+#[schema(as = WaitroomConfig)]
+pub struct WaitroomView {
     pub max_concurrent_checkouts: u32,
     pub checkout_ttl_seconds: u32,
     pub admission_batch: u32,
+}
+
+impl From<&domain::waitroom::WaitroomConfig> for WaitroomView {
+    fn from(config: &domain::waitroom::WaitroomConfig) -> Self {
+        WaitroomView {
+            max_concurrent_checkouts: config.max_concurrent_checkouts,
+            checkout_ttl_seconds: config.checkout_ttl_seconds,
+            admission_batch: config.admission_batch,
+        }
+    }
 }
 
 /// The event's sale terms.
@@ -54,7 +70,7 @@ pub struct EventConfig {
     pub is_new_trending: bool,
     /// `null`: no per-buyer cap.
     pub max_tickets_per_user: Option<u32>,
-    pub waitroom: WaitroomConfig,
+    pub waitroom: WaitroomView,
 }
 
 impl From<&ConfigTerms> for EventConfig {
@@ -69,11 +85,7 @@ impl From<&ConfigTerms> for EventConfig {
             allow_wait_room: c.allow_wait_room,
             is_new_trending: c.is_new_trending,
             max_tickets_per_user: c.max_tickets_per_user,
-            waitroom: WaitroomConfig {
-                max_concurrent_checkouts: c.waitroom.max_concurrent_checkouts,
-                checkout_ttl_seconds: c.waitroom.checkout_ttl_seconds,
-                admission_batch: c.waitroom.admission_batch,
-            },
+            waitroom: WaitroomView::from(&c.waitroom),
         }
     }
 }

@@ -55,12 +55,7 @@ pub struct MisconfiguredHealth {
 )]
 pub async fn get(rc: &mut RequestContext) -> ApiResult {
     let d1_ok = match rc.env.d1("DB") {
-        Ok(db) => db
-            .prepare("SELECT 1 AS ok")
-            .first::<serde_json::Value>(Some("ok"))
-            .await
-            .map(|v| v.is_some())
-            .unwrap_or(false),
+        Ok(db) => crate::store::d1::answers(&db).await,
         Err(_) => false,
     };
     let settings = &rc.settings;

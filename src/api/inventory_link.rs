@@ -138,7 +138,7 @@ pub async fn sync_event(rc: &RequestContext, event: &EventRecord) -> Result<(), 
         sale_ends_at_ms: config.map(|c| c.ticket_sale_end_ms),
         max_tickets_per_user: config.and_then(|c| c.max_tickets_per_user),
         allow_wait_room: config.is_some_and(|c| c.allow_wait_room),
-        waitroom: config.map(|c| c.waitroom).unwrap_or_default(),
+        waitroom: config.map(|c| c.waitroom.clone()).unwrap_or_default(),
     };
     hub(rc, event_id_of(event))?.sync_event(&setup).await?;
     Ok(())

@@ -7,7 +7,7 @@
 //! dead-letter queues have a consumer that records each message in `dead_letters` (see
 //! `queue::dead_letters`); "open" dead letters are the rows nobody has resolved yet.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -18,8 +18,7 @@ use crate::durable::client::{EventHubClient, HubCallError};
 use crate::durable::protocol::HubStatus;
 use crate::error::ApiError;
 use crate::http::{json_response, ApiResult, RequestContext};
-use crate::store::d1::{self, first, int, text};
-use crate::store::{events, ticket_classes};
+use crate::store::{d1, dead_letters, events, orders, outbox, ticket_classes};
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -171,34 +170,6 @@ fn event_hub_view(status: HubStatus, names: &[(String, String)]) -> OpsEventHub 
     }
 }
 
-#[derive(Deserialize)]
-struct OrderCounts {
-    pending: i64,
-    pending_past_hold: i64,
-    completed: i64,
-    cancelled: i64,
-    failed: i64,
-    refund_required: i64,
-    oldest_expired_hold_at: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct OutboxCounts {
-    unpublished: i64,
-    failing: i64,
-    oldest: Option<i64>,
-    for_event: i64,
-}
-
-#[derive(Deserialize)]
-struct DeadLetterCounts {
-    open: i64,
-    for_event: i64,
-    payment_events: i64,
-    domain_events: i64,
-    newest: Option<i64>,
-}
-
 #[utoipa::path(get, path = "/api/ops/events/{id}/status", tag = "operations", security(("bearer" = [])),
     params(("id" = String, Path, description = "Event id")),
     responses(
@@ -236,44 +207,9 @@ pub async fn event_status(rc: &mut RequestContext) -> ApiResult {
     };
 
     let now = rc.now_ms;
-    let orders: OrderCounts = first(
-        &db,
-        "SELECT \
-           COALESCE(SUM(status = 'PENDING'), 0) AS pending, \
-           COALESCE(SUM(status = 'PENDING' AND expires_at < ?2), 0) AS pending_past_hold, \
-           COALESCE(SUM(status = 'COMPLETED'), 0) AS completed, \
-           COALESCE(SUM(status = 'CANCELLED'), 0) AS cancelled, \
-           COALESCE(SUM(status = 'FAILED'), 0) AS failed, \
-           COALESCE(SUM(refund_status = 'REFUND_REQUIRED'), 0) AS refund_required, \
-           MIN(CASE WHEN status = 'PENDING' AND expires_at < ?2 THEN expires_at END) AS oldest_expired_hold_at \
-         FROM orders WHERE event_id = ?1",
-        &[text(id.as_str()), int(now)],
-    )
-    .await?
-    .ok_or_else(|| ApiError::internal("order counts"))?;
-    let outbox: OutboxCounts = first(
-        &db,
-        "SELECT COUNT(*) AS unpublished, \
-           COALESCE(SUM(retry_count > 0), 0) AS failing, \
-           MIN(created_at) AS oldest, \
-           COALESCE(SUM(json_extract(payload, '$.eventId') = ?1), 0) AS for_event \
-         FROM outbox WHERE published_at IS NULL",
-        &[text(id.as_str())],
-    )
-    .await?
-    .ok_or_else(|| ApiError::internal("outbox counts"))?;
-    let dead: DeadLetterCounts = first(
-        &db,
-        "SELECT COUNT(*) AS open, \
-           COALESCE(SUM(event_id = ?1), 0) AS for_event, \
-           COALESCE(SUM(source = 'PAYMENT_EVENTS'), 0) AS payment_events, \
-           COALESCE(SUM(source = 'DOMAIN_EVENTS'), 0) AS domain_events, \
-           MAX(recorded_at) AS newest \
-         FROM dead_letters WHERE resolved_at IS NULL",
-        &[text(id.as_str())],
-    )
-    .await?
-    .ok_or_else(|| ApiError::internal("dead letter counts"))?;
+    let orders = orders::counts_for_event(&db, id.as_str(), now).await?;
+    let outbox = outbox::backlog(&db, id.as_str()).await?;
+    let dead = dead_letters::open_counts(&db, id.as_str()).await?;
 
     json_response(
         200,

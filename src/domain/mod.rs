@@ -10,6 +10,7 @@ pub mod password;
 pub mod saga;
 pub mod sessions;
 pub mod throttle;
+pub mod time;
 pub mod tokens;
 pub mod validation;
 pub mod waitroom;

@@ -1,12 +1,14 @@
 //! Signed tokens: the access token a user logs in with and the checkout token the waitroom
 //! hands out on admission. HS256 JWTs via `jwt-compact`; the clock is passed in.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use jwt_compact::{
     alg::{Hs256, Hs256Key},
     AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken, ValidationError,
 };
 use serde::{Deserialize, Serialize};
+
+use super::time::utc;
 
 /// Who issues our tokens, and who they are for. A token minted for another service (another
 /// audience) or by another issuer is refused even if it were signed with the same key.
@@ -71,10 +73,6 @@ pub enum TokenError {
     Signing,
 }
 
-fn at(now_ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(now_ms).unwrap_or(DateTime::UNIX_EPOCH)
-}
-
 /// The HMAC key both token kinds are signed with.
 pub struct TokenKey(Hs256Key);
 
@@ -89,7 +87,7 @@ impl TokenKey {
         now_ms: i64,
         ttl_seconds: i64,
     ) -> Result<String, TokenError> {
-        let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || at(now_ms));
+        let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || utc(now_ms));
         let claims =
             Claims::new(custom).set_duration_and_issuance(&options, Duration::seconds(ttl_seconds));
         Hs256
@@ -116,7 +114,7 @@ impl TokenKey {
                 | ValidationError::MalformedSignature(_) => TokenError::BadSignature,
                 _ => TokenError::Malformed,
             })?;
-        let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || at(now_ms));
+        let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || utc(now_ms));
         let claims = checked.claims();
         if claims.expiration.is_none() {
             return Err(TokenError::MissingClaim);
@@ -131,7 +129,7 @@ impl TokenKey {
         }
         // `iat` in the future (beyond leeway) means a token we did not issue on this clock.
         if let Some(iat) = claims.issued_at {
-            if iat > at(now_ms) + Duration::seconds(LEEWAY_SECONDS) {
+            if iat > utc(now_ms) + Duration::seconds(LEEWAY_SECONDS) {
                 return Err(TokenError::NotYetValid);
             }
         }

@@ -22,6 +22,7 @@ pub mod zalopay;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, FixedOffset, Offset, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Sha256, Sha512};
@@ -530,51 +531,27 @@ pub(crate) fn cmp_utf16(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// Wall-clock time in Vietnam (GMT+7, no daylight saving), which VNPay and ZaloPay dates use.
+/// Read from a clock, so its year has four digits (chrono writes a sign beyond 9999).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct VietnamTime {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    pub second: u32,
-}
+pub(crate) struct VietnamTime(DateTime<FixedOffset>);
 
 impl VietnamTime {
-    const OFFSET_SECONDS: i64 = 7 * 3600;
+    const OFFSET_SECONDS: i32 = 7 * 3600;
 
     pub fn from_unix_ms(ms: i64) -> VietnamTime {
-        let secs = ms.div_euclid(1000) + Self::OFFSET_SECONDS;
-        let days = secs.div_euclid(86_400);
-        let of_day = secs.rem_euclid(86_400);
-        let (year, month, day) = crate::domain::validation::civil_from_days(days);
-        // of_day < 86_400, so the casts cannot truncate.
-        VietnamTime {
-            year,
-            month,
-            day,
-            hour: (of_day / 3600) as u32,
-            minute: (of_day % 3600 / 60) as u32,
-            second: (of_day % 60) as u32,
-        }
+        // A constant offset well inside a day, so `east_opt` cannot refuse it.
+        let offset = FixedOffset::east_opt(Self::OFFSET_SECONDS).unwrap_or(Utc.fix());
+        VietnamTime(crate::domain::time::utc(ms).with_timezone(&offset))
     }
 
     /// `yyyyMMddHHmmss`, VNPay's date format.
     pub fn compact(&self) -> String {
-        format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )
+        self.0.format("%Y%m%d%H%M%S").to_string()
     }
 
     /// `yymmdd`, ZaloPay's `app_trans_id` prefix.
     pub fn yymmdd(&self) -> String {
-        format!(
-            "{:02}{:02}{:02}",
-            self.year.rem_euclid(100),
-            self.month,
-            self.day
-        )
+        self.0.format("%y%m%d").to_string()
     }
 }
 

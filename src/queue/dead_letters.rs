@@ -6,7 +6,8 @@ use worker::{Date, Env};
 
 use super::QueueKind;
 use crate::error::ApiError;
-use crate::store::d1::{self, int, opt_text, run, text};
+use crate::store::d1;
+use crate::store::dead_letters::{self as store, DeadLetter};
 
 pub async fn record(
     env: &Env,
@@ -17,23 +18,19 @@ pub async fn record(
 ) -> Result<(), ApiError> {
     let field = |name: &str| body.get(name).and_then(Value::as_str);
     let db = d1::db(env)?;
-    run(
+    store::record(
         &db,
-        "INSERT OR IGNORE INTO dead_letters \
-         (message_id, queue, source, body_id, type, event_id, order_id, body, recorded_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        &[
-            text(message_id),
-            text(queue),
-            text(kind.binding()),
-            opt_text(field("id")),
-            opt_text(field("type")),
-            opt_text(field("eventId")),
-            opt_text(field("orderId")),
-            text(&body.to_string()),
-            int(Date::now().as_millis() as i64),
-        ],
+        &DeadLetter {
+            message_id,
+            queue,
+            source: kind.binding(),
+            body_id: field("id"),
+            event_type: field("type"),
+            event_id: field("eventId"),
+            order_id: field("orderId"),
+            body: &body.to_string(),
+            recorded_at: Date::now().as_millis() as i64,
+        },
     )
-    .await?;
-    Ok(())
+    .await
 }

@@ -5,7 +5,8 @@ use worker::{Date, Env};
 
 use crate::domain::validation::parse_rfc3339;
 use crate::error::ApiError;
-use crate::store::d1::{self, int, run, text};
+use crate::store::d1;
+use crate::store::event_log::{self as store, LogEntry};
 
 pub async fn record(env: &Env, body: &Value) -> Result<(), ApiError> {
     let field = |name: &str| body.get(name).and_then(Value::as_str);
@@ -20,13 +21,16 @@ pub async fn record(env: &Env, body: &Value) -> Result<(), ApiError> {
         .and_then(|t| parse_rfc3339(t).ok())
         .unwrap_or(now);
     let db = d1::db(env)?;
-    // The message id is the primary key: a redelivered message is recorded once.
-    run(
+    store::record(
         &db,
-        "INSERT OR IGNORE INTO event_log (message_id, event_id, type, payload, occurred_at, recorded_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        &[text(id), text(event_id), text(kind), text(&body.to_string()), int(occurred), int(now)],
+        &LogEntry {
+            message_id: id,
+            event_id,
+            event_type: kind,
+            payload: &body.to_string(),
+            occurred_at: occurred,
+            recorded_at: now,
+        },
     )
-    .await?;
-    Ok(())
+    .await
 }

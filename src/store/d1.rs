@@ -9,6 +9,14 @@ pub fn db(env: &Env) -> Result<D1Database, ApiError> {
     env.d1("DB").map_err(ApiError::from)
 }
 
+/// Whether D1 answers a trivial query (the health check).
+pub async fn answers(db: &D1Database) -> bool {
+    db.prepare("SELECT 1 AS ok")
+        .first::<serde_json::Value>(Some("ok"))
+        .await
+        .is_ok_and(|v| v.is_some())
+}
+
 /// D1 binds Rust integers as i32 in workers-rs; times in milliseconds need all 53 bits of a
 /// JS number, so every integer is bound as f64.
 pub fn int(n: i64) -> JsValue {

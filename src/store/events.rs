@@ -16,7 +16,7 @@ use crate::domain::access::EventRole;
 use crate::domain::catalogue::{EventSearch, ListScope};
 use crate::domain::event_workflow::{ConfigTerms, EventStatus, EventTerms};
 use crate::domain::ids::{CategoryId, EventId, OrganizerId};
-use crate::domain::validation::WaitroomSettings;
+use crate::domain::waitroom::WaitroomConfig;
 use crate::error::ApiError;
 
 const EVENT_COLUMNS: &str = "e.id, e.name, e.description, e.location, e.thumbnail_url, \
@@ -101,7 +101,7 @@ impl EventRow {
             allow_wait_room: self.allow_wait_room == Some(1),
             is_new_trending: self.is_new_trending == Some(1),
             max_tickets_per_user: opt_count(self.max_tickets_per_user, "max_tickets_per_user", id)?,
-            waitroom: WaitroomSettings {
+            waitroom: WaitroomConfig {
                 max_concurrent_checkouts: count(
                     self.max_concurrent_checkouts,
                     "max_concurrent_checkouts",
@@ -109,6 +109,7 @@ impl EventRow {
                 )?,
                 checkout_ttl_seconds: count(self.checkout_ttl_seconds, "checkout_ttl_seconds", id)?,
                 admission_batch: count(self.admission_batch, "admission_batch", id)?,
+                ..WaitroomConfig::default()
             },
         }))
     }

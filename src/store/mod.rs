@@ -3,6 +3,7 @@
 pub mod catalogue;
 pub mod checkout;
 pub mod d1;
+pub mod dead_letters;
 pub mod event_log;
 pub mod events;
 pub mod orders;

@@ -210,3 +210,38 @@ pub async fn transition(
         .unwrap_or(0);
     Ok(if changed == 1 { ids } else { Vec::new() })
 }
+
+/// One event's orders by status, for the operator status.
+#[derive(Debug, Deserialize)]
+pub struct OrderCounts {
+    pub pending: i64,
+    /// PENDING orders whose hold expired before `now_ms`.
+    pub pending_past_hold: i64,
+    pub completed: i64,
+    pub cancelled: i64,
+    pub failed: i64,
+    pub refund_required: i64,
+    pub oldest_expired_hold_at: Option<i64>,
+}
+
+pub async fn counts_for_event(
+    db: &D1Database,
+    event_id: &str,
+    now_ms: i64,
+) -> Result<OrderCounts, ApiError> {
+    first(
+        db,
+        "SELECT \
+           COALESCE(SUM(status = 'PENDING'), 0) AS pending, \
+           COALESCE(SUM(status = 'PENDING' AND expires_at < ?2), 0) AS pending_past_hold, \
+           COALESCE(SUM(status = 'COMPLETED'), 0) AS completed, \
+           COALESCE(SUM(status = 'CANCELLED'), 0) AS cancelled, \
+           COALESCE(SUM(status = 'FAILED'), 0) AS failed, \
+           COALESCE(SUM(refund_status = 'REFUND_REQUIRED'), 0) AS refund_required, \
+           MIN(CASE WHEN status = 'PENDING' AND expires_at < ?2 THEN expires_at END) AS oldest_expired_hold_at \
+         FROM orders WHERE event_id = ?1",
+        &[text(event_id), int(now_ms)],
+    )
+    .await?
+    .ok_or_else(|| ApiError::internal("order counts"))
+}

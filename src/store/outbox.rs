@@ -183,3 +183,29 @@ pub async fn relay(
     }
     Ok(published)
 }
+
+/// The outbox rows not yet published, for the operator status.
+#[derive(Debug, Deserialize)]
+pub struct OutboxBacklog {
+    /// All events.
+    pub unpublished: i64,
+    /// Rows whose publishing failed at least once.
+    pub failing: i64,
+    pub oldest: Option<i64>,
+    /// Rows of the one event asked about.
+    pub for_event: i64,
+}
+
+pub async fn backlog(db: &D1Database, event_id: &str) -> Result<OutboxBacklog, ApiError> {
+    super::d1::first(
+        db,
+        "SELECT COUNT(*) AS unpublished, \
+           COALESCE(SUM(retry_count > 0), 0) AS failing, \
+           MIN(created_at) AS oldest, \
+           COALESCE(SUM(json_extract(payload, '$.eventId') = ?1), 0) AS for_event \
+         FROM outbox WHERE published_at IS NULL",
+        &[text(event_id)],
+    )
+    .await?
+    .ok_or_else(|| ApiError::internal("outbox counts"))
+}
