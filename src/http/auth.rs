@@ -1,7 +1,7 @@
 //! Who is calling: the bearer access token turned into an `Actor`, and the one way handlers
 //! ask the access policy whether that actor may act.
 
-use crate::domain::access::{authorize, Action, Actor, Decision, DenyReason, EventRole};
+use crate::domain::access::{authorize, Action, Actor, Decision, EventRole};
 use crate::domain::ids::UserId;
 use crate::domain::tokens::{AccessClaims, PlatformRole, TokenKey};
 
@@ -76,15 +76,5 @@ impl RequestContext {
     pub fn client_ip(&self) -> String {
         self.header("CF-Connecting-IP")
             .unwrap_or_else(|| "unknown-client".to_string())
-    }
-}
-
-impl From<DenyReason> for ApiError {
-    fn from(reason: DenyReason) -> Self {
-        match reason {
-            DenyReason::Unauthenticated => ApiError::Unauthenticated,
-            DenyReason::Forbidden => ApiError::Forbidden,
-            DenyReason::NotFound => ApiError::NotFound,
-        }
     }
 }
