@@ -7,8 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::checkout::edge::{send_create, D1Checkout, HubStubs};
 use crate::checkout::ports::{CheckoutLog, OrderRow, PaymentLinks};
-use crate::checkout::wire::order_views;
-use crate::checkout::wire::{CreateOrderRequest, CreatedOrder, Order};
+use crate::checkout::wire::{order_views, CreateOrderRequest, CreatedOrder, Order};
 use crate::checkout::{Checkout, FreshIds, IdempotencyKey, OrderAnswer, OrderRequest, Saga};
 use crate::domain::access::{Action, Actor, EventOp, EventRole};
 use crate::domain::ids::{OrderCode, UserId};
