@@ -202,3 +202,37 @@ impl From<crate::domain::validation::FieldError> for ApiError {
         ApiError::Validation(vec![e.into()])
     }
 }
+
+impl From<crate::domain::access::DenyReason> for ApiError {
+    fn from(reason: crate::domain::access::DenyReason) -> Self {
+        use crate::domain::access::DenyReason;
+        match reason {
+            DenyReason::Unauthenticated => ApiError::Unauthenticated,
+            DenyReason::Forbidden => ApiError::Forbidden,
+            DenyReason::NotFound => ApiError::NotFound,
+        }
+    }
+}
+
+/// Parses a JSON request body into `T`. Syntax errors are `MALFORMED_JSON`; well-formed JSON
+/// of the wrong shape is `VALIDATION_FAILED`.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Syntax | Category::Eof | Category::Io => ApiError::MalformedJson(format!(
+                "{} at line {} column {}",
+                match e.classify() {
+                    Category::Eof => "unexpected end of input",
+                    _ => "syntax error",
+                },
+                e.line(),
+                e.column()
+            )),
+            Category::Data => ApiError::Validation(vec![FieldProblem {
+                field: "body".into(),
+                message: e.to_string(),
+            }]),
+        }
+    })
+}

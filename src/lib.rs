@@ -1,8 +1,10 @@
 //! TicketBottle Edge: the Worker's entry points. HTTP routing lives in `http`, the rules in `domain`.
 //!
-//! Everything that touches the Workers runtime is compiled for wasm32 only; `domain` and
-//! `payments` are plain Rust and are what `cargo test` exercises on the host.
+//! Everything that touches the Workers runtime is compiled for wasm32 only; `domain`,
+//! `payments` and the `checkout` service are plain Rust and are what `cargo test` exercises on
+//! the host.
 
+pub mod checkout;
 pub mod config;
 pub mod domain;
 pub mod durable;

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod catalogue;
+pub mod checkout;
 pub mod event_workflow;
 pub mod fenwick;
 pub mod ids;

@@ -47,6 +47,29 @@ pub enum SagaInput {
     CancelledByOwner,
 }
 
+impl SagaInput {
+    /// The name log lines carry (`input`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SagaInput::PaymentSucceeded => "PAYMENT_SUCCEEDED",
+            SagaInput::PaymentFailed => "PAYMENT_FAILED",
+            SagaInput::HoldExpired => "HOLD_EXPIRED",
+            SagaInput::CancelledByOwner => "CANCELLED_BY_OWNER",
+        }
+    }
+
+    /// The input a payments-queue message carries, by its `type`; `None` for kinds that are
+    /// not saga inputs (the queue may carry more kinds later).
+    pub fn from_message_type(kind: &str) -> Option<Self> {
+        match kind {
+            "PAYMENT_COMPLETED" => Some(SagaInput::PaymentSucceeded),
+            "PAYMENT_FAILED" => Some(SagaInput::PaymentFailed),
+            "HOLD_EXPIRED" => Some(SagaInput::HoldExpired),
+            _ => None,
+        }
+    }
+}
+
 /// The first step the shell takes for an input, before it knows the object's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SagaStep {
@@ -207,6 +230,19 @@ pub enum Compensation {
     /// Unbind the order from the buyer's waitroom checkout, which stays theirs (ADMITTED,
     /// same deadline) for another order.
     ReopenCheckout,
+}
+
+impl Compensation {
+    /// The name stored in `saga_steps.step` (status COMPENSATED) and logged: a stable name,
+    /// not the Rust identifier, so renaming the variant cannot change what is stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compensation::ReleaseHold => "RELEASE_HOLD",
+            Compensation::FailOrder => "FAIL_ORDER",
+            Compensation::FreeCheckoutSlot => "FREE_CHECKOUT_SLOT",
+            Compensation::ReopenCheckout => "REOPEN_CHECKOUT",
+        }
+    }
 }
 
 /// Why a checkout is undone, as far as the buyer's waitroom checkout is concerned.
@@ -468,5 +504,42 @@ mod tests {
         for s in STATUSES {
             assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn compensation_and_input_names_are_distinct_and_never_a_forward_step() {
+        let compensations = [
+            Compensation::ReleaseHold,
+            Compensation::FailOrder,
+            Compensation::FreeCheckoutSlot,
+            Compensation::ReopenCheckout,
+        ];
+        let mut names: Vec<&str> = compensations.iter().map(|c| c.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), compensations.len());
+        // A compensation row must never be read back as a forward step by the sweep.
+        assert!(names.iter().all(|n| CheckoutStep::parse(n).is_none()));
+        let mut inputs: Vec<&str> = INPUTS.iter().map(|i| i.as_str()).collect();
+        inputs.sort_unstable();
+        inputs.dedup();
+        assert_eq!(inputs.len(), INPUTS.len());
+    }
+
+    #[test]
+    fn payment_messages_map_to_their_inputs_and_other_kinds_to_none() {
+        assert_eq!(
+            SagaInput::from_message_type("PAYMENT_COMPLETED"),
+            Some(PaymentSucceeded)
+        );
+        assert_eq!(
+            SagaInput::from_message_type("PAYMENT_FAILED"),
+            Some(PaymentFailed)
+        );
+        assert_eq!(
+            SagaInput::from_message_type("HOLD_EXPIRED"),
+            Some(HoldExpired)
+        );
+        assert_eq!(SagaInput::from_message_type("ORDER_CREATED"), None);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use crate::domain::access::{authorize, Action, Actor, Decision, DenyReason, EventRole};
+use crate::domain::access::{authorize, Action, Actor, Decision, EventRole};
 use crate::domain::ids::UserId;
 use crate::domain::sessions::{judge, Session, StandingCache};
 use crate::domain::throttle::client_subject;
@@ -124,15 +124,5 @@ impl RequestContext {
     /// The client as the rate limits count it (an IPv6 /64 is one client).
     pub fn client_subject(&self) -> String {
         client_subject(self.header("CF-Connecting-IP").as_deref())
-    }
-}
-
-impl From<DenyReason> for ApiError {
-    fn from(reason: DenyReason) -> Self {
-        match reason {
-            DenyReason::Unauthenticated => ApiError::Unauthenticated,
-            DenyReason::Forbidden => ApiError::Forbidden,
-            DenyReason::NotFound => ApiError::NotFound,
-        }
     }
 }

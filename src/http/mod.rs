@@ -14,7 +14,7 @@ use worker::{Context, Date, Env, Headers, Method, Request, Response};
 
 use crate::config::Settings;
 use crate::domain::access::Actor;
-use crate::error::{ApiError, FieldProblem};
+use crate::error::ApiError;
 use crate::log::{self, Level, Trace};
 
 pub use router::{PathParams, Routed};
@@ -120,26 +120,7 @@ impl RequestContext {
     }
 }
 
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => ApiError::MalformedJson(format!(
-                "{} at line {} column {}",
-                match e.classify() {
-                    Category::Eof => "unexpected end of input",
-                    _ => "syntax error",
-                },
-                e.line(),
-                e.column()
-            )),
-            Category::Data => ApiError::Validation(vec![FieldProblem {
-                field: "body".into(),
-                message: e.to_string(),
-            }]),
-        }
-    })
-}
+pub use crate::error::parse_json;
 
 /// JSON response with a status.
 pub fn json_response<T: serde::Serialize>(status: u16, body: &T) -> ApiResult {

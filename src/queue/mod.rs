@@ -7,7 +7,7 @@
 
 mod dead_letters;
 mod event_log;
-pub mod saga;
+mod saga;
 
 use serde_json::{json, Value};
 use worker::{Date, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
@@ -131,12 +131,7 @@ pub async fn on_schedule(cron: String, scheduled_at: f64, env: Env) {
         Ok(db) => outbox::relay(&env, &db, now, 200, None).await,
         Err(e) => Err(e),
     };
-    let swept = match saga::sweep_stuck_checkouts(&env, now, &trace).await {
-        Ok(n) => saga::sweep_expired_holds(&env, now, &trace)
-            .await
-            .map(|m| n + m),
-        Err(e) => Err(e),
-    };
+    let swept = saga::sweep(&env, now, &trace).await;
     let failed = relayed.as_ref().err().or(swept.as_ref().err());
     log::emit(
         if failed.is_some() {

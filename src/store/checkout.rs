@@ -8,16 +8,10 @@ use worker::D1Database;
 
 use super::d1::{all, first, int, opt_text, run, stmt, text};
 use super::outbox::{OutboxMessage, Queue};
+use crate::checkout::ports::{CheckoutPayment, KeyRow, KeyTakeover, NewKey, NewOrder};
+use crate::domain::checkout::PricedClass;
 use crate::domain::saga::CheckoutStep;
 use crate::error::ApiError;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct PricedClass {
-    pub id: String,
-    pub name: String,
-    pub price_cents: i64,
-    pub currency: String,
-}
 
 pub async fn priced_classes(
     db: &D1Database,
@@ -50,22 +44,6 @@ pub async fn role_of(
     )
     .await?
     .map(|r| r.role))
-}
-
-pub struct NewOrder<'a> {
-    pub id: &'a str,
-    pub code: &'a str,
-    pub event_id: &'a str,
-    pub user_id: &'a str,
-    pub total: i64,
-    pub currency: &'a str,
-    pub payment_method: &'a str,
-    pub waitroom_session_id: Option<&'a str>,
-    pub expires_at: i64,
-    /// (ticket class id, quantity, unit price)
-    pub items: Vec<(String, i64, i64)>,
-    pub payment_id: &'a str,
-    pub provider_ref: &'a str,
 }
 
 /// The order, its items, its payment row (so an early webhook always finds it), the saga's
@@ -110,14 +88,9 @@ pub async fn write_order(db: &D1Database, o: &NewOrder<'_>, now: i64) -> Result<
             int(now),
         ],
     )?);
-    // A waitroom order was bound to its checkout by the reserve itself (one step in the
-    // object), so the record says so from the start: a compensation then always frees or
-    // reopens the checkout, with no window in which the order is bound but not known to be.
-    let bound = o.waitroom_session_id.map(|_| CheckoutStep::CheckoutBound);
-    for step in [CheckoutStep::Reserved, CheckoutStep::OrderWritten]
-        .into_iter()
-        .chain(bound)
-    {
+    // A waitroom order's binding is recorded from the start (see `NewOrder::steps_done`):
+    // no window in which the order is bound but not known to be.
+    for step in o.steps_done() {
         statements.push(step_statement(db, o.id, step, now)?);
     }
     let mut payload = Map::new();
@@ -186,14 +159,6 @@ pub async fn set_payment_url(
     Ok(())
 }
 
-/// The payment of an order as the order request left it: its id and, once the provider gave
-/// one, the link the buyer pays at.
-#[derive(Debug, Deserialize)]
-pub struct CheckoutPayment {
-    pub id: String,
-    pub payment_url: Option<String>,
-}
-
 pub async fn checkout_payment(
     db: &D1Database,
     order_id: &str,
@@ -218,127 +183,79 @@ pub async fn cancel_payment(db: &D1Database, payment_id: &str, now: i64) -> Resu
 }
 
 // ----------------------------------------------------------------------------------------
-// Idempotency keys of POST /api/orders (kept 24 hours).
+// Idempotency keys of POST /api/orders (the protocol is `checkout::idempotency`).
 
-pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
-
-/// How long a request owns its key. An order request finishes well within it (the provider's
-/// create call times out after 8 s); a key still IN_FLIGHT after it belongs to a request that
-/// died, and a retry with the same body may take it over. (Were a live request ever slower,
-/// the retry would give back its hold and make a second order; a payment for the first would
-/// still be settled by the late-payment path, re-reserving or refunding.)
-pub const IDEMPOTENCY_LEASE_MS: i64 = 60 * 1000;
-
-#[derive(Debug, Deserialize)]
-pub struct KeyRow {
-    pub request_hash: String,
-    pub state: String,
-    pub response_status: Option<i64>,
-    pub response_body: Option<String>,
-    /// The order its request makes (`None` for keys written before keys named their order).
-    pub order_id: Option<String>,
-    created_at: i64,
-    lease_expires_at: Option<i64>,
-}
-
-impl KeyRow {
-    /// Whether the request holding the key has outlived its lease, that is, died. Keys written
-    /// before the lease count from their creation.
-    fn lease_over(&self, now: i64) -> bool {
-        self.lease_expires_at
-            .unwrap_or(self.created_at + IDEMPOTENCY_LEASE_MS)
-            <= now
-    }
-}
-
-pub enum Claim {
-    /// This request owns the key now and makes the order it claimed the key for.
-    Fresh,
-    /// This request took the key over from one that died while holding it; that request was
-    /// creating `dead_order_id` (`None` for a key written before keys named their order).
-    TakenOver {
-        dead_order_id: Option<String>,
-    },
-    Existing(KeyRow),
-}
-
-/// Claims the key for a request that will create `order_id`.
-pub async fn claim_key(
+/// Deletes the key if it has expired, so it may be used again.
+pub async fn delete_expired_key(
     db: &D1Database,
     user_id: &str,
     key: &str,
-    hash: &str,
-    order_id: &str,
     now: i64,
-) -> Result<Claim, ApiError> {
-    // An expired key may be reused; the delete and the insert race harmlessly (PRIMARY KEY).
+) -> Result<(), ApiError> {
     run(
         db,
         "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND expires_at <= ?3",
         &[text(user_id), text(key), int(now)],
     )
     .await?;
+    Ok(())
+}
+
+/// Inserts the key IN_FLIGHT unless it exists; whether it was inserted.
+pub async fn insert_key(db: &D1Database, k: &NewKey<'_>) -> Result<bool, ApiError> {
     let inserted = run(
         db,
         "INSERT OR IGNORE INTO idempotency_keys \
          (user_id, key, request_hash, state, order_id, lease_expires_at, created_at, expires_at) \
          VALUES (?1, ?2, ?3, 'IN_FLIGHT', ?4, ?5, ?6, ?7)",
         &[
-            text(user_id),
-            text(key),
-            text(hash),
-            text(order_id),
-            int(now + IDEMPOTENCY_LEASE_MS),
-            int(now),
-            int(now + IDEMPOTENCY_TTL_MS),
+            text(k.user_id),
+            text(k.key),
+            text(k.request_hash),
+            text(k.order_id),
+            int(k.lease_expires_at),
+            int(k.created_at),
+            int(k.expires_at),
         ],
     )
     .await?;
-    if inserted == 1 {
-        return Ok(Claim::Fresh);
-    }
-    let row: Option<KeyRow> = first(
+    Ok(inserted == 1)
+}
+
+pub async fn read_key(
+    db: &D1Database,
+    user_id: &str,
+    key: &str,
+) -> Result<Option<KeyRow>, ApiError> {
+    first(
         db,
         "SELECT request_hash, state, response_status, response_body, order_id, created_at, \
          lease_expires_at FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
         &[text(user_id), text(key)],
     )
+    .await
+}
+
+/// Takes an IN_FLIGHT key over from a dead request; the UPDATE is the lock (see
+/// `KeyTakeover`). Whether this call took it.
+pub async fn take_over_key(db: &D1Database, t: &KeyTakeover<'_>) -> Result<bool, ApiError> {
+    let taken = run(
+        db,
+        "UPDATE idempotency_keys SET lease_expires_at = ?3, order_id = ?4 \
+         WHERE user_id = ?1 AND key = ?2 AND state = 'IN_FLIGHT' AND order_id IS ?5 \
+           AND COALESCE(lease_expires_at, created_at + ?6) <= ?7",
+        &[
+            text(t.user_id),
+            text(t.key),
+            int(t.lease_expires_at),
+            text(t.order_id),
+            opt_text(t.dead_order_id),
+            int(t.lease_ms),
+            int(t.now),
+        ],
+    )
     .await?;
-    let Some(row) = row else {
-        // Deleted between our insert and read (expired): treat as in flight, the client retries.
-        return Err(ApiError::rule(
-            409,
-            "IDEMPOTENCY_KEY_IN_FLIGHT",
-            "Retry in a moment.",
-        ));
-    };
-    if row.state == "IN_FLIGHT" && row.request_hash == hash && row.lease_over(now) {
-        // Its request died. The UPDATE is the lock: of two retries racing, only one still finds
-        // the lease over and the order it read. The key names our order from now on, so that,
-        // should this request die too, the next one finds what this one made.
-        let taken = run(
-            db,
-            "UPDATE idempotency_keys SET lease_expires_at = ?3, order_id = ?4 \
-             WHERE user_id = ?1 AND key = ?2 AND state = 'IN_FLIGHT' AND order_id IS ?5 \
-               AND COALESCE(lease_expires_at, created_at + ?6) <= ?7",
-            &[
-                text(user_id),
-                text(key),
-                int(now + IDEMPOTENCY_LEASE_MS),
-                text(order_id),
-                opt_text(row.order_id.as_deref()),
-                int(IDEMPOTENCY_LEASE_MS),
-                int(now),
-            ],
-        )
-        .await?;
-        if taken == 1 {
-            return Ok(Claim::TakenOver {
-                dead_order_id: row.order_id,
-            });
-        }
-    }
-    Ok(Claim::Existing(row))
+    Ok(taken == 1)
 }
 
 pub async fn store_response(

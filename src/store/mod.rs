@@ -9,5 +9,6 @@ pub mod events;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod saga;
 pub mod ticket_classes;
 pub mod users;

@@ -2,53 +2,17 @@
 //! through the outbox in the same batch.
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use worker::D1Database;
 
 use super::d1::{all, first, int, opt_text, stmt, text};
 use super::outbox::{OutboxMessage, Queue};
-use crate::domain::saga::OrderStatus;
+pub use crate::checkout::ports::{ItemRow, OrderRow, Transition};
 use crate::error::ApiError;
 
 pub const ORDER_COLUMNS: &str =
     "id, code, event_id, user_id, status, total_amount_cents, currency, \
      payment_method, waitroom_session_id, expires_at, refund_status, refund_reason, failure_code, \
      created_at, updated_at";
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrderRow {
-    pub id: String,
-    pub code: String,
-    pub event_id: String,
-    pub user_id: String,
-    pub status: String,
-    pub total_amount_cents: i64,
-    pub currency: String,
-    pub payment_method: String,
-    pub waitroom_session_id: Option<String>,
-    pub expires_at: i64,
-    pub refund_status: Option<String>,
-    pub refund_reason: Option<String>,
-    pub failure_code: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-impl OrderRow {
-    pub fn status(&self) -> Result<OrderStatus, ApiError> {
-        OrderStatus::parse(&self.status).ok_or_else(|| {
-            ApiError::internal(format!("order {} has status {}", self.id, self.status))
-        })
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ItemRow {
-    pub order_id: String,
-    pub ticket_class_id: String,
-    pub quantity: i64,
-    pub price_cents: i64,
-}
 
 pub async fn find_by_id(db: &D1Database, id: &str) -> Result<Option<OrderRow>, ApiError> {
     first(
@@ -140,17 +104,6 @@ async fn count(db: &D1Database, sql: &str, arg: &str) -> Result<i64, ApiError> {
         .await?
         .map(|r| r.n)
         .unwrap_or(0))
-}
-
-/// A status change with its announcements.
-pub struct Transition<'a> {
-    pub order: &'a OrderRow,
-    pub from: OrderStatus,
-    pub to: OrderStatus,
-    pub refund_reason: Option<&'a str>,
-    pub failure_code: Option<&'a str>,
-    /// Domain events to publish if (and only if) this transition is the one that happened.
-    pub announce: Vec<(&'static str, Map<String, Value>)>,
 }
 
 /// Applies a transition guarded by the status it expects, with its outbox rows in the same

@@ -1,0 +1,116 @@
+//! The order resource on the wire: the body of `POST /api/orders` and the order as every
+//! orders endpoint shows it. Here rather than in `api` because the checkout stores its first
+//! answer (the Idempotency-Key replay) and so must produce it itself.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::ports::{ItemRow, OrderRow};
+use crate::domain::checkout::RawLine;
+use crate::domain::validation::format_rfc3339;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItemView {
+    pub ticket_class_id: String,
+    pub quantity: i64,
+    pub price_cents: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    pub id: String,
+    pub code: String,
+    pub event_id: String,
+    pub user_id: String,
+    /// PENDING, COMPLETED, CANCELLED or FAILED.
+    pub status: String,
+    pub items: Vec<OrderItemView>,
+    pub total_amount_cents: i64,
+    pub currency: String,
+    pub payment_method: String,
+    pub expires_at: String,
+    /// `REFUND_REQUIRED` when money arrived but the tickets could not be delivered.
+    pub refund_status: Option<String>,
+    pub refund_reason: Option<String>,
+    pub failure_code: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedOrder {
+    pub order: Order,
+    /// Where to send the buyer to pay.
+    pub payment_url: String,
+}
+
+fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
+    Order {
+        id: row.id.clone(),
+        code: row.code.clone(),
+        event_id: row.event_id.clone(),
+        user_id: row.user_id.clone(),
+        status: row.status.clone(),
+        items,
+        total_amount_cents: row.total_amount_cents,
+        currency: row.currency.clone(),
+        payment_method: row.payment_method.clone(),
+        expires_at: format_rfc3339(row.expires_at),
+        refund_status: row.refund_status.clone(),
+        refund_reason: row.refund_reason.clone(),
+        failure_code: row.failure_code.clone(),
+        created_at: format_rfc3339(row.created_at),
+        updated_at: format_rfc3339(row.updated_at),
+    }
+}
+
+/// The views of `rows`, each with its items out of `items` (the items of all of them).
+pub fn order_views(rows: &[OrderRow], items: Vec<ItemRow>) -> Vec<Order> {
+    let mut by_order: HashMap<String, Vec<OrderItemView>> = HashMap::new();
+    for item in items {
+        by_order
+            .entry(item.order_id)
+            .or_default()
+            .push(OrderItemView {
+                ticket_class_id: item.ticket_class_id,
+                quantity: item.quantity,
+                price_cents: item.price_cents,
+            });
+    }
+    rows.iter()
+        .map(|r| view(r, by_order.remove(&r.id).unwrap_or_default()))
+        .collect()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderLine {
+    pub ticket_class_id: Option<String>,
+    pub quantity: Option<Value>,
+}
+
+impl From<OrderLine> for RawLine {
+    fn from(line: OrderLine) -> Self {
+        RawLine {
+            ticket_class_id: line.ticket_class_id,
+            quantity: line.quantity,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrderRequest {
+    pub event_id: Option<String>,
+    pub items: Option<Vec<OrderLine>>,
+    /// `payos`, `vnpay`, `zalopay` or `sandbox`.
+    pub payment_method: Option<String>,
+    /// Required for events with a waitroom: the token from admission.
+    pub checkout_token: Option<String>,
+}
