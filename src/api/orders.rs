@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::checkout::edge::{send_create, D1Checkout, HubStubs};
 use crate::checkout::ports::{CheckoutLog, OrderRow, PaymentLinks};
 use crate::checkout::wire::{order_views, CreateOrderRequest, CreatedOrder, Order};
 use crate::checkout::{Checkout, FreshIds, IdempotencyKey, OrderAnswer, OrderRequest, Saga};
+use crate::checkout_edge::{send_create, D1Checkout, HubStubs};
 use crate::domain::access::{Action, Actor, EventOp, EventRole};
 use crate::domain::ids::{OrderCode, UserId};
 use crate::domain::validation::{FieldError, Pagination};

@@ -6,7 +6,7 @@
 //! world only through the traits of [`ports`]: D1, the event's object, the payment providers
 //! and the log. So it compiles and runs on the host, where `tests/checkout_saga.rs` drives the
 //! whole purchase, compensation included, against in-memory fakes that fail on demand; the
-//! Worker's implementations of the traits are in `edge` (wasm32 only).
+//! Worker's implementations of the traits are in `crate::checkout_edge` (wasm32 only).
 //!
 //! Invariants it keeps, whatever fails in between:
 //! - tickets held for an order that was never written are given back (and its waitroom
@@ -17,8 +17,6 @@
 //!   their own names) and every effect is idempotent, so a retry or a duplicate message
 //!   repeats nothing.
 
-#[cfg(target_arch = "wasm32")]
-pub mod edge;
 pub mod idempotency;
 pub mod place;
 pub mod ports;

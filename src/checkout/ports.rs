@@ -2,7 +2,7 @@
 //! (orders, payments, idempotency keys, saga steps, the outbox), the event's object (holds and
 //! checkout slots), the payment providers (payment links) and the log.
 //!
-//! The Worker implements them over D1, the `EventHub` stub and `fetch` (`checkout::edge`,
+//! The Worker implements them over D1, the `EventHub` stub and `fetch` (`crate::checkout_edge`,
 //! wasm32 only); host tests implement them in memory, with failures on demand.
 //!
 //! The traits use `async fn` without `Send` bounds on purpose: the Workers runtime is single

@@ -4,8 +4,8 @@
 use serde_json::Value;
 use worker::{Date, Env};
 
-use crate::checkout::edge::{D1Checkout, HubStubs, TraceLog};
 use crate::checkout::Saga;
+use crate::checkout_edge::{D1Checkout, HubStubs, TraceLog};
 use crate::error::ApiError;
 use crate::log::Trace;
 

@@ -1,11 +1,15 @@
 //! The checkout's ports over the Workers runtime: D1 through `store`, each event's `EventHub`
 //! stub, the providers' create calls through `fetch` with a timeout, and log lines tied to a
 //! trace. Thin on purpose: every decision is in the service, which is tested on the host.
+//!
+//! A module of its own, beside `checkout` rather than in it, so the arrows run one way: the
+//! service names only its ports, `store` returns the ports' records, and this file is the one
+//! place that joins them.
 
 use serde_json::Value;
 use worker::{Context, D1Database, Date, Env, Fetch, Headers, Method, Request, RequestInit};
 
-use super::ports::{
+use crate::checkout::ports::{
     CheckoutLog, CheckoutPayment, CheckoutStore, EventForSale, EventObject, ItemRow, KeyRow,
     KeyTakeover, NewKey, NewOrder, OrderRow, StuckCheckout, Transition,
 };
