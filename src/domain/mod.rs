@@ -8,6 +8,7 @@ pub mod ids;
 pub mod ledger;
 pub mod password;
 pub mod saga;
+pub mod tickets;
 pub mod tokens;
 pub mod validation;
 pub mod waitroom;
