@@ -17,6 +17,7 @@
 //!   value; in every environment, one that is not base64url of 32 bytes. Development falls back
 //!   to the development key, so `npm run dev` needs no setup.
 
+use crate::domain::tickets::currency::CurrencySupport;
 use crate::domain::tickets::TicketSigner;
 use crate::domain::tokens::MIN_SECRET_BYTES;
 use crate::payments::{vnpay, zalopay, Gateway, Provider};
@@ -264,6 +265,16 @@ impl Settings {
             .map(TicketSigner::from_seed)
     }
 
+    /// Which currencies buyers can pay in here, from the providers enabled (sandbox included
+    /// where it is on).
+    pub fn currency_support(&self) -> CurrencySupport {
+        CurrencySupport::from_providers(
+            Provider::ALL
+                .into_iter()
+                .filter(|provider| self.provider_enabled(*provider)),
+        )
+    }
+
     pub fn origin_allowed(&self, origin: &str) -> bool {
         self.cors_origins.iter().any(|o| o == "*" || o == origin)
     }
@@ -505,6 +516,38 @@ mod tests {
         assert_eq!(
             dev(Some("garbage")).misconfiguration,
             ["TICKET_SIGNING_KEY is not an Ed25519 seed (32 bytes, base64url)"]
+        );
+    }
+
+    #[test]
+    fn currency_support_follows_the_enabled_providers() {
+        use crate::domain::validation::CurrencyCode;
+        let s = settings(&production());
+        assert_eq!(
+            s.currency_support().check_class(CurrencyCode::VND, false),
+            Ok(())
+        );
+        assert!(s
+            .currency_support()
+            .check_class(CurrencyCode::USD, false)
+            .is_err());
+        let mut none = production();
+        none.insert("PAYMENT_PROVIDERS", String::new());
+        let s = settings(&none);
+        assert!(s
+            .currency_support()
+            .check_class(CurrencyCode::VND, false)
+            .is_err());
+        assert_eq!(
+            s.currency_support().check_class(CurrencyCode::VND, true),
+            Ok(())
+        );
+        none.insert("ENVIRONMENT", "staging".into());
+        none.insert("SANDBOX_PAYMENTS", "enabled".into());
+        let s = settings(&none);
+        assert_eq!(
+            s.currency_support().check_class(CurrencyCode::VND, false),
+            Ok(())
         );
     }
 

@@ -14,6 +14,7 @@ mod orders;
 mod pages;
 mod payments;
 mod ticket_classes;
+mod tickets;
 mod users;
 mod waitroom;
 
@@ -74,6 +75,12 @@ pub enum Endpoint {
     CreateTicketClass,
     UpdateTicketClass,
     OpsEventStatus,
+    ListMyTickets,
+    TicketPublicKey,
+    GetTicket,
+    TicketQrSvg,
+    CheckIn,
+    CheckInStats,
 }
 
 impl Endpoint {
@@ -210,6 +217,17 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         "/api/ops/events/{id}/status",
         Endpoint::OpsEventStatus,
     ),
+    // Tickets and the door (the literal public-key path before the `{id}` capture).
+    ("GET", "/api/tickets", Endpoint::ListMyTickets),
+    ("GET", "/api/tickets/public-key", Endpoint::TicketPublicKey),
+    ("GET", "/api/tickets/{id}", Endpoint::GetTicket),
+    ("GET", "/api/tickets/{id}/qr.svg", Endpoint::TicketQrSvg),
+    ("POST", "/api/events/{id}/check-ins", Endpoint::CheckIn),
+    (
+        "GET",
+        "/api/events/{id}/check-ins/stats",
+        Endpoint::CheckInStats,
+    ),
 ];
 
 impl Routed for Endpoint {
@@ -284,5 +302,11 @@ async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
         Endpoint::CreateTicketClass => ticket_classes::create(rc).await,
         Endpoint::UpdateTicketClass => ticket_classes::update(rc).await,
         Endpoint::OpsEventStatus => ops::event_status(rc).await,
+        Endpoint::ListMyTickets => tickets::list_mine(rc).await,
+        Endpoint::TicketPublicKey => tickets::public_key(rc).await,
+        Endpoint::GetTicket => tickets::get(rc).await,
+        Endpoint::TicketQrSvg => tickets::qr_image(rc).await,
+        Endpoint::CheckIn => tickets::check_in(rc).await,
+        Endpoint::CheckInStats => tickets::check_in_stats(rc).await,
     }
 }

@@ -63,6 +63,9 @@ pub struct Order {
     pub failure_code: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Once COMPLETED: one ticket per unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tickets: Option<Vec<super::tickets::Ticket>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -104,6 +107,7 @@ fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
         failure_code: row.failure_code.clone(),
         created_at: format_rfc3339(row.created_at),
         updated_at: format_rfc3339(row.updated_at),
+        tickets: None,
     }
 }
 
@@ -122,9 +126,20 @@ async fn views(db: &worker::D1Database, rows: &[OrderRow]) -> Result<Vec<Order>,
                 });
         }
     }
+    let completed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.status == "COMPLETED")
+        .map(|r| r.id.clone())
+        .collect();
+    let mut tickets = super::tickets::of_orders(db, &completed).await?;
     Ok(rows
         .iter()
-        .map(|r| view(r, by_order.remove(&r.id).unwrap_or_default()))
+        .map(|r| Order {
+            tickets: completed
+                .contains(&r.id)
+                .then(|| tickets.remove(&r.id).unwrap_or_default()),
+            ..view(r, by_order.remove(&r.id).unwrap_or_default())
+        })
         .collect())
 }
 

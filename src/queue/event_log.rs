@@ -28,5 +28,9 @@ pub async fn record(env: &Env, body: &Value) -> Result<(), ApiError> {
         &[text(id), text(event_id), text(kind), text(&body.to_string()), int(occurred), int(now)],
     )
     .await?;
+    // The event's door object announces check-ins and voids; the D1 ticket row follows.
+    if matches!(kind, "TICKET_CHECKED_IN" | "TICKET_VOIDED") {
+        crate::store::tickets::follow_door(&db, body, now).await?;
+    }
     Ok(())
 }

@@ -40,6 +40,9 @@ pub async fn handle(env: &Env, body: &Value, trace: &Trace) -> Result<(), ApiErr
         // reserve and write): the stock is already back, nothing else to undo.
         if let Some(order) = orders::find_by_id(&db, order_id).await? {
             continue_saga(env, &db, &order, input, now, trace).await?;
+            // Every message that leaves the order COMPLETED (the first and any redelivery)
+            // issues what is missing; the message is acknowledged only once that is done.
+            crate::store::tickets::issue_if_completed(env, &db, order_id, now).await?;
         }
     }
     run(

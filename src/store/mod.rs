@@ -9,4 +9,5 @@ pub mod orders;
 pub mod outbox;
 pub mod payments;
 pub mod ticket_classes;
+pub mod tickets;
 pub mod users;

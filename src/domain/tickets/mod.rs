@@ -15,6 +15,7 @@ pub mod currency;
 pub mod door;
 pub mod issue;
 pub mod qr;
+pub mod receipt;
 pub mod svg;
 
 pub use door::{DoorRefusal, Gate, TicketState};
