@@ -1,6 +1,7 @@
 // Tickets and the door through the HTTP API: issue on payment, the signed qr and its image,
 // check-in in the event's door object (concurrent gates, tampering, codes, roles), the D1 row
 // following the door, check-in stats, the receipt mail, and currencies nobody can pay in.
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { call, expectProblem, json, registerAndLogin, uniqueEmail, type TestUser } from "./helpers";
 import { eventually, publishedEvent, type PublishedEvent } from "./fixtures";
@@ -150,6 +151,37 @@ describe("check-in at the door", () => {
     const typed = await checkIn(event.id, event.organizer.token, { code: ticket.code.toLowerCase().replace(/-/g, " ") });
     expect(typed.status).toBe(200);
     expect((await json(typed)).ticket).toMatchObject({ id: ticket.id, status: "CHECKED_IN", gate: null });
+  });
+
+  it("refuses a voided ticket with TICKET_VOID, checked in or not, and the D1 row follows the void", async () => {
+    const event = await publishedEvent({ classes: [{ name: "GA", priceCents: 100_000, total: 10 }] });
+    const buyer = await registerAndLogin();
+    const [first, second] = (await buy(event, buyer, 2)).tickets;
+    expect((await checkIn(event.id, event.organizer.token, { qr: first.qr })).status).toBe(200);
+
+    // What the refund flow will call: the event's door voids tickets, once.
+    const door = env.EVENT_DOOR.get(env.EVENT_DOOR.idFromName(event.id));
+    const voidTickets = () =>
+      door.fetch("https://event-door", {
+        method: "POST",
+        body: JSON.stringify({
+          op: "void",
+          eventId: event.id,
+          atMs: Date.now(),
+          tickets: [first, second].map((t) => ({ ticketId: t.id, ticketClassId: t.ticketClassId })),
+        }),
+      });
+    expect(await (await voidTickets()).json()).toEqual({ voided: 2 });
+    expect(await (await voidTickets()).json()).toEqual({ voided: 0 });
+
+    await expectProblem(await checkIn(event.id, event.organizer.token, { qr: first.qr }), 409, "TICKET_VOID");
+    await expectProblem(await checkIn(event.id, event.organizer.token, { code: second.code }), 409, "TICKET_VOID");
+    await eventually(async () => {
+      const { items } = await json(await call("/api/tickets", { token: buyer.token }));
+      return items.filter((t: any) => t.status === "VOID").length === 2;
+    }, "both ticket rows VOID");
+    const stats = await json(await call(`/api/events/${event.id}/check-ins/stats`, { token: event.organizer.token }));
+    expect(stats.items).toEqual([{ ticketClassId: event.classes[0].id, name: "GA", sold: 0, checkedIn: 0 }]);
   });
 
   it("is open to the event's staff, editors and admins, not to viewers, buyers or anonymous callers", async () => {
