@@ -17,7 +17,7 @@
 //!   value; in every environment, one that is not base64url of 32 bytes. Development falls back
 //!   to the development key, so `npm run dev` needs no setup.
 
-use crate::domain::tickets::currency::CurrencySupport;
+use crate::domain::tickets::currency::{CurrencySupport, PaymentMethod};
 use crate::domain::tickets::TicketSigner;
 use crate::domain::tokens::MIN_SECRET_BYTES;
 use crate::payments::{vnpay, zalopay, Gateway, Provider};
@@ -268,10 +268,11 @@ impl Settings {
     /// Which currencies buyers can pay in here, from the providers enabled (sandbox included
     /// where it is on).
     pub fn currency_support(&self) -> CurrencySupport {
-        CurrencySupport::from_providers(
+        CurrencySupport::from_methods(
             Provider::ALL
                 .into_iter()
-                .filter(|provider| self.provider_enabled(*provider)),
+                .filter(|provider| self.provider_enabled(*provider))
+                .filter_map(|provider| PaymentMethod::parse(provider.as_str())),
         )
     }
 
@@ -517,6 +518,16 @@ mod tests {
             dev(Some("garbage")).misconfiguration,
             ["TICKET_SIGNING_KEY is not an Ed25519 seed (32 bytes, base64url)"]
         );
+    }
+
+    #[test]
+    fn every_provider_is_a_payment_method_the_currency_rules_know() {
+        for provider in Provider::ALL {
+            assert!(
+                PaymentMethod::parse(provider.as_str()).is_some(),
+                "{provider}"
+            );
+        }
     }
 
     #[test]

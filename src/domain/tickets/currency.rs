@@ -8,14 +8,39 @@
 //! (price 0) is payable in any currency, whatever providers are on.
 
 use crate::domain::validation::CurrencyCode;
-use crate::payments::Provider;
 
-/// The currencies a provider settles in.
-pub fn currencies_of(provider: Provider) -> &'static [CurrencyCode] {
-    match provider {
-        Provider::Payos | Provider::Vnpay | Provider::Zalopay | Provider::Sandbox => {
-            &[CurrencyCode::VND]
+/// A way to pay that moves money, named as `paymentMethod` names it. The rules stay free of
+/// the provider adapters; the shell maps its enabled providers onto these by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentMethod {
+    Payos,
+    Vnpay,
+    Zalopay,
+    Sandbox,
+}
+
+impl PaymentMethod {
+    pub const ALL: [Self; 4] = [Self::Payos, Self::Vnpay, Self::Zalopay, Self::Sandbox];
+
+    /// `payos`, `vnpay`, `zalopay` or `sandbox`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "payos" => Some(Self::Payos),
+            "vnpay" => Some(Self::Vnpay),
+            "zalopay" => Some(Self::Zalopay),
+            "sandbox" => Some(Self::Sandbox),
+            _ => None,
         }
+    }
+}
+
+/// The currencies a payment method settles in.
+pub fn currencies_of(method: PaymentMethod) -> &'static [CurrencyCode] {
+    match method {
+        PaymentMethod::Payos
+        | PaymentMethod::Vnpay
+        | PaymentMethod::Zalopay
+        | PaymentMethod::Sandbox => &[CurrencyCode::VND],
     }
 }
 
@@ -38,11 +63,12 @@ impl CurrencyNotSupported {
 }
 
 impl CurrencySupport {
-    /// From the providers buyers may use here (the real ones enabled and, where on, the sandbox).
-    pub fn from_providers(enabled: impl IntoIterator<Item = Provider>) -> Self {
+    /// From the methods buyers may use here (the real providers enabled and, where on, the
+    /// sandbox).
+    pub fn from_methods(enabled: impl IntoIterator<Item = PaymentMethod>) -> Self {
         let mut payable = Vec::new();
-        for provider in enabled {
-            for currency in currencies_of(provider) {
+        for method in enabled {
+            for currency in currencies_of(method) {
                 if !payable.contains(currency) {
                     payable.push(*currency);
                 }
@@ -72,7 +98,7 @@ mod tests {
 
     #[test]
     fn every_provider_takes_vnd_and_only_vnd() {
-        let all = CurrencySupport::from_providers(Provider::ALL);
+        let all = CurrencySupport::from_methods(PaymentMethod::ALL);
         assert_eq!(all.check_class(CurrencyCode::VND, false), Ok(()));
         assert_eq!(
             all.check_class(CurrencyCode::USD, false),
@@ -80,14 +106,19 @@ mod tests {
                 currency: CurrencyCode::USD
             })
         );
-        for provider in Provider::ALL {
-            assert_eq!(currencies_of(provider), [CurrencyCode::VND]);
+        for method in PaymentMethod::ALL {
+            assert_eq!(currencies_of(method), [CurrencyCode::VND]);
         }
+        assert_eq!(
+            PaymentMethod::parse("zalopay"),
+            Some(PaymentMethod::Zalopay)
+        );
+        assert_eq!(PaymentMethod::parse("cash"), None);
     }
 
     #[test]
     fn with_no_method_enabled_only_free_classes_can_be_sold() {
-        let none = CurrencySupport::from_providers([]);
+        let none = CurrencySupport::from_methods([]);
         assert!(none.check_class(CurrencyCode::VND, false).is_err());
         assert_eq!(none.check_class(CurrencyCode::VND, true), Ok(()));
         assert_eq!(none.check_class(CurrencyCode::USD, true), Ok(()));
@@ -95,7 +126,7 @@ mod tests {
 
     #[test]
     fn the_sandbox_alone_takes_what_the_real_providers_take() {
-        let staging = CurrencySupport::from_providers([Provider::Sandbox]);
+        let staging = CurrencySupport::from_methods([PaymentMethod::Sandbox]);
         assert_eq!(staging.check_class(CurrencyCode::VND, false), Ok(()));
         assert!(staging.check_class(CurrencyCode::EUR, false).is_err());
         assert_eq!(
