@@ -62,6 +62,8 @@ const shared = {
 /** Production-like secrets: long enough, not the development values, https endpoints. */
 const DEPLOYED_SECRETS = {
   JWT_SECRET: "deployed-jwt-secret-0123456789abcdef0123456789",
+  // 32 bytes, base64url (an Ed25519 seed), not the development key.
+  TICKET_SIGNING_KEY: "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1-f4CBgoM",
   SANDBOX_WEBHOOK_SECRET: "deployed-sandbox-webhook-secret",
   PAYOS_CLIENT_ID: FAKE_KEYS.payos.clientId,
   PAYOS_API_KEY: FAKE_KEYS.payos.apiKey,

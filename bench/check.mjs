@@ -107,6 +107,15 @@ export async function checkLive({ url, mf, eventId, organizerToken, harness = {}
   }
   counts.duplicateEffects = dupPayments + dupOrders + multiTerminal;
 
+  // Tickets: every COMPLETED order holds exactly one ticket per unit and every other order none,
+  // however often and in whatever order its completion was delivered (src/domain/tickets).
+  counts.ticketsNotOnePerUnit = (await all(
+    `SELECT COUNT(*) AS n FROM orders o WHERE o.event_id = ?1
+      AND (SELECT COUNT(*) FROM tickets t WHERE t.order_id = o.id) !=
+        CASE WHEN o.status = 'COMPLETED'
+          THEN (SELECT COALESCE(SUM(i.quantity), 0) FROM order_items i WHERE i.order_id = o.id) ELSE 0 END`,
+    eventId))[0].n;
+
   // 7. Provider failures at checkout: every buyer told 502 has its order with that provider
   //    FAILED with PAYMENT_PROVIDER_UNAVAILABLE and the payment CANCELLED (no link to pay later).
   const failures = harness.providerFailures ?? [];

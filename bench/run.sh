@@ -7,6 +7,7 @@
 #   waitroom-depth  join and position cost at queue depth 1,000,000 vs 1,000        (bench/waitroom.mjs)
 #   waitroom-ws     one admission tick with many hibernating WebSockets             (bench/waitroom.mjs)
 #   waitroom        the three waitroom scenarios
+#   door            check-ins/s on one event's door object vs /ping (issue "tickets") (bench/door.mjs)
 # Each scenario documents its environment variables at the top of its file. Exits non-zero
 # only when a scenario fails (errors, wrong answers), never because a figure is slow.
 #   flash-crowd     N buyers through waitroom, checkout and payment + the checker    (bench/flash-crowd.mjs, FC_* variables)
@@ -17,14 +18,14 @@ cd "$ROOT"
 . scripts/setup.sh
 [ -f build/index.js ] || bash scripts/build.sh
 
-all=(http inventory waitroom-join waitroom-depth waitroom-ws)
+all=(http inventory waitroom-join waitroom-depth waitroom-ws door)
 requested=("$@")
 [ ${#requested[@]} -gt 0 ] || requested=("${all[@]}")
 scenarios=()
 for s in "${requested[@]}"; do
   case "$s" in
     waitroom) scenarios+=(waitroom-join waitroom-depth waitroom-ws) ;;
-    http | inventory | waitroom-join | waitroom-depth | waitroom-ws | flash-crowd | profile) scenarios+=("$s") ;;
+    http | inventory | waitroom-join | waitroom-depth | waitroom-ws | door | flash-crowd | profile) scenarios+=("$s") ;;
     *)
       echo "unknown scenario: $s (known: ${all[*]} waitroom flash-crowd profile)" >&2
       exit 2

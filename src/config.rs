@@ -12,8 +12,13 @@
 //! - a development-only feature switched on in production: the sandbox payment provider
 //!   (`SANDBOX_PAYMENTS=enabled`) or the mailbox (`DEV_MAILBOX=enabled`); in staging they may
 //!   be on, and the sandbox then needs its `SANDBOX_WEBHOOK_SECRET`;
-//! - `ADMIN_EMAILS` listing a development account (`@ticketbottle.dev`).
+//! - `ADMIN_EMAILS` listing a development account (`@ticketbottle.dev`);
+//! - `TICKET_SIGNING_KEY` (the Ed25519 seed that signs tickets) missing or the development
+//!   value; in every environment, one that is not base64url of 32 bytes. Development falls back
+//!   to the development key, so `npm run dev` needs no setup.
 
+use crate::domain::tickets::currency::{CurrencySupport, PaymentMethod};
+use crate::domain::tickets::TicketSigner;
 use crate::domain::tokens::MIN_SECRET_BYTES;
 use crate::payments::{vnpay, zalopay, Gateway, Provider};
 
@@ -73,6 +78,9 @@ pub fn example_secrets() -> impl Iterator<Item = (&'static str, &'static str)> {
         .map(|(k, v)| (k.trim(), v.trim()))
         .filter(|(k, v)| !v.is_empty() && !v.contains("://") && !PUBLIC_EXAMPLE_NAMES.contains(k))
 }
+/// The ticket signing key of `.dev.vars.example` (base64url of `dev-only-ticket-signing-key-0001`):
+/// used in development when none is set, refused everywhere else.
+pub const DEV_TICKET_SIGNING_KEY: &str = "ZGV2LW9ubHktdGlja2V0LXNpZ25pbmcta2V5LTAwMDE";
 
 /// The development accounts' domain (the demo seed); never a platform admin elsewhere.
 const DEV_ACCOUNT_DOMAIN: &str = "@ticketbottle.dev";
@@ -98,6 +106,9 @@ pub struct Settings {
     /// `HOLD_SECONDS`, honoured in development only (the flash-crowd harness shortens holds
     /// so abandoned checkouts expire within a run).
     pub hold_for_ms: Option<i64>,
+    /// The Ed25519 seed tickets are signed with (`TICKET_SIGNING_KEY`; in development the
+    /// development key when unset). `None` only when the deployment is misconfigured.
+    pub ticket_signing_seed: Option<[u8; 32]>,
 }
 
 fn enabled(value: Option<String>) -> bool {
@@ -159,6 +170,11 @@ impl Settings {
             max_body_bytes: get("MAX_BODY_BYTES")
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(64 * 1024),
+            ticket_signing_seed: match get("TICKET_SIGNING_KEY") {
+                Some(text) => TicketSigner::parse_seed(&text).ok(),
+                None if dev => TicketSigner::parse_seed(DEV_TICKET_SIGNING_KEY).ok(),
+                None => None,
+            },
             misconfiguration: Vec::new(),
         };
         misconfiguration.extend(settings.unsafe_to_serve(&get));
@@ -180,6 +196,20 @@ impl Settings {
             )),
             Some(s) if s.starts_with(DEV_VALUE_PREFIX) => {
                 problems.push("JWT_SECRET is the development value".to_string())
+            }
+            Some(_) => {}
+        }
+        let dev_seed = TicketSigner::parse_seed(DEV_TICKET_SIGNING_KEY).ok();
+        match get("TICKET_SIGNING_KEY") {
+            None if self.environment.is_development() => {}
+            None => problems.push("TICKET_SIGNING_KEY is missing".to_string()),
+            Some(_) if self.ticket_signing_seed.is_none() => problems.push(
+                "TICKET_SIGNING_KEY is not an Ed25519 seed (32 bytes, base64url)".to_string(),
+            ),
+            Some(_)
+                if !self.environment.is_development() && self.ticket_signing_seed == dev_seed =>
+            {
+                problems.push("TICKET_SIGNING_KEY is the development value".to_string())
             }
             Some(_) => {}
         }
@@ -257,6 +287,24 @@ impl Settings {
             Provider::Sandbox => self.sandbox_enabled,
             real => self.payment_providers.contains(&real),
         }
+    }
+
+    /// The ticket signer, or `SERVICE_MISCONFIGURED`-worthy absence (the guard names why).
+    pub fn ticket_signer(&self) -> Option<TicketSigner> {
+        self.ticket_signing_seed
+            .as_ref()
+            .map(TicketSigner::from_seed)
+    }
+
+    /// Which currencies buyers can pay in here, from the providers enabled (sandbox included
+    /// where it is on).
+    pub fn currency_support(&self) -> CurrencySupport {
+        CurrencySupport::from_methods(
+            Provider::ALL
+                .into_iter()
+                .filter(|provider| self.provider_enabled(*provider))
+                .filter_map(|provider| PaymentMethod::parse(provider.as_str())),
+        )
     }
 
     pub fn origin_allowed(&self, origin: &str) -> bool {
@@ -346,12 +394,15 @@ mod tests {
     use super::*;
 
     const GOOD_JWT: &str = "0123456789abcdef0123456789abcdef-production";
+    /// base64url of the bytes 100..132.
+    const GOOD_TICKET_KEY: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1-f4CBgoM";
 
     /// A production deployment that is fully and correctly configured.
     fn production() -> HashMap<&'static str, String> {
         let mut vars: HashMap<&'static str, String> = [
             ("ENVIRONMENT", "production"),
             ("JWT_SECRET", GOOD_JWT),
+            ("TICKET_SIGNING_KEY", GOOD_TICKET_KEY),
             ("ADMIN_EMAILS", "Ops@Example.com"),
             ("PAYMENT_PROVIDERS", "payos,vnpay,zalopay"),
             ("PAYOS_CLIENT_ID", "client"),
@@ -399,6 +450,7 @@ mod tests {
             let s = Settings::from_lookup(|name| match name {
                 "ENVIRONMENT" => raw.map(str::to_string),
                 "JWT_SECRET" => Some(GOOD_JWT.into()),
+                "TICKET_SIGNING_KEY" => Some(GOOD_TICKET_KEY.into()),
                 "PAYMENT_PROVIDERS" => Some(String::new()),
                 _ => None,
             });
@@ -436,6 +488,108 @@ mod tests {
                 );
             }),
             ["JWT_SECRET is the development value"]
+        );
+    }
+
+    #[test]
+    fn the_ticket_signing_key_must_be_a_seed_and_not_the_development_value() {
+        let s = settings(&production());
+        let signer = s.ticket_signer().expect("a configured key signs");
+        let dev_signer = TicketSigner::parse_seed(DEV_TICKET_SIGNING_KEY)
+            .map(|seed| TicketSigner::from_seed(&seed))
+            .expect("the development key is a seed");
+        assert_eq!(signer.kid().len(), 8);
+        assert_ne!(signer.kid(), dev_signer.kid());
+        assert_eq!(
+            problems_with(|v| {
+                v.remove("TICKET_SIGNING_KEY");
+            }),
+            ["TICKET_SIGNING_KEY is missing"]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("TICKET_SIGNING_KEY", DEV_TICKET_SIGNING_KEY.into());
+            }),
+            ["TICKET_SIGNING_KEY is the development value"]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("TICKET_SIGNING_KEY", "c2hvcnQ".into());
+            }),
+            ["TICKET_SIGNING_KEY is not an Ed25519 seed (32 bytes, base64url)"]
+        );
+        let mut staging = production();
+        staging.insert("ENVIRONMENT", "staging".into());
+        staging.insert("TICKET_SIGNING_KEY", DEV_TICKET_SIGNING_KEY.into());
+        assert_eq!(
+            settings(&staging).misconfiguration,
+            ["TICKET_SIGNING_KEY is the development value"]
+        );
+    }
+
+    #[test]
+    fn development_signs_tickets_with_the_development_key_unless_told_otherwise() {
+        let dev = |key: Option<&str>| {
+            Settings::from_lookup(|name| match name {
+                "ENVIRONMENT" => Some("development".into()),
+                "JWT_SECRET" => Some("short".into()),
+                "TICKET_SIGNING_KEY" => key.map(str::to_string),
+                _ => None,
+            })
+        };
+        let dev_seed = TicketSigner::parse_seed(DEV_TICKET_SIGNING_KEY).ok();
+        let unset = dev(None);
+        assert_eq!(unset.misconfiguration, Vec::<String>::new());
+        assert_eq!(unset.ticket_signing_seed, dev_seed);
+        let own = dev(Some(GOOD_TICKET_KEY));
+        assert_eq!(own.misconfiguration, Vec::<String>::new());
+        assert_ne!(own.ticket_signing_seed, dev_seed);
+        assert!(own.ticket_signing_seed.is_some());
+        assert_eq!(
+            dev(Some("garbage")).misconfiguration,
+            ["TICKET_SIGNING_KEY is not an Ed25519 seed (32 bytes, base64url)"]
+        );
+    }
+
+    #[test]
+    fn every_provider_is_a_payment_method_the_currency_rules_know() {
+        for provider in Provider::ALL {
+            assert!(
+                PaymentMethod::parse(provider.as_str()).is_some(),
+                "{provider}"
+            );
+        }
+    }
+
+    #[test]
+    fn currency_support_follows_the_enabled_providers() {
+        use crate::domain::validation::CurrencyCode;
+        let s = settings(&production());
+        assert_eq!(
+            s.currency_support().check_class(CurrencyCode::VND, false),
+            Ok(())
+        );
+        assert!(s
+            .currency_support()
+            .check_class(CurrencyCode::USD, false)
+            .is_err());
+        let mut none = production();
+        none.insert("PAYMENT_PROVIDERS", String::new());
+        let s = settings(&none);
+        assert!(s
+            .currency_support()
+            .check_class(CurrencyCode::VND, false)
+            .is_err());
+        assert_eq!(
+            s.currency_support().check_class(CurrencyCode::VND, true),
+            Ok(())
+        );
+        none.insert("ENVIRONMENT", "staging".into());
+        none.insert("SANDBOX_PAYMENTS", "enabled".into());
+        let s = settings(&none);
+        assert_eq!(
+            s.currency_support().check_class(CurrencyCode::VND, false),
+            Ok(())
         );
     }
 

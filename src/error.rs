@@ -40,6 +40,15 @@ pub enum ApiError {
         code: &'static str,
         detail: String,
     },
+    /// A rule refusal whose problem body carries more than the code: `facts` are added as
+    /// top-level members (409 `ALREADY_CHECKED_IN` names `checkedInAt` and `gate`).
+    #[error("{detail}")]
+    RuleWithFacts {
+        status: u16,
+        code: &'static str,
+        detail: String,
+        facts: serde_json::Map<String, serde_json::Value>,
+    },
     /// Something broke on our side. The message is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,7 +95,7 @@ impl ApiError {
             ApiError::NotFound => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::RateLimited { .. } => 429,
-            ApiError::Rule { status, .. } => *status,
+            ApiError::Rule { status, .. } | ApiError::RuleWithFacts { status, .. } => *status,
             ApiError::Internal(_) | ApiError::Misconfigured(_) => 500,
         }
     }
@@ -102,7 +111,7 @@ impl ApiError {
             ApiError::NotFound => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
-            ApiError::Rule { code, .. } => code,
+            ApiError::Rule { code, .. } | ApiError::RuleWithFacts { code, .. } => code,
             ApiError::Internal(_) => "INTERNAL_ERROR",
             ApiError::Misconfigured(_) => "SERVICE_MISCONFIGURED",
         }
@@ -148,11 +157,21 @@ impl ApiError {
             } => {
                 format!("Too many requests; retry after {retry_after_seconds} s.")
             }
-            ApiError::Rule { detail, .. } => detail.clone(),
+            ApiError::Rule { detail, .. } | ApiError::RuleWithFacts { detail, .. } => {
+                detail.clone()
+            }
             ApiError::Internal(_) => "An unexpected error occurred.".into(),
             ApiError::Misconfigured(_) => {
                 "The service is not configured to serve requests safely.".into()
             }
+        }
+    }
+
+    /// Members added to the problem body beside the standard ones (never overriding them).
+    pub fn facts(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        match self {
+            ApiError::RuleWithFacts { facts, .. } => Some(facts),
+            _ => None,
         }
     }
 

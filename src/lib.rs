@@ -27,6 +27,8 @@ mod store;
 mod webcrypto;
 
 #[cfg(target_arch = "wasm32")]
+pub use durable::door::EventDoor;
+#[cfg(target_arch = "wasm32")]
 pub use durable::event_hub::EventHub;
 
 #[cfg(target_arch = "wasm32")]

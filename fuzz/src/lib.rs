@@ -7,12 +7,15 @@
 //!   compute independently (HMAC over the provider's signed string), so nothing unsigned or
 //!   wrongly signed is ever accepted; a re-signed copy of any input is also verified, to reach
 //!   the parsing behind the signature check;
-//! - DTOs and validators: a value that parses is stable under parse → print → parse.
+//! - DTOs and validators: a value that parses is stable under parse → print → parse;
+//! - the ticket qr: accepted only if it is byte for byte what the platform signs for the ids it
+//!   names (Ed25519 signatures are deterministic), whatever else arrives.
 
 use hmac::{Hmac, Mac};
 use sha2::{Sha256, Sha512};
 use ticketbottle_edge::domain::catalogue::{self, *};
 use ticketbottle_edge::domain::ids::{OrderCode, OrderRef};
+use ticketbottle_edge::domain::tickets::{TicketCode, TicketSigner};
 use ticketbottle_edge::domain::validation::{self, *};
 use ticketbottle_edge::durable::protocol::HubRequest;
 use ticketbottle_edge::payments::sandbox::verify_sandbox_webhook;
@@ -25,6 +28,7 @@ pub const PAYOS_KEY: &str = "fuzz-payos-checksum-key";
 pub const VNPAY_SECRET: &str = "fuzz-vnpay-hash-secret";
 pub const ZALOPAY_KEY2: &str = "fuzz-zalopay-key2";
 pub const SANDBOX_SECRET: &str = "fuzz-sandbox-secret";
+pub const TICKET_SEED: [u8; 32] = [42; 32];
 
 fn hmac256(key: &str, msg: &str) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()).expect("any key length");
@@ -313,6 +317,23 @@ pub fn hub_protocol(data: &[u8]) {
         let back: HubRequest = serde_json::from_str(&again).expect("an encoded request decodes");
         assert_eq!(back, request);
         let _ = request.op();
+    }
+}
+
+/// The door's qr decoder (and the typed ticket code): nothing but an exact signed payload is
+/// accepted, and a typed code is stable under parse → print → parse.
+pub fn ticket_qr(data: &[u8]) {
+    let Some(raw) = text(data) else { return };
+    let signer = TicketSigner::from_seed(&TICKET_SEED);
+    if let Ok(claim) = signer.verifier().verify(raw) {
+        let signed = signer
+            .sign(&claim.event_id, &claim.ticket_id, &claim.ticket_class_id)
+            .expect("decoded ids are UUIDs");
+        assert_eq!(signed, raw, "accepted a qr the platform did not sign");
+        assert_eq!(claim.kid, signer.kid());
+    }
+    if let Ok(code) = TicketCode::parse(raw) {
+        assert_eq!(TicketCode::parse(code.as_str()).ok().as_ref(), Some(&code));
     }
 }
 

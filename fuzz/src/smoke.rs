@@ -15,6 +15,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("catalogue_dto", catalogue_dto),
     ("validators", validators),
     ("hub_protocol", hub_protocol),
+    ("ticket_qr", ticket_qr),
 ];
 
 fn seeds_dir(target: &str) -> std::path::PathBuf {
@@ -82,6 +83,16 @@ fn signed_seeds(target: &str) -> Vec<Vec<u8>> {
             let body =
                 serde_json::json!({ "data": data, "mac": hmac256(ZALOPAY_KEY2, &data), "type": 1 });
             vec![body.to_string().into_bytes(), data.into_bytes()]
+        }
+        "ticket_qr" => {
+            let qr = TicketSigner::from_seed(&TICKET_SEED)
+                .sign(
+                    "0190f3a2-7c1e-7b4d-9a3f-000000000e01",
+                    "0190f3a2-7c1e-8b4d-9a3f-0000000000c1",
+                    "0190f3a2-7c1e-7b4d-9a3f-0000000000a1",
+                )
+                .unwrap();
+            vec![qr.into_bytes(), b"7KQ4-M2XD-9B0F".to_vec()]
         }
         _ => Vec::new(),
     }
@@ -226,6 +237,14 @@ fn signed_seeds_are_accepted_and_tampered_ones_are_not() {
             "{name} accepted a tampered amount"
         );
     }
+    let qr = String::from_utf8(signed_seeds("ticket_qr").remove(0)).unwrap();
+    let verifier = TicketSigner::from_seed(&TICKET_SEED).verifier();
+    assert!(verifier.verify(&qr).is_ok());
+    let mut bytes = qr.clone().into_bytes();
+    let i = bytes.len() - 10;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap();
+    assert!(verifier.verify(&tampered).is_err());
 }
 
 /// Writes the seed corpus `scripts/fuzz.sh` starts libFuzzer from (run with `--ignored`).

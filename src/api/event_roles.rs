@@ -1,5 +1,5 @@
-//! Event roles: who is admin, editor or viewer of an event, and the rule that an event always
-//! keeps an admin.
+//! Event roles: who is admin, editor, viewer or door staff of an event, and the rule that an
+//! event always keeps an admin.
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -19,6 +19,7 @@ mod orders;
 mod pages;
 mod payments;
 mod ticket_classes;
+mod tickets;
 mod users;
 mod waitroom;
 
@@ -153,6 +154,12 @@ endpoints! {
         CreateTicketClass:  POST    "/api/events/{id}/ticket-classes"                   => ticket_classes::create,
         UpdateTicketClass:  PATCH   "/api/events/{id}/ticket-classes/{ticketClassId}"   => ticket_classes::update,
         OpsEventStatus:     GET     "/api/ops/events/{id}/status"                       => ops::event_status,
+        ListMyTickets:      GET     "/api/tickets"                                      => tickets::list_mine,
+        TicketPublicKey:    GET     "/api/tickets/public-key"                           => tickets::public_key,
+        GetTicket:          GET     "/api/tickets/{id}"                                 => tickets::get,
+        TicketQrSvg:        GET     "/api/tickets/{id}/qr.svg"                          => tickets::qr_image,
+        CheckIn:            POST    "/api/events/{id}/check-ins"                        => tickets::check_in,
+        CheckInStats:       GET     "/api/events/{id}/check-ins/stats"                  => tickets::check_in_stats,
     }
     not_in_openapi {
         OpenApi:            GET     "/api/openapi.json"                                 => docs::openapi_json,

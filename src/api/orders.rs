@@ -45,7 +45,19 @@ async fn views(db: &worker::D1Database, rows: &[OrderRow]) -> Result<Vec<Order>,
     } else {
         store::items_of(db, &ids).await?
     };
-    Ok(order_views(rows, items))
+    let completed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.status == "COMPLETED")
+        .map(|r| r.id.clone())
+        .collect();
+    let mut tickets = super::tickets::of_orders(db, &completed).await?;
+    let mut views = order_views(rows, items);
+    for view in &mut views {
+        if completed.contains(&view.id) {
+            view.tickets = Some(tickets.remove(&view.id).unwrap_or_default());
+        }
+    }
+    Ok(views)
 }
 
 /// The checkout's log lines, on this request's trace; a failure line names the route too.

@@ -122,7 +122,8 @@ pub async fn list(rc: &mut RequestContext) -> ApiResult {
         (status = 400, description = "VALIDATION_FAILED: negative price, unknown currency or not the event's currency, total below 1, a sale window outside the event's, a price on a free event", body = Problem),
         (status = 401, body = Problem), (status = 403, description = "Event admins and editors only", body = Problem),
         (status = 404, body = Problem),
-        (status = 409, description = "INVALID_STATUS_TRANSITION (cancelled) or EDIT_CONFLICT", body = Problem)))]
+        (status = 409, description = "INVALID_STATUS_TRANSITION (cancelled) or EDIT_CONFLICT", body = Problem),
+        (status = 422, description = "CURRENCY_NOT_SUPPORTED: no enabled payment method takes the class's currency (free events excepted)", body = Problem)))]
 pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let EventAccess { event, .. } = load_event(rc, &db, EventOp::CreateTicketClass).await?;
@@ -137,6 +138,7 @@ pub async fn create(rc: &mut RequestContext) -> ApiResult {
         v.fields(check_ticket_class_terms(terms, &event.terms, currency));
     }
     let terms = v.finish(|| terms)?;
+    payable_here(rc, &event, terms.currency)?;
 
     let id = uuid::Uuid::now_v7().to_string();
     let counters = inventory_link::register_class(rc, &event.id, &id, &terms).await?;
@@ -159,6 +161,20 @@ pub async fn create(rc: &mut RequestContext) -> ApiResult {
             ticket_class: TicketClass::new(&class, counters),
         },
     )
+}
+
+/// 422 `CURRENCY_NOT_SUPPORTED` for a class no enabled payment method could take: refused now,
+/// not after fans queued for it.
+fn payable_here(
+    rc: &RequestContext,
+    event: &crate::store::events::EventRecord,
+    currency: crate::domain::validation::CurrencyCode,
+) -> Result<(), ApiError> {
+    let free_event = event.terms.config.as_ref().is_some_and(|c| c.is_free);
+    rc.settings
+        .currency_support()
+        .check_class(currency, free_event)
+        .map_err(|e| ApiError::rule(422, e.code(), e.to_string()))
 }
 
 async fn find_class(
@@ -186,7 +202,8 @@ fn counters_changed(old: &TicketClassTerms, new: &TicketClassTerms) -> bool {
         (status = 400, description = "VALIDATION_FAILED, including a currency change, or (once published) a started sale's start or an earlier sale end", body = Problem),
         (status = 401, body = Problem), (status = 403, description = "Event admins and editors only", body = Problem),
         (status = 404, body = Problem),
-        (status = 409, description = "TOTAL_BELOW_COMMITTED, INVALID_STATUS_TRANSITION (cancelled) or EDIT_CONFLICT", body = Problem)))]
+        (status = 409, description = "TOTAL_BELOW_COMMITTED, INVALID_STATUS_TRANSITION (cancelled) or EDIT_CONFLICT", body = Problem),
+        (status = 422, description = "CURRENCY_NOT_SUPPORTED: no enabled payment method takes the class's currency (free events excepted)", body = Problem)))]
 pub async fn update(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let EventAccess { event, .. } = load_event(rc, &db, EventOp::UpdateTicketClass).await?;
@@ -209,6 +226,7 @@ pub async fn update(rc: &mut RequestContext) -> ApiResult {
     // The currency rule is check_ticket_class_update's; here only window and price.
     v.fields(check_ticket_class_terms(&new, &event.terms, None));
     v.finish(|| Some(()))?;
+    payable_here(rc, &event, new.currency)?;
 
     let counters = if counters_changed(&class.terms, &new) {
         inventory_link::update_class_counters(rc, &event.id, &class.id, &class.terms, &new).await?

@@ -40,6 +40,9 @@ pub struct Order {
     pub failure_code: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Once COMPLETED: one ticket per unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tickets: Option<Vec<crate::domain::tickets::Ticket>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -67,6 +70,7 @@ fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
         failure_code: row.failure_code.clone(),
         created_at: format_rfc3339(row.created_at),
         updated_at: format_rfc3339(row.updated_at),
+        tickets: None,
     }
 }
 

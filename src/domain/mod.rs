@@ -11,6 +11,7 @@ pub mod password;
 pub mod saga;
 pub mod sessions;
 pub mod throttle;
+pub mod tickets;
 pub mod time;
 pub mod tokens;
 pub mod validation;

@@ -12,6 +12,8 @@ pub mod client;
 #[cfg(target_arch = "wasm32")]
 mod commands;
 #[cfg(target_arch = "wasm32")]
+pub mod door;
+#[cfg(target_arch = "wasm32")]
 pub mod event_hub;
 #[cfg(target_arch = "wasm32")]
 mod sockets;

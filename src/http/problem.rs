@@ -20,7 +20,13 @@ impl ApiError {
             }
             _ => {}
         }
-        let body = serde_json::to_vec(&self.to_problem()).unwrap_or_else(|_| b"{}".to_vec());
+        let mut problem = serde_json::to_value(self.to_problem()).unwrap_or_default();
+        if let (Some(facts), serde_json::Value::Object(members)) = (self.facts(), &mut problem) {
+            for (name, value) in facts {
+                members.entry(name.clone()).or_insert_with(|| value.clone());
+            }
+        }
+        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
         Response::from_bytes(body)
             .map(|r| r.with_status(self.status()).with_headers(headers))
             .unwrap_or_else(|_| Response::empty().unwrap_or_else(|_| unreachable_response()))

@@ -32,5 +32,10 @@ pub async fn record(env: &Env, body: &Value) -> Result<(), ApiError> {
             recorded_at: now,
         },
     )
-    .await
+    .await?;
+    // The event's door object announces check-ins and voids; the D1 ticket row follows.
+    if matches!(kind, "TICKET_CHECKED_IN" | "TICKET_VOIDED") {
+        crate::store::tickets::follow_door(&db, body, now).await?;
+    }
+    Ok(())
 }

@@ -14,13 +14,22 @@ pub async fn handle(env: &Env, body: &Value, trace: &Trace) -> Result<(), ApiErr
     let store = D1Checkout::new(env)?;
     let hub = HubStubs::new(env, trace);
     let log = TraceLog(trace);
+    let now = Date::now().as_millis() as i64;
     Saga {
         store: &store,
         hub: &hub,
         log: &log,
     }
-    .handle_message(body, Date::now().as_millis() as i64)
-    .await
+    .handle_message(body, now)
+    .await?;
+    // Every message about an order (the first and any redelivery) issues whatever tickets a
+    // COMPLETED order still lacks; the message is acknowledged only once that is done, so a
+    // crash between completing and issuing is repaired by the redelivery.
+    if let Some(order_id) = body.get("orderId").and_then(Value::as_str) {
+        let db = crate::store::d1::db(env)?;
+        crate::store::tickets::issue_if_completed(env, &db, order_id, now).await?;
+    }
+    Ok(())
 }
 
 /// The cron's sweeps: stuck checkouts, then holds whose expiry message never arrived; how

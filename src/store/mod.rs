@@ -11,4 +11,5 @@ pub mod outbox;
 pub mod payments;
 pub mod saga;
 pub mod ticket_classes;
+pub mod tickets;
 pub mod users;

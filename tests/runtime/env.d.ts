@@ -3,6 +3,7 @@ declare module "cloudflare:test" {
     DB: D1Database;
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     EVENT_HUB: DurableObjectNamespace;
+    EVENT_DOOR: DurableObjectNamespace;
     JWT_SECRET: string;
   }
 }
