@@ -77,6 +77,11 @@ impl LedgerStore for MemoryLedgerStore {
             .min())
     }
 
+    fn active_hold_count(&self) -> Result<u64, StoreError> {
+        let active = self.holds.values().filter(|h| h.state == HoldState::Active);
+        Ok(active.count() as u64)
+    }
+
     fn commit(&mut self, changes: &LedgerChanges) -> Result<(), StoreError> {
         if self.fail_next_write {
             self.fail_next_write = false;

@@ -100,6 +100,10 @@ pub trait LedgerStore {
     /// (one step down `holds_active_by_expiry`).
     fn next_expiry(&self) -> Result<Option<Millis>, StoreError>;
 
+    /// ACTIVE holds right now, for the operator view:
+    /// `SELECT COUNT(*) AS n FROM holds WHERE state = 'ACTIVE'` (counts `holds_active_by_expiry`).
+    fn active_hold_count(&self) -> Result<u64, StoreError>;
+
     /// Writes every row of `changes` or none, inside `ctx.storage.transactionSync(..)`:
     /// - settings: `INSERT INTO ledger_settings (id, sale_state, max_tickets_per_user,
     ///   sale_starts_at, sale_ends_at) VALUES (1, ?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET
@@ -191,6 +195,9 @@ impl<S: LedgerStore + ?Sized> LedgerStore for &mut S {
     }
     fn next_expiry(&self) -> Result<Option<Millis>, StoreError> {
         (**self).next_expiry()
+    }
+    fn active_hold_count(&self) -> Result<u64, StoreError> {
+        (**self).active_hold_count()
     }
     fn commit(&mut self, changes: &LedgerChanges) -> Result<(), StoreError> {
         (**self).commit(changes)

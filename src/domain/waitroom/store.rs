@@ -156,3 +156,60 @@ pub trait WaitroomStore: FenwickNodes {
     /// WHERE status = 'ADMITTED' AND order_id IS NULL ORDER BY checkout_expires_at LIMIT 1`
     fn earliest_checkout_expiry(&mut self) -> Result<Option<i64>, Self::Error>;
 }
+
+/// A borrowed store is a store: the object's core borrows the store it owns for each command.
+impl<S: WaitroomStore + ?Sized> WaitroomStore for &mut S {
+    fn load_config(&mut self) -> Result<Option<WaitroomConfig>, Self::Error> {
+        (**self).load_config()
+    }
+    fn save_config(&mut self, config: &WaitroomConfig) -> Result<(), Self::Error> {
+        (**self).save_config(config)
+    }
+    fn load_state(&mut self) -> Result<Option<WaitroomState>, Self::Error> {
+        (**self).load_state()
+    }
+    fn save_state(&mut self, state: &WaitroomState) -> Result<(), Self::Error> {
+        (**self).save_state(state)
+    }
+    fn session(&mut self, session_id: &str) -> Result<Option<WaitroomSession>, Self::Error> {
+        (**self).session(session_id)
+    }
+    fn latest_session_of_user(
+        &mut self,
+        user_id: &str,
+    ) -> Result<Option<WaitroomSession>, Self::Error> {
+        (**self).latest_session_of_user(user_id)
+    }
+    fn session_by_order(&mut self, order_id: &str) -> Result<Option<WaitroomSession>, Self::Error> {
+        (**self).session_by_order(order_id)
+    }
+    fn put_session(&mut self, session: &WaitroomSession) -> Result<(), Self::Error> {
+        (**self).put_session(session)
+    }
+    fn queue_head(
+        &mut self,
+        after_seq: u64,
+        limit: u64,
+    ) -> Result<Vec<WaitroomSession>, Self::Error> {
+        (**self).queue_head(after_seq, limit)
+    }
+    fn prequeued_sessions(&mut self, limit: u64) -> Result<Vec<WaitroomSession>, Self::Error> {
+        (**self).prequeued_sessions(limit)
+    }
+    fn prequeue_join_numbers(&mut self) -> Result<Vec<u64>, Self::Error> {
+        (**self).prequeue_join_numbers()
+    }
+    fn assign_seqs(&mut self, assignments: &[SeqAssignment]) -> Result<(), Self::Error> {
+        (**self).assign_seqs(assignments)
+    }
+    fn overdue_checkouts(
+        &mut self,
+        now: i64,
+        limit: u64,
+    ) -> Result<Vec<WaitroomSession>, Self::Error> {
+        (**self).overdue_checkouts(now, limit)
+    }
+    fn earliest_checkout_expiry(&mut self) -> Result<Option<i64>, Self::Error> {
+        (**self).earliest_checkout_expiry()
+    }
+}
