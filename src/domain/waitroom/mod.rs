@@ -54,6 +54,7 @@
 //! * `Touch` writes `last_seen_at` at most every [`TOUCH_WRITE_INTERVAL_MS`], so polling fans do
 //!   not turn every request into a write; idle detection is that much coarser.
 
+// Shared with the files below, which see this module's names through `use super::*`.
 use super::fenwick::{self, FenwickNodes};
 
 mod config;
