@@ -22,8 +22,8 @@ use super::commands::{self, AfterCommit, Core, Done};
 use super::hub_log::hub_log;
 use super::outbox::{alarm_unaffected, keep_armed, Destination, FLUSH_BATCH};
 use super::protocol::{
-    shuffle_seed, HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush,
-    SocketRequest, PING_PATH, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
+    HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush, SocketRequest, PING_PATH,
+    REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
 use super::sockets;
 use super::sql_hub::{self, SqlHubStore};
@@ -308,41 +308,11 @@ impl EventHub {
         };
         let op = request.op();
         let now = now_ms();
-        let seed = match &request {
-            HubRequest::SyncEvent(setup) => self
-                .jwt_secret()
-                .map(|secret| shuffle_seed(&secret, &setup.event_id)),
-            _ => None,
-        };
         let sockets_open = match &request {
             HubRequest::Status => sockets::all(self.raw_state()).len() as u64,
             _ => 0,
         };
-        let result = self.run(now, move |core| match request {
-            HubRequest::SyncEvent(setup) => core.sync_event(setup, seed),
-            HubRequest::UpsertClass(spec) => core.upsert_class(spec),
-            HubRequest::UpdateClass {
-                ticket_class_id,
-                total,
-                status,
-            } => core.update_class(ticket_class_id, total, status),
-            HubRequest::Availability => core.availability(),
-            HubRequest::Reserve(request) => core.reserve(request),
-            HubRequest::ReserveForCheckout {
-                session_id,
-                reserve,
-            } => core.reserve_for_checkout(session_id, reserve),
-            HubRequest::Confirm { order_id } => core.confirm(order_id),
-            HubRequest::Release { order_id } => core.release(order_id),
-            HubRequest::Join { user_id } => core.join(user_id),
-            HubRequest::Session { user_id } => core.touch(user_id),
-            HubRequest::Leave { user_id } => core.leave(user_id),
-            HubRequest::CheckoutResolved { order_id, outcome } => {
-                core.checkout_resolved(order_id, outcome)
-            }
-            HubRequest::UnbindOrder { order_id } => core.unbind_order(order_id),
-            HubRequest::Status => core.status(sockets_open),
-        });
+        let result = self.run(now, move |core| core.handle(request, sockets_open));
         match result {
             Ok(done) => {
                 self.after_commit(done.after, now, Flush::Background).await;

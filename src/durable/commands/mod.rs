@@ -12,8 +12,8 @@ use super::outbox::{
     hold_expired_message, next_alarm, waitroom_message, OutboxMessage, FRESH_RETRY_MS,
 };
 use super::protocol::{
-    Ack, ClassReply, ClassesReply, EventSetup, HoldReply, HubFailure, HubStatus, SessionReply,
-    SessionView, WaitroomStatus,
+    shuffle_seed, Ack, ClassReply, ClassesReply, EventSetup, HoldReply, HubFailure, HubRequest,
+    HubStatus, SessionReply, SessionView, WaitroomStatus,
 };
 use crate::domain::ledger::{
     ClassStatus, Hold, HoldState, HoldWithClasses, Ledger, LedgerChanges, LedgerError, LedgerStore,
@@ -207,6 +207,36 @@ where
         HubFailure::internal(format!("waitroom storage: {error}"))
     }
 
+    /// Runs one request of the wire protocol. `connected_sockets` is the runtime's count of
+    /// open waitroom sockets, which only the operator view reports.
+    pub fn handle(self, request: HubRequest, connected_sockets: u64) -> Result<Done, HubFailure> {
+        match request {
+            HubRequest::SyncEvent(setup) => self.sync_event(setup),
+            HubRequest::UpsertClass(spec) => self.upsert_class(spec),
+            HubRequest::UpdateClass {
+                ticket_class_id,
+                total,
+                status,
+            } => self.update_class(ticket_class_id, total, status),
+            HubRequest::Availability => self.availability(),
+            HubRequest::Reserve(request) => self.reserve(request),
+            HubRequest::ReserveForCheckout {
+                session_id,
+                reserve,
+            } => self.reserve_for_checkout(session_id, reserve),
+            HubRequest::Confirm { order_id } => self.confirm(order_id),
+            HubRequest::Release { order_id } => self.release(order_id),
+            HubRequest::Join { user_id } => self.join(user_id),
+            HubRequest::Session { user_id } => self.touch(user_id),
+            HubRequest::Leave { user_id } => self.leave(user_id),
+            HubRequest::CheckoutResolved { order_id, outcome } => {
+                self.checkout_resolved(order_id, outcome)
+            }
+            HubRequest::UnbindOrder { order_id } => self.unbind_order(order_id),
+            HubRequest::Status => self.status(connected_sockets),
+        }
+    }
+
     // ----- the event setup -----
 
     pub fn setup(&self) -> Result<Option<EventSetup>, HubFailure> {
@@ -227,13 +257,10 @@ where
         Ok(state.is_some())
     }
 
-    /// Applies the event's status, sale window, limit and waitroom settings. The shuffle seed
-    /// is only used the first time the waitroom is configured.
-    pub fn sync_event(
-        mut self,
-        setup: EventSetup,
-        shuffle_seed: Option<u64>,
-    ) -> Result<Done, HubFailure> {
+    /// Applies the event's status, sale window, limit and waitroom settings. The pre-queue's
+    /// shuffle seed (from the secret and the event id) is only used the first time the
+    /// waitroom is configured.
+    pub fn sync_event(mut self, setup: EventSetup) -> Result<Done, HubFailure> {
         setup.validate()?;
         if let Some(stored) = self.setup()? {
             if stored.event_id != setup.event_id {
@@ -249,8 +276,11 @@ where
         // A waitroom that exists must hear about a cancellation even if the organiser has
         // switched the waitroom off since.
         if setup.allow_wait_room || self.waitroom_configured()? {
-            let shuffle_seed =
-                shuffle_seed.ok_or_else(|| HubFailure::internal("JWT_SECRET is not configured"))?;
+            let shuffle_seed = self
+                .jwt_secret
+                .as_deref()
+                .map(|secret| shuffle_seed(secret, &setup.event_id))
+                .ok_or_else(|| HubFailure::internal("JWT_SECRET is not configured"))?;
             let command = WaitroomCommand::Configure {
                 event_id: setup.event_id.clone(),
                 config: setup.waitroom_config(),

@@ -83,8 +83,7 @@ impl Object {
     }
 
     fn sync(&mut self, setup: EventSetup) {
-        let seed = Some(0x5EED);
-        self.ok(|core| core.sync_event(setup, seed));
+        self.ok(|core| core.sync_event(setup));
     }
 
     fn class(&mut self, id: &str, total: i64) {
@@ -279,7 +278,7 @@ fn an_object_belongs_to_one_event() {
         event_id: "evt-2".into(),
         ..setup(EventStatus::Published, None)
     };
-    let failure = object.refused(|core| core.sync_event(other, Some(1)));
+    let failure = object.refused(|core| core.sync_event(other));
     assert_eq!((failure.status(), failure.code), (409, "CONFLICT"));
     assert_eq!(
         object.hub.setup.as_ref().map(|s| s.event_id.as_str()),
@@ -676,4 +675,101 @@ fn position_pushes_go_to_queued_fans_only() {
         .collect();
     assert_eq!(positions, [("fan-2", Some(1)), ("fan-3", Some(2))]);
     assert!(views.iter().all(|(_, view)| view.checkout_token.is_none()));
+}
+
+// ----- the wire protocol -----
+
+/// Runs one JSON request as the object's `/rpc` does.
+fn rpc(object: &mut Object, request: Value) -> Result<Value, HubFailure> {
+    let request: HubRequest = serde_json::from_value(request).expect("a hub request");
+    object.run(|core| core.handle(request, 3))?.reply
+}
+
+#[test]
+fn every_operation_is_reachable_through_its_wire_request() {
+    let mut object = Object::new();
+    let setup = serde_json::to_value(setup(EventStatus::Published, slots(1))).expect("json");
+    let mut sync = serde_json::json!({"op": "syncEvent"});
+    if let (Value::Object(sync), Value::Object(setup)) = (&mut sync, setup) {
+        sync.extend(setup);
+    }
+    let line = serde_json::json!([{"ticketClassId": "ga", "quantity": 1}]);
+    let requests = [
+        sync,
+        serde_json::json!({"op": "upsertClass", "id": "ga", "total": 5}),
+        serde_json::json!({"op": "updateClass", "ticketClassId": "ga", "total": 6}),
+        serde_json::json!({"op": "availability"}),
+        serde_json::json!({"op": "reserve", "orderId": "o1", "userId": "u1", "items": line}),
+        serde_json::json!({"op": "confirm", "orderId": "o1"}),
+        serde_json::json!({"op": "reserve", "orderId": "o2", "userId": "u2", "items": line}),
+        serde_json::json!({"op": "release", "orderId": "o2"}),
+        serde_json::json!({"op": "join", "userId": "fan-1"}),
+        serde_json::json!({"op": "session", "userId": "fan-1"}),
+        serde_json::json!({"op": "join", "userId": "fan-2"}),
+        serde_json::json!({"op": "leave", "userId": "fan-2"}),
+        serde_json::json!({"op": "reserveForCheckout", "sessionId": "gone",
+            "reserve": {"orderId": "o3", "userId": "fan-1", "items": line}}),
+        serde_json::json!({"op": "unbindOrder", "orderId": "o3"}),
+        serde_json::json!({"op": "checkoutResolved", "orderId": "o3", "outcome": "FAILED"}),
+        serde_json::json!({"op": "status"}),
+    ];
+    let mut replies = Vec::new();
+    for request in requests {
+        let op = request["op"].clone();
+        replies.push((op, rpc(&mut object, request)));
+    }
+    let answer = |op: &str| -> &Result<Value, HubFailure> {
+        let found = replies.iter().rev().find(|(o, _)| o == op);
+        &found.expect("the op ran").1
+    };
+    assert_eq!(answer("syncEvent"), &Ok(serde_json::json!({"ok": true})));
+    assert_eq!(
+        answer("updateClass")
+            .as_ref()
+            .map(|r| r["ticketClass"]["total"].clone()),
+        Ok(6.into())
+    );
+    assert_eq!(
+        answer("confirm").as_ref().map(|r| r["outcome"].clone()),
+        Ok("CONFIRMED".into())
+    );
+    assert_eq!(
+        answer("release").as_ref().map(|r| r["outcome"].clone()),
+        Ok("RELEASED".into())
+    );
+    assert_eq!(
+        answer("session")
+            .as_ref()
+            .map(|r| r["waitroomSession"]["status"].clone()),
+        Ok("QUEUED".into())
+    );
+    assert_eq!(
+        answer("reserveForCheckout")
+            .as_ref()
+            .map(|_| ())
+            .map_err(|f| f.code),
+        Err("CHECKOUT_TOKEN_INVALID")
+    );
+    let status = answer("status").as_ref().expect("status");
+    assert_eq!(status["connectedSockets"], 3);
+    assert_eq!(status["classes"][0]["sold"], 1);
+    assert_eq!(status["waitroom"]["queueLength"], 1);
+}
+
+#[test]
+fn the_pre_queue_seed_comes_from_the_secret_and_the_event() {
+    let mut object = with_waitroom(1);
+    let state = object
+        .waitroom
+        .load_state()
+        .expect("read")
+        .expect("configured");
+    assert_eq!(state.shuffle_seed, shuffle_seed(SECRET, EVENT));
+
+    let mut unsigned = Object::new();
+    unsigned.secret = None;
+    let failure = unsigned.refused(|core| core.sync_event(setup(EventStatus::Published, slots(1))));
+    assert_eq!((failure.status(), failure.code), (500, "INTERNAL_ERROR"));
+    // Without a waitroom nothing needs the seed.
+    unsigned.sync(setup(EventStatus::Published, None));
 }
