@@ -15,6 +15,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("catalogue_dto", catalogue_dto),
     ("validators", validators),
     ("hub_protocol", hub_protocol),
+    ("hub_commands", hub_commands),
 ];
 
 fn seeds_dir(target: &str) -> std::path::PathBuf {
