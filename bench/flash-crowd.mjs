@@ -243,7 +243,7 @@ await must(call("setup", `/api/events/${event.id}/publish`, { method: "POST", to
 // What each admitted buyer does with the checkout. The provider plans first order with a real
 // provider that fails (its create call, through the fakes, or VNPay's IPN), then order again
 // with the same checkout token through the sandbox. A create call that failed leaves the buyer
-// in checkout (they never saw a payment page: src/domain/waitroom.rs, UnbindOrder), so that
+// in checkout (they never saw a payment page: src/domain/waitroom/, UnbindOrder), so that
 // order must be accepted; a payment the buyer cancelled on VNPay's page ends the checkout
 // session by design (the slot goes to the next fan), so that one is refused and the buyer joins
 // again, waits for admission and buys through the sandbox.

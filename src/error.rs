@@ -57,6 +57,39 @@ pub enum ApiError {
     Misconfigured(String),
 }
 
+/// The status of each stable code a rule refusal carries across the Worker and the event's
+/// object: the one place such a code gets its status. The object answers with codes from this
+/// table, and the Worker turns a code it reads back into the same code and status.
+const RULE_STATUSES: &[(&str, u16)] = &[
+    ("VALIDATION_FAILED", 400),
+    ("UNAUTHENTICATED", 401),
+    ("CHECKOUT_TOKEN_INVALID", 403),
+    ("NOT_FOUND", 404),
+    ("UNKNOWN_TICKET_CLASS", 404),
+    ("HOLD_NOT_FOUND", 404),
+    ("CONFLICT", 409),
+    ("SALE_NOT_OPEN", 409),
+    ("CLASS_NOT_ON_SALE", 409),
+    ("INSUFFICIENT_INVENTORY", 409),
+    ("TOTAL_BELOW_COMMITTED", 409),
+    ("ORDER_ID_CONFLICT", 409),
+    ("INVALID_STATUS_TRANSITION", 409),
+    ("CHECKOUT_IN_PROGRESS", 409),
+    ("PURCHASE_LIMIT_EXCEEDED", 422),
+    ("UPGRADE_REQUIRED", 426),
+    ("INTERNAL_ERROR", 500),
+    ("SERVICE_UNAVAILABLE", 503),
+];
+
+/// A known rule code's `'static` spelling and its status; `None` for a code this build does
+/// not know (a newer object talking to an older Worker).
+pub fn rule_code(code: &str) -> Option<(&'static str, u16)> {
+    RULE_STATUSES
+        .iter()
+        .find(|(known, _)| *known == code)
+        .copied()
+}
+
 /// The problem+json body, also the OpenAPI schema of every error response.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -79,6 +112,13 @@ impl ApiError {
             code,
             detail: detail.into(),
         }
+    }
+
+    /// A refusal by `code`, with the status [`rule_code`] gives it; a code this build does not
+    /// know becomes `CONFLICT`, so the client still gets a stable, documented code.
+    pub fn rule_by_code(code: &str, detail: impl Into<String>) -> Self {
+        let (code, status) = rule_code(code).unwrap_or(("CONFLICT", 409));
+        ApiError::rule(status, code, detail)
     }
 
     pub fn internal(context: impl std::fmt::Display) -> Self {
@@ -254,4 +294,61 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
             }]),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_code_gets_its_status_from_the_one_table() {
+        let refused = ApiError::rule_by_code("PURCHASE_LIMIT_EXCEEDED", "over the limit");
+        assert_eq!(
+            (refused.status(), refused.code()),
+            (422, "PURCHASE_LIMIT_EXCEEDED")
+        );
+        let token = ApiError::rule_by_code("CHECKOUT_TOKEN_INVALID", "dead token");
+        assert_eq!(
+            (token.status(), token.code()),
+            (403, "CHECKOUT_TOKEN_INVALID")
+        );
+    }
+
+    #[test]
+    fn an_unknown_rule_code_becomes_conflict() {
+        for code in ["SOMETHING_NEW", ""] {
+            let refused = ApiError::rule_by_code(code, "from a newer object");
+            assert_eq!((refused.status(), refused.code()), (409, "CONFLICT"));
+        }
+    }
+
+    #[test]
+    fn the_table_agrees_with_the_variants_that_share_its_codes() {
+        let variants = [
+            ApiError::Validation(Vec::new()),
+            ApiError::Unauthenticated,
+            ApiError::Forbidden,
+            ApiError::NotFound,
+            ApiError::Internal(String::new()),
+        ];
+        let mut shared = 0;
+        for error in variants {
+            if let Some((_, status)) = rule_code(error.code()) {
+                assert_eq!(status, error.status(), "{}", error.code());
+                shared += 1;
+            }
+        }
+        assert_eq!(
+            shared, 4,
+            "VALIDATION_FAILED, UNAUTHENTICATED, NOT_FOUND, INTERNAL_ERROR"
+        );
+    }
+
+    #[test]
+    fn every_code_is_listed_once() {
+        let mut codes: Vec<&str> = RULE_STATUSES.iter().map(|(code, _)| *code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), RULE_STATUSES.len());
+    }
 }

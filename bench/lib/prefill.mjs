@@ -2,7 +2,7 @@
 // stopped: a test-harness shortcut so that a 1,000,000-deep queue takes seconds instead of the
 // half hour one-by-one joins would take here. Nothing in the Worker is involved or changed.
 //
-// The rows are what `join` writes after the sale opened (see src/domain/waitroom.rs): session
+// The rows are what `join` writes after the sale opened (see src/domain/waitroom/rules.rs): session
 // `bench-u-<i>` for user i = 1..count, QUEUED, dense seqs continuing `next_seq`, join numbers
 // continuing `next_join_no`, and the state's counters (`next_seq`, `next_join_no`, `queued`)
 // moved by `count`. No departures, so the Fenwick table is untouched. `joined_at` and

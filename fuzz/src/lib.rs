@@ -337,5 +337,21 @@ pub fn ticket_qr(data: &[u8]) {
     }
 }
 
+/// The event's object on memory stores (`ticketbottle-edge`'s `memory-stores` feature), driven
+/// by a byte-coded stream of its operations under a moving clock. Each operation runs all or
+/// nothing, like the object's storage transaction. After every step: no operation fails as
+/// internal (the memory stores never fail, so an internal failure is a broken rule or
+/// invariant), and every class keeps `reserved + sold <= total`, `available` the rest.
+pub fn hub_commands(data: &[u8]) {
+    let mut object = hub::Object::new();
+    for step in data.chunks(2) {
+        let (op, arg) = (step[0], step.get(1).copied().unwrap_or(0));
+        object.step(op, arg);
+        object.check_invariants();
+    }
+}
+
+mod hub;
+
 #[cfg(test)]
 mod smoke;

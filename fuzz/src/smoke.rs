@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("validators", validators),
     ("hub_protocol", hub_protocol),
     ("ticket_qr", ticket_qr),
+    ("hub_commands", hub_commands),
 ];
 
 fn seeds_dir(target: &str) -> std::path::PathBuf {

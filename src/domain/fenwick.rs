@@ -120,6 +120,18 @@ pub trait FenwickNodes {
     fn add_to_nodes(&mut self, nodes: &[u64], delta: i64) -> Result<(), Self::Error>;
 }
 
+impl<S: FenwickNodes + ?Sized> FenwickNodes for &mut S {
+    type Error = S::Error;
+
+    fn sum_nodes(&mut self, nodes: &[u64]) -> Result<i64, Self::Error> {
+        (**self).sum_nodes(nodes)
+    }
+
+    fn add_to_nodes(&mut self, nodes: &[u64], delta: i64) -> Result<(), Self::Error> {
+        (**self).add_to_nodes(nodes, delta)
+    }
+}
+
 /// The count recorded at indexes `1..=upto`.
 pub fn prefix_sum<S: FenwickNodes + ?Sized>(store: &mut S, upto: u64) -> Result<i64, S::Error> {
     let path = prefix_path(upto);

@@ -13,8 +13,8 @@ use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
 
 pub use super::protocol::EventSetup;
 use super::protocol::{
-    known_code, Ack, ClassReply, ClassesReply, HoldReply, HubErrorBody, HubRequest, HubStatus,
-    SessionReply, SessionView, HUB_ORIGIN, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
+    Ack, ClassReply, ClassesReply, HoldReply, HubErrorBody, HubRequest, HubStatus, SessionReply,
+    SessionView, HUB_ORIGIN, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
 use crate::domain::ledger::{
     ClassAvailability, ClassStatus, ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest,
@@ -44,15 +44,8 @@ pub enum HubCallError {
 impl From<HubCallError> for ApiError {
     fn from(error: HubCallError) -> Self {
         match error {
-            HubCallError::Rule {
-                status,
-                code,
-                detail,
-            } => ApiError::Rule {
-                status,
-                code: known_code(&code),
-                detail,
-            },
+            // The code decides the status, through the crate's one table.
+            HubCallError::Rule { code, detail, .. } => ApiError::rule_by_code(&code, detail),
             HubCallError::Transport(detail) => ApiError::Internal(detail),
         }
     }

@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, js_sys, BatchMessageBuilder, Date, DurableObject, Env, QueueContentType,
@@ -19,13 +19,17 @@ use worker::{
 use crate::log::{self, Level, Trace};
 
 use super::commands::{self, AfterCommit, Core, Done};
+use super::hub_log::hub_log;
 use super::outbox::{alarm_unaffected, keep_armed, Destination, FLUSH_BATCH};
 use super::protocol::{
-    shuffle_seed, HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush,
-    SocketRequest, PING_PATH, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
+    HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush, SocketRequest, PING_PATH,
+    REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
 use super::sockets;
+use super::sql_hub::{self, SqlHubStore};
+use super::sql_ledger::SqlLedgerStore;
 use super::sql_outbox::{self, PendingMessage};
+use super::sql_waitroom::SqlWaitroomStore;
 use super::sqlite::exec;
 use super::txn::{transaction_sync, TxnFailure};
 
@@ -44,6 +48,9 @@ enum Flush {
 /// Rounds of one outbox flush: new rows written while a send is in flight are picked up by
 /// the next round instead of waiting for the alarm.
 const FLUSH_ROUNDS: usize = 8;
+
+/// The core on the object's own storage.
+type SqlCore = Core<SqlLedgerStore, SqlWaitroomStore, SqlHubStore>;
 
 #[durable_object]
 pub struct EventHub {
@@ -74,26 +81,7 @@ fn now_ms() -> i64 {
 }
 
 fn failure_response(failure: &HubFailure) -> Result<Response> {
-    Ok(Response::from_json(&failure.body())?.with_status(failure.status))
-}
-
-/// One log line of the object: `eventId` (from its stored setup, when it has one) and the
-/// Worker's `requestId` when a request caused the work.
-pub(super) fn hub_log(
-    level: Level,
-    msg: &str,
-    trace: Option<&Trace>,
-    sql: &SqlStorage,
-    mut fields: Value,
-) {
-    let event_id = commands::load_setup(sql)
-        .ok()
-        .flatten()
-        .map(|setup| setup.event_id);
-    if let Value::Object(map) = &mut fields {
-        map.entry("eventId").or_insert(event_id.into());
-    }
-    log::emit(level, msg, trace, fields);
+    Ok(Response::from_json(&failure.body())?.with_status(failure.status()))
 }
 
 /// The Worker's request id on an RPC or socket request, as a trace.
@@ -132,7 +120,9 @@ impl Dispatch {
     /// Makes sure the alarm fires no later than the earliest stored deadline (and never before
     /// `not_before`); see [`keep_armed`] for when an earlier alarm is left in place.
     async fn arm_alarm(&self, not_before: Option<i64>) {
-        let wanted = match commands::next_alarm_at(&self.sql) {
+        let ledger = SqlLedgerStore::new(self.sql.clone());
+        let hub = SqlHubStore::new(self.sql.clone());
+        let wanted = match commands::next_alarm_at(ledger, &hub) {
             Ok(at) => at,
             Err(failure) => {
                 hub_log(
@@ -279,16 +269,23 @@ impl EventHub {
         self.state.as_raw()
     }
 
-    /// Runs one operation of the core as a single transaction.
+    /// Runs one operation of the core, on the object's SQLite, as a single transaction.
     fn run(
         &self,
         now: i64,
-        operation: impl FnOnce(Core) -> std::result::Result<Done, HubFailure> + 'static,
+        operation: impl FnOnce(SqlCore) -> std::result::Result<Done, HubFailure> + 'static,
     ) -> std::result::Result<Done, HubFailure> {
         let sql = self.sql.clone();
         let secret = self.jwt_secret();
         match transaction_sync(&self.dispatch.storage, move || {
-            operation(Core::new(sql, now, secret))
+            let core = Core::new(
+                SqlLedgerStore::new(sql.clone()),
+                SqlWaitroomStore::new(sql.clone()),
+                SqlHubStore::new(sql),
+                now,
+                secret,
+            );
+            operation(core)
         }) {
             Ok(done) => Ok(done),
             Err(TxnFailure::RolledBack(failure)) => Err(failure),
@@ -311,46 +308,11 @@ impl EventHub {
         };
         let op = request.op();
         let now = now_ms();
-        let seed = match &request {
-            HubRequest::SyncEvent(setup) => self
-                .jwt_secret()
-                .map(|secret| shuffle_seed(&secret, &setup.event_id)),
-            _ => None,
-        };
         let sockets_open = match &request {
             HubRequest::Status => sockets::all(self.raw_state()).len() as u64,
             _ => 0,
         };
-        let result = self.run(now, move |core| match request {
-            HubRequest::SyncEvent(setup) => core.sync_event(setup, seed),
-            HubRequest::UpsertClass(spec) => core.upsert_class(spec),
-            HubRequest::UpdateClass {
-                ticket_class_id,
-                total,
-                status,
-            } => core.update_class(ticket_class_id, total, status),
-            HubRequest::Availability => core.availability(),
-            HubRequest::Reserve(request) => core.reserve(request),
-            HubRequest::ReserveForCheckout {
-                session_id,
-                reserve,
-            } => core.reserve_for_checkout(session_id, reserve),
-            HubRequest::Confirm { order_id } => core.confirm(order_id),
-            HubRequest::Release { order_id } => core.release(order_id),
-            HubRequest::Join { user_id } => core.join(user_id),
-            HubRequest::Session { user_id } => core.touch(user_id),
-            HubRequest::Leave { user_id } => core.leave(user_id),
-            HubRequest::BindOrder {
-                session_id,
-                user_id,
-                order_id,
-            } => core.bind_order(session_id, user_id, order_id),
-            HubRequest::CheckoutResolved { order_id, outcome } => {
-                core.checkout_resolved(order_id, outcome)
-            }
-            HubRequest::UnbindOrder { order_id } => core.unbind_order(order_id),
-            HubRequest::Status => core.status(sockets_open),
-        });
+        let result = self.run(now, move |core| core.handle(request, sockets_open));
         match result {
             Ok(done) => {
                 self.after_commit(done.after, now, Flush::Background).await;
@@ -396,8 +358,7 @@ impl EventHub {
         let upgrade = req.headers().get("Upgrade").ok().flatten();
         if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
             return failure_response(&HubFailure::new(
-                426,
-                "VALIDATION_FAILED",
+                "UPGRADE_REQUIRED",
                 "expected a WebSocket upgrade",
             ));
         }
@@ -409,7 +370,6 @@ impl EventHub {
             .filter(|u| !u.is_empty())
         else {
             return failure_response(&HubFailure::new(
-                401,
                 "UNAUTHENTICATED",
                 "the Worker must name the authenticated user",
             ));
@@ -468,7 +428,7 @@ impl DurableObject for EventHub {
     fn new(state: State, env: Env) -> Self {
         let storage = state.storage();
         let sql = storage.sql();
-        let schema_error = commands::ensure_schema(&sql).err().map(|e| e.to_string());
+        let schema_error = sql_hub::ensure_schema(&sql).err().map(|e| e.to_string());
         if let Some(detail) = &schema_error {
             log::error(
                 "event hub schema failed",

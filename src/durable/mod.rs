@@ -1,22 +1,27 @@
-//! Durable Objects: one `EventHub` per event owns its inventory and waitroom.
+//! Durable Objects: one `EventHub` per event owns its inventory and waitroom; one `EventDoor`
+//! per event owns its tickets' door state (check-ins and voids).
 //!
-//! `protocol` and `outbox` are plain Rust (the wire types, error mapping, message envelopes,
-//! retry and alarm arithmetic) so `cargo test` checks them on the host; the rest binds the
-//! Workers runtime and is compiled for wasm32 only.
+//! `protocol`, `outbox`, `hub_store` and `commands` (the object's core, generic over its
+//! stores) are plain Rust, so `cargo test` runs every operation of the object on the host
+//! against memory stores; the rest binds the Workers runtime and is compiled for wasm32 only.
 
+pub mod commands;
+pub mod hub_store;
 pub mod outbox;
 pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 #[cfg(target_arch = "wasm32")]
-mod commands;
-#[cfg(target_arch = "wasm32")]
 pub mod door;
 #[cfg(target_arch = "wasm32")]
 pub mod event_hub;
 #[cfg(target_arch = "wasm32")]
+mod hub_log;
+#[cfg(target_arch = "wasm32")]
 mod sockets;
+#[cfg(target_arch = "wasm32")]
+mod sql_hub;
 #[cfg(target_arch = "wasm32")]
 mod sql_ledger;
 #[cfg(target_arch = "wasm32")]

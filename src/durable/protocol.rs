@@ -17,12 +17,12 @@ use crate::domain::ledger::{
     ClassAvailability, ClassStatus, Hold, LedgerError, ReserveRequest, SaleSettings, SaleState,
     TicketClassSpec,
 };
-use crate::domain::validation::WaitroomSettings;
 use crate::domain::waitroom::{
     format_rfc3339_millis, CheckoutOutcome, ClosedReason, SessionEndReason, SessionStatus,
     WaitroomConfig, WaitroomError, WaitroomRejection, WaitroomSessionView,
     DEFAULT_IDLE_TIMEOUT_SECONDS,
 };
+use crate::error::rule_code;
 
 /// The object is only reached through its stub; the host part of the URL is never resolved.
 pub const HUB_ORIGIN: &str = "https://event-hub";
@@ -61,7 +61,7 @@ pub struct EventSetup {
     #[serde(default)]
     pub allow_wait_room: bool,
     #[serde(default)]
-    pub waitroom: WaitroomSettings,
+    pub waitroom: WaitroomConfig,
 }
 
 impl EventSetup {
@@ -175,12 +175,6 @@ pub enum HubRequest {
     Session { user_id: String },
     /// Reply: [`Ack`].
     Leave { user_id: String },
-    /// An order was created with the session's checkout token. Reply: [`Ack`].
-    BindOrder {
-        session_id: String,
-        user_id: String,
-        order_id: String,
-    },
     /// The saga resolved an order; frees its checkout slot. Idempotent. Reply: [`Ack`].
     CheckoutResolved {
         order_id: String,
@@ -208,7 +202,6 @@ impl HubRequest {
             HubRequest::Join { .. } => "join",
             HubRequest::Session { .. } => "session",
             HubRequest::Leave { .. } => "leave",
-            HubRequest::BindOrder { .. } => "bindOrder",
             HubRequest::CheckoutResolved { .. } => "checkoutResolved",
             HubRequest::UnbindOrder { .. } => "unbindOrder",
             HubRequest::Status => "status",
@@ -332,44 +325,48 @@ pub struct HubErrorBody {
     pub detail: String,
 }
 
-/// A refused or failed operation inside the object, with the API's status and code.
+/// A refused or failed operation inside the object: the API's code (its status comes from
+/// the crate's one code table, [`crate::error::rule_code`]) and a detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code} ({status}): {detail}")]
+#[error("{code}: {detail}")]
 pub struct HubFailure {
-    pub status: u16,
     pub code: &'static str,
     pub detail: String,
 }
 
 impl HubFailure {
-    pub fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+    /// `code` must be one of the table's; an unknown one answers 500 so a test catches it.
+    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
         HubFailure {
-            status,
             code,
             detail: detail.into(),
         }
     }
 
     pub fn validation(detail: impl Into<String>) -> Self {
-        Self::new(400, "VALIDATION_FAILED", detail)
+        Self::new("VALIDATION_FAILED", detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(404, "NOT_FOUND", detail)
+        Self::new("NOT_FOUND", detail)
     }
 
     /// Storage or invariant trouble: the detail is logged by the object, never shown.
     pub fn internal(detail: impl Into<String>) -> Self {
-        Self::new(500, "INTERNAL_ERROR", detail)
+        Self::new("INTERNAL_ERROR", detail)
+    }
+
+    pub fn status(&self) -> u16 {
+        rule_code(self.code).map_or(500, |(_, status)| status)
     }
 
     pub fn is_internal(&self) -> bool {
-        self.status >= 500
+        self.status() >= 500
     }
 
     pub fn body(&self) -> HubErrorBody {
         HubErrorBody {
-            status: self.status,
+            status: self.status(),
             code: self.code.to_owned(),
             detail: if self.is_internal() {
                 "the event's object failed".to_owned()
@@ -380,39 +377,15 @@ impl HubFailure {
     }
 }
 
-/// The HTTP status the API gives each ledger code (`API.md`: 409 for stock and sale state,
-/// 422 for the purchase limit).
-pub fn ledger_status(code: &str) -> u16 {
-    match code {
-        "VALIDATION_FAILED" => 400,
-        "UNKNOWN_TICKET_CLASS" | "HOLD_NOT_FOUND" | "NOT_FOUND" => 404,
-        "PURCHASE_LIMIT_EXCEEDED" => 422,
-        "INTERNAL_ERROR" => 500,
-        // INSUFFICIENT_INVENTORY, SALE_NOT_OPEN, CLASS_NOT_ON_SALE, TOTAL_BELOW_COMMITTED,
-        // ORDER_ID_CONFLICT, INVALID_STATUS_TRANSITION.
-        _ => 409,
-    }
-}
-
 impl From<LedgerError> for HubFailure {
     fn from(error: LedgerError) -> Self {
-        let code = error.code();
-        HubFailure::new(ledger_status(code), code, error.to_string())
+        HubFailure::new(error.code(), error.to_string())
     }
 }
 
 impl From<WaitroomRejection> for HubFailure {
     fn from(rejection: WaitroomRejection) -> Self {
-        let status = match rejection {
-            WaitroomRejection::SessionNotFound => 404,
-            WaitroomRejection::CheckoutNotActive
-            | WaitroomRejection::CheckoutAlreadyBound
-            | WaitroomRejection::OrderAlreadyBound => 403,
-            WaitroomRejection::SaleNotOpen
-            | WaitroomRejection::CheckoutInProgress
-            | WaitroomRejection::DuplicateSessionId => 409,
-        };
-        HubFailure::new(status, rejection.code(), rejection.to_string())
+        HubFailure::new(rejection.code(), rejection.to_string())
     }
 }
 
@@ -421,49 +394,14 @@ impl<E: std::error::Error + 'static> From<WaitroomError<E>> for HubFailure {
         match &error {
             WaitroomError::NotConfigured => HubFailure::not_found("this event has no waitroom"),
             WaitroomError::InvalidConfig(why) => HubFailure::validation(*why),
-            WaitroomError::EventMismatch { .. } => {
-                HubFailure::new(409, "CONFLICT", error.to_string())
-            }
-            WaitroomError::QueueFull => {
-                HubFailure::new(503, "SERVICE_UNAVAILABLE", error.to_string())
-            }
+            WaitroomError::EventMismatch { .. } => HubFailure::new("CONFLICT", error.to_string()),
+            WaitroomError::QueueFull => HubFailure::new("SERVICE_UNAVAILABLE", error.to_string()),
             WaitroomError::Corrupt(_) => HubFailure::internal(error.to_string()),
             WaitroomError::Store(source) => {
                 HubFailure::internal(format!("waitroom storage: {source}"))
             }
         }
     }
-}
-
-/// Every code the object answers with. The Worker's error type wants `&'static str` codes, so
-/// a code read back off the wire is matched against this list.
-pub const KNOWN_CODES: &[&str] = &[
-    "VALIDATION_FAILED",
-    "NOT_FOUND",
-    "CONFLICT",
-    "UNKNOWN_TICKET_CLASS",
-    "SALE_NOT_OPEN",
-    "CLASS_NOT_ON_SALE",
-    "PURCHASE_LIMIT_EXCEEDED",
-    "INSUFFICIENT_INVENTORY",
-    "TOTAL_BELOW_COMMITTED",
-    "ORDER_ID_CONFLICT",
-    "HOLD_NOT_FOUND",
-    "INVALID_STATUS_TRANSITION",
-    "CHECKOUT_TOKEN_INVALID",
-    "CHECKOUT_IN_PROGRESS",
-    "SERVICE_UNAVAILABLE",
-    "INTERNAL_ERROR",
-];
-
-/// The `&'static` spelling of a known code; anything else becomes `CONFLICT` (a newer object
-/// talking to an older Worker still yields a stable, documented code).
-pub fn known_code(code: &str) -> &'static str {
-    KNOWN_CODES
-        .iter()
-        .find(|known| **known == code)
-        .copied()
-        .unwrap_or("CONFLICT")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -566,7 +504,7 @@ mod tests {
             sale_ends_at_ms: Some(2_000),
             max_tickets_per_user: Some(4),
             allow_wait_room: true,
-            waitroom: WaitroomSettings::default(),
+            waitroom: WaitroomConfig::default(),
         }
     }
 
@@ -599,15 +537,6 @@ mod tests {
         };
         assert_eq!(request.hold_for_ms, Some(60_000));
 
-        let bind = HubRequest::BindOrder {
-            session_id: "s1".into(),
-            user_id: "u1".into(),
-            order_id: "o1".into(),
-        };
-        assert_eq!(
-            serde_json::to_value(&bind).unwrap(),
-            json!({"op": "bindOrder", "sessionId": "s1", "userId": "u1", "orderId": "o1"})
-        );
         let resolved: HubRequest = serde_json::from_value(
             json!({"op": "checkoutResolved", "orderId": "o1", "outcome": "EXPIRED"}),
         )
@@ -664,6 +593,9 @@ mod tests {
     fn an_unknown_op_does_not_decode() {
         assert!(serde_json::from_value::<HubRequest>(json!({"op": "dropTables"})).is_err());
         assert!(serde_json::from_value::<HubRequest>(json!({"orderId": "o1"})).is_err());
+        // Binding an order on its own went with `reserveForCheckout`, which binds and holds.
+        let bind = json!({"op": "bindOrder", "sessionId": "s", "userId": "u", "orderId": "o"});
+        assert!(serde_json::from_value::<HubRequest>(bind).is_err());
     }
 
     #[test]
@@ -735,16 +667,16 @@ mod tests {
                 ..good.clone()
             },
             EventSetup {
-                waitroom: WaitroomSettings {
+                waitroom: WaitroomConfig {
                     checkout_ttl_seconds: 0,
-                    ..WaitroomSettings::default()
+                    ..WaitroomConfig::default()
                 },
                 ..good.clone()
             },
         ];
         for case in cases {
             let failure = case.validate().unwrap_err();
-            assert_eq!((failure.status, failure.code), (400, "VALIDATION_FAILED"));
+            assert_eq!((failure.status(), failure.code), (400, "VALIDATION_FAILED"));
         }
     }
 
@@ -809,8 +741,12 @@ mod tests {
         ];
         for (error, status, code) in cases {
             let failure = HubFailure::from(error);
-            assert_eq!((failure.status, failure.code), (status, code));
-            assert_eq!(known_code(code), code, "{code} is a known code");
+            assert_eq!((failure.status(), failure.code), (status, code));
+            assert_eq!(
+                rule_code(code),
+                Some((code, status)),
+                "{code} is in the table"
+            );
         }
     }
 
@@ -833,21 +769,11 @@ mod tests {
         ];
         for (rejection, status, code) in cases {
             let failure = HubFailure::from(rejection);
-            assert_eq!((failure.status, failure.code), (status, code));
-            assert_eq!(known_code(code), code);
+            assert_eq!((failure.status(), failure.code), (status, code));
+            assert_eq!(rule_code(code), Some((code, status)));
         }
         let missing: HubFailure = WaitroomError::<std::fmt::Error>::NotConfigured.into();
-        assert_eq!((missing.status, missing.code), (404, "NOT_FOUND"));
-    }
-
-    #[test]
-    fn unknown_codes_read_off_the_wire_become_conflict() {
-        assert_eq!(
-            known_code("INSUFFICIENT_INVENTORY"),
-            "INSUFFICIENT_INVENTORY"
-        );
-        assert_eq!(known_code("SOMETHING_NEW"), "CONFLICT");
-        assert_eq!(known_code(""), "CONFLICT");
+        assert_eq!((missing.status(), missing.code), (404, "NOT_FOUND"));
     }
 
     #[test]
@@ -856,7 +782,7 @@ mod tests {
         let body = failure.body();
         assert_eq!((body.status, body.code.as_str()), (500, "INTERNAL_ERROR"));
         assert!(!body.detail.contains("sqlite"));
-        let rule = HubFailure::new(409, "SALE_NOT_OPEN", "not on sale").body();
+        let rule = HubFailure::new("SALE_NOT_OPEN", "not on sale").body();
         assert_eq!(rule.detail, "not on sale");
     }
 

@@ -13,7 +13,9 @@ use worker::worker_sys::DurableObjectState;
 use worker::{Delay, SqlStorage, WebSocket};
 
 use super::commands::{queued_views, Push};
+use super::hub_log::hub_log;
 use super::protocol::{user_tag, SocketAttachment, SocketPush};
+use super::sql_waitroom::SqlWaitroomStore;
 use super::txn::js_error_text;
 
 /// Hands the socket to the runtime (hibernatable) and records whose it is.
@@ -103,7 +105,8 @@ pub fn broadcast_positions(
     let mut users: Vec<&str> = sockets.iter().map(|(_, a)| a.user_id.as_str()).collect();
     users.sort_unstable();
     users.dedup();
-    let views = queued_views(sql, users, now).map_err(|f| f.detail)?;
+    let store = SqlWaitroomStore::new(sql.clone());
+    let views = queued_views(store, users, now).map_err(|f| f.detail)?;
     let mut sent = 0;
     for (ws, attachment) in &sockets {
         let Ok(index) = views.binary_search_by(|(user, _)| user.cmp(&attachment.user_id.as_str()))
@@ -167,7 +170,7 @@ impl PositionPushes {
     fn push(&self, now: i64) {
         self.last_at.set(now);
         if let Err(detail) = broadcast_positions(&self.state, &self.sql, now) {
-            super::event_hub::hub_log(
+            hub_log(
                 crate::log::Level::Error,
                 "position push failed",
                 None,

@@ -7,12 +7,10 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
 
-use super::sqlite::{
-    document, exec, first, int, opt_int, opt_text, rows, text, uint, DeadlinesWritten, SqlResult,
-};
+use super::sqlite::{document, exec, first, int, opt_int, opt_text, rows, text, uint, SqlResult};
 use crate::domain::ledger::{
-    ClassStatus, Hold, HoldRow, HoldState, HoldWithClasses, LedgerChanges, LedgerStore, Millis,
-    ReserveReads, SaleSettings, SaleState, StoreError, TicketClass,
+    ClassStatus, Hold, HoldRow, HoldWithClasses, LedgerChanges, LedgerStore, Millis, ReserveReads,
+    SaleSettings, SaleState, StoreError, TicketClass,
 };
 
 const CLASS_COLUMNS: &str = "id, total, reserved, sold, status, sale_start_at AS saleStartAt, \
@@ -83,13 +81,11 @@ struct HoldDocument {
 /// The ledger's tables through the object's `SqlStorage` (a cheap JS handle, built per use).
 pub struct SqlLedgerStore {
     sql: SqlStorage,
-    deadlines: DeadlinesWritten,
 }
 
 impl SqlLedgerStore {
-    /// `deadlines` hears the expiry of every ACTIVE hold this store writes.
-    pub fn new(sql: SqlStorage, deadlines: DeadlinesWritten) -> Self {
-        SqlLedgerStore { sql, deadlines }
+    pub fn new(sql: SqlStorage) -> Self {
+        SqlLedgerStore { sql }
     }
 }
 
@@ -230,6 +226,19 @@ impl LedgerStore for SqlLedgerStore {
         }))
     }
 
+    fn active_hold_count(&self) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let found: Option<Count> = first(
+            &self.sql,
+            "SELECT COUNT(*) AS n FROM holds WHERE state = 'ACTIVE'",
+            Vec::new(),
+        )?;
+        Ok(found.map_or(0, |c| c.n))
+    }
+
     fn commit(&mut self, changes: &LedgerChanges) -> Result<(), StoreError> {
         if let Some(settings) = &changes.settings {
             exec(
@@ -267,9 +276,6 @@ impl LedgerStore for SqlLedgerStore {
             )?;
         }
         for hold in &changes.holds {
-            if hold.state == HoldState::Active {
-                self.deadlines.note(hold.expires_at);
-            }
             let row = HoldRow::try_from(hold)?;
             exec(
                 &self.sql,
@@ -297,18 +303,4 @@ impl LedgerStore for SqlLedgerStore {
         }
         Ok(())
     }
-}
-
-/// Operator counts that the `LedgerStore` trait has no use for.
-pub fn active_hold_count(sql: &SqlStorage) -> SqlResult<u64> {
-    #[derive(Deserialize)]
-    struct Count {
-        n: u64,
-    }
-    let found: Option<Count> = first(
-        sql,
-        "SELECT COUNT(*) AS n FROM holds WHERE state = 'ACTIVE'",
-        Vec::new(),
-    )?;
-    Ok(found.map_or(0, |c| c.n))
 }

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use worker::SqlStorage;
 
-use super::outbox::{retry_delay_ms, Destination, OutboxMessage, FRESH_RETRY_MS};
+use super::outbox::{retry_delay_ms, Destination, OutboxMessage};
 use super::sqlite::{exec, first, int, rows, text, SqlResult};
 use crate::domain::ledger::StoreError;
 
@@ -36,11 +36,14 @@ impl PendingMessage {
 }
 
 /// Writes one message (call inside the transaction that makes the change it reports).
-/// Stores a message; returns when the alarm must hand it on if the request's flush does not.
-pub fn insert(sql: &SqlStorage, message: &OutboxMessage, now: i64) -> SqlResult<i64> {
+pub fn insert(
+    sql: &SqlStorage,
+    message: &OutboxMessage,
+    created_at: i64,
+    next_attempt_at: i64,
+) -> SqlResult<()> {
     let body = serde_json::to_string(&message.body)
         .map_err(|e| StoreError::Malformed(format!("outbox body: {e}")))?;
-    let next_attempt_at = now.saturating_add(FRESH_RETRY_MS);
     exec(
         sql,
         "INSERT INTO hub_outbox (id, queue, body, created_at, attempts, next_attempt_at) \
@@ -49,11 +52,11 @@ pub fn insert(sql: &SqlStorage, message: &OutboxMessage, now: i64) -> SqlResult<
             text(message.id.as_str()),
             text(message.destination.binding()),
             text(body),
-            int(now)?,
+            int(created_at)?,
             int(next_attempt_at)?,
         ],
     )?;
-    Ok(next_attempt_at)
+    Ok(())
 }
 
 /// Messages to send now, oldest first: never tried yet, or whose retry time has come.

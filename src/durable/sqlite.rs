@@ -1,9 +1,6 @@
 //! Small helpers over the object's `SqlStorage`: exact integer binding across the JS boundary,
 //! typed row reads, and running a schema script one statement at a time.
 
-use std::cell::Cell;
-use std::rc::Rc;
-
 use serde::de::DeserializeOwned;
 use worker::{SqlStorage, SqlStorageValue};
 
@@ -14,23 +11,6 @@ pub type SqlResult<T> = Result<T, StoreError>;
 
 fn unavailable(context: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("{context}: {error}"))
-}
-
-/// The earliest deadline (hold expiry, waitroom wake-up, outbox retry) written during one
-/// operation, shared by the stores that write them, so the object knows whether its alarm
-/// may now be too late without reading every deadline back.
-#[derive(Clone, Default)]
-pub struct DeadlinesWritten(Rc<Cell<Option<i64>>>);
-
-impl DeadlinesWritten {
-    pub fn note(&self, at: i64) {
-        let earliest = self.0.get().map_or(at, |e| e.min(at));
-        self.0.set(Some(earliest));
-    }
-
-    pub fn earliest(&self) -> Option<i64> {
-        self.0.get()
-    }
 }
 
 /// An integer binding. Values cross into JavaScript as f64, so anything beyond ±2^53 would be

@@ -75,6 +75,12 @@ function reserve(orderId: string, userId: string, items: Array<[string, number]>
   };
 }
 
+/** The order placed with an admitted session's checkout token: binds it and holds its tickets. */
+function reserveForCheckout(sessionId: string, orderId: string, userId: string, items: Array<[string, number]>, extra: Json = {}) {
+  const lines = items.map(([ticketClassId, quantity]) => ({ ticketClassId, quantity }));
+  return { op: "reserveForCheckout", sessionId, reserve: { orderId, userId, items: lines, ...extra } };
+}
+
 async function classes(hub: Hub): Promise<Record<string, Json>> {
   const { items } = await ok(hub, { op: "availability" });
   return Object.fromEntries(items.map((c: Json) => [c.id, c]));
@@ -252,8 +258,7 @@ describe("holds", () => {
     await runDurableObjectAlarm(hub);
     expect((await session(hub, "fan-1")).status).toBe("ADMITTED");
     expect((await session(hub, "fan-2")).status).toBe("QUEUED");
-    await ok(hub, { op: "bindOrder", sessionId: first.sessionId, userId: "fan-1", orderId: "order-1" });
-    await ok(hub, reserve("order-1", "fan-1", [["ga", 3]], { holdForMs: 1 }));
+    await ok(hub, reserveForCheckout(first.sessionId, "order-1", "fan-1", [["ga", 3]], { holdForMs: 1 }));
     expect((await classes(hub)).ga.available).toBe(2);
     await sleep(5);
 
@@ -346,7 +351,7 @@ describe("waitroom", () => {
   });
 
   it("admits up to the slot limit in join order with a verifiable checkout token; completion frees a slot", async () => {
-    const { eventId, hub } = await eventWith({ waitroom: PAUSED });
+    const { eventId, hub } = await eventWith({ classes: [["ga", 10]], waitroom: PAUSED });
     const fans = ["w1", "w2", "w3", "w4", "w5"];
     for (const fan of fans) await join(hub, fan);
 
@@ -365,9 +370,9 @@ describe("waitroom", () => {
     // Minted from the session: asking again gives the same token.
     expect((await session(hub, "w1")).checkoutToken).toBe(admitted.checkoutToken);
 
-    await refused(hub, { op: "bindOrder", sessionId: admitted.sessionId, userId: "w2", orderId: "x" }, 403, "CHECKOUT_TOKEN_INVALID");
-    await ok(hub, { op: "bindOrder", sessionId: admitted.sessionId, userId: "w1", orderId: "order-w1" });
-    await ok(hub, { op: "bindOrder", sessionId: admitted.sessionId, userId: "w1", orderId: "order-w1" });
+    await refused(hub, reserveForCheckout(admitted.sessionId, "x", "w2", [["ga", 1]]), 403, "CHECKOUT_TOKEN_INVALID");
+    const bound = await ok(hub, reserveForCheckout(admitted.sessionId, "order-w1", "w1", [["ga", 1]]));
+    expect(await ok(hub, reserveForCheckout(admitted.sessionId, "order-w1", "w1", [["ga", 1]]))).toEqual(bound);
     await refused(hub, { op: "leave", userId: "w1" }, 409, "CHECKOUT_IN_PROGRESS");
     await ok(hub, { op: "checkoutResolved", orderId: "order-w1", outcome: "COMPLETED" });
     await ok(hub, { op: "checkoutResolved", orderId: "order-w1", outcome: "COMPLETED" });
@@ -429,7 +434,8 @@ describe("waitroom", () => {
   });
 
   it("keeps early fans in a pre-queue and places them in a shuffled order when the sale opens", async () => {
-    const opensAt = Date.now() + 400;
+    // Wide enough for setup and four joins on a loaded machine (2 cores running builds).
+    const opensAt = Date.now() + 3_000;
     const { hub } = await eventWith({ waitroom: PAUSED, classes: [["ga", 5]], saleStartsAtMs: opensAt });
     const early = [];
     for (const fan of ["p1", "p2", "p3", "p4"]) early.push(await join(hub, fan));

@@ -7,10 +7,6 @@ use std::ops::RangeInclusive;
 use super::FieldError;
 use crate::domain::waitroom::WaitroomConfig;
 
-/// The name `durable::protocol` still uses for the waitroom settings an event setup carries:
-/// the same type, [`WaitroomConfig`], with the same defaults (not a second copy of them).
-pub type WaitroomSettings = WaitroomConfig;
-
 pub const MAX_CONCURRENT_CHECKOUTS: u32 = 10_000;
 /// A checkout needs at least a minute to type a card number; an hour-long slot starves the queue.
 pub const CHECKOUT_TTL_SECONDS: RangeInclusive<u32> = 60..=3_600;

@@ -1,52 +1,33 @@
 //! The object's synchronous core: each protocol operation decoded into domain calls on the
-//! object's SQLite, run inside one transaction by the caller, plus what must happen after
+//! object's stores, run inside one transaction by the caller, plus what must happen after
 //! commit (socket pushes, the outbox flush). No `await` in here: a whole operation is one
 //! atomic step of the object.
+//!
+//! [`Core`] is generic over its stores (the ledger's, the waitroom's, and the object's own
+//! [`HubMetaStore`] + [`OutboxStore`]): the object runs it on SQLite, the host tests below run
+//! every command on the memory stores.
 
-use serde::Deserialize;
-use worker::SqlStorage;
-
-use super::outbox::{hold_expired_message, next_alarm, waitroom_message, OutboxMessage};
-use super::protocol::{
-    Ack, ClassReply, ClassesReply, EventSetup, HoldReply, HubFailure, HubStatus, SessionReply,
-    SessionView, WaitroomStatus,
+use super::hub_store::{HubMetaStore, OutboxStore};
+use super::outbox::{
+    hold_expired_message, next_alarm, waitroom_message, OutboxMessage, FRESH_RETRY_MS,
 };
-use super::sql_ledger::{active_hold_count, SqlLedgerStore};
-use super::sql_outbox;
-use super::sql_waitroom::SqlWaitroomStore;
-use super::sqlite::{exec, first, int, run_script, text, DeadlinesWritten, SqlResult};
+use super::protocol::{
+    shuffle_seed, Ack, ClassReply, ClassesReply, EventSetup, HoldReply, HubFailure, HubRequest,
+    HubStatus, SessionReply, SessionView, WaitroomStatus,
+};
 use crate::domain::ledger::{
-    ClassStatus, Ledger, LedgerError, LedgerStore, ReserveRequest, StoreError, TicketClassSpec,
-    LEDGER_SCHEMA,
+    ClassStatus, Hold, HoldState, HoldWithClasses, Ledger, LedgerChanges, LedgerError, LedgerStore,
+    Millis, ReserveReads, ReserveRequest, SaleSettings, StoreError, TicketClass, TicketClassSpec,
 };
 use crate::domain::tokens::TokenKey;
 use crate::domain::waitroom::{
-    CheckoutOutcome, NobodyConnected, Presence, SessionStatus, Waitroom, WaitroomCommand,
-    WaitroomEffect, WaitroomError, WaitroomOutcome, WaitroomSession, WaitroomStore,
-    WAITROOM_SCHEMA,
+    format_rfc3339_millis, CheckoutOutcome, NobodyConnected, Presence, SessionStatus, Waitroom,
+    WaitroomCommand, WaitroomEffect, WaitroomError, WaitroomOutcome, WaitroomSession,
+    WaitroomStore,
 };
 
-/// The object's own bookkeeping: the synced event setup and small named values.
-pub const HUB_SCHEMA: &str = "\
-CREATE TABLE IF NOT EXISTS hub_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS hub_event (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  event_id TEXT NOT NULL,
-  setup_json TEXT NOT NULL,
-  updated_at INTEGER NOT NULL
-);
-";
-
-/// `hub_meta` key: the waitroom's last `NextWakeUp` (absent: nothing due).
-const WAITROOM_WAKE_KEY: &str = "waitroom_wake_at";
-
-/// Creates every table the object uses (idempotent; run when the object starts).
-pub fn ensure_schema(sql: &SqlStorage) -> SqlResult<()> {
-    run_script(sql, LEDGER_SCHEMA)?;
-    run_script(sql, WAITROOM_SCHEMA)?;
-    run_script(sql, sql_outbox::OUTBOX_SCHEMA)?;
-    run_script(sql, HUB_SCHEMA)
-}
+#[cfg(test)]
+mod tests;
 
 /// A socket message owed to one fan once the transaction has committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,53 +72,175 @@ fn fresh_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// One operation's working context: owned, so it can run inside the transaction callback.
-pub struct Core {
-    sql: SqlStorage,
+/// The earliest deadline (hold expiry, waitroom wake-up, outbox retry) one operation wrote, so
+/// the object knows whether its alarm may now be too late without reading every deadline back.
+#[derive(Debug, Clone, Copy, Default)]
+struct Deadlines(Option<i64>);
+
+impl Deadlines {
+    fn note(&mut self, at: i64) {
+        self.0 = Some(self.0.map_or(at, |earliest| earliest.min(at)));
+    }
+
+    fn and(self, other: Deadlines) -> Deadlines {
+        let mut both = self;
+        if let Some(at) = other.0 {
+            both.note(at);
+        }
+        both
+    }
+}
+
+/// The ledger's store as the core hands it to the rules: it notes the expiry of every ACTIVE
+/// hold that a commit writes, whichever rule wrote it.
+struct DeadlineNotingStore<L> {
+    store: L,
+    written: Deadlines,
+}
+
+impl<L: LedgerStore> LedgerStore for DeadlineNotingStore<L> {
+    fn settings(&self) -> Result<Option<SaleSettings>, StoreError> {
+        self.store.settings()
+    }
+    fn class(&self, ticket_class_id: &str) -> Result<Option<TicketClass>, StoreError> {
+        self.store.class(ticket_class_id)
+    }
+    fn classes(&self) -> Result<Vec<TicketClass>, StoreError> {
+        self.store.classes()
+    }
+    fn hold(&self, order_id: &str) -> Result<Option<Hold>, StoreError> {
+        self.store.hold(order_id)
+    }
+    fn user_committed_quantity(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.store.user_committed_quantity(user_id)
+    }
+    fn due_holds(&self, now: Millis, limit: usize) -> Result<Vec<Hold>, StoreError> {
+        self.store.due_holds(now, limit)
+    }
+    fn next_expiry(&self) -> Result<Option<Millis>, StoreError> {
+        self.store.next_expiry()
+    }
+    fn active_hold_count(&self) -> Result<u64, StoreError> {
+        self.store.active_hold_count()
+    }
+    fn commit(&mut self, changes: &LedgerChanges) -> Result<(), StoreError> {
+        self.store.commit(changes)?;
+        for hold in changes
+            .holds
+            .iter()
+            .filter(|h| h.state == HoldState::Active)
+        {
+            self.written.note(hold.expires_at);
+        }
+        Ok(())
+    }
+    fn reserve_reads(
+        &self,
+        order_id: &str,
+        user_id: &str,
+        ticket_class_ids: &[&str],
+    ) -> Result<ReserveReads, StoreError> {
+        self.store
+            .reserve_reads(order_id, user_id, ticket_class_ids)
+    }
+    fn hold_with_classes(&self, order_id: &str) -> Result<Option<HoldWithClasses>, StoreError> {
+        self.store.hold_with_classes(order_id)
+    }
+}
+
+/// One operation's working context over the object's stores: the ledger's (`L`), the
+/// waitroom's (`W`) and the object's own (`H`). Owned, so it can run inside the transaction
+/// callback; consumed by the operation it runs.
+pub struct Core<L, W, H> {
+    ledger: DeadlineNotingStore<L>,
+    waitroom: W,
+    hub: H,
     now: i64,
     /// `JWT_SECRET`: checkout tokens are minted only when someone is admitted.
     jwt_secret: Option<Vec<u8>>,
     /// The synced event's id, read once per operation (an admission tick mints many tokens).
     event_id: std::cell::OnceCell<String>,
     after: AfterCommit,
-    deadlines: DeadlinesWritten,
+    /// Deadlines written outside the ledger: the waitroom's wake-up and outbox hand-ons.
+    deadlines: Deadlines,
 }
 
-impl Core {
-    pub fn new(sql: SqlStorage, now: i64, jwt_secret: Option<Vec<u8>>) -> Self {
+impl<L, W, H> Core<L, W, H>
+where
+    L: LedgerStore,
+    W: WaitroomStore,
+    H: HubMetaStore + OutboxStore,
+{
+    pub fn new(ledger: L, waitroom: W, hub: H, now: i64, jwt_secret: Option<Vec<u8>>) -> Self {
         Core {
-            sql,
+            ledger: DeadlineNotingStore {
+                store: ledger,
+                written: Deadlines::default(),
+            },
+            waitroom,
+            hub,
             now,
             jwt_secret,
             event_id: std::cell::OnceCell::new(),
             after: AfterCommit::default(),
-            deadlines: DeadlinesWritten::default(),
+            deadlines: Deadlines::default(),
         }
     }
 
     fn done(mut self, reply: Result<serde_json::Value, HubFailure>) -> Result<Done, HubFailure> {
-        self.after.earliest_deadline = self.deadlines.earliest();
+        self.after.earliest_deadline = self.deadlines.and(self.ledger.written).0;
         Ok(Done {
             reply,
             after: self.after,
         })
     }
 
-    fn ledger(&self) -> Ledger<SqlLedgerStore> {
-        Ledger::new(SqlLedgerStore::new(
-            self.sql.clone(),
-            self.deadlines.clone(),
-        ))
+    fn ledger(&mut self) -> Ledger<&mut DeadlineNotingStore<L>> {
+        Ledger::new(&mut self.ledger)
     }
 
-    fn waitroom(&self) -> Waitroom<SqlWaitroomStore> {
-        Waitroom::new(SqlWaitroomStore::new(self.sql.clone()))
+    fn waitroom(&mut self) -> Waitroom<&mut W> {
+        Waitroom::new(&mut self.waitroom)
+    }
+
+    fn waitroom_failure(error: W::Error) -> HubFailure {
+        HubFailure::internal(format!("waitroom storage: {error}"))
+    }
+
+    /// Runs one request of the wire protocol. `connected_sockets` is the runtime's count of
+    /// open waitroom sockets, which only the operator view reports.
+    pub fn handle(self, request: HubRequest, connected_sockets: u64) -> Result<Done, HubFailure> {
+        match request {
+            HubRequest::SyncEvent(setup) => self.sync_event(setup),
+            HubRequest::UpsertClass(spec) => self.upsert_class(spec),
+            HubRequest::UpdateClass {
+                ticket_class_id,
+                total,
+                status,
+            } => self.update_class(ticket_class_id, total, status),
+            HubRequest::Availability => self.availability(),
+            HubRequest::Reserve(request) => self.reserve(request),
+            HubRequest::ReserveForCheckout {
+                session_id,
+                reserve,
+            } => self.reserve_for_checkout(session_id, reserve),
+            HubRequest::Confirm { order_id } => self.confirm(order_id),
+            HubRequest::Release { order_id } => self.release(order_id),
+            HubRequest::Join { user_id } => self.join(user_id),
+            HubRequest::Session { user_id } => self.touch(user_id),
+            HubRequest::Leave { user_id } => self.leave(user_id),
+            HubRequest::CheckoutResolved { order_id, outcome } => {
+                self.checkout_resolved(order_id, outcome)
+            }
+            HubRequest::UnbindOrder { order_id } => self.unbind_order(order_id),
+            HubRequest::Status => self.status(connected_sockets),
+        }
     }
 
     // ----- the event setup -----
 
     pub fn setup(&self) -> Result<Option<EventSetup>, HubFailure> {
-        load_setup(&self.sql).map_err(store_failure)
+        self.hub.setup().map_err(store_failure)
     }
 
     /// The event's id as synced (empty before the first sync, when nothing can be admitted).
@@ -149,57 +252,35 @@ impl Core {
         Ok(self.event_id.get_or_init(|| id))
     }
 
-    fn save_setup(&self, setup: &EventSetup) -> Result<(), HubFailure> {
-        let setup_json = serde_json::to_string(setup)
-            .map_err(|e| HubFailure::internal(format!("setup: {e}")))?;
-        exec(
-            &self.sql,
-            "INSERT INTO hub_event (id, event_id, setup_json, updated_at) VALUES (1, ?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET event_id = excluded.event_id, \
-             setup_json = excluded.setup_json, updated_at = excluded.updated_at",
-            vec![
-                text(setup.event_id.as_str()),
-                text(setup_json),
-                int(self.now).map_err(store_failure)?,
-            ],
-        )
-        .map_err(store_failure)?;
-        Ok(())
+    fn waitroom_configured(&mut self) -> Result<bool, HubFailure> {
+        let state = self.waitroom.load_state().map_err(Self::waitroom_failure)?;
+        Ok(state.is_some())
     }
 
-    fn waitroom_configured(&self) -> Result<bool, HubFailure> {
-        Ok(self
-            .waitroom()
-            .store_mut()
-            .load_state()
-            .map_err(store_failure)?
-            .is_some())
-    }
-
-    /// Applies the event's status, sale window, limit and waitroom settings. The shuffle seed
-    /// is only used the first time the waitroom is configured.
-    pub fn sync_event(
-        mut self,
-        setup: EventSetup,
-        shuffle_seed: Option<u64>,
-    ) -> Result<Done, HubFailure> {
+    /// Applies the event's status, sale window, limit and waitroom settings. The pre-queue's
+    /// shuffle seed (from the secret and the event id) is only used the first time the
+    /// waitroom is configured.
+    pub fn sync_event(mut self, setup: EventSetup) -> Result<Done, HubFailure> {
         setup.validate()?;
         if let Some(stored) = self.setup()? {
             if stored.event_id != setup.event_id {
                 return Err(HubFailure::new(
-                    409,
                     "CONFLICT",
                     format!("this object belongs to event {}", stored.event_id),
                 ));
             }
         }
         self.ledger().configure_sale(setup.sale_settings())?;
-        self.save_setup(&setup)?;
+        let now = self.now;
+        self.hub.save_setup(&setup, now).map_err(store_failure)?;
         // A waitroom that exists must hear about a cancellation even if the organiser has
         // switched the waitroom off since.
         if setup.allow_wait_room || self.waitroom_configured()? {
-            let shuffle_seed =
-                shuffle_seed.ok_or_else(|| HubFailure::internal("JWT_SECRET is not configured"))?;
+            let shuffle_seed = self
+                .jwt_secret
+                .as_deref()
+                .map(|secret| shuffle_seed(secret, &setup.event_id))
+                .ok_or_else(|| HubFailure::internal("JWT_SECRET is not configured"))?;
             let command = WaitroomCommand::Configure {
                 event_id: setup.event_id.clone(),
                 config: setup.waitroom_config(),
@@ -212,7 +293,7 @@ impl Core {
 
     // ----- inventory -----
 
-    pub fn upsert_class(self, spec: TicketClassSpec) -> Result<Done, HubFailure> {
+    pub fn upsert_class(mut self, spec: TicketClassSpec) -> Result<Done, HubFailure> {
         let class = self.ledger().upsert_class(spec)?;
         let reply = json(&ClassReply {
             ticket_class: (&class).into(),
@@ -221,7 +302,7 @@ impl Core {
     }
 
     pub fn update_class(
-        self,
+        mut self,
         ticket_class_id: String,
         total: Option<i64>,
         status: Option<ClassStatus>,
@@ -250,14 +331,15 @@ impl Core {
         self.done(reply)
     }
 
-    pub fn availability(self) -> Result<Done, HubFailure> {
+    pub fn availability(mut self) -> Result<Done, HubFailure> {
         let items = self.ledger().availability()?;
         let reply = json(&ClassesReply { items });
         self.done(reply)
     }
 
-    pub fn reserve(self, request: ReserveRequest) -> Result<Done, HubFailure> {
-        let hold = self.ledger().reserve(&request, self.now)?;
+    pub fn reserve(mut self, request: ReserveRequest) -> Result<Done, HubFailure> {
+        let now = self.now;
+        let hold = self.ledger().reserve(&request, now)?;
         let reply = json(&HoldReply { hold });
         self.done(reply)
     }
@@ -283,21 +365,24 @@ impl Core {
         if let Some(detail) = refusal {
             // One answer for every dead token (unknown session, someone else's, ended, bound
             // elsewhere): the caller holds a token, not a session. The upkeep commits.
-            return self.done(Err(HubFailure::new(403, "CHECKOUT_TOKEN_INVALID", detail)));
+            return self.done(Err(HubFailure::new("CHECKOUT_TOKEN_INVALID", detail)));
         }
-        let hold = self.ledger().reserve(&request, self.now)?;
+        let now = self.now;
+        let hold = self.ledger().reserve(&request, now)?;
         let reply = json(&HoldReply { hold });
         self.done(reply)
     }
 
-    pub fn confirm(self, order_id: String) -> Result<Done, HubFailure> {
-        let outcome = self.ledger().confirm(&order_id, self.now)?;
+    pub fn confirm(mut self, order_id: String) -> Result<Done, HubFailure> {
+        let now = self.now;
+        let outcome = self.ledger().confirm(&order_id, now)?;
         let reply = json(&outcome);
         self.done(reply)
     }
 
-    pub fn release(self, order_id: String) -> Result<Done, HubFailure> {
-        let outcome = self.ledger().release(&order_id, self.now)?;
+    pub fn release(mut self, order_id: String) -> Result<Done, HubFailure> {
+        let now = self.now;
+        let outcome = self.ledger().release(&order_id, now)?;
         let reply = json(&outcome);
         self.done(reply)
     }
@@ -311,8 +396,8 @@ impl Core {
         command: WaitroomCommand,
         presence: &dyn Presence,
     ) -> Result<Option<WaitroomOutcome>, HubFailure> {
-        let mut room = self.waitroom();
-        let outcome = match room.apply_with_presence(command, self.now, presence) {
+        let now = self.now;
+        let outcome = match self.waitroom().apply_with_presence(command, now, presence) {
             Ok(outcome) => outcome,
             Err(WaitroomError::NotConfigured) => return Ok(None),
             Err(error) => return Err(error.into()),
@@ -340,15 +425,20 @@ impl Core {
                     if let Some(at) = at {
                         self.deadlines.note(*at);
                     }
-                    set_meta(&self.sql, WAITROOM_WAKE_KEY, *at).map_err(store_failure)?
+                    self.hub.set_waitroom_wake_at(*at).map_err(store_failure)?
                 }
             }
         }
         Ok(Some(outcome))
     }
 
+    /// Stores a message for the flush after commit; the alarm hands it on if that flush never
+    /// happens (the isolate is evicted first).
     fn write_outbox(&mut self, message: &OutboxMessage) -> Result<(), HubFailure> {
-        let hand_on_at = sql_outbox::insert(&self.sql, message, self.now).map_err(store_failure)?;
+        let hand_on_at = self.now.saturating_add(FRESH_RETRY_MS);
+        self.hub
+            .insert(message, self.now, hand_on_at)
+            .map_err(store_failure)?;
         self.deadlines.note(hand_on_at);
         self.after.outbox_written = true;
         Ok(())
@@ -375,23 +465,22 @@ impl Core {
                 expires_at,
             )
             .map_err(|e| HubFailure::internal(format!("checkout token: {e}")))?;
-        Ok((
-            token,
-            crate::domain::waitroom::format_rfc3339_millis(expires_at),
-        ))
+        Ok((token, format_rfc3339_millis(expires_at)))
     }
 
     /// The API view of the outcome's session, with the checkout token when ADMITTED.
-    fn session_view(&self, outcome: &WaitroomOutcome) -> Result<Option<SessionView>, HubFailure> {
+    fn session_view(
+        &mut self,
+        outcome: &WaitroomOutcome,
+    ) -> Result<Option<SessionView>, HubFailure> {
         let Some(view) = outcome.session.clone() else {
             return Ok(None);
         };
         let token = if view.status == SessionStatus::Admitted {
             let session = self
-                .waitroom()
-                .store_mut()
+                .waitroom
                 .session(&view.session_id)
-                .map_err(store_failure)?
+                .map_err(Self::waitroom_failure)?
                 .ok_or_else(|| HubFailure::internal("admitted session vanished"))?;
             Some(self.checkout_token(&session)?.0)
         } else {
@@ -406,11 +495,7 @@ impl Core {
             return Err(HubFailure::not_found("this event has no waitroom"));
         };
         if !setup.accepts_joins() {
-            return Err(HubFailure::new(
-                409,
-                "SALE_NOT_OPEN",
-                "the event is not on sale",
-            ));
+            return Err(HubFailure::new("SALE_NOT_OPEN", "the event is not on sale"));
         }
         let command = WaitroomCommand::Join {
             user_id,
@@ -450,28 +535,6 @@ impl Core {
         self.done(reply)
     }
 
-    pub fn bind_order(
-        mut self,
-        session_id: String,
-        user_id: String,
-        order_id: String,
-    ) -> Result<Done, HubFailure> {
-        let command = WaitroomCommand::BindOrder {
-            session_id,
-            user_id,
-            order_id,
-        };
-        let outcome = self.apply_waitroom(command, &NobodyConnected)?;
-        let reply = match outcome {
-            None => Err(HubFailure::not_found("this event has no waitroom")),
-            Some(outcome) => match outcome.rejection {
-                Some(rejection) => Err(rejection.into()),
-                None => json(&Ack::OK),
-            },
-        };
-        self.done(reply)
-    }
-
     pub fn checkout_resolved(
         mut self,
         order_id: String,
@@ -493,10 +556,11 @@ impl Core {
     /// The alarm's work: expire due holds (telling the saga and freeing their checkout slots),
     /// then an admission tick.
     pub fn alarm(mut self, presence: &dyn Presence) -> Result<Done, HubFailure> {
-        let expired = self.ledger().expire_due(self.now)?;
+        let now = self.now;
+        let expired = self.ledger().expire_due(now)?;
         let event_id = self.event_id()?.to_owned();
         for hold in &expired {
-            let message = hold_expired_message(&event_id, hold, self.now, fresh_id())
+            let message = hold_expired_message(&event_id, hold, now, fresh_id())
                 .map_err(|e| HubFailure::internal(format!("hold expired: {e}")))?;
             self.write_outbox(&message)?;
         }
@@ -514,16 +578,16 @@ impl Core {
     }
 
     /// The operator view (`connected_sockets` comes from the runtime, not from storage).
-    pub fn status(self, connected_sockets: u64) -> Result<Done, HubFailure> {
+    pub fn status(mut self, connected_sockets: u64) -> Result<Done, HubFailure> {
         let setup = self.setup()?;
         let ledger = self.ledger();
         let sale = ledger.settings()?;
         let classes = ledger.availability()?;
-        let mut room = self.waitroom();
-        let store = room.store_mut();
+        let active_holds = ledger.store().active_hold_count().map_err(store_failure)?;
+        let store = &mut self.waitroom;
         let waitroom = match (
-            store.load_state().map_err(store_failure)?,
-            store.load_config().map_err(store_failure)?,
+            store.load_state().map_err(Self::waitroom_failure)?,
+            store.load_config().map_err(Self::waitroom_failure)?,
         ) {
             (Some(state), Some(config)) => Some(WaitroomStatus {
                 queue_length: state.queued,
@@ -542,9 +606,9 @@ impl Core {
             event_status: setup.as_ref().map(|s| s.status),
             sale_state: sale.state,
             waitroom,
-            active_holds: active_hold_count(&self.sql).map_err(store_failure)?,
+            active_holds,
             classes,
-            outbox_backlog: sql_outbox::backlog(&self.sql).map_err(store_failure)?,
+            outbox_backlog: self.hub.backlog().map_err(store_failure)?,
             connected_sockets,
         };
         let reply = json(&status);
@@ -553,12 +617,12 @@ impl Core {
 }
 
 /// Views of many fans' latest sessions (read-only; for the pushes after the head moved).
-pub fn queued_views<'u>(
-    sql: &SqlStorage,
+pub fn queued_views<'u, W: WaitroomStore>(
+    store: W,
     user_ids: impl IntoIterator<Item = &'u str>,
     now: i64,
 ) -> Result<Vec<(&'u str, SessionView)>, HubFailure> {
-    let mut room = Waitroom::new(SqlWaitroomStore::new(sql.clone()));
+    let mut room = Waitroom::new(store);
     let views = match room.views_of_users(user_ids, now) {
         Ok(views) => views,
         Err(WaitroomError::NotConfigured) => return Ok(Vec::new()),
@@ -571,59 +635,15 @@ pub fn queued_views<'u>(
         .collect())
 }
 
-pub fn load_setup(sql: &SqlStorage) -> SqlResult<Option<EventSetup>> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Row {
-        setup_json: String,
-    }
-    let row: Option<Row> = first(
-        sql,
-        "SELECT setup_json AS setupJson FROM hub_event WHERE id = 1",
-        Vec::new(),
-    )?;
-    row.map(|r| {
-        serde_json::from_str(&r.setup_json)
-            .map_err(|e| StoreError::Malformed(format!("event setup: {e}")))
-    })
-    .transpose()
-}
-
-fn set_meta(sql: &SqlStorage, key: &str, value: Option<i64>) -> SqlResult<()> {
-    match value {
-        Some(value) => exec(
-            sql,
-            "INSERT INTO hub_meta (key, value) VALUES (?, ?) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            vec![text(key), int(value)?],
-        ),
-        None => exec(sql, "DELETE FROM hub_meta WHERE key = ?", vec![text(key)]),
-    }?;
-    Ok(())
-}
-
-fn meta(sql: &SqlStorage, key: &str) -> SqlResult<Option<i64>> {
-    #[derive(Deserialize)]
-    struct Row {
-        value: i64,
-    }
-    let row: Option<Row> = first(
-        sql,
-        "SELECT value FROM hub_meta WHERE key = ?",
-        vec![text(key)],
-    )?;
-    Ok(row.map(|r| r.value))
-}
-
 /// When the alarm must fire next, from what is stored: hold expiry, waitroom wake-up, outbox.
-pub fn next_alarm_at(sql: &SqlStorage) -> Result<Option<i64>, HubFailure> {
-    let ledger = Ledger::new(SqlLedgerStore::new(
-        sql.clone(),
-        DeadlinesWritten::default(),
-    ));
+pub fn next_alarm_at<L, H>(ledger: L, hub: &H) -> Result<Option<i64>, HubFailure>
+where
+    L: LedgerStore,
+    H: HubMetaStore + OutboxStore,
+{
     Ok(next_alarm(
-        ledger.next_expiry()?,
-        meta(sql, WAITROOM_WAKE_KEY).map_err(store_failure)?,
-        sql_outbox::next_attempt_at(sql).map_err(store_failure)?,
+        Ledger::new(ledger).next_expiry()?,
+        hub.waitroom_wake_at().map_err(store_failure)?,
+        hub.next_attempt_at().map_err(store_failure)?,
     ))
 }

@@ -1,0 +1,128 @@
+//! `SqlHubStore`: the object's own rows on its SQLite (the synced event setup, named values,
+//! the outbox's writing side), and the one place that creates every table the object uses.
+
+use serde::Deserialize;
+use worker::SqlStorage;
+
+use super::hub_store::{HubMetaStore, OutboxStore};
+use super::outbox::OutboxMessage;
+use super::protocol::EventSetup;
+use super::sql_outbox;
+use super::sqlite::{exec, first, int, run_script, text, SqlResult};
+use crate::domain::ledger::{StoreError, LEDGER_SCHEMA};
+use crate::domain::waitroom::WAITROOM_SCHEMA;
+
+/// The object's own bookkeeping: the synced event setup and small named values.
+pub const HUB_SCHEMA: &str = "\
+CREATE TABLE IF NOT EXISTS hub_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hub_event (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  event_id TEXT NOT NULL,
+  setup_json TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+";
+
+/// `hub_meta` key: the waitroom's last `NextWakeUp` (absent: nothing due).
+const WAITROOM_WAKE_KEY: &str = "waitroom_wake_at";
+
+/// Creates every table the object uses (idempotent; run when the object starts).
+pub fn ensure_schema(sql: &SqlStorage) -> SqlResult<()> {
+    run_script(sql, LEDGER_SCHEMA)?;
+    run_script(sql, WAITROOM_SCHEMA)?;
+    run_script(sql, sql_outbox::OUTBOX_SCHEMA)?;
+    run_script(sql, HUB_SCHEMA)
+}
+
+/// The object's `hub_event`, `hub_meta` and `hub_outbox` tables (a cheap JS handle).
+pub struct SqlHubStore {
+    sql: SqlStorage,
+}
+
+impl SqlHubStore {
+    pub fn new(sql: SqlStorage) -> Self {
+        SqlHubStore { sql }
+    }
+}
+
+impl HubMetaStore for SqlHubStore {
+    fn setup(&self) -> Result<Option<EventSetup>, StoreError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Row {
+            setup_json: String,
+        }
+        let row: Option<Row> = first(
+            &self.sql,
+            "SELECT setup_json AS setupJson FROM hub_event WHERE id = 1",
+            Vec::new(),
+        )?;
+        row.map(|r| {
+            serde_json::from_str(&r.setup_json)
+                .map_err(|e| StoreError::Malformed(format!("event setup: {e}")))
+        })
+        .transpose()
+    }
+
+    fn save_setup(&mut self, setup: &EventSetup, now: i64) -> Result<(), StoreError> {
+        let setup_json = serde_json::to_string(setup)
+            .map_err(|e| StoreError::Malformed(format!("event setup: {e}")))?;
+        exec(
+            &self.sql,
+            "INSERT INTO hub_event (id, event_id, setup_json, updated_at) VALUES (1, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET event_id = excluded.event_id, \
+             setup_json = excluded.setup_json, updated_at = excluded.updated_at",
+            vec![text(setup.event_id.as_str()), text(setup_json), int(now)?],
+        )?;
+        Ok(())
+    }
+
+    fn waitroom_wake_at(&self) -> Result<Option<i64>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: i64,
+        }
+        let row: Option<Row> = first(
+            &self.sql,
+            "SELECT value FROM hub_meta WHERE key = ?",
+            vec![text(WAITROOM_WAKE_KEY)],
+        )?;
+        Ok(row.map(|r| r.value))
+    }
+
+    fn set_waitroom_wake_at(&mut self, at: Option<i64>) -> Result<(), StoreError> {
+        match at {
+            Some(at) => exec(
+                &self.sql,
+                "INSERT INTO hub_meta (key, value) VALUES (?, ?) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                vec![text(WAITROOM_WAKE_KEY), int(at)?],
+            ),
+            None => exec(
+                &self.sql,
+                "DELETE FROM hub_meta WHERE key = ?",
+                vec![text(WAITROOM_WAKE_KEY)],
+            ),
+        }?;
+        Ok(())
+    }
+}
+
+impl OutboxStore for SqlHubStore {
+    fn insert(
+        &mut self,
+        message: &OutboxMessage,
+        created_at: i64,
+        next_attempt_at: i64,
+    ) -> Result<(), StoreError> {
+        sql_outbox::insert(&self.sql, message, created_at, next_attempt_at)
+    }
+
+    fn next_attempt_at(&self) -> Result<Option<i64>, StoreError> {
+        sql_outbox::next_attempt_at(&self.sql)
+    }
+
+    fn backlog(&self) -> Result<u64, StoreError> {
+        sql_outbox::backlog(&self.sql)
+    }
+}
