@@ -85,9 +85,10 @@ pub struct WaitroomStatus {
 pub struct AdmissionRound {
     pub tick_id: u64,
     pub started_at: i64,
+    /// When this hub instance started (after its last restart): a shard counts as silent
+    /// only after the hub has been up and asking for a whole timeout.
+    awake_since: i64,
     last_sent_at: i64,
-    /// Shards the round waits for (those not left out of an earlier round).
-    awaited: BTreeSet<ShardIndex>,
     reports: BTreeMap<ShardIndex, HeadReport>,
 }
 
@@ -117,8 +118,10 @@ pub struct AdmissionHub {
     /// Each shard's queued fans per bucket as of its last report, less the admits picked since.
     #[serde(with = "as_pairs")]
     summaries: BTreeMap<ShardIndex, BucketCounts>,
-    /// Shards left out of a round: the next rounds do not wait for them until they report.
-    left_out: BTreeSet<ShardIndex>,
+    /// When each shard last reported. Stored, so a round restarted after a hub restart does
+    /// not wait for a silent shard all over again.
+    #[serde(with = "as_pairs")]
+    last_heard: BTreeMap<ShardIndex, i64>,
     recent_admissions: VecDeque<(i64, u64)>,
     admission_rate: Option<f64>,
     last_admission_at: Option<i64>,
@@ -145,7 +148,7 @@ impl AdmissionHub {
             pending: BTreeMap::new(),
             checkouts: BTreeMap::new(),
             summaries: BTreeMap::new(),
-            left_out: BTreeSet::new(),
+            last_heard: BTreeMap::new(),
             recent_admissions: VecDeque::new(),
             admission_rate: None,
             last_admission_at: None,
@@ -258,32 +261,32 @@ impl AdmissionHub {
             .min(u64::from(self.config.admission_batch))
     }
 
-    /// The other shards' summed summary, for `shard`'s positions.
-    fn others_summary(&self, shard: ShardIndex) -> BucketCounts {
+    /// The other shards' summed summary, for `shard`'s positions; `None` until every shard
+    /// has reported once (a partial sum would show fans too far ahead).
+    fn others_summary(&self, shard: ShardIndex) -> Option<BucketCounts> {
+        if self.summaries.len() < usize::from(self.shards.get()) {
+            return None;
+        }
         let mut others = BucketCounts::new();
         for (from, counts) in &self.summaries {
             if *from != shard {
                 others.merge(counts);
             }
         }
-        others
+        Some(others)
     }
 
     /// Phase 1: a new round asks every shard for its head; unanswered picks are sent again.
-    pub fn start_round(&mut self, now: i64) -> (AdmissionRound, Vec<Outgoing>) {
+    /// `awake_since` is when this hub instance started (the shell keeps it in memory).
+    pub fn start_round(&mut self, awake_since: i64, now: i64) -> (AdmissionRound, Vec<Outgoing>) {
         let tick_id = self.next_tick_id;
         self.next_tick_id += 1;
         self.last_round_at = Some(now);
-        let awaited = self
-            .shards
-            .shards()
-            .filter(|s| !self.left_out.contains(s))
-            .collect();
         let round = AdmissionRound {
             tick_id,
             started_at: now,
+            awake_since,
             last_sent_at: now,
-            awaited,
             reports: BTreeMap::new(),
         };
         let mut out = self.head_requests(&round);
@@ -349,25 +352,32 @@ impl AdmissionHub {
         Ok(())
     }
 
-    /// A head report. One for another round (late or duplicated) is ignored.
+    /// A head report received at `now`. One for another round (late or duplicated) only
+    /// tells that the shard is alive.
     pub fn accept_report(
         &mut self,
         round: &mut AdmissionRound,
         report: HeadReport,
+        now: i64,
     ) -> Result<(), HubRejection> {
         self.check_shard(&report.event_id, report.shard)?;
+        let heard = self.last_heard.entry(report.shard).or_insert(now);
+        *heard = (*heard).max(now);
         if report.tick_id == round.tick_id {
-            self.left_out.remove(&report.shard);
             round.reports.insert(report.shard, report);
         }
         Ok(())
     }
 
-    /// Whether the round can be decided: every awaited shard reported, or the straggler
-    /// timeout passed.
+    /// Whether the round can be decided: every shard reported, except those the hub has not
+    /// heard from for [`STRAGGLER_TIMEOUT_MS`] while it was up (across rounds), which are
+    /// left out.
     pub fn round_ready(&self, round: &AdmissionRound, now: i64) -> bool {
-        round.awaited.iter().all(|s| round.reports.contains_key(s))
-            || now.saturating_sub(round.started_at) >= STRAGGLER_TIMEOUT_MS
+        self.shards.shards().all(|s| {
+            let heard = self.last_heard.get(&s).copied().unwrap_or(round.started_at);
+            round.reports.contains_key(&s)
+                || now.saturating_sub(heard.max(round.awake_since)) >= STRAGGLER_TIMEOUT_MS
+        })
     }
 
     /// Phase 2: picks the globally earliest places the reports prove safe, records them as
@@ -377,14 +387,12 @@ impl AdmissionHub {
     /// every reporting shard's frontier (later joins sort after it) and not beyond the last
     /// entry of any report that was cut short (that shard may hold more before it).
     pub fn decide(&mut self, round: AdmissionRound, now: i64) -> Vec<Outgoing> {
-        let missing: Vec<ShardIndex> = self
+        if self
             .shards
             .shards()
-            .filter(|s| !round.reports.contains_key(s))
-            .collect();
-        if !missing.is_empty() {
+            .any(|s| !round.reports.contains_key(&s))
+        {
             self.rounds_with_stragglers += 1;
-            self.left_out.extend(missing);
         }
         if round.reports.is_empty() || self.closed_at(now) {
             return Vec::new();

@@ -45,7 +45,8 @@ pub enum ToShard {
         event_id: String,
         tick_id: u64,
         want: u64,
-        others: BucketCounts,
+        /// `None` until the hub has heard from every shard: positions wait for it.
+        others: Option<BucketCounts>,
         admission_rate: Option<f64>,
     },
     /// Phase 2 of tick `tick_id`: the fans of this shard the hub picked. Idempotent: the

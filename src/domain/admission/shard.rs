@@ -153,8 +153,8 @@ pub struct ShardQueue {
     fans: BTreeMap<String, FanRecord>,
     /// Queued fans per bucket: the summary, kept with every queue change.
     own: BucketCounts,
-    /// The other shards' summed summary as the hub last sent it.
-    others: BucketCounts,
+    /// The other shards' summed summary as the hub last sent it (`None`: not yet complete).
+    others: Option<BucketCounts>,
     admission_rate: Option<f64>,
 }
 
@@ -167,7 +167,7 @@ impl ShardQueue {
             queue: BTreeMap::new(),
             fans: BTreeMap::new(),
             own: BucketCounts::new(),
-            others: BucketCounts::new(),
+            others: None,
             admission_rate: None,
         }
     }
@@ -360,7 +360,7 @@ impl ShardQueue {
     }
 
     /// Keeps the other shards' summary for positions (sent with every head request).
-    pub fn accept_summary(&mut self, others: BucketCounts, admission_rate: Option<f64>) {
+    pub fn accept_summary(&mut self, others: Option<BucketCounts>, admission_rate: Option<f64>) {
         self.others = others;
         self.admission_rate = admission_rate;
     }
@@ -467,17 +467,25 @@ impl ShardQueue {
             (FanStatus::Queued { .. }, Some(reason)) => FanStatus::Closed(reason),
             (status, _) => status,
         };
+        // Alone, the shard needs nobody's summary: its positions are exact from the start.
+        let alone = BucketCounts::new();
+        let others = if self.settings.shards == ShardCount::ONE {
+            Some(&alone)
+        } else {
+            self.others.as_ref()
+        };
         let queue_length = if closed.is_some() {
             0
         } else {
-            self.own.total() + self.others.total()
+            self.own.total() + others.map_or(0, BucketCounts::total)
         };
-        let position = match status {
-            // Before the sale opens the pre-queue has no order yet to show.
-            FanStatus::Queued { .. } if now >= self.settings.sale_starts_at => {
+        let position = match (status, others) {
+            // Before the sale opens the pre-queue has no order yet to show; without every
+            // shard's summary a position would put the fan too far ahead.
+            (FanStatus::Queued { .. }, Some(others)) if now >= self.settings.sale_starts_at => {
                 let bucket = record.place.bucket();
-                let others = self.others.before(bucket) + self.others.get(bucket);
-                Some(1 + self.ahead_in_shard(&record.place) + others)
+                let ahead_elsewhere = others.before(bucket) + others.get(bucket);
+                Some(1 + self.ahead_in_shard(&record.place) + ahead_elsewhere)
             }
             _ => None,
         };

@@ -80,7 +80,7 @@ impl Cluster {
     /// One round; `between` runs after the reports and before the picks reach the shards.
     /// Returns the places admitted, in pick order.
     fn tick_with(&mut self, now: i64, between: impl FnOnce(&mut Self)) -> Vec<Place> {
-        let (mut round, out) = self.hub.start_round(now);
+        let (mut round, out) = self.hub.start_round(0, now);
         let mut admits_first = Vec::new();
         for Outgoing { to, message } in out {
             match message {
@@ -95,7 +95,7 @@ impl Cluster {
                     shard.accept_summary(others, admission_rate);
                     let report = shard.report_head(tick_id, want, now, &|_| false);
                     self.hub
-                        .accept_report(&mut round, report)
+                        .accept_report(&mut round, report, now)
                         .expect("our shard");
                 }
                 other => admits_first.push(Outgoing { to, message: other }),
@@ -320,12 +320,15 @@ fn a_hub_restart_after_the_picks_were_recorded_completes_the_tick() {
         cluster.join(&format!("u{i}"), SALE_START + i, 0);
     }
     let now = open(0);
-    let (mut round, out) = cluster.hub.start_round(now);
+    let (mut round, out) = cluster.hub.start_round(0, now);
     for Outgoing { to, message } in out {
         if let ToShard::Heads { tick_id, want, .. } = message {
             let report =
                 cluster.shards[usize::from(to.0)].report_head(tick_id, want, now, &|_| false);
-            cluster.hub.accept_report(&mut round, report).expect("ours");
+            cluster
+                .hub
+                .accept_report(&mut round, report, now)
+                .expect("ours");
         }
     }
     let lost = cluster.hub.decide(round, now);
@@ -349,12 +352,15 @@ fn a_hub_restart_before_the_picks_were_recorded_undoes_the_round() {
         cluster.join(&format!("u{i}"), SALE_START + i, 0);
     }
     let now = open(0);
-    let (mut round, out) = cluster.hub.start_round(now);
+    let (mut round, out) = cluster.hub.start_round(0, now);
     for Outgoing { to, message } in out {
         if let ToShard::Heads { tick_id, want, .. } = message {
             let report =
                 cluster.shards[usize::from(to.0)].report_head(tick_id, want, now, &|_| false);
-            cluster.hub.accept_report(&mut round, report).expect("ours");
+            cluster
+                .hub
+                .accept_report(&mut round, report, now)
+                .expect("ours");
         }
     }
     drop(round);
@@ -369,12 +375,15 @@ fn an_answer_that_skips_a_pick_or_comes_from_a_foreign_shard_is_refused() {
     cluster.join("a", SALE_START, 0);
     cluster.join("b", SALE_START, 1);
     let now = open(0);
-    let (mut round, out) = cluster.hub.start_round(now);
+    let (mut round, out) = cluster.hub.start_round(0, now);
     for Outgoing { to, message } in out {
         if let ToShard::Heads { tick_id, want, .. } = message {
             let report =
                 cluster.shards[usize::from(to.0)].report_head(tick_id, want, now, &|_| false);
-            cluster.hub.accept_report(&mut round, report).expect("ours");
+            cluster
+                .hub
+                .accept_report(&mut round, report, now)
+                .expect("ours");
         }
     }
     let out = cluster.hub.decide(round, now);
@@ -422,12 +431,15 @@ fn a_silent_shard_delays_only_its_own_fans_and_loses_none() {
     }
     let silent = ShardIndex(2);
     let now = open(0);
-    let (mut round, out) = cluster.hub.start_round(now);
+    let (mut round, out) = cluster.hub.start_round(0, now);
     for Outgoing { to, message } in out {
         if let (ToShard::Heads { tick_id, want, .. }, true) = (message, to != silent) {
             let report =
                 cluster.shards[usize::from(to.0)].report_head(tick_id, want, now, &|_| false);
-            cluster.hub.accept_report(&mut round, report).expect("ours");
+            cluster
+                .hub
+                .accept_report(&mut round, report, now)
+                .expect("ours");
         }
     }
     assert!(!cluster.hub.round_ready(&round, now + 1_000));
