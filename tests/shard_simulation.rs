@@ -658,7 +658,8 @@ impl Sim {
                 ToShard::Admit { tick_id, picks, .. } => {
                     let answer = self.shards[index].apply_picks(tick_id, &picks, self.now);
                     self.observe_answer(&answer, &picks);
-                    let departed = answer.confirmed.iter().chain(&answer.skipped);
+                    let handed = answer.confirmed.iter().map(|h| &h.place);
+                    let departed = handed.chain(&answer.skipped);
                     touched.extend(departed.map(Place::bucket));
                     out.push((Node::Hub, Payload::ToHub(ToHub::AdmitAnswer(answer))));
                 }
@@ -685,7 +686,7 @@ impl Sim {
                 + answer.skipped.len()
                 + answer.kept.len()
         );
-        for place in &answer.confirmed {
+        for place in answer.confirmed.iter().map(|h| &h.place) {
             let Some(&fan) = self.by_user.get(place.user_id()) else {
                 continue;
             };

@@ -32,6 +32,8 @@ pub struct Outgoing {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Checkout {
+    /// The session the fan's checkout token names.
+    pub session_id: String,
     pub place: Place,
     pub shard: ShardIndex,
     pub expires_at: i64,
@@ -232,7 +234,8 @@ impl AdmissionHub {
     /// land on the shards without telling the hub, so an open sale is ticked even while the
     /// last summaries showed nobody waiting.
     pub fn next_round_at(&self, now: i64) -> Option<i64> {
-        if self.closed_at(now) {
+        // Once closed, rounds go on only to settle picks still unanswered (they admit nobody).
+        if self.closed_at(now) && self.pending.is_empty() {
             return None;
         }
         let first = self.config.sale_starts_at.saturating_add(STAMP_GRACE_MS);
@@ -510,11 +513,15 @@ impl AdmissionHub {
         let Some(picks) = self.pending.get(&key) else {
             return Ok(());
         };
-        let confirmed: BTreeSet<&Place> = answer.confirmed.iter().collect();
+        let confirmed: BTreeMap<&Place, &str> = answer
+            .confirmed
+            .iter()
+            .map(|h| (&h.place, h.session_id.as_str()))
+            .collect();
         let withdrawn: BTreeSet<&Place> = answer.withdrawn.iter().collect();
         let settled_skip = |p: &Place| answer.skipped.contains(p) || answer.kept.contains(p);
         let complete = picks.iter().all(|pick| match pick {
-            Pick::Admit { place, .. } => confirmed.contains(place) != withdrawn.contains(place),
+            Pick::Admit { place, .. } => confirmed.contains_key(place) != withdrawn.contains(place),
             Pick::SkipIfIdle { place } => settled_skip(place) || withdrawn.contains(place),
         });
         if !complete {
@@ -529,10 +536,14 @@ impl AdmissionHub {
                 checkout_expires_at,
             } = pick
             {
-                if confirmed.contains(&place) && !self.checkouts.contains_key(place.user_id()) {
+                let session_id = confirmed.get(&place).map(|s| (*s).to_owned());
+                if let (Some(session_id), false) =
+                    (session_id, self.checkouts.contains_key(place.user_id()))
+                {
                     self.checkouts.insert(
                         place.user_id().to_owned(),
                         Checkout {
+                            session_id,
                             place,
                             shard: answer.shard,
                             expires_at: checkout_expires_at,

@@ -87,6 +87,15 @@ pub struct HeadReport {
     pub summary: BucketCounts,
 }
 
+/// A fan the shard handed to the hub's checkout slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HandedOver {
+    pub place: Place,
+    /// The session the checkout token names (`sid`): the hub binds orders by it.
+    pub session_id: String,
+}
+
 /// A shard's answer to [`ToShard::Admit`]: every pick lands in exactly one list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,7 +104,7 @@ pub struct AdmitAnswer {
     pub tick_id: u64,
     pub shard: ShardIndex,
     /// Admitted: the shard handed them to the hub's checkout slots (and pushed `admitted`).
-    pub confirmed: Vec<Place>,
+    pub confirmed: Vec<HandedOver>,
     /// No longer queued in that place (left, closed, or a later stay): their slots go back.
     pub withdrawn: Vec<Place>,
     /// Idle-skip picks that were still idle: expired.

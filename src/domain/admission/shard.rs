@@ -9,7 +9,7 @@ use super::place::{
     prequeue_draw, recorded_arrival_ms, shard_of, ArrivalStamp, BucketCounts, Place, ShardCount,
     ShardIndex,
 };
-use super::protocol::{AdmitAnswer, HeadEntry, HeadReport, Pick};
+use super::protocol::{AdmitAnswer, HandedOver, HeadEntry, HeadReport, Pick};
 use crate::domain::waitroom::{estimated_wait_seconds, WaitroomConfig};
 
 /// Head rows one report may look at, bounding the work when many idle fans sit at the head.
@@ -378,18 +378,26 @@ impl ShardQueue {
         };
         for pick in picks {
             let place = pick.place();
-            let status = self
+            let Some((status, session_id)) = self
                 .fans
                 .get(place.user_id())
                 .filter(|f| &f.place == place)
-                .map(|f| f.status);
+                .map(|f| (f.status, f.session_id.clone()))
+            else {
+                answer.withdrawn.push(place.clone());
+                continue;
+            };
+            let handed_over = HandedOver {
+                place: place.clone(),
+                session_id,
+            };
             match (pick, status) {
                 (
                     Pick::Admit {
                         checkout_expires_at,
                         ..
                     },
-                    Some(FanStatus::Queued { .. }),
+                    FanStatus::Queued { .. },
                 ) => {
                     self.end_stay(
                         place,
@@ -398,14 +406,12 @@ impl ShardQueue {
                             checkout_expires_at: *checkout_expires_at,
                         },
                     );
-                    answer.confirmed.push(place.clone());
+                    answer.confirmed.push(handed_over);
                 }
-                (Pick::Admit { .. }, Some(FanStatus::Admitted { tick_id: by, .. }))
-                    if by == tick_id =>
-                {
-                    answer.confirmed.push(place.clone());
+                (Pick::Admit { .. }, FanStatus::Admitted { tick_id: by, .. }) if by == tick_id => {
+                    answer.confirmed.push(handed_over);
                 }
-                (Pick::SkipIfIdle { .. }, Some(FanStatus::Queued { .. })) => {
+                (Pick::SkipIfIdle { .. }, FanStatus::Queued { .. }) => {
                     if self.is_idle(place.user_id(), now) {
                         self.end_stay(place, FanStatus::IdleAtHead);
                         answer.skipped.push(place.clone());
@@ -413,7 +419,7 @@ impl ShardQueue {
                         answer.kept.push(place.clone());
                     }
                 }
-                (Pick::SkipIfIdle { .. }, Some(FanStatus::IdleAtHead)) => {
+                (Pick::SkipIfIdle { .. }, FanStatus::IdleAtHead) => {
                     answer.skipped.push(place.clone());
                 }
                 _ => answer.withdrawn.push(place.clone()),

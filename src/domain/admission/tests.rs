@@ -248,6 +248,15 @@ fn an_admitted_fan_leaving_is_forwarded_to_the_hub_unless_an_order_holds_the_slo
     let place = cluster.join("a", SALE_START, 1);
     cluster.tick(open(0));
     assert_eq!(
+        cluster
+            .hub
+            .checkouts()
+            .get("a")
+            .map(|c| c.session_id.as_str()),
+        Some("s-a"),
+        "the hub binds orders by the session the token names"
+    );
+    assert_eq!(
         cluster.shard_mut("a").leave("a", open(10)),
         Leave::HeldByHub(place)
     );
@@ -308,7 +317,9 @@ fn a_redelivered_pick_is_answered_as_the_first_time_and_settled_once() {
     let first = shard.apply_picks(4, &picks, open(0));
     let again = shard.apply_picks(4, &picks, open(5));
     assert_eq!(first, again);
-    assert_eq!(first.confirmed, vec![place.clone()]);
+    let handed: Vec<&Place> = first.confirmed.iter().map(|h| &h.place).collect();
+    assert_eq!(handed, vec![&place]);
+    assert_eq!(first.confirmed[0].session_id, "s-a");
     // The same place under another tick id was not handed over by it: withdrawn.
     assert_eq!(shard.apply_picks(5, &picks, open(6)).withdrawn, vec![place]);
 }
