@@ -506,6 +506,47 @@ fn closing_the_sale_drains_every_shard_and_refuses_joins() {
 }
 
 #[test]
+fn cancelling_the_event_reaches_every_shard_and_drains_it() {
+    let mut cluster = Cluster::new(4, config(10, 10), 3);
+    for i in 0..40 {
+        cluster.join(&format!("u{i}"), SALE_START + i, 0);
+    }
+    let mut cancelled = cluster.hub.config().clone();
+    cancelled.cancelled = true;
+    let now = open(0);
+    let out = cluster
+        .hub
+        .reconfigure(cancelled, count(4), now)
+        .expect("same count");
+    assert_eq!(out.len(), 4);
+    cluster.deliver(out, now);
+    for shard in &mut cluster.shards {
+        while shard.upkeep(now) {}
+    }
+    assert!(cluster.queued().is_empty());
+    assert!(
+        cluster.tick(now).is_empty(),
+        "nobody is admitted once cancelled"
+    );
+    assert_eq!(cluster.hub.status(now, false).state, SaleState::Closed);
+}
+
+#[test]
+fn settings_for_another_event_or_shard_are_refused() {
+    let cluster = Cluster::new(4, config(1, 1), 3);
+    let mut shard = ShardQueue::new(cluster.hub.shard_settings(ShardIndex(1)));
+    let mut other_event = cluster.hub.shard_settings(ShardIndex(1));
+    other_event.event_id = "other".into();
+    assert_eq!(shard.configure(other_event), Err(ShardRejection::Mismatch));
+    let other_shard = cluster.hub.shard_settings(ShardIndex(2));
+    assert_eq!(shard.configure(other_shard), Err(ShardRejection::Mismatch));
+    assert_eq!(
+        shard.configure(cluster.hub.shard_settings(ShardIndex(1))),
+        Ok(())
+    );
+}
+
+#[test]
 fn a_join_on_the_wrong_shard_is_refused_and_writes_nothing() {
     let mut cluster = Cluster::new(4, config(1, 1), 3);
     let home = shard_of("u", count(4));
