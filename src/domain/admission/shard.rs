@@ -428,6 +428,54 @@ impl ShardQueue {
         answer
     }
 
+    /// Takes out the queued fans who belong to another shard under `settings` (a count
+    /// raised before the sale opens), for the shell to hand to their new shards, and adopts
+    /// the new settings. Before the sale every place is a pre-queue draw, a function of the
+    /// user alone, so a moved fan keeps exactly their place; the new shard records the same
+    /// place whether the hand-over or the fan's next join reaches it first.
+    pub fn hand_over(&mut self, settings: ShardSettings) -> Result<Vec<FanRecord>, ShardRejection> {
+        self.configure(settings)?;
+        let moving: Vec<String> = self
+            .queue
+            .values()
+            .filter(|user| shard_of(user, self.settings.shards) != self.settings.shard)
+            .cloned()
+            .collect();
+        let mut handed = Vec::new();
+        for user_id in moving {
+            if let Some(record) = self.fans.remove(&user_id) {
+                if self.queue.remove(&record.place).is_some() {
+                    self.own.remove(record.place.bucket(), 1);
+                }
+                handed.push(record);
+            }
+        }
+        Ok(handed)
+    }
+
+    /// Takes in fans handed over by another shard. Idempotent per user: a fan who already
+    /// joined here (same place, since the draw depends on the user only) is kept as is.
+    pub fn adopt(&mut self, fans: Vec<FanRecord>) -> Result<(), ShardRejection> {
+        if fans
+            .iter()
+            .any(|f| shard_of(f.place.user_id(), self.settings.shards) != self.settings.shard)
+        {
+            return Err(ShardRejection::WrongShard);
+        }
+        for record in fans {
+            let user_id = record.place.user_id().to_owned();
+            if self.fans.contains_key(&user_id)
+                || !matches!(record.status, FanStatus::Queued { .. })
+            {
+                continue;
+            }
+            self.own.add(record.place.bucket(), 1);
+            self.queue.insert(record.place.clone(), user_id.clone());
+            self.fans.insert(user_id, record);
+        }
+        Ok(())
+    }
+
     /// The hub ended the fan's checkout; applies only to that very stay.
     pub fn checkout_ended(&mut self, place: &Place) {
         if let Some(record) = self.fans.get_mut(place.user_id()) {

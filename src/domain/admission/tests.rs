@@ -595,6 +595,63 @@ fn the_shard_count_may_rise_before_the_sale_and_never_fall() {
 }
 
 #[test]
+fn raising_the_count_before_the_sale_hands_moved_fans_over_with_their_places() {
+    let mut cluster = Cluster::new(4, config(100, 100), 5);
+    let mut before: BTreeMap<String, Place> = BTreeMap::new();
+    for i in 0..200 {
+        let user = format!("u{i}");
+        let place = cluster.join(&user, SALE_START - 30_000 + i, 0);
+        before.insert(user, place);
+    }
+    let cfg = cluster.hub.config().clone();
+    cluster
+        .hub
+        .reconfigure(cfg, count(6), SALE_START - 20_000)
+        .expect("raised before the sale");
+    let mut shards: Vec<ShardQueue> = count(6)
+        .shards()
+        .map(|s| match cluster.shards.get(usize::from(s.0)) {
+            Some(old) => old.clone(),
+            None => ShardQueue::new(cluster.hub.shard_settings(s)),
+        })
+        .collect();
+    let mut moved = Vec::new();
+    for s in 0..4u16 {
+        let settings = cluster.hub.shard_settings(ShardIndex(s));
+        moved.extend(
+            shards[usize::from(s)]
+                .hand_over(settings)
+                .expect("same shard"),
+        );
+    }
+    assert!(!moved.is_empty());
+    // One moved fan joins again at the new shard before the hand-over arrives.
+    let early = moved[0].place.user_id().to_owned();
+    let home = usize::from(shard_of(&early, count(6)).0);
+    let stamp = ArrivalStamp {
+        at_ms: SALE_START - 19_000,
+        tie_break: 9,
+    };
+    shards[home]
+        .join(&early, "s2", stamp, SALE_START - 19_000)
+        .expect("joins");
+    for record in moved {
+        let to = usize::from(shard_of(record.place.user_id(), count(6)).0);
+        assert!(to >= 4, "jump hashing moves fans only to the new shards");
+        shards[to].adopt(vec![record]).expect("belongs here");
+    }
+    cluster.shards = shards;
+    let after: BTreeMap<String, Place> = cluster
+        .queued()
+        .into_iter()
+        .map(|p| (p.user_id().to_owned(), p))
+        .collect();
+    assert_eq!(after, before, "everyone kept exactly their place, once");
+    let order: Vec<Place> = cluster.tick(open(0));
+    assert_eq!(order.len(), 100);
+}
+
+#[test]
 fn with_one_shard_every_position_is_exact() {
     let mut cluster = Cluster::new(1, config(0, 1), 3);
     for i in 0..50 {
