@@ -137,6 +137,21 @@ impl Place {
         }
     }
 
+    /// How far into its bucket the place sorts, in `[0, 1)`: arrivals within a second and
+    /// draws within a bucket are close to uniform, so this share of another shard's count in
+    /// the same bucket is the expected number of them ahead.
+    pub fn share_of_bucket(&self) -> f64 {
+        match self {
+            Self::Prequeue { draw, .. } => {
+                let within = draw & (u64::MAX >> PREQUEUE_BUCKET_BITS);
+                within as f64 / (1u64 << (64 - PREQUEUE_BUCKET_BITS)) as f64
+            }
+            Self::Queue { at_ms, .. } => {
+                at_ms.rem_euclid(ARRIVAL_BUCKET_MS) as f64 / ARRIVAL_BUCKET_MS as f64
+            }
+        }
+    }
+
     /// Whether this place sorts before every key a shard that promised `frontier` may still
     /// record: only then may it be admitted ahead of that shard's future joins.
     pub fn is_sealed_by(&self, frontier: i64, sale_starts_at: i64) -> bool {
@@ -383,6 +398,13 @@ mod tests {
         assert_eq!(bucket, Bucket::Arrival(2));
         assert!(bucket.first_place() <= place);
         assert!(queue_place(1_999, u64::MAX, "zz") < bucket.first_place());
+        assert_eq!(place.share_of_bucket(), 0.5);
+        let pre = Place::Prequeue {
+            draw: (3u64 << 54) | (1u64 << 53),
+            user_id: "p".into(),
+        };
+        assert_eq!(pre.bucket(), Bucket::Prequeue(3));
+        assert_eq!(pre.share_of_bucket(), 0.5);
         let mut counts = BucketCounts::new();
         counts.add(Bucket::Prequeue(3), 4);
         counts.add(Bucket::Arrival(1), 2);

@@ -511,9 +511,10 @@ impl ShardQueue {
     /// The fan's session as this shard shows it at `now`, without changing anything.
     ///
     /// The position is `1 +` the fans ahead in this shard (exact) `+` the other shards' fans
-    /// in earlier buckets and in the fan's own bucket (from the hub's summary). It is exact
-    /// with one shard; with more it can be off by the other shards' fans in the same bucket
-    /// and by what changed in them since their last report (README, "Queue shards").
+    /// in earlier buckets `+` the share of their fans in the fan's own bucket that the fan's
+    /// offset into it predicts (from the hub's summary). It is exact with one shard; with
+    /// more it can be off by the other shards' fans in the same bucket and by what changed in
+    /// them since their last report (README, "Queue shards").
     pub fn view(&self, user_id: &str, now: i64) -> Option<ShardView> {
         let record = self.fans.get(user_id)?;
         let closed = self.closed.or_else(|| self.settings.closure_at(now));
@@ -538,7 +539,8 @@ impl ShardQueue {
             // shard's summary a position would put the fan too far ahead.
             (FanStatus::Queued { .. }, Some(others)) if now >= self.settings.sale_starts_at => {
                 let bucket = record.place.bucket();
-                let ahead_elsewhere = others.before(bucket) + others.get(bucket);
+                let same_bucket = others.get(bucket) as f64 * record.place.share_of_bucket();
+                let ahead_elsewhere = others.before(bucket) + same_bucket.round() as u64;
                 Some(1 + self.ahead_in_shard(&record.place) + ahead_elsewhere)
             }
             _ => None,

@@ -681,6 +681,7 @@ fn positions_across_shards_are_within_the_same_second_of_other_shards() {
     cluster.tick(now); // no slots: only refreshes the summaries the shards hold
     cluster.tick(now + 1);
     let everyone: Vec<Place> = cluster.queued().into_iter().collect();
+    let mut worst = 0;
     for (i, place) in everyone.iter().enumerate() {
         let exact = i as u64 + 1;
         let home = shard_of(place.user_id(), count(8));
@@ -692,12 +693,15 @@ fn positions_across_shards_are_within_the_same_second_of_other_shards() {
             .iter()
             .filter(|p| p.bucket() == place.bucket() && shard_of(p.user_id(), count(8)) != home)
             .count() as u64;
-        assert!(shown >= exact, "{place:?}: {shown} < {exact}");
         assert!(
-            shown - exact <= same_bucket_elsewhere,
+            shown.abs_diff(exact) <= same_bucket_elsewhere,
             "{place:?}: {shown} vs {exact}"
         );
+        worst = worst.max(shown.abs_diff(exact));
     }
+    // About 24 fans a second arrive on other shards; interpolating within the second keeps
+    // the error to a few places.
+    assert!(worst <= 8, "worst error {worst}");
 }
 
 #[test]
