@@ -75,6 +75,10 @@ struct Params {
     duplicate_chance: f64,
     restart_chance: f64,
     restart_ms: (i64, i64),
+    /// An object does not restart again this soon after coming back: restarts are evictions
+    /// and deploys, not a chain that a flood of retried joins would otherwise set off (a
+    /// per-message chance under 140,000 joins/s keeps a shard down most of the time).
+    restart_cooldown_ms: i64,
     /// One shard that goes silent: (shard, from, until).
     outage: Option<(u16, i64, i64)>,
     /// The sale ends at this time (else it outlasts the run).
@@ -105,6 +109,7 @@ impl Params {
             duplicate_chance: 0.02,
             restart_chance: 0.002,
             restart_ms: (100, 800),
+            restart_cooldown_ms: 10_000,
             outage: None,
             sale_ends_at: None,
             limit_ms: 3_600_000,
@@ -457,7 +462,11 @@ impl Sim {
             Node::Shard(s) => self.at_shard(s, event.payload),
         };
         // A restart right after the object committed: what it was about to send is lost.
-        if self.rng.chance(self.p.restart_chance) {
+        let cooling = self
+            .down_until
+            .get(&event.to)
+            .is_some_and(|&up| self.now < up + self.p.restart_cooldown_ms);
+        if !cooling && self.rng.chance(self.p.restart_chance) {
             self.found.restarts += 1;
             let downtime = self.rng.between(self.p.restart_ms.0, self.p.restart_ms.1);
             self.down_until.insert(event.to, self.now + downtime);
@@ -498,7 +507,7 @@ impl Sim {
                 self.last_report_at[usize::from(report.shard.0)] = Some(self.now);
                 if let Some(round) = self.round.as_mut() {
                     self.hub
-                        .accept_report(round, report, self.now)
+                        .accept_report(round, report)
                         .expect("reports come from this event's shards");
                     out.extend(self.advance_round());
                 }
@@ -981,7 +990,7 @@ fn shard_simulation_heavy_faults_slow_admission_but_keep_its_order() {
         found.rounds_with_stragglers, 0,
         "every round heard every shard"
     );
-    assert!(found.restarts > 100, "{}", found.restarts);
+    assert!(found.restarts > 50, "{}", found.restarts);
 }
 
 #[test]

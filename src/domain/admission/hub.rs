@@ -120,10 +120,12 @@ pub struct AdmissionHub {
     /// Each shard's queued fans per bucket as of its last report, less the admits picked since.
     #[serde(with = "as_pairs")]
     summaries: BTreeMap<ShardIndex, BucketCounts>,
-    /// When each shard last reported. Stored, so a round restarted after a hub restart does
-    /// not wait for a silent shard all over again.
+    /// Since when each shard has left a head request unanswered (absent: it answered the
+    /// last one). Stored, so a round restarted after a hub restart does not wait for a silent
+    /// shard all over again; per request, not per report, so a round that itself waited long
+    /// does not make the healthy shards look silent in the next.
     #[serde(with = "as_pairs")]
-    last_heard: BTreeMap<ShardIndex, i64>,
+    unanswered_since: BTreeMap<ShardIndex, i64>,
     recent_admissions: VecDeque<(i64, u64)>,
     admission_rate: Option<f64>,
     last_admission_at: Option<i64>,
@@ -150,7 +152,7 @@ impl AdmissionHub {
             pending: BTreeMap::new(),
             checkouts: BTreeMap::new(),
             summaries: BTreeMap::new(),
-            last_heard: BTreeMap::new(),
+            unanswered_since: BTreeMap::new(),
             recent_admissions: VecDeque::new(),
             admission_rate: None,
             last_admission_at: None,
@@ -285,6 +287,9 @@ impl AdmissionHub {
         let tick_id = self.next_tick_id;
         self.next_tick_id += 1;
         self.last_round_at = Some(now);
+        for shard in self.shards.shards() {
+            self.unanswered_since.entry(shard).or_insert(now);
+        }
         let round = AdmissionRound {
             tick_id,
             started_at: now,
@@ -355,31 +360,33 @@ impl AdmissionHub {
         Ok(())
     }
 
-    /// A head report received at `now`. One for another round (late or duplicated) only
-    /// tells that the shard is alive.
+    /// A head report. One for another round (late or duplicated) only tells that the shard
+    /// is answering again.
     pub fn accept_report(
         &mut self,
         round: &mut AdmissionRound,
         report: HeadReport,
-        now: i64,
     ) -> Result<(), HubRejection> {
         self.check_shard(&report.event_id, report.shard)?;
-        let heard = self.last_heard.entry(report.shard).or_insert(now);
-        *heard = (*heard).max(now);
         if report.tick_id == round.tick_id {
+            self.unanswered_since.remove(&report.shard);
             round.reports.insert(report.shard, report);
         }
         Ok(())
     }
 
-    /// Whether the round can be decided: every shard reported, except those the hub has not
-    /// heard from for [`STRAGGLER_TIMEOUT_MS`] while it was up (across rounds), which are
-    /// left out.
+    /// Whether the round can be decided: every shard reported, except those that have left
+    /// head requests unanswered for [`STRAGGLER_TIMEOUT_MS`] while this hub instance was up,
+    /// which are left out.
     pub fn round_ready(&self, round: &AdmissionRound, now: i64) -> bool {
         self.shards.shards().all(|s| {
-            let heard = self.last_heard.get(&s).copied().unwrap_or(round.started_at);
+            let asked = self
+                .unanswered_since
+                .get(&s)
+                .copied()
+                .unwrap_or(round.started_at);
             round.reports.contains_key(&s)
-                || now.saturating_sub(heard.max(round.awake_since)) >= STRAGGLER_TIMEOUT_MS
+                || now.saturating_sub(asked.max(round.awake_since)) >= STRAGGLER_TIMEOUT_MS
         })
     }
 

@@ -1,6 +1,7 @@
 //! One queue shard of an event: the fans whose users hash to it, in place order, their joins,
 //! leaves, sightings and idle skips, its head report and its side of the admission tick.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -239,43 +240,47 @@ impl ShardQueue {
         if shard_of(user_id, self.settings.shards) != self.settings.shard {
             return Err(ShardRejection::WrongShard);
         }
-        let live = matches!(
-            self.fans.get(user_id).map(|f| f.status),
-            Some(FanStatus::Queued { .. } | FanStatus::Admitted { .. })
-        );
-        if !live {
-            let at_ms = recorded_arrival_ms(stamp.at_ms, self.frontier, now);
-            let place = if at_ms < self.settings.sale_starts_at {
-                Place::Prequeue {
-                    draw: prequeue_draw(
-                        self.settings.shuffle_seed,
-                        &self.settings.event_id,
-                        user_id,
-                    ),
-                    user_id: user_id.to_owned(),
-                }
-            } else {
-                Place::Queue {
-                    at_ms,
-                    tie_break: stamp.tie_break,
-                    user_id: user_id.to_owned(),
-                }
-            };
-            self.own.add(place.bucket(), 1);
-            self.queue.insert(place.clone(), user_id.to_owned());
-            self.fans.insert(
-                user_id.to_owned(),
-                FanRecord {
-                    session_id: session_id.to_owned(),
-                    place,
-                    status: FanStatus::Queued {
-                        joined_at: now,
-                        last_seen_at: now,
-                    },
-                },
-            );
-        }
-        self.fans.get(user_id).ok_or(ShardRejection::SaleNotOpen)
+        let entry = match self.fans.entry(user_id.to_owned()) {
+            Entry::Occupied(live)
+                if matches!(
+                    live.get().status,
+                    FanStatus::Queued { .. } | FanStatus::Admitted { .. }
+                ) =>
+            {
+                return Ok(live.into_mut());
+            }
+            entry => entry,
+        };
+        let at_ms = recorded_arrival_ms(stamp.at_ms, self.frontier, now);
+        let place = if at_ms < self.settings.sale_starts_at {
+            Place::Prequeue {
+                draw: prequeue_draw(self.settings.shuffle_seed, &self.settings.event_id, user_id),
+                user_id: user_id.to_owned(),
+            }
+        } else {
+            Place::Queue {
+                at_ms,
+                tie_break: stamp.tie_break,
+                user_id: user_id.to_owned(),
+            }
+        };
+        self.own.add(place.bucket(), 1);
+        self.queue.insert(place.clone(), user_id.to_owned());
+        let record = FanRecord {
+            session_id: session_id.to_owned(),
+            place,
+            status: FanStatus::Queued {
+                joined_at: now,
+                last_seen_at: now,
+            },
+        };
+        Ok(match entry {
+            Entry::Occupied(mut ended) => {
+                ended.insert(record);
+                ended.into_mut()
+            }
+            Entry::Vacant(new) => new.insert(record),
+        })
     }
 
     /// Gives the fan's place up.
