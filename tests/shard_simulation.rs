@@ -229,6 +229,11 @@ struct Findings {
     positions_checked: u64,
     positions_out_of_bound: u64,
     worst_position_error: u64,
+    /// The same, for fans who joined more than 3 s before the sample (the summaries have
+    /// caught up with their second): what most of the queue sees.
+    worst_settled_position_error: u64,
+    /// Queue length at the sample with the worst settled error, for scale.
+    queue_at_worst_settled: u64,
     admitted_during_outage: u64,
     finished_at: i64,
 }
@@ -823,6 +828,13 @@ impl Sim {
             let error = shown.abs_diff(exact);
             self.found.positions_checked += 1;
             self.found.worst_position_error = self.found.worst_position_error.max(error);
+            if self.now - self.fans[fan].join_at > 3_000
+                && error > self.found.worst_settled_position_error
+            {
+                self.found.worst_settled_position_error = error;
+                self.found.queue_at_worst_settled =
+                    self.shards.iter().map(ShardQueue::queued).sum();
+            }
             if error > bound {
                 self.found.positions_out_of_bound += 1;
             }
