@@ -700,7 +700,14 @@ impl Sim {
                     out.push((Node::Hub, Payload::ToHub(ToHub::HeadReport(report))));
                 }
                 ToShard::Admit { tick_id, picks, .. } => {
-                    let answer = self.shards[index].apply_picks(tick_id, &picks, self.now);
+                    let (by_user, fans) = (&self.by_user, &self.fans);
+                    let connected = |user: &str| {
+                        by_user
+                            .get(user)
+                            .is_some_and(|&f| fans[f].kind != Kind::Idle)
+                    };
+                    let answer =
+                        self.shards[index].apply_picks(tick_id, &picks, self.now, &connected);
                     self.observe_answer(&answer, &picks);
                     let handed = answer.confirmed.iter().map(|h| &h.place);
                     let departed = handed.chain(&answer.skipped);

@@ -10,10 +10,10 @@ use super::protocol::{AdmitAnswer, HeadReport, Pick, ToShard};
 use super::shard::{ShardSettings, HEAD_SCAN_LIMIT};
 use crate::domain::waitroom::{estimated_wait_seconds, WaitroomConfig};
 
-/// Rounds start at most this far apart while the sale is open.
+/// A round starts this long after the previous one (later when that one waited for a shard).
 pub const TICK_INTERVAL_MS: i64 = 1_000;
-/// A round waits this long for every shard; one still silent then is left out of it, and of
-/// later rounds' waiting until it reports again (its own fans wait, nobody else does).
+/// A shard that leaves head requests unanswered this long while the hub is up is left out of
+/// rounds until it answers again (its own fans wait, nobody else does).
 pub const STRAGGLER_TIMEOUT_MS: i64 = 5_000;
 /// Unanswered head requests and admit requests are sent again this often.
 pub const RESEND_AFTER_MS: i64 = 250;

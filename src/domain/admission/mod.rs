@@ -30,9 +30,9 @@
 //!    still queued in that place → handed over (confirmed); otherwise → withdrawn. The hub
 //!    settles each answer once: checkouts for the confirmed, slots back for the withdrawn.
 //!
-//! A shard that does not report within [`hub::STRAGGLER_TIMEOUT_MS`] is left out of that
-//! round and later rounds do not wait for it until it reports again: only its own fans wait.
-//! Exact order is promised while every shard answers within that timeout.
+//! A shard that leaves head requests unanswered for [`hub::STRAGGLER_TIMEOUT_MS`] is left out
+//! of rounds until it answers again: only its own fans wait. Exact order is promised while
+//! every shard answers within that timeout.
 
 pub mod hub;
 pub mod place;

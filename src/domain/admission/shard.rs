@@ -373,7 +373,16 @@ impl ShardQueue {
     /// Phase 2 of a tick. The answer comes from the fans' records, not from a log of ticks, so
     /// a redelivered (or very late) request answers as the first did, and a request about a
     /// place that is no longer the fan's stay withdraws without touching the new stay.
-    pub fn apply_picks(&mut self, tick_id: u64, picks: &[Pick], now: i64) -> AdmitAnswer {
+    ///
+    /// `connected` is as in [`Self::report_head`]: a fan who opened a socket since the report
+    /// is seen, and is kept rather than skipped.
+    pub fn apply_picks(
+        &mut self,
+        tick_id: u64,
+        picks: &[Pick],
+        now: i64,
+        connected: &dyn Fn(&str) -> bool,
+    ) -> AdmitAnswer {
         self.upkeep(now);
         let mut answer = AdmitAnswer {
             event_id: self.settings.event_id.clone(),
@@ -417,7 +426,7 @@ impl ShardQueue {
                     answer.confirmed.push(handed_over);
                 }
                 (Pick::SkipIfIdle { .. }, FanStatus::Queued { .. }) => {
-                    if self.is_idle(place.user_id(), now) {
+                    if self.is_idle(place.user_id(), now) && !connected(place.user_id()) {
                         self.end_stay(place, FanStatus::IdleAtHead);
                         answer.skipped.push(place.clone());
                     } else {

@@ -65,7 +65,7 @@ impl Cluster {
             let shard = &mut self.shards[usize::from(to.0)];
             match message {
                 ToShard::Admit { tick_id, picks, .. } => {
-                    let answer = shard.apply_picks(tick_id, &picks, now);
+                    let answer = shard.apply_picks(tick_id, &picks, now, &|_| false);
                     self.hub
                         .accept_answer(&answer)
                         .expect("answer accounts for every pick");
@@ -275,6 +275,30 @@ fn an_admitted_fan_leaving_is_forwarded_to_the_hub_unless_an_order_holds_the_slo
 }
 
 #[test]
+fn a_fan_who_gives_the_checkout_back_and_joins_again_is_admitted_again_at_the_back() {
+    let mut cluster = Cluster::new(1, config(11, 2), 3);
+    let first = cluster.join("u99", SALE_START, 0);
+    assert_eq!(cluster.tick(open(0)), vec![first.clone()]);
+    let Leave::HeldByHub(held) = cluster.shard_mut("u99").leave("u99", open(10)) else {
+        panic!("in checkout")
+    };
+    assert_eq!(held, first);
+    let out: Vec<Outgoing> = cluster
+        .hub
+        .leave_checkout("u99")
+        .expect("no order")
+        .into_iter()
+        .collect();
+    cluster.deliver(out, open(10));
+    assert!(cluster.hub.checkouts().is_empty());
+    let again = cluster.join("u99", open(20), 35);
+    let other = cluster.join("u91", open(30), 1);
+    assert!(again > first);
+    assert_eq!(cluster.tick(open(3_000)), vec![again, other]);
+    assert_eq!(cluster.hub.checkouts().len(), 2);
+}
+
+#[test]
 fn an_idle_fan_at_the_head_is_skipped_without_a_slot_and_a_returning_one_is_kept() {
     let mut cluster = Cluster::new(1, config(1, 1), 3);
     cluster.join("idle", SALE_START, 1);
@@ -314,14 +338,17 @@ fn a_redelivered_pick_is_answered_as_the_first_time_and_settled_once() {
         checkout_expires_at: 9,
     }];
     let shard = &mut cluster.shards[0];
-    let first = shard.apply_picks(4, &picks, open(0));
-    let again = shard.apply_picks(4, &picks, open(5));
+    let first = shard.apply_picks(4, &picks, open(0), &|_| false);
+    let again = shard.apply_picks(4, &picks, open(5), &|_| false);
     assert_eq!(first, again);
     let handed: Vec<&Place> = first.confirmed.iter().map(|h| &h.place).collect();
     assert_eq!(handed, vec![&place]);
     assert_eq!(first.confirmed[0].session_id, "s-a");
     // The same place under another tick id was not handed over by it: withdrawn.
-    assert_eq!(shard.apply_picks(5, &picks, open(6)).withdrawn, vec![place]);
+    assert_eq!(
+        shard.apply_picks(5, &picks, open(6), &|_| false).withdrawn,
+        vec![place]
+    );
 }
 
 #[test]
@@ -396,7 +423,8 @@ fn an_answer_that_skips_a_pick_or_comes_from_a_foreign_shard_is_refused() {
     else {
         panic!("an admit request")
     };
-    let mut answer = cluster.shards[usize::from(to.0)].apply_picks(tick_id, &picks, now);
+    let mut answer =
+        cluster.shards[usize::from(to.0)].apply_picks(tick_id, &picks, now, &|_| false);
     let full = answer.clone();
     answer.confirmed.clear();
     assert_eq!(
@@ -854,6 +882,10 @@ proptest! {
                     let user = format!("u{user}");
                     if let Leave::HeldByHub(_) = cluster.shard_mut(&user).leave(&user, now) {
                         let out: Vec<Outgoing> = cluster.hub.leave_checkout(&user).ok().flatten().into_iter().collect();
+                        if !out.is_empty() {
+                            // The checkout was given back: the fan may join again.
+                            live.remove(&user);
+                        }
                         cluster.deliver(out, now);
                     }
                 }
