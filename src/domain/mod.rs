@@ -1,6 +1,7 @@
 //! Pure domain rules: no `worker` imports, time passed in, tested on the host with `cargo test`.
 
 pub mod access;
+pub mod admission;
 pub mod catalogue;
 pub mod checkout;
 pub mod event_workflow;

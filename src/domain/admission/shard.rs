@@ -1,0 +1,570 @@
+//! One queue shard of an event: the fans whose users hash to it, in place order, their joins,
+//! leaves, sightings and idle skips, its head report and its side of the admission tick.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::place::{
+    prequeue_draw, recorded_arrival_ms, shard_of, ArrivalStamp, BucketCounts, Place, ShardCount,
+    ShardIndex,
+};
+use super::protocol::{AdmitAnswer, HandedOver, HeadEntry, HeadReport, Pick};
+use crate::domain::waitroom::{estimated_wait_seconds, WaitroomConfig};
+
+/// Head rows one report may look at, bounding the work when many idle fans sit at the head.
+pub const HEAD_SCAN_LIMIT: usize = 2_048;
+/// Queued fans expired per upkeep call once the sale has closed.
+pub const CLOSE_DRAIN_BATCH: usize = 256;
+/// A sighting closer than this to the last recorded one is not written.
+pub const TOUCH_WRITE_INTERVAL_MS: i64 = 10_000;
+
+/// What a shard must know of the sale; the hub sends it with every configuration change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardSettings {
+    pub event_id: String,
+    pub shard: ShardIndex,
+    pub shards: ShardCount,
+    /// The event's shuffle seed: keys the pre-queue draws.
+    pub shuffle_seed: u64,
+    pub sale_starts_at: i64,
+    pub sale_ends_at: i64,
+    pub cancelled: bool,
+    pub idle_timeout_seconds: u32,
+}
+
+impl ShardSettings {
+    /// The settings of shard `shard` from the event's waitroom config.
+    pub fn of_waitroom(
+        event_id: &str,
+        shard: ShardIndex,
+        shards: ShardCount,
+        shuffle_seed: u64,
+        config: &WaitroomConfig,
+    ) -> Self {
+        Self {
+            event_id: event_id.to_owned(),
+            shard,
+            shards,
+            shuffle_seed,
+            sale_starts_at: config.sale_starts_at,
+            sale_ends_at: config.sale_ends_at,
+            cancelled: config.cancelled,
+            idle_timeout_seconds: config.idle_timeout_seconds,
+        }
+    }
+
+    fn closure_at(&self, now: i64) -> Option<ShardClosure> {
+        if self.cancelled {
+            Some(ShardClosure::EventCancelled)
+        } else if now >= self.sale_ends_at {
+            Some(ShardClosure::SaleEnded)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why the shard's queue closed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShardClosure {
+    SaleEnded,
+    EventCancelled,
+}
+
+/// Where a fan's latest stay in this shard stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FanStatus {
+    Queued {
+        joined_at: i64,
+        last_seen_at: i64,
+    },
+    /// Handed to the hub's checkout slots by tick `tick_id`.
+    Admitted {
+        tick_id: u64,
+        checkout_expires_at: i64,
+    },
+    /// The hub's checkout ended; the fan may join again.
+    CheckoutEnded,
+    Left,
+    IdleAtHead,
+    Closed(ShardClosure),
+}
+
+/// A fan's latest stay: one row per user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanRecord {
+    pub session_id: String,
+    pub place: Place,
+    pub status: FanStatus,
+}
+
+/// A shard's refusal; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ShardRejection {
+    #[error("the ticket sale is not open")]
+    SaleNotOpen,
+    /// The user hashes to another shard: a misrouted or forged call.
+    #[error("this user belongs to another queue shard")]
+    WrongShard,
+    /// The message names another event, or settings try to move or shrink the shard.
+    #[error("the message does not match this queue shard")]
+    Mismatch,
+}
+
+/// What a leave did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leave {
+    /// Left the queue.
+    Left,
+    /// The fan is in checkout: the slot is the hub's, so the shell forwards the leave there.
+    HeldByHub(Place),
+    /// Nothing to give up.
+    NotQueued,
+}
+
+/// A fan's session as the shard can show it (the shell adds ids and tokens).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardView {
+    pub status: FanStatus,
+    /// 1-based; exact among this shard's fans, estimated for the others (see [`Self::position`]).
+    pub position: Option<u64>,
+    pub queue_length: u64,
+    pub estimated_wait_seconds: Option<u64>,
+}
+
+/// The queue of one shard: everything here is what the shard's storage holds; nothing lives
+/// only in memory, so a restart loses nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardQueue {
+    settings: ShardSettings,
+    /// Promised to the hub: no place with a lower arrival ms is recorded again.
+    frontier: i64,
+    closed: Option<ShardClosure>,
+    /// Queued fans in place order (the index the head is read from).
+    queue: BTreeMap<Place, String>,
+    /// Each user's latest stay.
+    fans: BTreeMap<String, FanRecord>,
+    /// Queued fans per bucket: the summary, kept with every queue change.
+    own: BucketCounts,
+    /// The other shards' summed summary as the hub last sent it (`None`: not yet complete).
+    others: Option<BucketCounts>,
+    admission_rate: Option<f64>,
+}
+
+impl ShardQueue {
+    pub fn new(settings: ShardSettings) -> Self {
+        Self {
+            settings,
+            frontier: i64::MIN,
+            closed: None,
+            queue: BTreeMap::new(),
+            fans: BTreeMap::new(),
+            own: BucketCounts::new(),
+            others: None,
+            admission_rate: None,
+        }
+    }
+
+    pub fn settings(&self) -> &ShardSettings {
+        &self.settings
+    }
+
+    pub fn frontier(&self) -> i64 {
+        self.frontier
+    }
+
+    pub fn queued(&self) -> u64 {
+        self.queue.len() as u64
+    }
+
+    pub fn queued_places(&self) -> impl Iterator<Item = &Place> {
+        self.queue.keys()
+    }
+
+    pub fn fan(&self, user_id: &str) -> Option<&FanRecord> {
+        self.fans.get(user_id)
+    }
+
+    pub fn own_summary(&self) -> &BucketCounts {
+        &self.own
+    }
+
+    /// New sale settings. The shard and event stay, the count may only rise, a closure is final.
+    pub fn configure(&mut self, settings: ShardSettings) -> Result<(), ShardRejection> {
+        if settings.event_id != self.settings.event_id
+            || settings.shard != self.settings.shard
+            || settings.shards < self.settings.shards
+        {
+            return Err(ShardRejection::Mismatch);
+        }
+        self.settings = settings;
+        Ok(())
+    }
+
+    /// Observes closure and expires the next batch of a closed queue. Returns whether queued
+    /// fans remain to drain (the shell wakes again at once).
+    pub fn upkeep(&mut self, now: i64) -> bool {
+        if self.closed.is_none() {
+            self.closed = self.settings.closure_at(now);
+        }
+        let Some(reason) = self.closed else {
+            return false;
+        };
+        let batch: Vec<Place> = self.queue.keys().take(CLOSE_DRAIN_BATCH).cloned().collect();
+        for place in batch {
+            self.end_stay(&place, FanStatus::Closed(reason));
+        }
+        !self.queue.is_empty()
+    }
+
+    /// Records a join stamped at the edge; idempotent per user while the stay is live.
+    pub fn join(
+        &mut self,
+        user_id: &str,
+        session_id: &str,
+        stamp: ArrivalStamp,
+        now: i64,
+    ) -> Result<&FanRecord, ShardRejection> {
+        self.upkeep(now);
+        if self.closed.is_some() {
+            return Err(ShardRejection::SaleNotOpen);
+        }
+        if shard_of(user_id, self.settings.shards) != self.settings.shard {
+            return Err(ShardRejection::WrongShard);
+        }
+        let entry = match self.fans.entry(user_id.to_owned()) {
+            Entry::Occupied(live)
+                if matches!(
+                    live.get().status,
+                    FanStatus::Queued { .. } | FanStatus::Admitted { .. }
+                ) =>
+            {
+                return Ok(live.into_mut());
+            }
+            entry => entry,
+        };
+        let at_ms = recorded_arrival_ms(stamp.at_ms, self.frontier, now);
+        let place = if at_ms < self.settings.sale_starts_at {
+            Place::Prequeue {
+                draw: prequeue_draw(self.settings.shuffle_seed, &self.settings.event_id, user_id),
+                user_id: user_id.to_owned(),
+            }
+        } else {
+            Place::Queue {
+                at_ms,
+                tie_break: stamp.tie_break,
+                user_id: user_id.to_owned(),
+            }
+        };
+        self.own.add(place.bucket(), 1);
+        self.queue.insert(place.clone(), user_id.to_owned());
+        let record = FanRecord {
+            session_id: session_id.to_owned(),
+            place,
+            status: FanStatus::Queued {
+                joined_at: now,
+                last_seen_at: now,
+            },
+        };
+        Ok(match entry {
+            Entry::Occupied(mut ended) => {
+                ended.insert(record);
+                ended.into_mut()
+            }
+            Entry::Vacant(new) => new.insert(record),
+        })
+    }
+
+    /// Gives the fan's place up.
+    pub fn leave(&mut self, user_id: &str, now: i64) -> Leave {
+        self.upkeep(now);
+        let Some(record) = self.fans.get(user_id) else {
+            return Leave::NotQueued;
+        };
+        match record.status {
+            FanStatus::Queued { .. } => {
+                let place = record.place.clone();
+                self.end_stay(&place, FanStatus::Left);
+                Leave::Left
+            }
+            FanStatus::Admitted { .. } => Leave::HeldByHub(record.place.clone()),
+            _ => Leave::NotQueued,
+        }
+    }
+
+    /// The fan was seen (poll, socket message). Returns whether it wrote: sightings closer
+    /// than [`TOUCH_WRITE_INTERVAL_MS`] apart are not written, so polls stay reads.
+    pub fn touch(&mut self, user_id: &str, now: i64) -> bool {
+        match self.fans.get_mut(user_id).map(|f| &mut f.status) {
+            Some(FanStatus::Queued { last_seen_at, .. })
+                if now.saturating_sub(*last_seen_at) >= TOUCH_WRITE_INTERVAL_MS =>
+            {
+                *last_seen_at = now;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_idle(&self, user_id: &str, now: i64) -> bool {
+        let idle_before = now.saturating_sub(i64::from(self.settings.idle_timeout_seconds) * 1_000);
+        matches!(
+            self.fans.get(user_id).map(|f| f.status),
+            Some(FanStatus::Queued { last_seen_at, .. }) if last_seen_at <= idle_before
+        )
+    }
+
+    /// Phase 1 of a tick: promises the frontier (`now −` [`super::place::STAMP_GRACE_MS`], never
+    /// lower than before) and reports the head: fans in place order until `want` who are not
+    /// idle (`connected` tells which fans have a socket open: they count as seen), at most
+    /// [`HEAD_SCAN_LIMIT`] rows.
+    pub fn report_head(
+        &mut self,
+        tick_id: u64,
+        want: u64,
+        now: i64,
+        connected: &dyn Fn(&str) -> bool,
+    ) -> HeadReport {
+        self.upkeep(now);
+        self.frontier = self
+            .frontier
+            .max(now.saturating_sub(super::place::STAMP_GRACE_MS));
+        let mut head = Vec::new();
+        let mut active = 0u64;
+        let mut rows = self.queue.iter();
+        let mut more = false;
+        for (place, user_id) in rows.by_ref() {
+            if active >= want || head.len() >= HEAD_SCAN_LIMIT {
+                more = true;
+                break;
+            }
+            let idle = self.is_idle(user_id, now) && !connected(user_id);
+            active += u64::from(!idle);
+            head.push(HeadEntry {
+                place: place.clone(),
+                idle,
+            });
+        }
+        HeadReport {
+            event_id: self.settings.event_id.clone(),
+            tick_id,
+            shard: self.settings.shard,
+            frontier: self.frontier,
+            head,
+            more,
+            summary: self.own.clone(),
+        }
+    }
+
+    /// Keeps the other shards' summary for positions (sent with every head request).
+    pub fn accept_summary(&mut self, others: Option<BucketCounts>, admission_rate: Option<f64>) {
+        self.others = others;
+        self.admission_rate = admission_rate;
+    }
+
+    /// Phase 2 of a tick. The answer comes from the fans' records, not from a log of ticks, so
+    /// a redelivered (or very late) request answers as the first did, and a request about a
+    /// place that is no longer the fan's stay withdraws without touching the new stay.
+    ///
+    /// `connected` is as in [`Self::report_head`]: a fan who opened a socket since the report
+    /// is seen, and is kept rather than skipped.
+    pub fn apply_picks(
+        &mut self,
+        tick_id: u64,
+        picks: &[Pick],
+        now: i64,
+        connected: &dyn Fn(&str) -> bool,
+    ) -> AdmitAnswer {
+        self.upkeep(now);
+        let mut answer = AdmitAnswer {
+            event_id: self.settings.event_id.clone(),
+            tick_id,
+            shard: self.settings.shard,
+            ..AdmitAnswer::default()
+        };
+        for pick in picks {
+            let place = pick.place();
+            let Some((status, session_id)) = self
+                .fans
+                .get(place.user_id())
+                .filter(|f| &f.place == place)
+                .map(|f| (f.status, f.session_id.clone()))
+            else {
+                answer.withdrawn.push(place.clone());
+                continue;
+            };
+            let handed_over = HandedOver {
+                place: place.clone(),
+                session_id,
+            };
+            match (pick, status) {
+                (
+                    Pick::Admit {
+                        checkout_expires_at,
+                        ..
+                    },
+                    FanStatus::Queued { .. },
+                ) => {
+                    self.end_stay(
+                        place,
+                        FanStatus::Admitted {
+                            tick_id,
+                            checkout_expires_at: *checkout_expires_at,
+                        },
+                    );
+                    answer.confirmed.push(handed_over);
+                }
+                (Pick::Admit { .. }, FanStatus::Admitted { tick_id: by, .. }) if by == tick_id => {
+                    answer.confirmed.push(handed_over);
+                }
+                (Pick::SkipIfIdle { .. }, FanStatus::Queued { .. }) => {
+                    if self.is_idle(place.user_id(), now) && !connected(place.user_id()) {
+                        self.end_stay(place, FanStatus::IdleAtHead);
+                        answer.skipped.push(place.clone());
+                    } else {
+                        answer.kept.push(place.clone());
+                    }
+                }
+                (Pick::SkipIfIdle { .. }, FanStatus::IdleAtHead) => {
+                    answer.skipped.push(place.clone());
+                }
+                _ => answer.withdrawn.push(place.clone()),
+            }
+        }
+        answer
+    }
+
+    /// Takes out the queued fans who belong to another shard under `settings` (a count
+    /// raised before the sale opens), for the shell to hand to their new shards, and adopts
+    /// the new settings. Before the sale every place is a pre-queue draw, a function of the
+    /// user alone, so a moved fan keeps exactly their place; the new shard records the same
+    /// place whether the hand-over or the fan's next join reaches it first.
+    pub fn hand_over(&mut self, settings: ShardSettings) -> Result<Vec<FanRecord>, ShardRejection> {
+        self.configure(settings)?;
+        let moving: Vec<String> = self
+            .queue
+            .values()
+            .filter(|user| shard_of(user, self.settings.shards) != self.settings.shard)
+            .cloned()
+            .collect();
+        let mut handed = Vec::new();
+        for user_id in moving {
+            if let Some(record) = self.fans.remove(&user_id) {
+                if self.queue.remove(&record.place).is_some() {
+                    self.own.remove(record.place.bucket(), 1);
+                }
+                handed.push(record);
+            }
+        }
+        Ok(handed)
+    }
+
+    /// Takes in fans handed over by another shard. Idempotent per user: a fan who already
+    /// joined here (same place, since the draw depends on the user only) is kept as is.
+    pub fn adopt(&mut self, fans: Vec<FanRecord>) -> Result<(), ShardRejection> {
+        if fans
+            .iter()
+            .any(|f| shard_of(f.place.user_id(), self.settings.shards) != self.settings.shard)
+        {
+            return Err(ShardRejection::WrongShard);
+        }
+        for record in fans {
+            let user_id = record.place.user_id().to_owned();
+            if self.fans.contains_key(&user_id)
+                || !matches!(record.status, FanStatus::Queued { .. })
+            {
+                continue;
+            }
+            self.own.add(record.place.bucket(), 1);
+            self.queue.insert(record.place.clone(), user_id.clone());
+            self.fans.insert(user_id, record);
+        }
+        Ok(())
+    }
+
+    /// The hub ended the fan's checkout; applies only to that very stay.
+    pub fn checkout_ended(&mut self, place: &Place) {
+        if let Some(record) = self.fans.get_mut(place.user_id()) {
+            if &record.place == place && matches!(record.status, FanStatus::Admitted { .. }) {
+                record.status = FanStatus::CheckoutEnded;
+            }
+        }
+    }
+
+    /// Takes a queued place out of the queue and records how the stay ended.
+    fn end_stay(&mut self, place: &Place, status: FanStatus) {
+        if self.queue.remove(place).is_some() {
+            self.own.remove(place.bucket(), 1);
+        }
+        if let Some(record) = self.fans.get_mut(place.user_id()) {
+            if &record.place == place {
+                record.status = status;
+            }
+        }
+    }
+
+    /// Fans of this shard ahead of `place`, exactly: whole buckets from the summary, then the
+    /// place's own bucket row by row (one bucket is one second of this shard's joins).
+    pub fn ahead_in_shard(&self, place: &Place) -> u64 {
+        let bucket = place.bucket();
+        let within = self
+            .queue
+            .range(bucket.first_place()..place.clone())
+            .count() as u64;
+        self.own.before(bucket) + within
+    }
+
+    /// The fan's session as this shard shows it at `now`, without changing anything.
+    ///
+    /// The position is `1 +` the fans ahead in this shard (exact) `+` the other shards' fans
+    /// in earlier buckets `+` the share of their fans in the fan's own bucket that the fan's
+    /// offset into it predicts (from the hub's summary). It is exact with one shard; with
+    /// more it can be off by the other shards' fans in the same bucket and by what changed in
+    /// them since their last report (README, "Queue shards").
+    pub fn view(&self, user_id: &str, now: i64) -> Option<ShardView> {
+        let record = self.fans.get(user_id)?;
+        let closed = self.closed.or_else(|| self.settings.closure_at(now));
+        let status = match (record.status, closed) {
+            (FanStatus::Queued { .. }, Some(reason)) => FanStatus::Closed(reason),
+            (status, _) => status,
+        };
+        // Alone, the shard needs nobody's summary: its positions are exact from the start.
+        let alone = BucketCounts::new();
+        let others = if self.settings.shards == ShardCount::ONE {
+            Some(&alone)
+        } else {
+            self.others.as_ref()
+        };
+        let queue_length = if closed.is_some() {
+            0
+        } else {
+            self.own.total() + others.map_or(0, BucketCounts::total)
+        };
+        let position = match (status, others) {
+            // Before the sale opens the pre-queue has no order yet to show; without every
+            // shard's summary a position would put the fan too far ahead.
+            (FanStatus::Queued { .. }, Some(others)) if now >= self.settings.sale_starts_at => {
+                let bucket = record.place.bucket();
+                let same_bucket = others.get(bucket) as f64 * record.place.share_of_bucket();
+                let ahead_elsewhere = others.before(bucket) + same_bucket.round() as u64;
+                Some(1 + self.ahead_in_shard(&record.place) + ahead_elsewhere)
+            }
+            _ => None,
+        };
+        Some(ShardView {
+            status,
+            position,
+            queue_length,
+            estimated_wait_seconds: position
+                .and_then(|p| estimated_wait_seconds(p, self.admission_rate)),
+        })
+    }
+}
