@@ -74,6 +74,10 @@ pub enum Endpoint {
     CreateTicketClass,
     UpdateTicketClass,
     OpsEventStatus,
+    // Pages people use (issue 19), one block so it carries over a restructuring of this file.
+    EventPage,
+    OrganizerEventPage,
+    TicketPage,
 }
 
 impl Endpoint {
@@ -210,6 +214,14 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         "/api/ops/events/{id}/status",
         Endpoint::OpsEventStatus,
     ),
+    // Pages people use (issue 19): paths with an id; the others are plain assets (`/login`).
+    ("GET", "/events/{id}", Endpoint::EventPage),
+    (
+        "GET",
+        "/organizer/events/{id}",
+        Endpoint::OrganizerEventPage,
+    ),
+    ("GET", "/tickets/{id}", Endpoint::TicketPage),
 ];
 
 impl Routed for Endpoint {
@@ -284,5 +296,9 @@ async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
         Endpoint::CreateTicketClass => ticket_classes::create(rc).await,
         Endpoint::UpdateTicketClass => ticket_classes::update(rc).await,
         Endpoint::OpsEventStatus => ops::event_status(rc).await,
+        // Pages people use (issue 19).
+        Endpoint::EventPage => pages::page(rc, "/event.html").await,
+        Endpoint::OrganizerEventPage => pages::page(rc, "/organizer-event.html").await,
+        Endpoint::TicketPage => pages::page(rc, "/ticket.html").await,
     }
 }
