@@ -189,6 +189,11 @@ export const messages = {
     "ticket.status.VALID": "valid",
     "ticket.status.CHECKED_IN": "checked in",
     "ticket.status.VOID": "void",
+    "title.ticket": "Ticket",
+    "ticket.brightness": "Turn your screen brightness up at the door.",
+    "ticket.qrAlt": "QR code of ticket {code}",
+    "ticket.checkedInAt": "Checked in at {at}, gate {gate}.",
+    "ticket.notFound": "There is no such ticket on your account (or this server issues no tickets yet).",
 
     "org.heading": "Your events",
     "org.mine": "Events you manage",
@@ -464,6 +469,11 @@ export const messages = {
     "ticket.status.VALID": "hợp lệ",
     "ticket.status.CHECKED_IN": "đã soát vé",
     "ticket.status.VOID": "đã hủy",
+    "title.ticket": "Vé",
+    "ticket.brightness": "Hãy tăng độ sáng màn hình khi đến cổng soát vé.",
+    "ticket.qrAlt": "Mã QR của vé {code}",
+    "ticket.checkedInAt": "Đã soát vé lúc {at}, cổng {gate}.",
+    "ticket.notFound": "Không có vé này trong tài khoản của bạn (hoặc máy chủ này chưa phát hành vé).",
 
     "org.heading": "Sự kiện của bạn",
     "org.mine": "Sự kiện bạn quản lý",
