@@ -111,7 +111,9 @@ export function renderAuthForm(container, { mode = "login", submitKey = "login.s
   button.dataset.i18n = submitKey;
   button.textContent = t(submitKey);
   const other = document.createElement("a");
-  const next = new URLSearchParams(location.search).get("next");
+  // From /login or /register, pass `?next=` on; from a page's own login form, come back to it.
+  const onAuthPage = location.pathname === "/login" || location.pathname === "/register";
+  const next = onAuthPage ? new URLSearchParams(location.search).get("next") : location.pathname + location.search;
   const otherPath = mode === "register" ? "/login" : "/register";
   other.href = next ? `${otherPath}?next=${encodeURIComponent(next)}` : otherPath;
   other.dataset.i18n = mode === "register" ? "auth.haveAccount" : "auth.noAccount";
