@@ -32,6 +32,7 @@ function renderWorkflow() {
   $("status-text").textContent = t(`org.statusText.${s}`);
   $("public-link-line").hidden = s !== "PUBLISHED";
   $("public-link").href = `/events/${encodeURIComponent(event.id)}`;
+  $("live-link").href = `/organizer/events/${encodeURIComponent(event.id)}/live`;
   $("publish").hidden = s !== "APPROVED";
   $("cancel").hidden = s === "CANCELLED";
   const submits = s === "DRAFT" || s === "APPROVED";

@@ -77,6 +77,7 @@ pub enum Endpoint {
     // Pages people use (issue 19), one block so it carries over a restructuring of this file.
     EventPage,
     OrganizerEventPage,
+    LiveDashboardPage,
     TicketPage,
 }
 
@@ -221,6 +222,11 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         "/organizer/events/{id}",
         Endpoint::OrganizerEventPage,
     ),
+    (
+        "GET",
+        "/organizer/events/{id}/live",
+        Endpoint::LiveDashboardPage,
+    ),
     ("GET", "/tickets/{id}", Endpoint::TicketPage),
 ];
 
@@ -299,6 +305,7 @@ async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
         // Pages people use (issue 19).
         Endpoint::EventPage => pages::page(rc, "/event.html").await,
         Endpoint::OrganizerEventPage => pages::page(rc, "/organizer-event.html").await,
+        Endpoint::LiveDashboardPage => pages::page(rc, "/organizer-live.html").await,
         Endpoint::TicketPage => pages::page(rc, "/ticket.html").await,
     }
 }
