@@ -33,6 +33,7 @@ function renderWorkflow() {
   $("public-link-line").hidden = s !== "PUBLISHED";
   $("public-link").href = `/events/${encodeURIComponent(event.id)}`;
   $("live-link").href = `/organizer/events/${encodeURIComponent(event.id)}/live`;
+  $("door-link").href = `/organizer/events/${encodeURIComponent(event.id)}/door`;
   $("publish").hidden = s !== "APPROVED";
   $("cancel").hidden = s === "CANCELLED";
   const submits = s === "DRAFT" || s === "APPROVED";

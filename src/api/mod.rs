@@ -78,6 +78,7 @@ pub enum Endpoint {
     EventPage,
     OrganizerEventPage,
     LiveDashboardPage,
+    DoorPage,
     TicketPage,
 }
 
@@ -227,6 +228,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         "/organizer/events/{id}/live",
         Endpoint::LiveDashboardPage,
     ),
+    ("GET", "/organizer/events/{id}/door", Endpoint::DoorPage),
     ("GET", "/tickets/{id}", Endpoint::TicketPage),
 ];
 
@@ -306,6 +308,7 @@ async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
         Endpoint::EventPage => pages::page(rc, "/event.html").await,
         Endpoint::OrganizerEventPage => pages::page(rc, "/organizer-event.html").await,
         Endpoint::LiveDashboardPage => pages::page(rc, "/organizer-live.html").await,
+        Endpoint::DoorPage => pages::page(rc, "/organizer-door.html").await,
         Endpoint::TicketPage => pages::page(rc, "/ticket.html").await,
     }
 }

@@ -101,3 +101,47 @@ for (const { lang, width } of [{ lang: "vi", width: 1280 }, { lang: "en", width:
     await v.context.close();
   });
 }
+
+// The door page against the check-in contract (API.md, "Tickets and check-in"). That API is
+// being built on another branch, so here Playwright answers `POST .../check-ins` exactly as the
+// contract says (the request the page sends is checked); the page, its texts and its
+// accessibility are the real ones.
+for (const { lang, width } of [{ lang: "en", width: 1280 }, { lang: "vi", width: 375 }]) {
+  test(`the door checks a typed code in, then refuses it the second time with when and where (${lang}, ${width} px)`, async () => {
+    const { event } = await publishedEvent(admin, `Door ${lang} ${suffix}`);
+    const v = await visitor(browser, { lang, width, name: "door" });
+    const { page, t } = v;
+    const seen = [];
+    await page.route(`**/api/events/${event.id}/check-ins`, async (route) => {
+      const body = route.request().postDataJSON();
+      seen.push(body);
+      if (seen.length === 1) {
+        return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ ticket: { id: "t1", code: body.code, orderId: "o1", eventId: event.id, ticketClassId: "c1", ticketClassName: "Khán đài A", status: "CHECKED_IN", checkedInAt: "2026-12-03T12:02:00Z", gate: body.gate, qr: "x" } }) });
+      }
+      return route.fulfill({ status: 409, contentType: "application/problem+json", body: JSON.stringify({ type: "about:blank", title: "Conflict", status: 409, detail: "already checked in", code: "ALREADY_CHECKED_IN", checkedInAt: "2026-12-03T12:02:00Z", gate: "B" }) });
+    });
+    v.expectFailure(409, `/api/events/${event.id}/check-ins`);
+    await page.goto(`${app.url}/organizer/events/${event.id}`);
+    await logIn(v, organizer.email, PASSWORD);
+    await page.getByRole("link", { name: t("org.door") }).click();
+    await page.waitForURL(`${app.url}/organizer/events/${event.id}/door`);
+    await sees(page, "#event-name", event.name);
+    await page.locator("#gate").fill("B");
+    await page.locator("#code").fill("abc123");
+    await page.getByRole("button", { name: t("door.checkIn") }).click();
+    await sees(page, "#result-title", t("door.ok"));
+    await sees(page, "#result-detail", "Khán đài A · ABC123");
+    assert.equal(await page.locator("#result").getAttribute("data-ok"), "true");
+    await check(v, "checked-in");
+    await page.locator("#code").fill("ABC123");
+    await page.keyboard.press("Enter");
+    // 12:02 UTC is 19:02 at the door in Vietnam.
+    await sees(page, "#result-detail", t("door.alreadyDetail", { at: "19:02", gate: "B" }));
+    await sees(page, "#result-title", t("door.already"));
+    assert.equal(await page.locator("#result").getAttribute("data-ok"), "false");
+    assert.deepEqual(seen, [{ code: "ABC123", gate: "B" }, { code: "ABC123", gate: "B" }]);
+    await check(v, "refused");
+    noProblems(v);
+    await v.context.close();
+  });
+}
