@@ -9,7 +9,7 @@ function link(href, key) {
   const a = document.createElement("a");
   a.href = href;
   a.textContent = t(key);
-  if (location.pathname === href) a.setAttribute("aria-current", "page");
+  if (location.pathname === href.split("?")[0]) a.setAttribute("aria-current", "page");
   return a;
 }
 
@@ -36,7 +36,9 @@ function render(header) {
     });
     nav.append(out);
   } else {
-    nav.append(link(`/login?next=${encodeURIComponent(location.pathname + location.search)}`, "nav.login"));
+    // Back here after logging in; from the login or registration page itself, nowhere special.
+    const here = location.pathname === "/login" || location.pathname === "/register" ? "" : `?next=${encodeURIComponent(location.pathname + location.search)}`;
+    nav.append(link(`/login${here}`, "nav.login"));
   }
 
   const label = document.createElement("label");
