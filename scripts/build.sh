@@ -15,6 +15,12 @@ mkdir -p "$vendor"
 for f in swagger-ui.css swagger-ui-bundle.js; do
   cmp -s "node_modules/swagger-ui-dist/$f" "$vendor/$f" || cp "node_modules/swagger-ui-dist/$f" "$vendor/$f"
 done
+# The live dashboard's chart library (uPlot), served from the Worker's own assets as well.
+chart=public/vendor/uplot
+mkdir -p "$chart"
+for f in uPlot.esm.js uPlot.min.css; do
+  cmp -s "node_modules/uplot/dist/$f" "$chart/$f" || cp "node_modules/uplot/dist/$f" "$chart/$f"
+done
 
 # What the build output depends on. Files are listed from disk (not git), so uncommitted and
 # new files count too.

@@ -92,15 +92,30 @@ async function ensureCatalogue(admin, organizer) {
   if (event.status === "CONFIGURED") event = must(await api(`/api/events/${event.id}/approve`, { method: "POST", token: admin.token }), "approve").event;
   if (event.status === "APPROVED") event = must(await api(`/api/events/${event.id}/publish`, { method: "POST", token: organizer.token }), "publish").event;
 
-  if (!mine.some((e) => e.name === DRAFT_EVENT)) {
-    must(await api("/api/events", {
+  let draft = mine.find((e) => e.name === DRAFT_EVENT);
+  if (!draft) {
+    draft = must(await api("/api/events", {
       method: "POST", token: organizer.token,
       body: {
         name: DRAFT_EVENT, description: "Two days of talks on building for the edge.",
         startDate: iso(now + 120 * 24 * hour), endDate: iso(now + 122 * 24 * hour),
         location: "National Convention Center, Hanoi", categoryIds: [existing.get("Conference").id],
       },
-    }), "draft event");
+    }), "draft event").event;
+  }
+  // Submitted for approval, so the admin's queue (/admin) has something to approve.
+  if (draft.status === "DRAFT") {
+    const has = must(await api(`/api/events/${draft.id}/ticket-classes`, { token: organizer.token }), "summit classes").items.length > 0;
+    if (!has) must(await api(`/api/events/${draft.id}/ticket-classes`, { method: "POST", token: organizer.token, body: { name: "Two-day pass", priceCents: 1_500_000, currency: "VND", total: 2_000 } }), "summit class");
+    must(await api(`/api/events/${draft.id}/config`, {
+      method: "PUT", token: organizer.token,
+      body: {
+        ticketSaleStartDate: iso(now + 24 * hour), ticketSaleEndDate: iso(now + 100 * 24 * hour),
+        isFree: false, maxAttendees: 2000, isPublic: true, requiresApproval: false, allowWaitRoom: false,
+        isNewTrending: false, maxTicketsPerUser: 2,
+        waitroom: { maxConcurrentCheckouts: 100, checkoutTtlSeconds: 900, admissionBatch: 100 },
+      },
+    }), "configure summit");
   }
   return event;
 }
@@ -143,11 +158,17 @@ if (event) await ensureEarlySales(event, buyer);
 
 console.log(`
 TicketBottle Edge is running at ${BASE}
+  Storefront:     ${BASE}/
+  Organizer:      ${BASE}/organizer   (log in as the organizer)
+  Admin:          ${BASE}/admin       (log in as the platform admin: events awaiting approval)
+  Your account:   ${BASE}/account
   API docs:       ${BASE}/api/docs
-  Health:         ${BASE}/api/health
-${event ? `  Demo event:     ${BASE}/api/events/${event.id}  (${event.status})\n  Waitroom page:  ${BASE}/events/${event.id}/waitroom\n` : ""}
-Demo accounts (POST /api/auth/login):
+${event ? `  Demo event:     ${BASE}/events/${event.id}  (${event.status}; its organizer console: ${BASE}/organizer/events/${event.id})\n` : ""}
+Demo accounts:
   platform admin  ${DEMO_USERS.admin.email} / ${DEMO_USERS.admin.password}
   organizer       ${DEMO_USERS.organizer.email} / ${DEMO_USERS.organizer.password}
   buyer           ${DEMO_USERS.buyer.email} / ${DEMO_USERS.buyer.password}
+
+Payments: the sandbox, and local stand-ins of PayOS, VNPay and ZaloPay (scripts/dev-providers.mjs)
+whose pages pay or cancel and notify the Worker, signed. The cron runs every minute.
 `);

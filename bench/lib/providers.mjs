@@ -2,7 +2,8 @@
 // 127.0.0.1 (ephemeral port), checking the Worker's credentials and signatures as the real ones
 // do, and answering each call the way `route` says: normally, with the provider's refusal, with
 // HTTP 5xx, by dropping the connection, or never (so the Worker's provider timeout fires).
-// Also the signers for the notifications VNPay and ZaloPay send back to the Worker.
+// Also the signers for the notifications PayOS, VNPay and ZaloPay send back to the Worker
+// (keyed: `npm run dev`'s stand-ins, scripts/dev-providers.mjs, sign with .dev.vars' keys).
 // Self-contained on purpose: the runtime tests have their own fake (tests/runtime), with modes
 // switched globally, which a crowd of concurrent buyers with different plans cannot share.
 import { createHmac } from "node:crypto";
@@ -32,7 +33,17 @@ export function providerBindings(url) {
 const hmac = (alg, key, msg) => createHmac(alg, key).update(msg).digest("hex");
 
 /** PayOS's canonical form of a flat data object (sorted keys, `k=v` joined by `&`). */
-const payosCanonical = (data) => Object.keys(data).sort().map((k) => `${k}=${data[k] ?? ""}`).join("&");
+export const payosCanonical = (data) => Object.keys(data).sort().map((k) => `${k}=${data[k] ?? ""}`).join("&");
+
+/** The signature PayOS puts beside a flat `data` object (its answers and its webhooks). */
+export const payosSignature = (data, checksumKey) => hmac("sha256", checksumKey, payosCanonical(data));
+
+/** PayOS's canonical string of a create-payment request, which the merchant signs. */
+export const payosCreateCanonical = (b) =>
+  `amount=${b.amount}&cancelUrl=${b.cancelUrl}&description=${b.description}&orderCode=${b.orderCode}&returnUrl=${b.returnUrl}`;
+
+/** ZaloPay's create-order MAC input, signed with key1. */
+export const zalopayCreateInput = (p) => ["app_id", "app_trans_id", "app_user", "amount", "app_time", "embed_data", "item"].map((n) => p.get(n)).join("|");
 
 /**
  * Starts the fakes. `route({ provider, orderRef, appUser, orderCode })` resolves to one of
@@ -69,7 +80,7 @@ export async function startFakeProviders({ route }) {
       const b = JSON.parse(text);
       orderRef = String(b.orderCode);
       orderCode = new URL(b.returnUrl, "http://fake").searchParams.get("order");
-      const canonical = `amount=${b.amount}&cancelUrl=${b.cancelUrl}&description=${b.description}&orderCode=${b.orderCode}&returnUrl=${b.returnUrl}`;
+      const canonical = payosCreateCanonical(b);
       if (req.headers["x-client-id"] !== k.clientId || req.headers["x-api-key"] !== k.apiKey) refuse = { code: "401", desc: "Unauthorized", data: null };
       else if (hmac("sha256", k.checksumKey, canonical) !== b.signature) refuse = { code: "20", desc: "Invalid signature", data: null };
       ok = () => {
@@ -77,7 +88,7 @@ export async function startFakeProviders({ route }) {
           orderCode: b.orderCode, currency: "VND", paymentLinkId: `plink${b.orderCode}`, status: "PENDING",
           checkoutUrl: `https://pay.payos.test/web/plink${b.orderCode}`, qrCode: `qr${b.orderCode}` };
         // Signed like PayOS signs its answers, so the Worker's check of that signature runs too.
-        return { code: "00", desc: "success", data, signature: hmac("sha256", k.checksumKey, payosCanonical(data)) };
+        return { code: "00", desc: "success", data, signature: payosSignature(data, k.checksumKey) };
       };
       rejected = { code: "231", desc: "Đơn thanh toán đã tồn tại", data: null };
     } else if (path === "/zalopay/v2/create" && req.method === "POST") {
@@ -86,7 +97,7 @@ export async function startFakeProviders({ route }) {
       const p = new URLSearchParams(text);
       orderRef = p.get("app_trans_id");
       appUser = p.get("app_user");
-      const input = ["app_id", "app_trans_id", "app_user", "amount", "app_time", "embed_data", "item"].map((n) => p.get(n)).join("|");
+      const input = zalopayCreateInput(p);
       if (p.get("app_id") !== k.appId || hmac("sha256", k.key1, input) !== p.get("mac")) {
         refuse = { return_code: 2, return_message: "mac invalid", sub_return_code: -402, sub_return_message: "mac invalid" };
       }
@@ -138,14 +149,16 @@ export const vnpayTime = (ms) => new Date(ms + 7 * 3600e3).toISOString().replace
  * An IPN query string as VNPay sends it: the `vnp_*` parameters, sorted, form-encoded, with
  * `vnp_SecureHash` (HMAC-SHA512 over that text) last.
  */
-export function vnpayIpnQuery(params) {
+export function vnpayIpnQuery(params, hashSecret = BENCH_KEYS.vnpay.hashSecret) {
   const sorted = Object.keys(params).filter((k) => params[k] !== "").sort();
   const query = new URLSearchParams(sorted.map((k) => [k, params[k]])).toString();
-  return `${query}&vnp_SecureHash=${hmac("sha512", BENCH_KEYS.vnpay.hashSecret, query)}`;
+  return `${query}&vnp_SecureHash=${hmac("sha512", hashSecret, query)}`;
 }
 
 /** A ZaloPay payment callback body: `data` (JSON text) MAC'd with key2. */
-export function zalopayCallbackBody(payment) {
+export function zalopayCallbackBody(payment, key2 = BENCH_KEYS.zalopay.key2) {
   const data = JSON.stringify(payment);
-  return JSON.stringify({ data, mac: hmac("sha256", BENCH_KEYS.zalopay.key2, data), type: 1 });
+  return JSON.stringify({ data, mac: hmac("sha256", key2, data), type: 1 });
 }
+
+export { hmac };

@@ -1,6 +1,12 @@
 // Checkout: pick quantities, create the order (holds the tickets for 15 minutes) with the
-// waitroom's checkout token, then go to the provider's payment page.
-import { $, api, ensureLoggedIn, formatMoney, pathParam } from "/assets/api.js";
+// waitroom's checkout token, then go to the provider's payment page. The methods offered are
+// the ones the server takes (`paymentMethods` of the event), and the quantities stop at what
+// the server would accept: what is left, and the event's per-buyer limit less what this buyer
+// already holds or bought (pending and completed orders, as the server counts them).
+import "/assets/layout.js";
+import { $, api, pathParam } from "/assets/api.js";
+import { ensureLoggedIn, problemText } from "/assets/forms.js";
+import { formatMoney, formatTime, onLang, t } from "/assets/i18n.js";
 
 const eventId = pathParam(2);
 const eventPath = `/api/events/${encodeURIComponent(eventId)}`;
@@ -11,10 +17,12 @@ try {
 } catch {
   checkout = null;
 }
+let event = null;
 let classes = [];
+let methods = [];
 let currency = "VND";
-let waitroomEvent = false;
-let maxPerUser = 10;
+let allowance = null; // tickets this buyer may still order here; null: no per-buyer limit
+let waitroomMessage = null;
 
 // One Idempotency-Key per order body: a double click or a retry of the same choice cannot
 // create two orders, and a changed choice after a refusal is a new request, not a reused key.
@@ -27,29 +35,30 @@ function keyFor(body) {
 
 const slotExpired = () => checkout?.expiresAt && Date.parse(checkout.expiresAt) <= Date.now();
 
-function needWaitroom(text) {
+function needWaitroom(key) {
+  waitroomMessage = key;
   $("order").hidden = true;
   $("deadline").hidden = true;
-  $("need-waitroom-text").textContent = text;
+  $("need-waitroom-text").textContent = t(key);
   $("waitroom-link").href = waitroomPath;
   $("need-waitroom").hidden = false;
 }
 
 function showDeadline() {
-  if (!checkout?.expiresAt) return;
+  if (!checkout?.expiresAt || waitroomMessage) return;
   const left = Math.max(0, Math.round((Date.parse(checkout.expiresAt) - Date.now()) / 1000));
   if (left === 0) {
-    needWaitroom("Your checkout slot has expired. Join the waiting room again for a new one.");
+    needWaitroom("checkout.slotExpired");
     return;
   }
   const mmss = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
-  $("deadline").textContent = `Your checkout slot is held until ${new Date(checkout.expiresAt).toLocaleTimeString()} (${mmss} left).`;
+  $("deadline").textContent = t("checkout.deadline", { at: formatTime(checkout.expiresAt), left: mmss });
   $("deadline").hidden = false;
-  setTimeout(showDeadline, 1_000);
 }
 
-function renderClasses(maxPerUser) {
+function renderClasses() {
   const body = $("classes");
+  const previous = new Map([...document.querySelectorAll("input[data-class]")].map((i) => [i.dataset.class, i.value]));
   body.replaceChildren();
   for (const c of classes) {
     const row = document.createElement("tr");
@@ -61,19 +70,29 @@ function renderClasses(maxPerUser) {
     });
     const qty = document.createElement("td");
     if (c.status !== "ACTIVE" || c.available <= 0) {
-      qty.textContent = c.available <= 0 ? "Sold out" : "Paused";
+      qty.textContent = t(c.available <= 0 ? "event.soldOut" : "event.paused");
       qty.className = "muted";
     } else {
       const input = document.createElement("input");
-      Object.assign(input, { type: "number", min: "0", max: String(Math.min(c.available, maxPerUser)), value: "0", className: "qty" });
+      const max = allowance === null ? c.available : Math.min(c.available, allowance);
+      Object.assign(input, { type: "number", min: "0", max: String(max), value: previous.get(c.id) ?? "0", className: "qty", inputMode: "numeric" });
       input.dataset.class = c.id;
-      input.setAttribute("aria-label", `Quantity of ${c.name}`);
+      input.setAttribute("aria-label", t("checkout.qtyOf", { name: c.name }));
       qty.append(input);
     }
     row.append(...cells, qty);
     body.append(row);
   }
+  const limit = $("limit");
+  limit.hidden = allowance === null;
+  if (allowance !== null) limit.textContent = t("checkout.limit", { max: event.config.maxTicketsPerUser, left: allowance });
   updateTotal();
+}
+
+function renderMethods() {
+  const select = $("method");
+  const chosen = select.value;
+  select.replaceChildren(...methods.map((m) => new Option(t(`method.${m}`), m, false, m === chosen)));
 }
 
 function chosenLines() {
@@ -87,31 +106,51 @@ function updateTotal() {
   $("total").textContent = formatMoney(total, currency);
 }
 
-async function loadClasses(maxPerUser) {
+async function loadClasses() {
   ({ items: classes } = await api(`${eventPath}/ticket-classes`));
   currency = classes[0]?.currency ?? currency;
-  renderClasses(maxPerUser);
+  renderClasses();
+}
+
+/** The per-buyer limit less the tickets in this buyer's pending and completed orders for the event. */
+async function loadAllowance() {
+  const max = event.config?.maxTicketsPerUser;
+  if (max === null || max === undefined) return (allowance = null);
+  const { items } = await api("/api/orders?pageSize=100");
+  const held = items
+    .filter((o) => o.eventId === eventId && (o.status === "PENDING" || o.status === "COMPLETED"))
+    .reduce((n, o) => n + o.items.reduce((m, i) => m + i.quantity, 0), 0);
+  allowance = Math.max(0, max - held);
 }
 
 (async () => {
   await ensureLoggedIn();
-  const { event } = await api(eventPath);
+  let paymentMethods;
+  ({ event, paymentMethods } = await api(eventPath));
   $("event-name").textContent = event.name;
-  document.title = `${event.name} · Checkout · TicketBottle`;
-  waitroomEvent = Boolean(event.config?.allowWaitRoom);
-  maxPerUser = Math.min(event.config?.maxTicketsPerUser ?? 10, 10);
-  if (waitroomEvent && !checkout?.token) {
-    needWaitroom("Tickets for this event are sold through its waiting room: take your place there first.");
-    return;
-  }
-  if (waitroomEvent && slotExpired()) {
-    needWaitroom("Your checkout slot has expired. Join the waiting room again for a new one.");
-    return;
-  }
-  await loadClasses(maxPerUser);
+  document.title = `${event.name} · ${t("title.checkout")} · TicketBottle`;
+  // A server from before `paymentMethods` takes the sandbox in development and nothing else is known.
+  methods = paymentMethods ?? ["sandbox"];
+  renderMethods();
+  const waitroomEvent = Boolean(event.config?.allowWaitRoom);
+  if (waitroomEvent && !checkout?.token) return needWaitroom("checkout.needWaitroom");
+  if (waitroomEvent && slotExpired()) return needWaitroom("checkout.slotExpired");
+  await loadAllowance();
+  await loadClasses();
   $("order").hidden = false;
-  if (waitroomEvent) showDeadline();
-})().catch((e) => ($("error").textContent = e.message));
+  if (waitroomEvent) {
+    showDeadline();
+    setInterval(showDeadline, 1_000);
+  }
+})().catch((e) => ($("error").textContent = problemText(e)));
+
+onLang(() => {
+  if (event) $("event-name").textContent = event.name;
+  if (waitroomMessage) $("need-waitroom-text").textContent = t(waitroomMessage);
+  renderMethods();
+  if (classes.length) renderClasses();
+  showDeadline();
+});
 
 $("order").addEventListener("input", updateTotal);
 
@@ -120,7 +159,7 @@ $("order").addEventListener("submit", async (e) => {
   $("error").textContent = "";
   const items = chosenLines();
   if (items.length === 0) {
-    $("error").textContent = "Choose at least one ticket.";
+    $("error").textContent = t("checkout.chooseOne");
     return;
   }
   const body = { eventId, items, paymentMethod: $("method").value };
@@ -132,12 +171,12 @@ $("order").addEventListener("submit", async (e) => {
   } catch (err) {
     $("pay").disabled = false;
     if (err.code === "CHECKOUT_TOKEN_REQUIRED" || err.code === "CHECKOUT_TOKEN_INVALID") {
-      needWaitroom("Your checkout slot is no longer valid. Join the waiting room again for a new one.");
+      needWaitroom("checkout.tokenInvalid");
     } else if (err.code === "INSUFFICIENT_INVENTORY") {
-      $("error").textContent = "Not enough tickets are left for that choice; nothing was held. The counts are updated.";
-      await loadClasses(maxPerUser).catch(() => {});
+      $("error").textContent = t("checkout.notEnough");
+      await loadClasses().catch(() => {});
     } else {
-      $("error").textContent = err.message;
+      $("error").textContent = problemText(err);
     }
   }
 });

@@ -1,17 +1,15 @@
 // The order page after payment: shows the order and follows it until the saga settles it.
-import { $, api, ensureLoggedIn, formatMoney, pathParam } from "/assets/api.js";
+import "/assets/layout.js";
+import { $, api, pathParam } from "/assets/api.js";
+import { ensureLoggedIn, problemText } from "/assets/forms.js";
+import { formatMoney, onLang, t } from "/assets/i18n.js";
 
 const code = pathParam(2);
 const POLL_MS = 2_000;
 const POLL_FOR_MS = 5 * 60_000;
 let names = null; // ticket class id → name, read once from the event
-
-const STATUS_TEXT = {
-  PENDING: "Waiting for the payment provider to confirm your payment…",
-  COMPLETED: "Paid. Your tickets are yours.",
-  CANCELLED: "This order was cancelled; its tickets were released.",
-  FAILED: "This order did not go through; nothing was charged for it.",
-};
+let order = null;
+let gaveUp = false;
 
 async function classNames(eventId) {
   if (names) return names;
@@ -29,20 +27,20 @@ async function classNames(eventId) {
   return names;
 }
 
-async function refresh() {
-  const { order } = await api(`/api/orders/${encodeURIComponent(code)}`);
-  const byId = await classNames(order.eventId);
-  $("code").textContent = `Order ${order.code}`;
+function render() {
+  if (!order) return;
+  $("code").textContent = t("order.heading", { code: order.code });
+  // The status itself stays the API's word (what support and the buyer's emails name).
   $("status").textContent = order.status;
   $("status").className = order.status === "COMPLETED" ? "status-ok" : order.status === "PENDING" ? "" : "status-bad";
-  $("status-text").textContent = STATUS_TEXT[order.status] ?? "";
+  $("status-text").textContent = gaveUp ? t("order.stillWaiting") : t(`order.text.${order.status}`);
   $("refund").hidden = !order.refundStatus;
   $("total").textContent = formatMoney(order.totalAmountCents, order.currency);
   $("items").replaceChildren(
     ...order.items.map((i) => {
       const row = document.createElement("tr");
       for (const [text, cls] of [
-        [byId.get(i.ticketClassId) ?? i.ticketClassId, ""],
+        [names?.get(i.ticketClassId) ?? i.ticketClassId, ""],
         [`× ${i.quantity}`, "num"],
         [formatMoney(i.priceCents, order.currency), "num"],
       ]) {
@@ -55,17 +53,26 @@ async function refresh() {
     }),
   );
   $("details").hidden = false;
+}
+
+async function refresh() {
+  ({ order } = await api(`/api/orders/${encodeURIComponent(code)}`));
+  await classNames(order.eventId);
+  render();
   return order.status;
 }
+
+onLang(render);
 
 (async () => {
   await ensureLoggedIn();
   const until = Date.now() + POLL_FOR_MS;
   while ((await refresh()) === "PENDING") {
     if (Date.now() > until) {
-      $("status-text").textContent = "Still waiting for the payment provider. Reload this page later to check again.";
+      gaveUp = true;
+      render();
       return;
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
-})().catch((e) => ($("error").textContent = e.status === 404 ? "There is no such order on your account." : e.message));
+})().catch((e) => ($("error").textContent = e.status === 404 ? t("order.notFound") : problemText(e)));

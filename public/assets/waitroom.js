@@ -1,7 +1,12 @@
 // The waitroom page: logs in if needed, joins the event's queue (idempotent: a reload keeps the
 // place), then follows the live position over the event's WebSocket. While the socket is down it
 // polls the session and reconnects with jittered back-off; admission moves the fan to checkout.
-import { $, api, clearToken, ensureLoggedIn, formatWait, getToken, pathParam } from "/assets/api.js";
+import "/assets/layout.js";
+import { $, api, clearToken, getToken, pathParam } from "/assets/api.js";
+import { ensureLoggedIn as askLogin, problemText } from "/assets/forms.js";
+import { formatWait, onLang, t } from "/assets/i18n.js";
+
+const ensureLoggedIn = () => askLogin({ submitKey: "waitroom.loginJoin", introKey: "waitroom.loginIntro" });
 
 const eventId = pathParam(2);
 const eventPath = `/api/events/${encodeURIComponent(eventId)}`;
@@ -23,10 +28,12 @@ function show(section) {
   for (const id of ["queue", "admitted", "ended", "no-waitroom"]) $(id).hidden = id !== section;
 }
 
-function setConnection(state, text = state) {
+let connection = "off";
+function setConnection(state) {
+  connection = state;
   $("connection-line").hidden = state === "off";
   $("connection-line").dataset.state = state;
-  $("connection").textContent = text;
+  $("connection").textContent = t(`waitroom.connection.${state}`);
 }
 
 function setProgress(pct) {
@@ -57,12 +64,15 @@ function render(s) {
   else if (s.status !== "ADMITTED") ended(s.status);
 }
 
-function queued({ position, queueLength, estimatedWaitSeconds }) {
+let lastQueued = null;
+function queued(q) {
+  lastQueued = q;
+  const { position, queueLength, estimatedWaitSeconds } = q;
   show("queue");
   const placed = position !== null && position !== undefined;
   $("position").textContent = placed ? String(position) : "–";
   $("queue-length").textContent = queueLength ?? "–";
-  $("wait").textContent = placed ? formatWait(estimatedWaitSeconds) : "known when the sale opens";
+  $("wait").textContent = placed ? formatWait(estimatedWaitSeconds) : t("waitroom.knownAtOpen");
   $("prequeue").hidden = placed;
   if (placed) setProgress(progressOf(position));
 }
@@ -77,17 +87,17 @@ function admitted(token, expiresAt) {
   redirectTimer = setTimeout(() => location.assign(checkoutPath), REDIRECT_MS);
 }
 
-const ENDED_TEXT = {
-  LEFT: "You left the queue.",
-  COMPLETED: "Your checkout is complete.",
-  EXPIRED: "Your place in the queue has ended.",
-};
+let endedStatus = null;
+function endedText() {
+  return t(["LEFT", "COMPLETED", "EXPIRED"].includes(endedStatus) ? `waitroom.ended.${endedStatus}` : "waitroom.ended.none");
+}
 
 function ended(status) {
   stop();
   show("ended");
   sessionStorage.removeItem(startKey);
-  $("ended-text").textContent = ENDED_TEXT[status] ?? "You are not in the queue.";
+  endedStatus = status;
+  $("ended-text").textContent = endedText();
 }
 
 /** Stops following the session: no socket, no polling, no pending redirect. */
@@ -130,7 +140,7 @@ function connect() {
   ws.onclose = () => {
     if (ws !== socket || done) return;
     socket = null;
-    setConnection("reconnecting", "reconnecting…");
+    setConnection("reconnecting");
     startPolling();
     retry = Math.min(retry + 1, 6);
     // Jitter keeps a crowd that lost its connections at once from coming back at once.
@@ -162,7 +172,7 @@ async function poll() {
   } catch (e) {
     if (e.status === 401) return relogin();
     if (e.status === 404) return ended(null);
-    $("error").textContent = "The connection is lost; still trying…";
+    $("error").textContent = t("waitroom.lost");
   }
 }
 
@@ -183,7 +193,7 @@ async function join() {
     retry = 0;
     render(waitroomSession);
     if (!done) {
-      setConnection("connecting", "connecting…");
+      setConnection("connecting");
       connect();
     }
   } catch (e) {
@@ -193,7 +203,7 @@ async function join() {
       $("direct-checkout").href = checkoutPath;
       return;
     }
-    $("error").textContent = e.code === "SALE_NOT_OPEN" ? "Tickets for this event are not on sale right now." : e.message;
+    $("error").textContent = e.code === "SALE_NOT_OPEN" ? t("waitroom.notOnSale") : problemText(e);
   }
 }
 
@@ -204,13 +214,20 @@ $("leave").addEventListener("click", async () => {
     await api(`${eventPath}/waitroom/session`, { method: "DELETE" });
     ended("LEFT");
   } catch (e) {
-    $("error").textContent =
-      e.code === "CHECKOUT_IN_PROGRESS" ? "Your checkout has started: cancel the order to give up your place." : e.message;
+    $("error").textContent = e.code === "CHECKOUT_IN_PROGRESS" ? t("waitroom.checkoutStarted") : problemText(e);
   } finally {
     button.disabled = false;
   }
 });
 $("rejoin").addEventListener("click", () => join());
+let eventName = null;
+// A language switch re-renders what this page wrote itself (the static texts follow on their own).
+onLang(() => {
+  if (eventName) $("event-name").textContent = eventName;
+  setConnection(connection);
+  if (!$("ended").hidden) $("ended-text").textContent = endedText();
+  if (!$("queue").hidden && lastQueued) queued(lastQueued);
+});
 window.addEventListener("online", reconnectNow);
 document.addEventListener("visibilitychange", reconnectNow);
 // Tells the server the fan is still here while the head of the queue does not move.
@@ -222,11 +239,12 @@ setInterval(() => {
   try {
     const { event } = await api(eventPath);
     $("event-name").textContent = event.name;
-    document.title = `${event.name} · Waiting room · TicketBottle`;
+    eventName = event.name;
+    document.title = `${event.name} · ${t("title.waitroom")} · TicketBottle`;
   } catch (e) {
-    $("event-name").textContent = "Waiting room";
+    $("event-name").textContent = t("title.waitroom");
     if (e.status === 404) {
-      $("error").textContent = "There is no such event on sale.";
+      $("error").textContent = t("event.notFound");
       return;
     }
   }

@@ -20,6 +20,7 @@ use crate::domain::validation::{format_rfc3339, FieldError, Validator};
 use crate::error::Problem;
 use crate::error::{ApiError, FieldProblem};
 use crate::http::{json_response, ApiResult, RequestContext};
+use crate::payments::Provider;
 use crate::store::catalogue as catalogue_store;
 use crate::store::d1;
 use crate::store::events::{self as store, EventRecord, Revision};
@@ -136,8 +137,15 @@ impl From<&EventRecord> for Event {
 }
 
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EventEnvelope {
     pub event: Event,
+    /// `GET /api/events/{id}` only: the payment methods a buyer may choose on this deployment
+    /// (`sandbox` where the sandbox is on, then `PAYMENT_PROVIDERS`), so checkout pages offer
+    /// exactly what `POST /api/orders` accepts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["sandbox", "payos", "vnpay", "zalopay"]))]
+    pub payment_methods: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -155,8 +163,28 @@ fn event_response(status: u16, event: &EventRecord) -> ApiResult {
         status,
         &EventEnvelope {
             event: Event::from(event),
+            payment_methods: None,
         },
     )
+}
+
+/// `GET /api/events?status=`: a platform admin's view of every event in one status (the
+/// approval queue is `status=CONFIGURED`). Anyone else is refused rather than silently shown
+/// the public list.
+fn status_filter(rc: &RequestContext, actor: &Actor) -> Result<Option<EventStatus>, ApiError> {
+    let Some(raw) = rc.req.url()?.query_pairs().find_map(|(k, v)| {
+        (k == "status")
+            .then(|| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }) else {
+        return Ok(None);
+    };
+    match actor {
+        Actor::Anonymous => return Err(ApiError::Unauthenticated),
+        a if !a.is_platform_admin() => return Err(ApiError::Forbidden),
+        _ => {}
+    }
+    Ok(Some(EventStatus::parse(&raw)?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,11 +372,13 @@ pub async fn create(rc: &mut RequestContext) -> ApiResult {
 }
 
 #[utoipa::path(get, operation_id = "list_events", path = "/api/events", tag = "events",
-    params(EventListQuery),
+    params(EventListQuery,
+        ("status" = Option<String>, Query, description = "Platform admins: every event in this status (DRAFT, CONFIGURED, APPROVED, PUBLISHED, CANCELLED), public or not; `CONFIGURED` is the approval queue")),
     responses(
-        (status = 200, description = "Published public events (or, with `mine=true`, the caller's events in any status), by start date then id", body = EventPage),
+        (status = 200, description = "Published public events (or, with `mine=true`, the caller's events in any status; with `status`, every event in that status), by start date then id", body = EventPage),
         (status = 400, description = "VALIDATION_FAILED", body = Problem),
-        (status = 401, description = "`mine=true` without a valid token", body = Problem)))]
+        (status = 401, description = "`mine=true` or `status` without a valid token", body = Problem),
+        (status = 403, description = "`status` by someone who is not a platform admin", body = Problem)))]
 pub async fn list(rc: &mut RequestContext) -> ApiResult {
     let actor = rc.actor()?;
     let query: EventListQuery = rc
@@ -356,13 +386,15 @@ pub async fn list(rc: &mut RequestContext) -> ApiResult {
         .query()
         .map_err(|e| ApiError::from(FieldError::new("query", e.to_string())))?;
     let search = parse_event_search(&query)?;
+    let status = status_filter(rc, &actor)?;
     let action = match search.scope {
         ListScope::Public => Action::ListPublishedEvents,
         ListScope::Mine => Action::ListMine,
     };
     rc.permit(&actor, None, &action)?;
     let db = d1::db(&rc.env)?;
-    let (events, total) = store::search(&db, &search, actor.user_id().map(UserId::as_str)).await?;
+    let (events, total) =
+        store::search(&db, &search, status, actor.user_id().map(UserId::as_str)).await?;
     json_response(
         200,
         &EventPage {
@@ -382,7 +414,23 @@ pub async fn list(rc: &mut RequestContext) -> ApiResult {
 pub async fn get(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let access = load_event(rc, &db, EventOp::Read).await?;
-    event_response(200, &access.event)
+    let mut payment_methods = Vec::new();
+    if rc.settings.provider_enabled(Provider::Sandbox) {
+        payment_methods.push(Provider::Sandbox.as_str().to_string());
+    }
+    payment_methods.extend(
+        rc.settings
+            .payment_providers
+            .iter()
+            .map(|p| p.as_str().to_string()),
+    );
+    json_response(
+        200,
+        &EventEnvelope {
+            event: Event::from(&access.event),
+            payment_methods: Some(payment_methods),
+        },
+    )
 }
 
 #[utoipa::path(patch, operation_id = "update_event", path = "/api/events/{id}", tag = "events", security(("bearer" = [])),

@@ -170,6 +170,11 @@ endpoints! {
         WaitroomPage:       GET     "/events/{id}/waitroom"                             => "/waitroom.html",
         CheckoutPage:       GET     "/events/{id}/checkout"                             => "/checkout.html",
         OrderPage:          GET     "/orders/{code}"                                    => "/order.html",
+        EventPage:          GET     "/events/{id}"                                      => "/event.html",
+        OrganizerEventPage: GET     "/organizer/events/{id}"                            => "/organizer-event.html",
+        LiveDashboardPage:  GET     "/organizer/events/{id}/live"                       => "/organizer-live.html",
+        DoorPage:           GET     "/organizer/events/{id}/door"                       => "/organizer-door.html",
+        TicketPage:         GET     "/tickets/{id}"                                     => "/ticket.html",
     }
 }
 

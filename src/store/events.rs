@@ -227,6 +227,7 @@ struct CountRow {
 pub async fn search(
     db: &D1Database,
     search: &EventSearch,
+    status: Option<EventStatus>,
     user_id: Option<&str>,
 ) -> Result<(Vec<EventRecord>, u64), ApiError> {
     let mut clauses: Vec<String> = Vec::new();
@@ -235,9 +236,16 @@ pub async fn search(
         args.push(value);
         format!("?{}", args.len())
     }
-    match search.scope {
-        ListScope::Public => clauses.push("e.status = 'PUBLISHED' AND e.is_public = 1".into()),
-        ListScope::Mine => {
+    match (status, search.scope) {
+        // A platform admin's queue (the caller checked who asks): any visibility.
+        (Some(status), _) => {
+            let p = bind(&mut args, text(status.as_str()));
+            clauses.push(format!("e.status = {p}"));
+        }
+        (None, ListScope::Public) => {
+            clauses.push("e.status = 'PUBLISHED' AND e.is_public = 1".into())
+        }
+        (None, ListScope::Mine) => {
             let user = user_id.ok_or(ApiError::Unauthenticated)?;
             let p = bind(&mut args, text(user));
             clauses.push(format!(

@@ -80,7 +80,7 @@ async function sees(page, selector, expected, timeout = WAIT_MS) {
 /** A fresh browser context for one fan, recording what the page would show a developer. */
 async function openFan(name) {
   // Reduced motion: the progress bar jumps to its width, so screenshots show where it ends.
-  const context = await browser.newContext({ viewport: { width: 900, height: 760 }, reducedMotion: "reduce" });
+  const context = await browser.newContext({ viewport: { width: 900, height: 760 }, reducedMotion: "reduce", locale: "en-US" });
   context.setDefaultTimeout(WAIT_MS);
   const page = await context.newPage();
   const fan = { name, context, page, problems: [], frames: [], navigations: 0 };

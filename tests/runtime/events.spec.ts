@@ -764,3 +764,33 @@ describe("OpenAPI", () => {
     }
   });
 });
+
+describe("what the pages read", () => {
+  it("gives platform admins every event in one status: the approval queue, public or not", async () => {
+    const waiting = await createEvent(owner);
+    await ok(await configure(waiting.id, owner, { isPublic: false }));
+    const draft = await createEvent(owner);
+    const queue = await ok(await call("/api/events?status=configured&pageSize=100", { token: admin.token }));
+    const ids = queue.items.map((e: any) => e.id);
+    expect(ids).toContain(waiting.id);
+    expect(ids).not.toContain(draft.id);
+    expect(queue.items.every((e: any) => e.status === "CONFIGURED")).toBe(true);
+    expect(queue.total).toBe(queue.items.length);
+  });
+
+  it("refuses the status filter to anyone but a platform admin, and an unknown status", async () => {
+    await expectProblem(await call("/api/events?status=CONFIGURED"), 401, "UNAUTHENTICATED");
+    await expectProblem(await call("/api/events?status=CONFIGURED", { token: owner.token }), 403, "FORBIDDEN");
+    const bad = await expectProblem(await call("/api/events?status=SOLD", { token: admin.token }), 400, "VALIDATION_FAILED");
+    expect(fields(bad)).toEqual(["status"]);
+  });
+
+  it("names the payment methods this deployment takes on the event a buyer reads, and only there", async () => {
+    const event = await publishedEvent();
+    const read = await ok(await call(`/api/events/${event.id}`));
+    // Development: the sandbox, then PAYMENT_PROVIDERS in its order.
+    expect(read.paymentMethods).toEqual(["sandbox", "payos", "vnpay", "zalopay"]);
+    const created = await ok(await call("/api/events", { token: owner.token, body: eventBody() }), 201);
+    expect(created).not.toHaveProperty("paymentMethods");
+  });
+});
