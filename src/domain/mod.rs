@@ -7,6 +7,7 @@ pub mod fenwick;
 pub mod ids;
 pub mod ledger;
 pub mod password;
+pub mod refunds;
 pub mod saga;
 pub mod tokens;
 pub mod validation;
