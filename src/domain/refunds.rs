@@ -22,8 +22,6 @@
 
 use std::fmt;
 
-use crate::payments::Provider;
-
 use super::access::{Actor, EventRole};
 use super::ids::UserId;
 
@@ -86,7 +84,8 @@ impl fmt::Display for RefundStatus {
 pub struct Refund {
     pub id: String,
     pub status: RefundStatus,
-    pub provider: Provider,
+    /// How its provider gives money back (`payments::Provider::refund_route`).
+    pub route: RefundRoute,
     /// Provider calls made so far that ended in an error (the retry budget).
     pub attempts: u32,
     /// "Still processing" answers so far (the patience budget).
@@ -189,20 +188,12 @@ pub enum RefundRoute {
     ProviderApi,
 }
 
-pub fn route(provider: Provider) -> RefundRoute {
-    match provider {
-        Provider::Sandbox => RefundRoute::Immediate,
-        Provider::Payos => RefundRoute::Manual,
-        Provider::Vnpay | Provider::Zalopay => RefundRoute::ProviderApi,
-    }
-}
-
 /// A refund created now for this order, in REQUESTED.
-pub fn new_refund(id: String, provider: Provider, now_ms: i64) -> Refund {
+pub fn new_refund(id: String, route: RefundRoute, now_ms: i64) -> Refund {
     Refund {
         id,
         status: RefundStatus::Requested,
-        provider,
+        route,
         attempts: 0,
         status_checks: 0,
         next_attempt_at: Some(now_ms),
@@ -246,7 +237,7 @@ pub fn begin(refund: &Refund, now_ms: i64) -> Step {
     marked.updated_at = now_ms;
     Step::Act {
         refund: marked,
-        route: route(refund.provider),
+        route: refund.route,
     }
 }
 
@@ -303,10 +294,10 @@ pub fn after_answer(refund: &Refund, answer: ProviderAnswer, now_ms: i64) -> (Re
         ProviderAnswer::ManualOnly => {
             next.status = RefundStatus::ManualRequired;
             next.next_attempt_at = None;
-            next.last_error = Some(format!(
-                "{} has no refund API: pay the buyer back, then complete this refund",
-                refund.provider
-            ));
+            next.last_error = Some(
+                "the provider has no refund API: pay the buyer back, then complete this refund"
+                    .into(),
+            );
             FollowUp::Settled
         }
         ProviderAnswer::Processing { provider_refund_id } => {
@@ -316,8 +307,8 @@ pub fn after_answer(refund: &Refund, answer: ProviderAnswer, now_ms: i64) -> (Re
                 next.status = RefundStatus::ManualRequired;
                 next.next_attempt_at = None;
                 next.last_error = Some(format!(
-                    "still processing at {} after {} checks: confirm with the provider",
-                    refund.provider, next.status_checks
+                    "still processing after {} checks: confirm with the provider",
+                    next.status_checks
                 ));
                 FollowUp::Settled
             } else {
@@ -327,10 +318,7 @@ pub fn after_answer(refund: &Refund, answer: ProviderAnswer, now_ms: i64) -> (Re
         ProviderAnswer::Rejected { code, message } => {
             next.status = RefundStatus::Failed;
             next.next_attempt_at = None;
-            next.last_error = Some(format!(
-                "refused by {} ({code}): {message}",
-                refund.provider
-            ));
+            next.last_error = Some(format!("refused by the provider ({code}): {message}"));
             FollowUp::Settled
         }
         ProviderAnswer::Unavailable { detail } => {
@@ -458,8 +446,8 @@ mod tests {
         }
     }
 
-    fn requested(provider: Provider) -> Refund {
-        new_refund(RID.into(), provider, NOW)
+    fn requested(route: RefundRoute) -> Refund {
+        new_refund(RID.into(), route, NOW)
     }
 
     fn acted(refund: &Refund, now: i64) -> Refund {
@@ -541,16 +529,8 @@ mod tests {
     }
 
     #[test]
-    fn each_provider_refunds_its_own_way() {
-        assert_eq!(route(Provider::Sandbox), RefundRoute::Immediate);
-        assert_eq!(route(Provider::Payos), RefundRoute::Manual);
-        assert_eq!(route(Provider::Vnpay), RefundRoute::ProviderApi);
-        assert_eq!(route(Provider::Zalopay), RefundRoute::ProviderApi);
-    }
-
-    #[test]
     fn a_refunded_answer_ends_the_refund() {
-        let r = acted(&requested(Provider::Zalopay), NOW);
+        let r = acted(&requested(RefundRoute::ProviderApi), NOW);
         assert_eq!(r.status, RefundStatus::Processing);
         let (done, follow) = after_answer(
             &r,
@@ -567,7 +547,7 @@ mod tests {
 
     #[test]
     fn provider_errors_are_retried_with_growing_delays_then_fail() {
-        let mut r = requested(Provider::Vnpay);
+        let mut r = requested(RefundRoute::ProviderApi);
         let mut now = NOW;
         let mut delays = Vec::new();
         loop {
@@ -598,7 +578,7 @@ mod tests {
 
     #[test]
     fn an_error_then_success_refunds_on_the_retry() {
-        let marked = acted(&requested(Provider::Vnpay), NOW);
+        let marked = acted(&requested(RefundRoute::ProviderApi), NOW);
         let (waiting, follow) = after_answer(
             &marked,
             ProviderAnswer::Unavailable {
@@ -622,7 +602,7 @@ mod tests {
 
     #[test]
     fn a_refusal_fails_at_once_and_an_admin_may_close_it() {
-        let marked = acted(&requested(Provider::Zalopay), NOW);
+        let marked = acted(&requested(RefundRoute::ProviderApi), NOW);
         let (failed, follow) = after_answer(
             &marked,
             ProviderAnswer::Rejected {
@@ -642,7 +622,7 @@ mod tests {
 
     #[test]
     fn payos_refunds_wait_for_an_admin() {
-        let step = begin(&requested(Provider::Payos), NOW);
+        let step = begin(&requested(RefundRoute::Manual), NOW);
         let Step::Act { refund, route } = step else {
             panic!("{step:?}")
         };
@@ -654,12 +634,12 @@ mod tests {
         let done = complete_by_admin(&manual, NOW + 1).expect("completes");
         assert_eq!(done.status, RefundStatus::Refunded);
         assert!(complete_by_admin(&done, NOW + 2).is_err(), "not twice");
-        assert!(complete_by_admin(&requested(Provider::Payos), NOW).is_err());
+        assert!(complete_by_admin(&requested(RefundRoute::Manual), NOW).is_err());
     }
 
     #[test]
     fn processing_too_long_asks_a_person_instead_of_failing() {
-        let mut r = requested(Provider::Zalopay);
+        let mut r = requested(RefundRoute::ProviderApi);
         let mut now = NOW;
         for check in 1..=MAX_STATUS_CHECKS {
             let marked = acted(&r, now);
@@ -690,7 +670,7 @@ mod tests {
 
     #[test]
     fn a_processing_refund_without_a_due_time_is_held_by_another_step() {
-        let marked = acted(&requested(Provider::Vnpay), NOW);
+        let marked = acted(&requested(RefundRoute::ProviderApi), NOW);
         assert_eq!(begin(&marked, NOW + 60_000), Step::Nothing);
     }
 
