@@ -18,6 +18,7 @@ use crate::domain::refunds::{PaymentQueryAnswer, ProviderAnswer};
 pub const SANDBOX_PAY_URL: &str = "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html";
 /// The merchant API (`refund`, `querydr`), as the SDK defaults it.
 pub const SANDBOX_API_URL: &str = "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction";
+pub const PRODUCTION_API_URL: &str = "https://merchant.vnpay.vn/merchant_webapi/api/transaction";
 pub const VERSION: &str = "2.1.0";
 pub const DEFAULT_ORDER_TYPE: &str = "other";
 pub const DEFAULT_LOCALE: &str = "vn";
