@@ -256,8 +256,13 @@ impl Settings {
 /// Endpoints a deployed provider must not use: plain HTTP anywhere outside development, and
 /// the provider's sandbox in production.
 fn endpoint_problems(gateway: &Gateway, production: bool) -> Vec<String> {
-    let (provider, endpoints): (Provider, Vec<(&str, &String, Option<&str>)>) = match gateway {
-        Gateway::Payos(cfg) => (Provider::Payos, vec![("PAYOS_API_BASE", &cfg.api_base, None)]),
+    /// Setting name, its value, and the provider's sandbox value refused in production.
+    type Endpoint<'a> = (&'static str, &'a String, Option<&'static str>);
+    let (provider, endpoints): (Provider, Vec<Endpoint<'_>>) = match gateway {
+        Gateway::Payos(cfg) => (
+            Provider::Payos,
+            vec![("PAYOS_API_BASE", &cfg.api_base, None)],
+        ),
         Gateway::Vnpay(cfg) => (
             Provider::Vnpay,
             vec![
