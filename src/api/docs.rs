@@ -62,6 +62,11 @@ use crate::http::{ApiResult, RequestContext};
         super::ticket_classes::create,
         super::ticket_classes::update,
         super::ops::event_status,
+        super::refunds::request,
+        super::refunds::list_all,
+        super::refunds::list_for_event,
+        super::refunds::complete,
+        super::refunds::reconcile,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldProblem)),
     modifiers(&BearerAuth, &ProblemMediaType),
@@ -76,6 +81,7 @@ use crate::http::{ApiResult, RequestContext};
         (name = "events", description = "Events, their sale terms, roles and status workflow"),
         (name = "ticket classes", description = "Ticket class definitions with live counters"),
         (name = "operations", description = "Operator views for platform admins during an on-sale"),
+        (name = "refunds", description = "Money back: refund requests, their provider steps, manual completion"),
         (name = "development", description = "Only when ENVIRONMENT=development (or enabled for staging)"),
     )
 )]

@@ -13,6 +13,7 @@ mod ops;
 mod orders;
 mod pages;
 mod payments;
+mod refunds;
 mod ticket_classes;
 mod users;
 mod waitroom;
@@ -74,6 +75,11 @@ pub enum Endpoint {
     CreateTicketClass,
     UpdateTicketClass,
     OpsEventStatus,
+    RefundOrder,
+    ListRefunds,
+    ListEventRefunds,
+    CompleteRefund,
+    Reconcile,
 }
 
 impl Endpoint {
@@ -210,6 +216,20 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
         "/api/ops/events/{id}/status",
         Endpoint::OpsEventStatus,
     ),
+    // Refunds and reconciliation.
+    ("POST", "/api/orders/{id}/refund", Endpoint::RefundOrder),
+    ("GET", "/api/refunds", Endpoint::ListRefunds),
+    (
+        "GET",
+        "/api/events/{id}/refunds",
+        Endpoint::ListEventRefunds,
+    ),
+    (
+        "POST",
+        "/api/refunds/{id}/complete",
+        Endpoint::CompleteRefund,
+    ),
+    ("POST", "/api/ops/reconcile", Endpoint::Reconcile),
 ];
 
 impl Routed for Endpoint {
@@ -284,5 +304,10 @@ async fn dispatch(endpoint: Endpoint, rc: &mut RequestContext) -> ApiResult {
         Endpoint::CreateTicketClass => ticket_classes::create(rc).await,
         Endpoint::UpdateTicketClass => ticket_classes::update(rc).await,
         Endpoint::OpsEventStatus => ops::event_status(rc).await,
+        Endpoint::RefundOrder => refunds::request(rc).await,
+        Endpoint::ListRefunds => refunds::list_all(rc).await,
+        Endpoint::ListEventRefunds => refunds::list_for_event(rc).await,
+        Endpoint::CompleteRefund => refunds::complete(rc).await,
+        Endpoint::Reconcile => refunds::reconcile(rc).await,
     }
 }

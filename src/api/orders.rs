@@ -50,7 +50,7 @@ pub struct Order {
     pub code: String,
     pub event_id: String,
     pub user_id: String,
-    /// PENDING, COMPLETED, CANCELLED or FAILED.
+    /// PENDING, COMPLETED, CANCELLED, FAILED, or REFUNDED once its money went back.
     pub status: String,
     pub items: Vec<OrderItemView>,
     pub total_amount_cents: i64,
@@ -61,6 +61,8 @@ pub struct Order {
     pub refund_status: Option<String>,
     pub refund_reason: Option<String>,
     pub failure_code: Option<String>,
+    /// Requests to give this order's money back, oldest first.
+    pub refunds: Vec<super::refunds::Refund>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -87,13 +89,18 @@ pub struct OrderPage {
     pub total: i64,
 }
 
-fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
+fn view(row: &OrderRow, items: Vec<OrderItemView>, refunds: Vec<super::refunds::Refund>) -> Order {
     Order {
         id: row.id.clone(),
         code: row.code.clone(),
         event_id: row.event_id.clone(),
         user_id: row.user_id.clone(),
-        status: row.status.clone(),
+        // A refunded order keeps its stored status (the saga's guard) and shows REFUNDED.
+        status: if row.refund_status.as_deref() == Some("REFUNDED") {
+            "REFUNDED".into()
+        } else {
+            row.status.clone()
+        },
         items,
         total_amount_cents: row.total_amount_cents,
         currency: row.currency.clone(),
@@ -102,6 +109,7 @@ fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
         refund_status: row.refund_status.clone(),
         refund_reason: row.refund_reason.clone(),
         failure_code: row.failure_code.clone(),
+        refunds,
         created_at: format_rfc3339(row.created_at),
         updated_at: format_rfc3339(row.updated_at),
     }
@@ -110,7 +118,14 @@ fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
 async fn views(db: &worker::D1Database, rows: &[OrderRow]) -> Result<Vec<Order>, ApiError> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut by_order: HashMap<String, Vec<OrderItemView>> = HashMap::new();
+    let mut refunds_of: HashMap<String, Vec<super::refunds::Refund>> = HashMap::new();
     if !ids.is_empty() {
+        for refund in crate::store::refunds::list_for_orders(db, &ids).await? {
+            refunds_of
+                .entry(refund.order_id.clone())
+                .or_default()
+                .push(super::refunds::view(&refund));
+        }
         for item in store::items_of(db, &ids).await? {
             by_order
                 .entry(item.order_id.clone())
@@ -124,7 +139,13 @@ async fn views(db: &worker::D1Database, rows: &[OrderRow]) -> Result<Vec<Order>,
     }
     Ok(rows
         .iter()
-        .map(|r| view(r, by_order.remove(&r.id).unwrap_or_default()))
+        .map(|r| {
+            view(
+                r,
+                by_order.remove(&r.id).unwrap_or_default(),
+                refunds_of.remove(&r.id).unwrap_or_default(),
+            )
+        })
         .collect())
 }
 

@@ -8,5 +8,6 @@ pub mod events;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod refunds;
 pub mod ticket_classes;
 pub mod users;
