@@ -32,7 +32,9 @@ pub const MAX_STATUS_CHECKS: u32 = 10;
 /// Delay before the first retry; each next one waits four times longer, up to [`MAX_BACKOFF_SECONDS`].
 pub const FIRST_BACKOFF_SECONDS: u32 = 2;
 pub const MAX_BACKOFF_SECONDS: u32 = 600;
-/// How long to wait before asking again about a refund the provider is still processing.
+/// How long to wait before asking again about a refund the provider is still processing:
+/// soon the first time (most finish within seconds), then every [`STATUS_CHECK_SECONDS`].
+pub const FIRST_STATUS_CHECK_SECONDS: u32 = 5;
 pub const STATUS_CHECK_SECONDS: u32 = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -311,6 +313,8 @@ pub fn after_answer(refund: &Refund, answer: ProviderAnswer, now_ms: i64) -> (Re
                     next.status_checks
                 ));
                 FollowUp::Settled
+            } else if next.status_checks == 1 {
+                again(&mut next, FIRST_STATUS_CHECK_SECONDS)
             } else {
                 again(&mut next, STATUS_CHECK_SECONDS)
             }
@@ -652,13 +656,13 @@ mod tests {
             );
             r = next;
             if check < MAX_STATUS_CHECKS {
-                assert_eq!(
-                    follow,
-                    FollowUp::RunAgainIn {
-                        seconds: STATUS_CHECK_SECONDS
-                    }
-                );
-                now += i64::from(STATUS_CHECK_SECONDS) * 1000;
+                let wait = if check == 1 {
+                    FIRST_STATUS_CHECK_SECONDS
+                } else {
+                    STATUS_CHECK_SECONDS
+                };
+                assert_eq!(follow, FollowUp::RunAgainIn { seconds: wait });
+                now += i64::from(wait) * 1000;
             } else {
                 assert_eq!(follow, FollowUp::Settled);
             }

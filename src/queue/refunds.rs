@@ -21,7 +21,7 @@ use crate::store::refunds::{self as store, PaidPaymentRow, RefundRow, REFUND_STE
 use crate::store::{d1, outbox, payments as payment_store};
 
 /// A provider that has not answered in this long counts as unavailable (retried).
-const PROVIDER_TIMEOUT_MS: u64 = 8_000;
+const PROVIDER_TIMEOUT_MS: u32 = 8_000;
 /// Payments queried per run: the cron runs every minute, so a backlog drains steadily.
 const RECONCILE_BATCH: i64 = 25;
 
@@ -183,39 +183,43 @@ fn stored(p: &PaidPaymentRow) -> StoredPayment {
     }
 }
 
-/// Sends a provider request with a deadline; the status and body, or why there is none.
+/// Sends a provider request with a deadline (`AbortSignal.timeout`, which also bounds reading
+/// the body); the status and body, or why there is none.
 async fn send(request: OutboundRequest) -> Result<(u16, String), String> {
-    let call = async {
-        let headers = worker::Headers::new();
-        for (name, value) in &request.headers {
-            headers.set(name, value).map_err(|e| e.to_string())?;
-        }
-        let mut init = worker::RequestInit::new();
-        init.with_method(match request.method {
-            crate::payments::HttpMethod::Get => worker::Method::Get,
-            crate::payments::HttpMethod::Post => worker::Method::Post,
-        })
-        .with_headers(headers);
-        if !request.body.is_empty() {
-            init.with_body(Some(request.body.clone().into()));
-        }
-        let req = worker::Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
+    let headers = worker::Headers::new();
+    for (name, value) in &request.headers {
+        headers.set(name, value).map_err(|e| e.to_string())?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(match request.method {
+        crate::payments::HttpMethod::Get => worker::Method::Get,
+        crate::payments::HttpMethod::Post => worker::Method::Post,
+    })
+    .with_headers(headers);
+    if !request.body.is_empty() {
+        init.with_body(Some(request.body.clone().into()));
+    }
+    let req = worker::Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
+    let signal = worker::AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(
+        PROVIDER_TIMEOUT_MS,
+    ));
+    let outcome = async {
         let mut res = worker::Fetch::Request(req)
-            .send()
+            .send_with_signal(&signal)
             .await
             .map_err(|e| e.to_string())?;
         let status = res.status_code();
         let text = res.text().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((status, text))
-    };
-    let timeout = worker::Delay::from(std::time::Duration::from_millis(PROVIDER_TIMEOUT_MS));
-    futures::pin_mut!(call);
-    match futures::future::select(call, timeout).await {
-        futures::future::Either::Left((result, _)) => result,
-        futures::future::Either::Right(_) => {
-            Err(format!("no answer within {PROVIDER_TIMEOUT_MS} ms"))
-        }
     }
+    .await;
+    outcome.map_err(|e| {
+        if signal.aborted() {
+            format!("no answer within {PROVIDER_TIMEOUT_MS} ms")
+        } else {
+            e
+        }
+    })
 }
 
 /// The cron's catch-up: refunds whose step message was lost, and steps that never finished.
@@ -347,12 +351,66 @@ async fn reconcile_one(
     }
 }
 
-/// The cron's part: overdue refunds, then reconciliation. Errors are logged by the caller.
+/// Orders refunded per cron run for cancelled events; the rest follow in the next runs.
+const CANCELLATION_BATCH: i64 = 50;
+
+/// A PUBLISHED event that was cancelled owes every paid order its money: one refund per order,
+/// created in batches. Each order gets exactly one (the unique live-refund index), and a crash
+/// between batches loses nothing: the next run finds the orders still without a refund.
+pub async fn refund_cancelled_events(
+    env: &Env,
+    now: i64,
+    trace: &Trace,
+) -> Result<usize, ApiError> {
+    let db = d1::db(env)?;
+    let mut created = 0;
+    for owed in store::owed_by_cancelled_events(&db, CANCELLATION_BATCH).await? {
+        let Some(payment) = store::paid_payment_of(&db, &owed.order_id).await? else {
+            continue;
+        };
+        let Ok(provider) = payment.provider.parse::<Provider>() else {
+            continue;
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let row = store::create(
+            &db,
+            &store::NewRefund {
+                id: &id,
+                order_id: &owed.order_id,
+                event_id: &owed.event_id,
+                payment_id: &payment.id,
+                provider,
+                amount_cents: payment.amount,
+                currency: &payment.currency,
+                reason: "EVENT_CANCELLED",
+                requested_by: None,
+            },
+            now,
+        )
+        .await?;
+        if row.id == id {
+            created += 1;
+            let first_step = vec![format!("refund-{id}-0")];
+            outbox::relay(env, &db, now, 1, Some(&first_step)).await?;
+            log::info(
+                "refund requested",
+                Some(trace),
+                json!({"refundId": id, "orderId": owed.order_id, "eventId": owed.event_id, "reason": "EVENT_CANCELLED"}),
+            );
+        }
+    }
+    Ok(created)
+}
+
+/// The cron's part: cancelled events' refunds, overdue refund steps, then reconciliation.
+/// Errors are logged by the caller.
 pub async fn on_schedule(env: &Env, now: i64, trace: &Trace) -> Result<Value, ApiError> {
+    let cancelled = refund_cancelled_events(env, now, trace).await?;
     let refunds = run_overdue(env, now, trace).await?;
     let settings = Settings::from_env(env);
     let reconciled = reconcile(env, now, settings.reconcile_after_ms, trace).await?;
     Ok(json!({
+        "cancellationRefunds": cancelled,
         "refundsRun": refunds,
         "reconciled": reconciled,
     }))

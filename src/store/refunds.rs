@@ -386,3 +386,30 @@ pub async fn refundable_until(db: &D1Database, event_id: &str) -> Result<Option<
     .await?
     .and_then(|r| r.refundable_until))
 }
+
+/// An order whose event was cancelled after it went on sale, paid (or owed money) and never
+/// refunded nor put to a refund: what the cancellation still has to give back.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OwedOrder {
+    pub order_id: String,
+    pub event_id: String,
+}
+
+/// The next batch of [`OwedOrder`]s. Restartable at any point: an order leaves this list the
+/// moment its refund row exists (a FAILED one included, which an operator takes from there).
+pub async fn owed_by_cancelled_events(
+    db: &D1Database,
+    limit: i64,
+) -> Result<Vec<OwedOrder>, ApiError> {
+    all(
+        db,
+        "SELECT o.id AS order_id, o.event_id FROM orders o JOIN events e ON e.id = o.event_id \
+         WHERE e.status = 'CANCELLED' AND e.ever_published = 1 \
+         AND (o.status = 'COMPLETED' OR o.refund_status = 'REFUND_REQUIRED') \
+         AND COALESCE(o.refund_status, '') <> 'REFUNDED' \
+         AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id) \
+         ORDER BY o.created_at LIMIT ?1",
+        &[int(limit)],
+    )
+    .await
+}
