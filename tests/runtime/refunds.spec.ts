@@ -2,6 +2,7 @@
 // sign), PayOS's manual path closed by a platform admin, provider errors retried, who may ask,
 // and a payment whose notification was lost completed by reconciliation.
 import { env } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { adminUser, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
 import { eventually, publishedEvent, type PublishedEvent } from "./fixtures";
@@ -246,5 +247,27 @@ describe("reconciliation", () => {
     expect(res.applied).toBeGreaterThanOrEqual(2);
     await completed(vnpay);
     await completed(payos);
+  });
+});
+
+describe("event cancellation", () => {
+  it("refunds every paid order of a cancelled published event once, in the cron's batches", async () => {
+    const first = await pendingOrder("sandbox");
+    const second = await pendingOrder("vnpay", first.event);
+    const unpaid = await pendingOrder("sandbox", first.event);
+    await pay(first, "sandbox");
+    await pay(second, "vnpay", "14000555");
+    const cancel = await call(`/api/events/${first.event.id}/cancel`, { method: "POST", token: first.event.organizer.token });
+    expect(cancel.status).toBe(200);
+    const cron = () => (exports as any).default.scheduled({ cron: "* * * * *", scheduledTime: new Date() });
+    await cron();
+    await refunded(first);
+    await refunded(second);
+    await cron();
+    const rows = await env.DB.prepare("SELECT order_id, reason FROM refunds WHERE event_id = ?1").bind(first.event.id).all<any>();
+    expect(rows.results.map((r: any) => r.order_id).sort()).toEqual([first.order.id, second.order.id].sort());
+    expect(rows.results.every((r: any) => r.reason === "EVENT_CANCELLED")).toBe(true);
+    expect((await orderOf(unpaid)).refunds).toEqual([]);
+    expect((await fake("/__refunds"))[second.payment.provider_ref]).toMatchObject({ amount: PRICE, requests: 1 });
   });
 });
