@@ -33,5 +33,10 @@ CREATE INDEX refunds_by_event ON refunds (event_id, created_at DESC);
 -- Refunds whose next step is due (the cron re-sends those whose queue message was lost).
 CREATE INDEX refunds_due ON refunds (next_attempt_at) WHERE status IN ('REQUESTED', 'PROCESSING');
 
+-- When reconciliation last asked the provider about a PENDING payment: each run asks about
+-- the payments asked least recently, so abandoned ones cannot starve the rest.
+ALTER TABLE payments ADD COLUMN reconciled_at INTEGER;
+CREATE INDEX payments_to_reconcile ON payments (created_at) WHERE status = 'PENDING';
+
 -- `eventConfig.refundableUntil` (unix ms): buyers may refund until then; NULL = never.
 ALTER TABLE event_config ADD COLUMN refundable_until INTEGER;

@@ -357,7 +357,8 @@ pub async fn reconcile(rc: &mut RequestContext) -> ApiResult {
         .older_than_seconds
         .map(|s| i64::from(s) * 1000)
         .unwrap_or(rc.settings.reconcile_after_ms);
-    let done = crate::queue::refunds::reconcile(&rc.env, rc.now_ms, after_ms, &rc.trace).await?;
+    // On demand every due payment is asked about, however recently the cron asked.
+    let done = crate::queue::refunds::reconcile(&rc.env, rc.now_ms, after_ms, 0, &rc.trace).await?;
     json_response(
         200,
         &ReconcileResult {

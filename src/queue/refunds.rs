@@ -245,19 +245,24 @@ pub struct Reconciled {
     pub applied: usize,
 }
 
-/// Asks the providers about payments still PENDING `after_ms` after creation and applies each
-/// answer through the webhook's path ([`payment_store::settle`]).
+/// Asks the providers about payments still PENDING `after_ms` after creation (and not asked
+/// about in the last `requery_after_ms`) and applies each answer through the webhook's path
+/// ([`payment_store::settle`]).
 pub async fn reconcile(
     env: &Env,
     now: i64,
     after_ms: i64,
+    requery_after_ms: i64,
     trace: &Trace,
 ) -> Result<Reconciled, ApiError> {
     let db = d1::db(env)?;
     let settings = Settings::from_env(env);
     let (from, to) = reconcile_window(now, after_ms);
     let mut done = Reconciled::default();
-    for payment in store::payments_to_reconcile(&db, from, to, RECONCILE_BATCH).await? {
+    let asked_before = now - requery_after_ms.max(0);
+    for payment in
+        store::payments_to_reconcile(&db, from, to, asked_before, RECONCILE_BATCH).await?
+    {
         let Ok(provider) = payment.provider.parse::<Provider>() else {
             continue;
         };
@@ -265,6 +270,7 @@ pub async fn reconcile(
             continue;
         }
         done.checked += 1;
+        store::mark_reconciled(&db, &payment.id, now).await?;
         let outcome = reconcile_one(env, &db, provider, &payment, now).await;
         let (applied, detail) = match &outcome {
             Ok(Some(disposition)) => (*disposition == Disposition::Accepted, None),
@@ -408,7 +414,9 @@ pub async fn on_schedule(env: &Env, now: i64, trace: &Trace) -> Result<Value, Ap
     let cancelled = refund_cancelled_events(env, now, trace).await?;
     let refunds = run_overdue(env, now, trace).await?;
     let settings = Settings::from_env(env);
-    let reconciled = reconcile(env, now, settings.reconcile_after_ms, trace).await?;
+    // The cron asks again about a payment only after the same grace period, not every minute.
+    let grace = settings.reconcile_after_ms.max(60_000);
+    let reconciled = reconcile(env, now, settings.reconcile_after_ms, grace, trace).await?;
     Ok(json!({
         "cancellationRefunds": cancelled,
         "refundsRun": refunds,

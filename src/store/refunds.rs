@@ -355,21 +355,39 @@ pub async fn payment_by_id(db: &D1Database, id: &str) -> Result<Option<PaidPayme
     .await
 }
 
-/// Payments still PENDING with a real provider, created in `[from, to]`: due for a status query.
+/// Payments still PENDING with a real provider, created in `[from, to]` and not asked about
+/// since `asked_before`: due for a status query, the least recently asked first.
 pub async fn payments_to_reconcile(
     db: &D1Database,
     from_ms: i64,
     to_ms: i64,
+    asked_before: i64,
     limit: i64,
 ) -> Result<Vec<PaidPaymentRow>, ApiError> {
     all(
         db,
         "SELECT id, provider, provider_ref, provider_txn_id, amount, currency, created_at \
          FROM payments WHERE status = 'PENDING' AND provider IN ('payos', 'vnpay', 'zalopay') \
-         AND created_at BETWEEN ?1 AND ?2 ORDER BY created_at LIMIT ?3",
-        &[int(from_ms), int(to_ms), int(limit)],
+         AND created_at BETWEEN ?1 AND ?2 AND COALESCE(reconciled_at, 0) <= ?3 \
+         ORDER BY COALESCE(reconciled_at, 0), created_at LIMIT ?4",
+        &[int(from_ms), int(to_ms), int(asked_before), int(limit)],
     )
     .await
+}
+
+/// Records that the provider was asked about a payment now.
+pub async fn mark_reconciled(
+    db: &D1Database,
+    payment_id: &str,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    super::d1::run(
+        db,
+        "UPDATE payments SET reconciled_at = ?2 WHERE id = ?1",
+        &[text(payment_id), int(now_ms)],
+    )
+    .await
+    .map(|_| ())
 }
 
 /// `eventConfig.refundableUntil` of an event (unix ms), if set.
