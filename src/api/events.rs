@@ -55,6 +55,8 @@ pub struct EventConfig {
     /// `null`: no per-buyer cap.
     pub max_tickets_per_user: Option<u32>,
     pub waitroom: WaitroomConfig,
+    /// Until when buyers may refund their own orders; `null`: never (admins always may).
+    pub refundable_until: Option<String>,
 }
 
 impl From<&ConfigTerms> for EventConfig {
@@ -74,6 +76,7 @@ impl From<&ConfigTerms> for EventConfig {
                 checkout_ttl_seconds: c.waitroom.checkout_ttl_seconds,
                 admission_batch: c.waitroom.admission_batch,
             },
+            refundable_until: c.refundable_until_ms.map(format_rfc3339),
         }
     }
 }

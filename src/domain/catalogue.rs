@@ -420,6 +420,9 @@ pub struct EventConfigRequest {
     #[schema(value_type = Option<i64>)]
     pub max_tickets_per_user: Option<Value>,
     pub waitroom: Option<WaitroomRequest>,
+    /// RFC 3339 or null: buyers may refund their own orders until then; null = never.
+    #[schema(example = "2026-12-20T00:00:00Z")]
+    pub refundable_until: Option<String>,
 }
 
 /// The body of `PUT /config` is `{"eventConfig": {...}}`; the bare config object is accepted
@@ -457,6 +460,7 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
             v.optional("maxTicketsPerUser", raw.map(MaxTicketsPerUser::parse))
                 .map(|cap| cap.map(MaxTicketsPerUser::get))
         });
+    let refundable_until = optional_time(v, "refundableUntil", body.refundable_until.as_deref());
     let waitroom = match &body.waitroom {
         None => Some(WaitroomSettings::default()),
         Some(w) => {
@@ -491,6 +495,7 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
         is_new_trending: body.is_new_trending.unwrap_or(false),
         max_tickets_per_user: max_tickets_per_user?,
         waitroom: waitroom?,
+        refundable_until_ms: refundable_until?,
     })
 }
 
@@ -949,6 +954,7 @@ mod tests {
             is_new_trending: false,
             max_tickets_per_user: None,
             waitroom: WaitroomSettings::default(),
+            refundable_until_ms: None,
         }
     }
 
@@ -1018,6 +1024,34 @@ mod tests {
             ..sale_terms()
         };
         assert_eq!(config, Ok(expected));
+    }
+
+    #[test]
+    fn refundable_until_is_an_optional_time_and_a_bad_one_is_reported() {
+        let terms = config_from(json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+            "refundableUntil": "2026-12-20T00:00:00Z",
+        }))
+        .expect("valid");
+        assert_eq!(
+            terms.refundable_until_ms,
+            Some(parse_rfc3339("2026-12-20T00:00:00Z").expect("time"))
+        );
+        let none = config_from(json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+            "refundableUntil": null,
+        }))
+        .expect("valid");
+        assert_eq!(none.refundable_until_ms, None);
+        let bad = config_from(json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+            "refundableUntil": "after the show",
+        }))
+        .unwrap_err();
+        assert_eq!(bad.errors[0].field, "refundableUntil");
     }
 
     #[test]

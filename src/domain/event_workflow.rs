@@ -289,6 +289,8 @@ pub struct ConfigTerms {
     /// `None` = no per-buyer cap.
     pub max_tickets_per_user: Option<u32>,
     pub waitroom: WaitroomSettings,
+    /// Until when buyers may refund their own orders (`refundableUntil`); `None` = never.
+    pub refundable_until_ms: Option<i64>,
 }
 
 impl ConfigTerms {
@@ -420,6 +422,7 @@ fn check_published_config(
         is_new_trending: _,
         max_tickets_per_user: _,
         waitroom: _,
+        refundable_until_ms: _,
     } = new;
 
     if *ticket_sale_start_ms != old.ticket_sale_start_ms && now_ms >= old.ticket_sale_start_ms {
@@ -850,6 +853,7 @@ mod tests {
             is_new_trending: false,
             max_tickets_per_user: Some(4),
             waitroom: WaitroomSettings::default(),
+            refundable_until_ms: None,
         }
     }
 

@@ -206,7 +206,11 @@ describe("who may refund what", () => {
   it("lets the buyer refund while the event's refundableUntil has not passed", async () => {
     const b = await pendingOrder("sandbox");
     await pay(b, "sandbox");
-    await env.DB.prepare("UPDATE event_config SET refundable_until = ?1 WHERE event_id = ?2").bind(Date.now() + 3600_000, b.event.id).run();
+    const { event } = await json(await call(`/api/events/${b.event.id}`, { token: b.event.organizer.token }));
+    const refundableUntil = new Date(Math.ceil((Date.now() + 3600_000) / 1000) * 1000).toISOString();
+    const put = await call(`/api/events/${b.event.id}/config`, { method: "PUT", token: b.event.organizer.token, body: { ...event.config, refundableUntil } });
+    expect(put.status).toBe(200);
+    expect(Date.parse((await json(put)).event.config.refundableUntil)).toBe(Date.parse(refundableUntil));
     expect((await refund(b, b.buyer)).status).toBe(202);
     await refunded(b);
   });
