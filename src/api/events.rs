@@ -55,7 +55,8 @@ pub struct EventConfig {
     /// `null`: no per-buyer cap.
     pub max_tickets_per_user: Option<u32>,
     pub waitroom: WaitroomConfig,
-    /// Until when buyers may refund their own orders; `null`: never (admins always may).
+    /// Until when buyers may refund their own orders; absent: never (admins always may).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refundable_until: Option<String>,
 }
 
