@@ -48,7 +48,7 @@ const payosCanonical = (data) => Object.keys(data).sort().map((k) => `${k}=${dat
  * reference (VNPay TxnRef, ZaloPay app_trans_id, PayOS orderCode) to `{ amount, txn }` for
  * payments the provider took (set it for a payment whose notification is to be lost);
  * `refunds` maps the provider's refund key (VNPay TxnRef, ZaloPay m_refund_id) to
- * `{ amount, requests }`. `refundRoute({ provider, kind })` (`kind`: "refund", "refund-query",
+ * `{ amount, requests, txn }` (`txn`: the refunded transaction). `refundRoute({ provider, kind })` (`kind`: "refund", "refund-query",
  * "status") picks a mode for those calls: "ok", "5xx", "reset", "hang" or, for refunds,
  * "processing" (ZaloPay return_code 3).
  */
@@ -94,7 +94,7 @@ export async function startFakeProviders({ route, refundRoute = async () => "ok"
       answer = () => {
         if (kind === "refund") {
           const known = refunds.get(String(b.vnp_TxnRef));
-          refunds.set(String(b.vnp_TxnRef), { amount: b.vnp_Amount / 100, requests: (known?.requests ?? 0) + 1 });
+          refunds.set(String(b.vnp_TxnRef), { amount: b.vnp_Amount / 100, requests: (known?.requests ?? 0) + 1, txn: String(b.vnp_TransactionNo) });
           return [200, vnSign({ ...base, vnp_ResponseCode: known ? "94" : "00", vnp_Message: known ? "Duplicate request" : "Refund success",
             vnp_Amount: String(b.vnp_Amount), vnp_BankCode: "NCB", vnp_PayDate: String(b.vnp_CreateDate), vnp_TransactionNo: known ? "" : `9${Date.now() % 1e7}`,
             vnp_TransactionType: b.vnp_TransactionType, vnp_TransactionStatus: "05", vnp_OrderInfo: b.vnp_OrderInfo }, vnFields)];
@@ -123,7 +123,7 @@ export async function startFakeProviders({ route, refundRoute = async () => "ok"
         if (kind === "refund") {
           const key = p.get("m_refund_id");
           const known = refunds.get(key);
-          refunds.set(key, { amount: Number(p.get("amount")), requests: (known?.requests ?? 0) + 1 });
+          refunds.set(key, { amount: Number(p.get("amount")), requests: (known?.requests ?? 0) + 1, txn: p.get("zp_trans_id") });
           const processing = mode === "processing";
           return [200, { return_code: processing ? 3 : 1, return_message: processing ? "processing" : "success", sub_return_code: processing ? 2 : 1, refund_id: 26e6 + refunds.size }];
         }
