@@ -15,7 +15,8 @@
 // Everything runs on 127.0.0.1 against workerd through Miniflare, bounded in count and time.
 // Env: FC_BUYERS (default 2000, at most 100000), FC_SEED, FC_CONCURRENCY (in-flight requests,
 // default 64), FC_HOLD_SECONDS (default 20), FC_RESTART (default 1), FC_MAX_SECONDS (hard stop,
-// default 900), FC_BASELINE_SECONDS (default 5), FC_PREQUEUE_SECONDS (the sale opens this long
+// default 900), FC_CANCEL (default 1), FC_RECONCILE_AFTER_SECONDS (default 5),
+// FC_BASELINE_SECONDS (default 5), FC_PREQUEUE_SECONDS (the sale opens this long
 // after the event is configured, default 10, so the first joiners wait in the pre-queue and are
 // placed by its shuffle; 0 opens the sale before anyone joins).
 import { createHmac, randomUUID } from "node:crypto";
@@ -146,8 +147,10 @@ const fakes = await startFakeProviders({ route: routeProviderCall });
 // ----- the app, persisted on disk so a restart keeps D1 and the object's SQLite -------------
 const persistDir = mkdtempSync(join(tmpdir(), "tb-flash-"));
 // Lost notifications are looked for 5 s after a payment is created (the contract's 300 s would
-// outlast the run).
-const appOptions = { bindings: { HOLD_SECONDS: String(HOLD_SECONDS), RECONCILE_AFTER_SECONDS: "5", ...providerBindings(fakes.url) } };
+// outlast the run; FC_RECONCILE_AFTER_SECONDS=86400 switches reconciliation off in effect, which
+// the pendingButProviderPaid count must catch).
+const RECONCILE_AFTER = process.env.FC_RECONCILE_AFTER_SECONDS ?? "5";
+const appOptions = { bindings: { HOLD_SECONDS: String(HOLD_SECONDS), RECONCILE_AFTER_SECONDS: RECONCILE_AFTER, ...providerBindings(fakes.url) } };
 let app = await startApp(appOptions, { persistDir });
 base = app.url;
 const port = Number(new URL(app.url).port);
