@@ -125,6 +125,7 @@ export default defineConfig({
                   VNPAY_TMN_CODE: FAKE_KEYS.vnpay.tmnCode,
                   VNPAY_HASH_SECRET: FAKE_KEYS.vnpay.hashSecret,
                   VNPAY_PAY_URL: `${fake}/vnpay/paymentv2/vpcpay.html`,
+                  VNPAY_API_URL: `${fake}/vnpay/merchant_webapi/api/transaction`,
                   SANDBOX_WEBHOOK_SECRET: FAKE_KEYS.sandbox.secret,
                 },
                 // Test-only: lets a test put a message straight onto a dead-letter queue.

@@ -7,13 +7,16 @@
 // checkout token through the sandbox, or a VNPay IPN reporting a cancelled payment, after which
 // they join again and buy through the sandbox. The fake PayOS/ZaloPay APIs are
 // bench/lib/providers.mjs. Faults: the runtime is restarted mid-sale (state persisted on disk),
-// payment messages are redelivered. Then the checker (bench/check.mjs) reads the final state
-// and every count must be 0.
+// payment messages are redelivered. Some ZaloPay payments lose their callback: only
+// reconciliation (the cron asking ZaloPay's /v2/query) can complete those orders. Then the
+// checker (bench/check.mjs) reads the final state and every count must be 0; then the organizer
+// cancels the event (FC_CANCEL=0 skips it) and every paid order must be refunded exactly once.
 //
 // Everything runs on 127.0.0.1 against workerd through Miniflare, bounded in count and time.
 // Env: FC_BUYERS (default 2000, at most 100000), FC_SEED, FC_CONCURRENCY (in-flight requests,
 // default 64), FC_HOLD_SECONDS (default 20), FC_RESTART (default 1), FC_MAX_SECONDS (hard stop,
-// default 900), FC_BASELINE_SECONDS (default 5), FC_PREQUEUE_SECONDS (the sale opens this long
+// default 900), FC_CANCEL (default 1), FC_RECONCILE_AFTER_SECONDS (default 5),
+// FC_BASELINE_SECONDS (default 5), FC_PREQUEUE_SECONDS (the sale opens this long
 // after the event is configured, default 10, so the first joiners wait in the pre-queue and are
 // placed by its shuffle; 0 opens the sale before anyone joins).
 import { createHmac, randomUUID } from "node:crypto";
@@ -31,6 +34,7 @@ const SEED = Number(process.env.FC_SEED ?? 20261101);
 const CONCURRENCY = Number(process.env.FC_CONCURRENCY ?? 64);
 const HOLD_SECONDS = Number(process.env.FC_HOLD_SECONDS ?? 20);
 const RESTART = (process.env.FC_RESTART ?? "1") === "1";
+const CANCEL = (process.env.FC_CANCEL ?? "1") === "1";
 const MAX_SECONDS = Number(process.env.FC_MAX_SECONDS ?? 900);
 const BASELINE_SECONDS = Number(process.env.FC_BASELINE_SECONDS ?? 5);
 const PREQUEUE_SECONDS = Math.max(0, Number(process.env.FC_PREQUEUE_SECONDS ?? 10));
@@ -142,7 +146,11 @@ const fakes = await startFakeProviders({ route: routeProviderCall });
 
 // ----- the app, persisted on disk so a restart keeps D1 and the object's SQLite -------------
 const persistDir = mkdtempSync(join(tmpdir(), "tb-flash-"));
-const appOptions = { bindings: { HOLD_SECONDS: String(HOLD_SECONDS), ...providerBindings(fakes.url) } };
+// Lost notifications are looked for 5 s after a payment is created (the contract's 300 s would
+// outlast the run; FC_RECONCILE_AFTER_SECONDS=86400 switches reconciliation off in effect, which
+// the pendingButProviderPaid count must catch).
+const RECONCILE_AFTER = process.env.FC_RECONCILE_AFTER_SECONDS ?? "5";
+const appOptions = { bindings: { HOLD_SECONDS: String(HOLD_SECONDS), RECONCILE_AFTER_SECONDS: RECONCILE_AFTER, ...providerBindings(fakes.url) } };
 let app = await startApp(appOptions, { persistDir });
 base = app.url;
 const port = Number(new URL(app.url).port);
@@ -247,7 +255,7 @@ await must(call("setup", `/api/events/${event.id}/publish`, { method: "POST", to
 // order must be accepted; a payment the buyer cancelled on VNPay's page ends the checkout
 // session by design (the slot goes to the next fan), so that one is refused and the buyer joins
 // again, waits for admission and buys through the sandbox.
-const PLAN = [["pay", 0.37], ["pay-duplicates", 0.10], ["decline", 0.10], ["decline-then-pay", 0.05],
+const PLAN = [["pay", 0.34], ["zalopay-lost", 0.03], ["pay-duplicates", 0.10], ["decline", 0.10], ["decline-then-pay", 0.05],
   ["abandon", 0.10], ["late-pay", 0.05], ["cancel", 0.03], ["provider-down", 0.05], ["provider-error", 0.04],
   ["provider-timeout", 0.03], ["vnpay-failed", 0.04], ["zalopay-paid", 0.04]];
 if (Math.abs(PLAN.reduce((a, [, w]) => a + w, 0) - 1) > 1e-9) throw new Error("PLAN weights must sum to 1");
@@ -396,8 +404,9 @@ async function buyer(b) {
     r = await afterFailedPayment();
     if (!r) return;
   } else {
-    r = await placeOrder(plan === "zalopay-paid" ? "zalopay" : "sandbox");
-    if (plan === "zalopay-paid") {
+    const zalopay = plan === "zalopay-paid" || plan === "zalopay-lost";
+    r = await placeOrder(zalopay ? "zalopay" : "sandbox");
+    if (zalopay) {
       providerOrders.push({ userId: b.id, provider: "zalopay", mode: injected.get(b.id) ?? null, status: r.status, code: r.body?.code ?? null });
     }
   }
@@ -423,6 +432,14 @@ async function buyer(b) {
       for (const a of answers) bump(`zalopay callback ${a.body?.return_code} ${a.body?.return_message}`);
       if (answers.some((a) => a.body?.return_code === 1 && a.body?.return_message === "success")) acknowledged.push({ orderId: o.id, status: "COMPLETED" });
       bump("duplicate deliveries sent");
+      break;
+    }
+    case "zalopay-lost": {
+      // ZaloPay took the money but its callback never arrives: the fake answers /v2/query "paid".
+      const z = fakes.zalopayOrders.get(b.id);
+      if (!z) { bump("zalopay order unknown to the fake"); break; }
+      fakes.paid.set(z.appTransId, { amount: z.amount, txn: String(270_000_000 + b.i) });
+      bump("callbacks lost");
       break;
     }
     case "pay-duplicates": {
@@ -496,6 +513,40 @@ await sleep(1500); // let the event-log consumer catch up with the last announce
 clearInterval(cronTimer);
 
 const live = await checkLive({ url: base, mf: app.mf, eventId: event.id, organizerToken: organizer, harness: { providerFailures, acknowledged } });
+// Payments the provider took whose order D1 still shows waiting: reconciliation missed them.
+const stillPending = (await db.prepare("SELECT provider_ref FROM payments WHERE status = 'PENDING'").all()).results;
+const paidButPending = stillPending.filter((p) => fakes.paid.has(p.provider_ref)).length;
+// The organizer cancels the event after the sale: the cron refunds every paid order, in batches.
+let cancellation = { ran: false };
+if (CANCEL) {
+  const res = await fetch(`${base}/api/events/${event.id}/cancel`, { method: "POST", headers: { Authorization: `Bearer ${organizer}` } });
+  await res.text();
+  // Over HTTP while refund steps run (binding proxies only once the runtime is quiet, see above).
+  const owedOverHttp = async () => {
+    let n = 0;
+    for (let page = 1; ; page++) {
+      const r = await fetch(`${base}/api/events/${event.id}/orders?page=${page}&pageSize=100`, { headers: { Authorization: `Bearer ${organizer}` } });
+      const body = await r.json();
+      n += body.items.filter((o) => o.status === "COMPLETED" || o.refundStatus === "REFUND_REQUIRED").length;
+      if (page * 100 >= body.total) return n;
+    }
+  };
+  const started = Date.now();
+  let owed = -1;
+  for (let k = 0; k < 180 && Date.now() < deadline + 120_000; k++) {
+    await cron();
+    owed = await owedOverHttp();
+    if (owed === 0) break;
+    await sleep(1000);
+  }
+  await sleep(1500);
+  const twiceInD1 = (await db.prepare("SELECT order_id FROM refunds WHERE event_id = ?1 AND status = 'REFUNDED' GROUP BY order_id HAVING COUNT(*) > 1").bind(event.id).all()).results.length;
+  const byTxn = new Map();
+  for (const r of fakes.refunds.values()) byTxn.set(r.txn, (byTxn.get(r.txn) ?? 0) + 1);
+  const twiceAtProvider = [...byTxn.values()].filter((n) => n > 1).length;
+  const refunds = (await db.prepare("SELECT status, COUNT(*) AS n FROM refunds WHERE event_id = ?1 GROUP BY status").bind(event.id).all()).results;
+  cancellation = { ran: res.ok, status: res.status, owed, twice: twiceInD1 + twiceAtProvider, seconds: (Date.now() - started) / 1000, refunds };
+}
 await app.dispose();
 await fakes.close();
 const admission = await checkAdmissionOrder(persistDir);
@@ -508,7 +559,9 @@ const joinSpan = span(joinTimes);
 const orderSpan = span(orderTimes);
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
 const counts = { ...live.counts, providerAnswersWrong: checkProviderAnswers(providerOrders), providerRetriesRefused: retriesRefused.length,
-  closedOrdersHoldNotReleased: holdsNotReleased, admissionOrderViolations: admission.violations, drained: drained ? 0 : 1 };
+  closedOrdersHoldNotReleased: holdsNotReleased, admissionOrderViolations: admission.violations, drained: drained ? 0 : 1,
+  pendingButProviderPaid: paidButPending,
+  ...(CANCEL ? { notRefundedAfterCancel: cancellation.ran ? cancellation.owed : 1, refundsIssuedTwice: cancellation.twice } : {}) };
 console.log(`\nFlash crowd: ${N} buyers, ${classes.length} classes (${classSpecs.map((c) => `${c.name} ${c.total}`).join(", ")}), ` +
   `${slots} checkout slots, holds ${HOLD_SECONDS} s, ${CONCURRENCY} requests in flight, seed ${SEED}, restart ${RESTART ? "on" : "off"}`);
 console.log(`baselines (same run, ${CONCURRENCY} connections, ${BASELINE_SECONDS} s): no-op Worker ${f(baseNoop.rps)} req/s p50 ${baseNoop.p50} ms p99 ${baseNoop.p99} ms; ` +
@@ -526,6 +579,8 @@ console.log(`pre-queue   ${admission.prequeue.fans} fans joined before the sale 
 console.log(`drain       ${f((drainedAt - clientsDone) / 1000, 1)} s after the last client action (${drained ? "drained" : `NOT drained: ${JSON.stringify(last)}`}); whole sale ${f((drainedAt - saleStart) / 1000, 1)} s`);
 console.log(`restart     ${restartMs === null ? "not injected" : `after ${restartAfterOrders} orders: runtime down ${restartMs.downMs} ms, ${tally["redelivered queue messages"] ?? 0} messages redelivered in ${restartMs.redeliveryMs} ms`}`);
 console.log(`orders by status ${JSON.stringify(live.byStatus)}, refunds flagged ${live.refunds}`);
+console.log(`cancellation ${CANCEL ? `event cancelled (HTTP ${cancellation.status}), refunds ${JSON.stringify(cancellation.refunds)} within ${f(cancellation.seconds, 1)} s` : "skipped (FC_CANCEL=0)"}; ` +
+  `${fakes.paid.size} payments taken at the fakes, ${stillPending.length} payments still PENDING in D1`);
 console.log(`classes     ${live.classes.map((c) => `${c.name} total ${c.total} sold ${c.sold} reserved ${c.reserved}`).join("; ")}`);
 console.log(`client tally ${JSON.stringify(Object.fromEntries(Object.entries(tally).sort()))}`);
 console.log("\nchecker (every count must be 0):");

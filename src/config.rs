@@ -56,6 +56,9 @@ impl Environment {
 /// The real providers, enabled when `PAYMENT_PROVIDERS` is absent.
 pub const REAL_PROVIDERS: [Provider; 3] = [Provider::Payos, Provider::Vnpay, Provider::Zalopay];
 
+/// A payment without a result after this long is queried at its provider (API contract).
+pub const DEFAULT_RECONCILE_AFTER_SECONDS: i64 = 300;
+
 /// Values in `.dev.vars.example` start with this; they are refused outside development.
 const DEV_VALUE_PREFIX: &str = "dev-only-";
 
@@ -109,6 +112,9 @@ pub struct Settings {
     /// The Ed25519 seed tickets are signed with (`TICKET_SIGNING_KEY`; in development the
     /// development key when unset). `None` only when the deployment is misconfigured.
     pub ticket_signing_seed: Option<[u8; 32]>,
+    /// How long a payment may wait for its notification before its provider is asked where
+    /// it stands (`RECONCILE_AFTER_SECONDS`, default 300).
+    pub reconcile_after_ms: i64,
 }
 
 fn enabled(value: Option<String>) -> bool {
@@ -167,6 +173,11 @@ impl Settings {
                 .and_then(|v| v.trim().parse::<i64>().ok())
                 .filter(|s| (1..=86_400).contains(s))
                 .map(|s| s * 1000),
+            reconcile_after_ms: get("RECONCILE_AFTER_SECONDS")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .filter(|s| (0..=86_400).contains(s))
+                .unwrap_or(DEFAULT_RECONCILE_AFTER_SECONDS)
+                * 1000,
             max_body_bytes: get("MAX_BODY_BYTES")
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(64 * 1024),
@@ -325,30 +336,40 @@ impl Settings {
 /// Endpoints a deployed provider must not use: plain HTTP anywhere outside development, and
 /// the provider's sandbox in production.
 fn endpoint_problems(gateway: &Gateway, production: bool) -> Vec<String> {
-    let (provider, name, url, sandbox) = match gateway {
-        Gateway::Payos(cfg) => (Provider::Payos, "PAYOS_API_BASE", &cfg.api_base, None),
+    /// Setting name, its value, and the provider's sandbox value refused in production.
+    type Endpoint<'a> = (&'static str, &'a String, Option<&'static str>);
+    let (provider, endpoints): (Provider, Vec<Endpoint<'_>>) = match gateway {
+        Gateway::Payos(cfg) => (
+            Provider::Payos,
+            vec![("PAYOS_API_BASE", &cfg.api_base, None)],
+        ),
         Gateway::Vnpay(cfg) => (
             Provider::Vnpay,
-            "VNPAY_PAY_URL",
-            &cfg.pay_url,
-            Some(vnpay::SANDBOX_PAY_URL),
+            vec![
+                ("VNPAY_PAY_URL", &cfg.pay_url, Some(vnpay::SANDBOX_PAY_URL)),
+                ("VNPAY_API_URL", &cfg.api_url, Some(vnpay::SANDBOX_API_URL)),
+            ],
         ),
         Gateway::Zalopay(cfg) => (
             Provider::Zalopay,
-            "ZALOPAY_API_BASE",
-            &cfg.api_base,
-            Some(zalopay::SANDBOX_API_BASE),
+            vec![(
+                "ZALOPAY_API_BASE",
+                &cfg.api_base,
+                Some(zalopay::SANDBOX_API_BASE),
+            )],
         ),
         Gateway::Sandbox(_) => return Vec::new(),
     };
     let mut problems = Vec::new();
-    if !url.starts_with("https://") {
-        problems.push(format!("{name} is not an https:// URL ({provider})"));
-    }
-    if production && sandbox.is_some_and(|s| url.trim_end_matches('/') == s) {
-        problems.push(format!(
-            "{name} is {provider}'s sandbox in production (set the production endpoint)"
-        ));
+    for (name, url, sandbox) in endpoints {
+        if !url.starts_with("https://") {
+            problems.push(format!("{name} is not an https:// URL ({provider})"));
+        }
+        if production && sandbox.is_some_and(|s| url.trim_end_matches('/') == s) {
+            problems.push(format!(
+                "{name} is {provider}'s sandbox in production (set the production endpoint)"
+            ));
+        }
     }
     problems
 }
@@ -411,6 +432,7 @@ mod tests {
             ("VNPAY_TMN_CODE", "TMN01"),
             ("VNPAY_HASH_SECRET", "hash"),
             ("VNPAY_PAY_URL", "https://pay.vnpay.vn/vpcpay.html"),
+            ("VNPAY_API_URL", vnpay::PRODUCTION_API_URL),
             ("ZALOPAY_APP_ID", "2553"),
             ("ZALOPAY_KEY1", "k1"),
             ("ZALOPAY_KEY2", "k2"),
@@ -670,14 +692,28 @@ mod tests {
             problems_with(|v| {
                 v.insert("PAYOS_API_BASE", "http://127.0.0.1:8790/payos".into());
                 v.remove("VNPAY_PAY_URL");
+                v.remove("VNPAY_API_URL");
                 v.remove("ZALOPAY_API_BASE");
             }),
             [
                 "PAYOS_API_BASE is not an https:// URL (payos)",
                 "VNPAY_PAY_URL is vnpay's sandbox in production (set the production endpoint)",
+                "VNPAY_API_URL is vnpay's sandbox in production (set the production endpoint)",
                 "ZALOPAY_API_BASE is zalopay's sandbox in production (set the production endpoint)",
             ]
         );
+    }
+
+    #[test]
+    fn reconciliation_waits_five_minutes_unless_told_otherwise() {
+        let mut vars = production();
+        assert_eq!(settings(&vars).reconcile_after_ms, 300_000);
+        vars.insert("RECONCILE_AFTER_SECONDS", "60".into());
+        assert_eq!(settings(&vars).reconcile_after_ms, 60_000);
+        for bad in ["-1", "ten", "86401"] {
+            vars.insert("RECONCILE_AFTER_SECONDS", bad.into());
+            assert_eq!(settings(&vars).reconcile_after_ms, 300_000, "{bad}");
+        }
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn config(allow_wait_room: bool) -> ConfigTerms {
         is_new_trending: false,
         max_tickets_per_user: None,
         waitroom: Default::default(),
+        refundable_until_ms: None,
     }
 }
 

@@ -36,6 +36,7 @@ macro_rules! openapi_document {
                 (name = "events", description = "Events, their sale terms, roles and status workflow"),
                 (name = "ticket classes", description = "Ticket class definitions with live counters"),
                 (name = "operations", description = "Operator views for platform admins during an on-sale"),
+                (name = "refunds", description = "Money back: refund requests, their provider steps, manual completion"),
                 (name = "development", description = "Only when ENVIRONMENT=development (or enabled for staging)"),
             )
         )]

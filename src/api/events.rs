@@ -72,6 +72,9 @@ pub struct EventConfig {
     /// `null`: no per-buyer cap.
     pub max_tickets_per_user: Option<u32>,
     pub waitroom: WaitroomView,
+    /// Until when buyers may refund their own orders; absent: never (admins always may).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refundable_until: Option<String>,
 }
 
 impl From<&ConfigTerms> for EventConfig {
@@ -87,6 +90,7 @@ impl From<&ConfigTerms> for EventConfig {
             is_new_trending: c.is_new_trending,
             max_tickets_per_user: c.max_tickets_per_user,
             waitroom: WaitroomView::from(&c.waitroom),
+            refundable_until: c.refundable_until_ms.map(format_rfc3339),
         }
     }
 }

@@ -18,6 +18,7 @@ mod ops;
 mod orders;
 mod pages;
 mod payments;
+mod refunds;
 mod ticket_classes;
 mod tickets;
 mod users;
@@ -160,6 +161,11 @@ endpoints! {
         TicketQrSvg:        GET     "/api/tickets/{id}/qr.svg"                          => tickets::qr_image,
         CheckIn:            POST    "/api/events/{id}/check-ins"                        => tickets::check_in,
         CheckInStats:       GET     "/api/events/{id}/check-ins/stats"                  => tickets::check_in_stats,
+        RefundOrder:        POST    "/api/orders/{id}/refund"                           => refunds::request,
+        ListRefunds:        GET     "/api/refunds"                                      => refunds::list_all,
+        ListEventRefunds:   GET     "/api/events/{id}/refunds"                          => refunds::list_for_event,
+        CompleteRefund:     POST    "/api/refunds/{id}/complete"                        => refunds::complete,
+        Reconcile:          POST    "/api/ops/reconcile"                                => refunds::reconcile,
     }
     not_in_openapi {
         OpenApi:            GET     "/api/openapi.json"                                 => docs::openapi_json,

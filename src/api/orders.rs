@@ -1,6 +1,8 @@
 //! Orders: `POST /api/orders` hands the checkout to the checkout service
 //! (`crate::checkout`), with the Worker's ports; plus order queries and owner cancel.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -51,8 +53,18 @@ async fn views(db: &worker::D1Database, rows: &[OrderRow]) -> Result<Vec<Order>,
         .map(|r| r.id.clone())
         .collect();
     let mut tickets = super::tickets::of_orders(db, &completed).await?;
+    let mut refunds_of: HashMap<String, Vec<super::refunds::Refund>> = HashMap::new();
+    if !ids.is_empty() {
+        for refund in crate::store::refunds::list_for_orders(db, &ids).await? {
+            refunds_of
+                .entry(refund.order_id.clone())
+                .or_default()
+                .push(super::refunds::view(&refund));
+        }
+    }
     let mut views = order_views(rows, items);
     for view in &mut views {
+        view.refunds = refunds_of.remove(&view.id).unwrap_or_default();
         if completed.contains(&view.id) {
             view.tickets = Some(tickets.remove(&view.id).unwrap_or_default());
         }

@@ -13,11 +13,8 @@ use crate::domain::ids::OrderCode;
 use crate::error::ApiError;
 use crate::http::{ApiResult, RequestContext};
 use crate::payments::sandbox::{sign_sandbox_webhook, SandboxConfig, SandboxEvent, SandboxOutcome};
-use crate::payments::{
-    check_order, Acknowledgement, Disposition, Gateway, Inbound, OrderStanding, PaymentStanding,
-    Provider,
-};
-use crate::store::payments::{self as store, Recorded};
+use crate::payments::{Acknowledgement, Disposition, Gateway, Inbound, Provider};
+use crate::store::payments as store;
 use crate::store::{d1, outbox};
 
 /// The configured gateway of a provider; 404 where the provider is not enabled (the sandbox
@@ -98,57 +95,26 @@ pub async fn handle_notification(
         }
     };
     let db = d1::db(&rc.env)?;
-    let payment = match store::find_by_ref(&db, provider.as_str(), &verdict.order_ref).await {
-        Ok(p) => p,
-        Err(e) => {
-            log(
-                rc,
-                provider,
-                Disposition::RetryLater,
-                &verdict.order_ref,
-                None,
-                Some(&e.to_string()),
-            );
-            return Ok(Disposition::RetryLater);
-        }
-    };
-    let standing = match &payment {
-        Some(p) => OrderStanding::Found {
-            amount: p.amount,
-            payment: PaymentStanding::from_status(&p.status),
-        },
-        None => OrderStanding::NotFound,
-    };
-    let mut disposition = check_order(&verdict, &standing);
-    if let (Disposition::Accepted, Some(payment)) = (disposition, &payment) {
-        match store::record_verdict(&db, payment, &verdict, rc.now_ms).await {
-            Ok(Recorded::Settled { outbox_id }) => {
-                // Durable now; publish right away, the cron relay retries if this fails.
-                let env = rc.env.clone();
-                let now = rc.now_ms;
-                rc.ctx.wait_until(async move {
-                    if let Ok(db) = d1::db(&env) {
-                        let _ = outbox::relay(&env, &db, now, 1, Some(&[outbox_id])).await;
-                    }
-                });
+    let settlement = store::settle(&db, &verdict, rc.now_ms).await;
+    if let Some(outbox_id) = settlement.outbox_id {
+        // Durable now; publish right away, the cron relay retries if this fails.
+        let env = rc.env.clone();
+        let now = rc.now_ms;
+        rc.ctx.wait_until(async move {
+            if let Ok(db) = d1::db(&env) {
+                let _ = outbox::relay(&env, &db, now, 1, Some(&[outbox_id])).await;
             }
-            Ok(Recorded::AlreadySettled) => disposition = Disposition::AlreadySettled,
-            Err(e) => {
-                log(
-                    rc,
-                    provider,
-                    Disposition::RetryLater,
-                    &verdict.order_ref,
-                    Some(&payment.order_id),
-                    Some(&e.to_string()),
-                );
-                return Ok(Disposition::RetryLater);
-            }
-        }
+        });
     }
-    let order = payment.as_ref().map(|p| p.order_id.as_str());
-    log(rc, provider, disposition, &verdict.order_ref, order, None);
-    Ok(disposition)
+    log(
+        rc,
+        provider,
+        settlement.disposition,
+        &verdict.order_ref,
+        settlement.order_id.as_deref(),
+        settlement.error.as_deref(),
+    );
+    Ok(settlement.disposition)
 }
 
 /// The notifications' own limit (per provider and sending client; `WEBHOOK_RATE_LIMITER`),

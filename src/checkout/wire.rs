@@ -27,7 +27,7 @@ pub struct Order {
     pub code: String,
     pub event_id: String,
     pub user_id: String,
-    /// PENDING, COMPLETED, CANCELLED or FAILED.
+    /// PENDING, COMPLETED, CANCELLED, FAILED, or REFUNDED once its money went back.
     pub status: String,
     pub items: Vec<OrderItemView>,
     pub total_amount_cents: i64,
@@ -40,6 +40,8 @@ pub struct Order {
     pub failure_code: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Requests to give this order's money back, oldest first.
+    pub refunds: Vec<Refund>,
     /// Once COMPLETED: one ticket per unit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tickets: Option<Vec<crate::domain::tickets::Ticket>>,
@@ -59,7 +61,12 @@ fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
         code: row.code.clone(),
         event_id: row.event_id.clone(),
         user_id: row.user_id.clone(),
-        status: row.status.clone(),
+        // A refunded order keeps its stored status (the saga's guard) and shows REFUNDED.
+        status: if row.refund_status.as_deref() == Some("REFUNDED") {
+            "REFUNDED".into()
+        } else {
+            row.status.clone()
+        },
         items,
         total_amount_cents: row.total_amount_cents,
         currency: row.currency.clone(),
@@ -70,6 +77,7 @@ fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
         failure_code: row.failure_code.clone(),
         created_at: format_rfc3339(row.created_at),
         updated_at: format_rfc3339(row.updated_at),
+        refunds: Vec::new(),
         tickets: None,
     }
 }
@@ -117,4 +125,32 @@ pub struct CreateOrderRequest {
     pub payment_method: Option<String>,
     /// Required for events with a waitroom: the token from admission.
     pub checkout_token: Option<String>,
+}
+
+/// A refund as the API shows it (`refund` in the contract), shared by the refunds endpoints and
+/// `order.refunds`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    pub id: String,
+    pub order_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    /// `payos`, `vnpay`, `zalopay` or `sandbox`.
+    pub provider: String,
+    /// REQUESTED, PROCESSING, REFUNDED, FAILED or MANUAL_REQUIRED.
+    pub status: String,
+    pub reason: String,
+    /// Who asked for it (a user id).
+    pub requested_by: Option<String>,
+    /// Provider errors so far (retried with back-off, then FAILED).
+    pub attempts: i64,
+    /// The provider's id for the refund, once it has one.
+    pub provider_refund_id: Option<String>,
+    /// Why it failed or waits for a person.
+    pub last_error: Option<String>,
+    /// What the platform admin who completed it by hand wrote.
+    pub note: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
 }

@@ -421,6 +421,9 @@ pub struct EventConfigRequest {
     #[schema(value_type = Option<i64>)]
     pub max_tickets_per_user: Option<Value>,
     pub waitroom: Option<WaitroomRequest>,
+    /// RFC 3339 or null: buyers may refund their own orders until then; null = never.
+    #[schema(example = "2026-12-20T00:00:00Z")]
+    pub refundable_until: Option<String>,
 }
 
 /// The body of `PUT /config` is `{"eventConfig": {...}}`; the bare config object is accepted
@@ -458,6 +461,7 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
             v.optional("maxTicketsPerUser", raw.map(MaxTicketsPerUser::parse))
                 .map(|cap| cap.map(MaxTicketsPerUser::get))
         });
+    let refundable_until = optional_time(v, "refundableUntil", body.refundable_until.as_deref());
     let waitroom = match &body.waitroom {
         None => Some(WaitroomConfig::default()),
         Some(w) => {
@@ -492,6 +496,7 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
         is_new_trending: body.is_new_trending.unwrap_or(false),
         max_tickets_per_user: max_tickets_per_user?,
         waitroom: waitroom?,
+        refundable_until_ms: refundable_until?,
     })
 }
 

@@ -290,6 +290,8 @@ pub struct ConfigTerms {
     /// `None` = no per-buyer cap.
     pub max_tickets_per_user: Option<u32>,
     pub waitroom: WaitroomConfig,
+    /// Until when buyers may refund their own orders (`refundableUntil`); `None` = never.
+    pub refundable_until_ms: Option<i64>,
 }
 
 impl ConfigTerms {
@@ -421,6 +423,7 @@ fn check_published_config(
         is_new_trending: _,
         max_tickets_per_user: _,
         waitroom: _,
+        refundable_until_ms: _,
     } = new;
 
     if *ticket_sale_start_ms != old.ticket_sale_start_ms && now_ms >= old.ticket_sale_start_ms {

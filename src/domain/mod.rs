@@ -9,6 +9,7 @@ pub mod fenwick;
 pub mod ids;
 pub mod ledger;
 pub mod password;
+pub mod refunds;
 pub mod saga;
 pub mod sessions;
 pub mod throttle;

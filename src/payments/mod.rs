@@ -15,6 +15,7 @@
 //! the shell stores it with the payment and finds the payment by `(provider, order_ref)`.
 
 pub mod payos;
+pub mod refunds;
 pub mod sandbox;
 pub mod vnpay;
 pub mod zalopay;
@@ -414,6 +415,7 @@ impl Gateway {
                 tmn_code: required("VNPAY_TMN_CODE")?,
                 hash_secret: required("VNPAY_HASH_SECRET")?,
                 pay_url: optional("VNPAY_PAY_URL").unwrap_or_else(|| vnpay::SANDBOX_PAY_URL.into()),
+                api_url: optional("VNPAY_API_URL").unwrap_or_else(|| vnpay::SANDBOX_API_URL.into()),
             })),
             Provider::Zalopay => {
                 let app_id = required("ZALOPAY_APP_ID")?;

@@ -1,4 +1,4 @@
-//! PayOS: payment-link creation, its response, and webhook verification, bit-exact with @payos/node 2.0.5.
+//! PayOS: payment-link creation, its response, a link's status, and webhook verification, bit-exact with @payos/node 2.0.5.
 //!
 //! PayOS signs webhooks over a canonical string that the SDK builds with JavaScript semantics
 //! (key order, `String()` of numbers, `JSON.stringify` of arrays). A verifier that differs from
@@ -16,6 +16,7 @@ use super::{
     Disposition, HttpMethod, OutboundRequest, PaymentError, PaymentIntent, PaymentOutcome,
     Provider, VerifiedNotification,
 };
+use crate::domain::refunds::PaymentQueryAnswer;
 
 pub const DEFAULT_API_BASE: &str = "https://api-merchant.payos.vn";
 
@@ -168,17 +169,13 @@ pub fn plan_create(cfg: &PayosConfig, intent: &PaymentIntent) -> Result<CreatePl
     })
 }
 
-/// Reads the create response the way the SDK does: HTTP 2xx, `code == "00"`, data present, and,
+/// A response's `data` the way the SDK accepts it: HTTP 2xx, `code == "00"`, data present, and,
 /// when the body carries a signature, that signature over `data`.
-pub fn parse_create_response(
-    cfg: &PayosConfig,
-    status: u16,
-    body: &str,
-) -> Result<CreatedPayment, PaymentError> {
+fn verified_data(cfg: &PayosConfig, status: u16, body: &str) -> Result<JsObject, PaymentError> {
     let parsed: Option<JsObject> = serde_json::from_str::<JsValue>(body)
         .ok()
         .and_then(JsValue::into_object);
-    let Some(envelope) = parsed else {
+    let Some(mut envelope) = parsed else {
         return Err(PaymentError::UnexpectedResponse {
             status,
             detail: snippet(body),
@@ -192,17 +189,21 @@ pub fn parse_create_response(
             detail: snippet(body),
         });
     }
-    let data = match envelope.get("data") {
-        Some(JsValue::Object(data)) if (200..300).contains(&status) && code == "00" => data,
-        _ => {
-            return Err(PaymentError::ProviderRejected {
-                code: code.to_owned(),
-                message: desc.to_owned(),
-            })
-        }
+    if !matches!(envelope.get("data"), Some(JsValue::Object(_)))
+        || !(200..300).contains(&status)
+        || code != "00"
+    {
+        return Err(PaymentError::ProviderRejected {
+            code: code.to_owned(),
+            message: desc.to_owned(),
+        });
+    }
+    let data = match envelope.take("data") {
+        Some(JsValue::Object(data)) => data,
+        _ => return Err(PaymentError::Malformed("PayOS response has no data".into())),
     };
     if let Some(signature) = envelope.get("signature").filter(|s| s.is_truthy()) {
-        let expected = hmac_sha256_hex(cfg.key()?, canonical_data(data)?.as_bytes());
+        let expected = hmac_sha256_hex(cfg.key()?, canonical_data(&data)?.as_bytes());
         if !signature
             .as_str()
             .is_some_and(|s| tag_matches(&expected, s))
@@ -210,6 +211,16 @@ pub fn parse_create_response(
             return Err(PaymentError::BadSignature);
         }
     }
+    Ok(data)
+}
+
+/// Reads the create response the way the SDK does ([`verified_data`]).
+pub fn parse_create_response(
+    cfg: &PayosConfig,
+    status: u16,
+    body: &str,
+) -> Result<CreatedPayment, PaymentError> {
+    let data = verified_data(cfg, status, body)?;
     let payment_url = data
         .get("checkoutUrl")
         .and_then(JsValue::as_str)
@@ -221,6 +232,68 @@ pub fn parse_create_response(
             .get("paymentLinkId")
             .and_then(JsValue::as_str)
             .map(str::to_owned),
+    })
+}
+
+/// `GET {api_base}/v2/payment-requests/{orderCode}`: where a payment link stands (reconciliation).
+pub fn build_status_request(cfg: &PayosConfig, order_code: &str) -> OutboundRequest {
+    OutboundRequest {
+        method: HttpMethod::Get,
+        url: format!(
+            "{}/v2/payment-requests/{order_code}",
+            cfg.api_base.trim_end_matches('/')
+        ),
+        headers: vec![
+            ("x-client-id".into(), cfg.client_id.clone()),
+            ("x-api-key".into(), cfg.api_key.clone()),
+        ],
+        body: String::new(),
+    }
+}
+
+/// Reads a payment link's status, checksum-verified as the SDK's `paymentRequests.get` does.
+/// `PAID` carries the transfer's bank reference, the id PayOS's webhook names it by (else the
+/// link id, as there); `CANCELLED`/`EXPIRED` closed it without money; anything else is open.
+pub fn parse_status_response(
+    cfg: &PayosConfig,
+    status: u16,
+    body: &str,
+) -> Result<PaymentQueryAnswer, PaymentError> {
+    let data = verified_data(cfg, status, body)?;
+    let text = |key: &str| data.get(key).and_then(JsValue::as_str).unwrap_or("");
+    Ok(match text("status") {
+        "PAID" => {
+            let amount = data
+                .get("amountPaid")
+                .or_else(|| data.get("amount"))
+                .and_then(JsValue::as_safe_integer)
+                .ok_or_else(|| {
+                    PaymentError::Malformed("data.amountPaid is not an integer".into())
+                })?;
+            let reference = match data.get("transactions") {
+                Some(JsValue::Array(transactions)) => transactions.iter().find_map(|t| match t {
+                    JsValue::Object(t) => t
+                        .get("reference")
+                        .and_then(JsValue::as_str)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned),
+                    _ => None,
+                }),
+                _ => None,
+            };
+            let provider_txn_id = reference
+                .or_else(|| Some(text("id").to_owned()).filter(|id| !id.is_empty()))
+                .ok_or_else(|| PaymentError::Malformed("a PAID link without any id".into()))?;
+            PaymentQueryAnswer::Paid {
+                amount,
+                provider_txn_id,
+            }
+        }
+        closed @ ("CANCELLED" | "EXPIRED" | "FAILED") => PaymentQueryAnswer::Failed {
+            code: closed.to_owned(),
+            reason: text("cancellationReason").to_owned(),
+        },
+        _ => PaymentQueryAnswer::Pending,
     })
 }
 
@@ -461,6 +534,11 @@ impl JsObject {
 
     fn get(&self, key: &str) -> Option<&JsValue> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn take(&mut self, key: &str) -> Option<JsValue> {
+        let i = self.entries.iter().position(|(k, _)| k == key)?;
+        Some(self.entries.remove(i).1)
     }
 
     /// `Object.keys(o).sort()` then re-inserted: UTF-16 order of the keys.
@@ -1098,5 +1176,85 @@ mod tests {
             gateway.acknowledge(Disposition::Accepted).body,
             r#"{"success":true}"#
         );
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+    use serde_json::Value;
+
+    const REFUNDS_JSON: &str = include_str!("../../tests/fixtures/refunds.json");
+
+    fn setup() -> (PayosConfig, Value) {
+        let v: Value = serde_json::from_str(REFUNDS_JSON).expect("refunds.json is valid JSON");
+        let keys = &v["payos"]["keys"];
+        let cfg = PayosConfig {
+            client_id: keys["clientId"].as_str().expect("client").into(),
+            api_key: keys["apiKey"].as_str().expect("key").into(),
+            checksum_key: keys["checksumKey"].as_str().expect("checksum").into(),
+            api_base: DEFAULT_API_BASE.into(),
+        };
+        (cfg, v["payos"]["get_payment_request"].clone())
+    }
+
+    #[test]
+    fn the_status_request_is_the_one_the_sdk_sends() {
+        let (cfg, case) = setup();
+        let http = build_status_request(&cfg, "20240115001");
+        assert_eq!(http.method, HttpMethod::Get);
+        assert_eq!(
+            Some(http.url.as_str()),
+            case["http_request"]["url"].as_str()
+        );
+        for (name, value) in &http.headers {
+            assert_eq!(
+                case["http_request"]["headers"][name].as_str(),
+                Some(value.as_str()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn answers_the_sdk_accepts_are_read_and_a_forged_one_is_refused_as_there() {
+        let (cfg, case) = setup();
+        assert_eq!(case["sdk_accepted_paid"], true);
+        assert_eq!(
+            parse_status_response(&cfg, 200, &case["response_paid"].to_string()),
+            Ok(PaymentQueryAnswer::Paid {
+                amount: 150_000,
+                provider_txn_id: "FT24015123456789".into()
+            })
+        );
+        assert_eq!(case["sdk_accepted_pending"], true);
+        assert_eq!(
+            parse_status_response(&cfg, 200, &case["response_pending"].to_string()),
+            Ok(PaymentQueryAnswer::Pending)
+        );
+        assert_eq!(case["sdk_rejected_forged"], "InvalidSignatureError");
+        assert_eq!(
+            parse_status_response(&cfg, 200, &case["response_forged"].to_string()),
+            Err(PaymentError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn closed_links_and_refusals_are_told_apart() {
+        let (cfg, _) = setup();
+        let expired = r#"{"code":"00","desc":"success","data":{"status":"EXPIRED","orderCode":1,"amount":1}}"#;
+        assert!(matches!(
+            parse_status_response(&cfg, 200, expired),
+            Ok(PaymentQueryAnswer::Failed { .. })
+        ));
+        let unknown = r#"{"code":"101","desc":"Payment link not found","data":null}"#;
+        assert!(matches!(
+            parse_status_response(&cfg, 200, unknown),
+            Err(PaymentError::ProviderRejected { .. })
+        ));
+        assert!(matches!(
+            parse_status_response(&cfg, 502, "bad gateway"),
+            Err(PaymentError::UnexpectedResponse { status: 502, .. })
+        ));
     }
 }

@@ -1,4 +1,4 @@
-//! VNPay 2.1.0: the signed payment URL, IPN verification and the IPN answer, as the `vnpay` 2.5.0 SDK does them.
+//! VNPay 2.1.0: the signed payment URL, IPN verification and the IPN answer, and the merchant API's `refund` and `querydr`, as the `vnpay` 2.5.0 SDK does them.
 //!
 //! VNPay signs the *decoded* parameter values re-encoded as `application/x-www-form-urlencoded`
 //! (space as `+`), so an IPN is decoded and re-encoded before hashing: hashing the raw query text
@@ -10,11 +10,15 @@ use serde::Serialize;
 
 use super::{
     check_order, cmp_utf16, hmac_sha512_hex, tag_matches, Acknowledgement, CreatePlan, CreateStep,
-    Disposition, OrderStanding, PaymentError, PaymentIntent, PaymentOutcome, Provider,
-    VerifiedNotification, VietnamTime,
+    Disposition, HttpMethod, OrderStanding, OutboundRequest, PaymentError, PaymentIntent,
+    PaymentOutcome, Provider, VerifiedNotification, VietnamTime,
 };
+use crate::domain::refunds::{PaymentQueryAnswer, ProviderAnswer};
 
 pub const SANDBOX_PAY_URL: &str = "https://sandbox.vnpayment.vn/paymentv2/vpcpay.html";
+/// The merchant API (`refund`, `querydr`), as the SDK defaults it.
+pub const SANDBOX_API_URL: &str = "https://sandbox.vnpayment.vn/merchant_webapi/api/transaction";
+pub const PRODUCTION_API_URL: &str = "https://merchant.vnpay.vn/merchant_webapi/api/transaction";
 pub const VERSION: &str = "2.1.0";
 pub const DEFAULT_ORDER_TYPE: &str = "other";
 pub const DEFAULT_LOCALE: &str = "vn";
@@ -29,6 +33,8 @@ pub struct VnpayConfig {
     pub hash_secret: String,
     /// Full payment page URL, e.g. [`SANDBOX_PAY_URL`].
     pub pay_url: String,
+    /// The merchant API for `refund` and `querydr` (`VNPAY_API_URL`), e.g. [`SANDBOX_API_URL`].
+    pub api_url: String,
 }
 
 impl std::fmt::Debug for VnpayConfig {
@@ -36,6 +42,7 @@ impl std::fmt::Debug for VnpayConfig {
         f.debug_struct("VnpayConfig")
             .field("tmn_code", &self.tmn_code)
             .field("pay_url", &self.pay_url)
+            .field("api_url", &self.api_url)
             .finish_non_exhaustive()
     }
 }
@@ -386,6 +393,489 @@ pub fn decide_ipn_answer(
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The merchant API: `refund` and `querydr`, JSON both ways, each direction with its own hash
+// over pipe-joined fields in the order VNPay documents (and the SDK follows).
+
+/// A full refund of one paid transaction (`vnp_TransactionType` 02).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// Unique per request, at most 32 characters (`domain::refunds::vnpay_request_id`).
+    pub request_id: String,
+    /// `02` full, `03` partial.
+    pub transaction_type: String,
+    pub txn_ref: String,
+    /// In VND; sent ×100.
+    pub amount: i64,
+    /// VNPay's number for the payment; the SDK sends `0` when it is unknown.
+    pub transaction_no: Option<String>,
+    /// The payment's `vnp_CreateDate` (`yyyyMMddHHmmss`, GMT+7).
+    pub transaction_date: String,
+    pub create_by: String,
+    /// Now, `yyyyMMddHHmmss` in GMT+7.
+    pub create_date: String,
+    pub ip_addr: String,
+    pub order_info: String,
+}
+
+/// A status query for one payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryDrRequest {
+    pub request_id: String,
+    pub txn_ref: String,
+    pub transaction_date: String,
+    pub create_date: String,
+    pub ip_addr: String,
+    pub order_info: String,
+}
+
+/// `yyyyMMddHHmmss` as the JSON number the SDK sends (its types make dates numbers).
+fn date_number(raw: &str) -> Result<serde_json::Value, PaymentError> {
+    if raw.len() != 14 || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PaymentError::InvalidIntent(format!(
+            "VNPay date {raw:?} is not yyyyMMddHHmmss"
+        )));
+    }
+    raw.parse::<u64>()
+        .map(serde_json::Value::from)
+        .map_err(|e| PaymentError::InvalidIntent(e.to_string()))
+}
+
+fn json_post(url: &str, body: &serde_json::Value) -> OutboundRequest {
+    OutboundRequest {
+        method: HttpMethod::Post,
+        url: url.to_owned(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: body.to_string(),
+    }
+}
+
+impl RefundRequest {
+    fn vnp_amount(&self) -> Result<i64, PaymentError> {
+        self.amount
+            .checked_mul(100)
+            .filter(|a| *a > 0)
+            .ok_or_else(|| {
+                PaymentError::InvalidIntent(format!("amount {} out of range", self.amount))
+            })
+    }
+
+    fn transaction_no(&self) -> &str {
+        self.transaction_no.as_deref().unwrap_or("0")
+    }
+
+    /// `vnp_RequestId|vnp_Version|vnp_Command|vnp_TmnCode|vnp_TransactionType|vnp_TxnRef|
+    /// vnp_Amount|vnp_TransactionNo|vnp_TransactionDate|vnp_CreateBy|vnp_CreateDate|vnp_IpAddr|vnp_OrderInfo`
+    pub fn hash_input(&self, cfg: &VnpayConfig) -> Result<String, PaymentError> {
+        Ok([
+            self.request_id.as_str(),
+            VERSION,
+            "refund",
+            &cfg.tmn_code,
+            &self.transaction_type,
+            &self.txn_ref,
+            &self.vnp_amount()?.to_string(),
+            self.transaction_no(),
+            &self.transaction_date,
+            &self.create_by,
+            &self.create_date,
+            &self.ip_addr,
+            &self.order_info,
+        ]
+        .join("|"))
+    }
+}
+
+/// `POST {VNPAY_API_URL}` with `vnp_Command=refund`.
+pub fn build_refund_request(
+    cfg: &VnpayConfig,
+    request: &RefundRequest,
+) -> Result<OutboundRequest, PaymentError> {
+    let hash = hmac_sha512_hex(cfg.key()?, request.hash_input(cfg)?.as_bytes());
+    let body = serde_json::json!({
+        "vnp_RequestId": request.request_id,
+        "vnp_TransactionType": request.transaction_type,
+        "vnp_TxnRef": request.txn_ref,
+        "vnp_Amount": request.vnp_amount()?,
+        "vnp_TransactionNo": request.transaction_no(),
+        "vnp_TransactionDate": date_number(&request.transaction_date)?,
+        "vnp_CreateBy": request.create_by,
+        "vnp_CreateDate": date_number(&request.create_date)?,
+        "vnp_IpAddr": request.ip_addr,
+        "vnp_OrderInfo": request.order_info,
+        "vnp_Command": "refund",
+        "vnp_Version": VERSION,
+        "vnp_TmnCode": cfg.tmn_code,
+        "vnp_SecureHash": hash,
+    });
+    Ok(json_post(&cfg.api_url, &body))
+}
+
+impl QueryDrRequest {
+    /// `vnp_RequestId|vnp_Version|querydr|vnp_TmnCode|vnp_TxnRef|vnp_TransactionDate|
+    /// vnp_CreateDate|vnp_IpAddr|vnp_OrderInfo`
+    pub fn hash_input(&self, cfg: &VnpayConfig) -> String {
+        [
+            self.request_id.as_str(),
+            VERSION,
+            "querydr",
+            &cfg.tmn_code,
+            &self.txn_ref,
+            &self.transaction_date,
+            &self.create_date,
+            &self.ip_addr,
+            &self.order_info,
+        ]
+        .join("|")
+    }
+}
+
+/// `POST {VNPAY_API_URL}` with `vnp_Command=querydr`.
+pub fn build_querydr_request(
+    cfg: &VnpayConfig,
+    request: &QueryDrRequest,
+) -> Result<OutboundRequest, PaymentError> {
+    let hash = hmac_sha512_hex(cfg.key()?, request.hash_input(cfg).as_bytes());
+    let body = serde_json::json!({
+        "vnp_Version": VERSION,
+        "vnp_RequestId": request.request_id,
+        "vnp_TxnRef": request.txn_ref,
+        "vnp_OrderInfo": request.order_info,
+        "vnp_TransactionDate": date_number(&request.transaction_date)?,
+        "vnp_CreateDate": date_number(&request.create_date)?,
+        "vnp_IpAddr": request.ip_addr,
+        "vnp_Command": "querydr",
+        "vnp_TmnCode": cfg.tmn_code,
+        "vnp_SecureHash": hash,
+    });
+    Ok(json_post(&cfg.api_url, &body))
+}
+
+const REFUND_RESPONSE_FIELDS: [&str; 13] = [
+    "vnp_ResponseId",
+    "vnp_Command",
+    "vnp_ResponseCode",
+    "vnp_Message",
+    "vnp_TmnCode",
+    "vnp_TxnRef",
+    "vnp_Amount",
+    "vnp_BankCode",
+    "vnp_PayDate",
+    "vnp_TransactionNo",
+    "vnp_TransactionType",
+    "vnp_TransactionStatus",
+    "vnp_OrderInfo",
+];
+
+const QUERYDR_EXTRA_FIELDS: [&str; 2] = ["vnp_PromotionCode", "vnp_PromotionAmount"];
+
+/// A JSON field as JavaScript's `String()` shows it; missing (or `undefined`) as empty text,
+/// as the SDK's `.replace(/undefined/g, '')` leaves it.
+fn field_text(v: &serde_json::Value, name: &str) -> String {
+    match v.get(name) {
+        None => String::new(),
+        Some(serde_json::Value::String(s)) => s.replace("undefined", ""),
+        Some(serde_json::Value::Null) => "null".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The answer's JSON once its hash (over `fields`, pipe-joined) checks out. An answer without
+/// a hash is returned unverified: VNPay does not sign some refusals, and the callers trust an
+/// unsigned answer only to say no.
+fn verified_answer(
+    cfg: &VnpayConfig,
+    status: u16,
+    body: &str,
+    fields: &[&str],
+) -> Result<(serde_json::Value, bool), PaymentError> {
+    let unexpected = || PaymentError::UnexpectedResponse {
+        status,
+        detail: body.chars().take(200).collect(),
+    };
+    if !(200..300).contains(&status) {
+        return Err(unexpected());
+    }
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|_| unexpected())?;
+    if !v.is_object() {
+        return Err(unexpected());
+    }
+    let received = field_text(&v, "vnp_SecureHash");
+    if received.is_empty() {
+        return Ok((v, false));
+    }
+    let input = fields
+        .iter()
+        .map(|f| field_text(&v, f))
+        .collect::<Vec<_>>()
+        .join("|");
+    if !tag_matches(&hmac_sha512_hex(cfg.key()?, input.as_bytes()), &received) {
+        return Err(PaymentError::BadSignature);
+    }
+    Ok((v, true))
+}
+
+/// Reads a `refund` answer. `00` is a refund VNPay accepted; `94` says a refund of this
+/// transaction was already sent (our earlier attempt, whose answer we lost), so it counts as
+/// refunded too. Configuration, format and "transaction not refundable" answers are refusals;
+/// `99`, HTTP errors, unreadable or wrongly signed answers are worth retrying.
+pub fn parse_refund_response(cfg: &VnpayConfig, status: u16, body: &str) -> ProviderAnswer {
+    let (v, signed) = match verified_answer(cfg, status, body, &REFUND_RESPONSE_FIELDS) {
+        Ok(answer) => answer,
+        Err(e) => {
+            return ProviderAnswer::Unavailable {
+                detail: e.to_string(),
+            }
+        }
+    };
+    let code = field_text(&v, "vnp_ResponseCode");
+    let message = field_text(&v, "vnp_Message");
+    let transaction_no = Some(field_text(&v, "vnp_TransactionNo")).filter(|s| !s.is_empty());
+    match code.as_str() {
+        "00" | "94" if signed => ProviderAnswer::Refunded {
+            provider_refund_id: transaction_no,
+        },
+        "00" | "94" => ProviderAnswer::Unavailable {
+            detail: format!("VNPay answered {code} without vnp_SecureHash"),
+        },
+        "02" | "03" | "91" | "95" | "97" => ProviderAnswer::Rejected { code, message },
+        _ => ProviderAnswer::Unavailable {
+            detail: format!("VNPay answered {code}: {message}"),
+        },
+    }
+}
+
+/// Reads a `querydr` answer about a payment: paid iff `vnp_TransactionStatus` is `00` in a
+/// signed answer; `01` is still open, `02` failed; `91` means VNPay has no such payment.
+pub fn parse_querydr_response(
+    cfg: &VnpayConfig,
+    status: u16,
+    body: &str,
+) -> Result<PaymentQueryAnswer, PaymentError> {
+    let fields: Vec<&str> = REFUND_RESPONSE_FIELDS
+        .iter()
+        .chain(QUERYDR_EXTRA_FIELDS.iter())
+        .copied()
+        .collect();
+    let (v, signed) = verified_answer(cfg, status, body, &fields)?;
+    let code = field_text(&v, "vnp_ResponseCode");
+    match code.as_str() {
+        "00" if signed => {}
+        "00" => return Err(PaymentError::BadSignature),
+        "91" => return Ok(PaymentQueryAnswer::Unknown),
+        _ => {
+            return Err(PaymentError::ProviderRejected {
+                code,
+                message: field_text(&v, "vnp_Message"),
+            })
+        }
+    }
+    let transaction_status = field_text(&v, "vnp_TransactionStatus");
+    Ok(match transaction_status.as_str() {
+        "00" => {
+            let vnp_amount = vnp_amount(&field_text(&v, "vnp_Amount"))?;
+            let amount = i64::try_from(vnp_amount / 100)
+                .map_err(|_| PaymentError::Malformed("vnp_Amount out of range".into()))?;
+            PaymentQueryAnswer::Paid {
+                amount,
+                provider_txn_id: field_text(&v, "vnp_TransactionNo"),
+            }
+        }
+        "02" => PaymentQueryAnswer::Failed {
+            code: transaction_status,
+            reason: field_text(&v, "vnp_Message"),
+        },
+        // 01 not finished; 04–09 are refund and reversal states an operator reads, not ours.
+        _ => PaymentQueryAnswer::Pending,
+    })
+}
+
+#[cfg(test)]
+mod merchant_api_tests {
+    use super::*;
+    use serde_json::Value;
+
+    const REFUNDS_JSON: &str = include_str!("../../tests/fixtures/refunds.json");
+
+    fn vectors() -> Value {
+        serde_json::from_str(REFUNDS_JSON).expect("refunds.json is valid JSON")
+    }
+
+    fn config(v: &Value) -> VnpayConfig {
+        VnpayConfig {
+            tmn_code: v["vnpay"]["keys"]["tmnCode"].as_str().expect("tmn").into(),
+            hash_secret: v["vnpay"]["keys"]["hashSecret"]
+                .as_str()
+                .expect("secret")
+                .into(),
+            pay_url: SANDBOX_PAY_URL.into(),
+            api_url: SANDBOX_API_URL.into(),
+        }
+    }
+
+    fn text(v: &Value, key: &str) -> String {
+        match &v[key] {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    fn refund_request(input: &Value) -> RefundRequest {
+        RefundRequest {
+            request_id: text(input, "vnp_RequestId"),
+            transaction_type: text(input, "vnp_TransactionType"),
+            txn_ref: text(input, "vnp_TxnRef"),
+            amount: input["vnp_Amount"].as_i64().expect("amount"),
+            transaction_no: Some(text(input, "vnp_TransactionNo")),
+            transaction_date: text(input, "vnp_TransactionDate"),
+            create_by: text(input, "vnp_CreateBy"),
+            create_date: text(input, "vnp_CreateDate"),
+            ip_addr: text(input, "vnp_IpAddr"),
+            order_info: text(input, "vnp_OrderInfo"),
+        }
+    }
+
+    #[test]
+    fn the_refund_request_is_the_one_the_sdk_sends() {
+        let v = vectors();
+        let cfg = config(&v);
+        let case = &v["vnpay"]["refund"];
+        let request = refund_request(&case["input"]);
+        assert_eq!(
+            request.hash_input(&cfg).expect("hash input"),
+            text(case, "hash_input")
+        );
+        let http = build_refund_request(&cfg, &request).expect("request");
+        assert_eq!(http.method, HttpMethod::Post);
+        assert_eq!(http.url, text(&case["http_request"], "url"));
+        let body: Value = serde_json::from_str(&http.body).expect("json");
+        assert_eq!(body, case["http_request"]["body"]);
+    }
+
+    #[test]
+    fn the_querydr_request_is_the_one_the_sdk_sends() {
+        let v = vectors();
+        let cfg = config(&v);
+        let case = &v["vnpay"]["querydr"];
+        let input = &case["input"];
+        let request = QueryDrRequest {
+            request_id: text(input, "vnp_RequestId"),
+            txn_ref: text(input, "vnp_TxnRef"),
+            transaction_date: text(input, "vnp_TransactionDate"),
+            create_date: text(input, "vnp_CreateDate"),
+            ip_addr: text(input, "vnp_IpAddr"),
+            order_info: text(input, "vnp_OrderInfo"),
+        };
+        assert_eq!(request.hash_input(&cfg), text(case, "hash_input"));
+        let http = build_querydr_request(&cfg, &request).expect("request");
+        assert_eq!(http.url, text(&case["http_request"], "url"));
+        let body: Value = serde_json::from_str(&http.body).expect("json");
+        assert_eq!(body, case["http_request"]["body"]);
+    }
+
+    #[test]
+    fn a_signed_refund_answer_00_is_a_refund_and_94_a_refund_already_made() {
+        let v = vectors();
+        let cfg = config(&v);
+        let ok = v["vnpay"]["refund"]["response"].to_string();
+        assert_eq!(
+            parse_refund_response(&cfg, 200, &ok),
+            ProviderAnswer::Refunded {
+                provider_refund_id: Some("14226190".into())
+            }
+        );
+        // The SDK reports this genuine answer unverified (it hashes vnp_Amount / 100).
+        assert_eq!(v["vnpay"]["refund"]["sdk_result"]["isVerified"], false);
+        let duplicate = v["vnpay"]["refund_duplicate_response"].to_string();
+        assert!(matches!(
+            parse_refund_response(&cfg, 200, &duplicate),
+            ProviderAnswer::Refunded {
+                provider_refund_id: None
+            }
+        ));
+    }
+
+    #[test]
+    fn forged_unsigned_and_failed_refund_answers_are_not_refunds() {
+        let v = vectors();
+        let cfg = config(&v);
+        let mut forged = v["vnpay"]["refund"]["response"].clone();
+        forged["vnp_Amount"] = "100".into();
+        assert!(matches!(
+            parse_refund_response(&cfg, 200, &forged.to_string()),
+            ProviderAnswer::Unavailable { .. }
+        ));
+        let mut unsigned = v["vnpay"]["refund"]["response"].clone();
+        unsigned
+            .as_object_mut()
+            .expect("object")
+            .remove("vnp_SecureHash");
+        assert!(matches!(
+            parse_refund_response(&cfg, 200, &unsigned.to_string()),
+            ProviderAnswer::Unavailable { .. }
+        ));
+        let refused = r#"{"vnp_ResponseCode":"91","vnp_Message":"Transaction not found"}"#;
+        assert_eq!(
+            parse_refund_response(&cfg, 200, refused),
+            ProviderAnswer::Rejected {
+                code: "91".into(),
+                message: "Transaction not found".into()
+            }
+        );
+        for (status, body) in [
+            (200, r#"{"vnp_ResponseCode":"99"}"#),
+            (503, "down"),
+            (200, "<html>"),
+        ] {
+            assert!(
+                matches!(
+                    parse_refund_response(&cfg, status, body),
+                    ProviderAnswer::Unavailable { .. }
+                ),
+                "{status} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn querydr_answers_tell_paid_open_and_forged_apart() {
+        let v = vectors();
+        let cfg = config(&v);
+        let case = &v["vnpay"]["querydr"];
+        assert_eq!(case["sdk_result"]["isVerified"], true);
+        assert_eq!(
+            parse_querydr_response(&cfg, 200, &case["response_paid"].to_string()),
+            Ok(PaymentQueryAnswer::Paid {
+                amount: 150_000,
+                provider_txn_id: "14226112".into()
+            })
+        );
+        assert_eq!(
+            parse_querydr_response(&cfg, 200, &case["response_pending"].to_string()),
+            Ok(PaymentQueryAnswer::Pending)
+        );
+        assert_eq!(case["sdk_result_tampered"]["isVerified"], false);
+        assert_eq!(
+            parse_querydr_response(&cfg, 200, &case["response_tampered"].to_string()),
+            Err(PaymentError::BadSignature)
+        );
+        assert_eq!(
+            parse_querydr_response(&cfg, 200, r#"{"vnp_ResponseCode":"91"}"#),
+            Ok(PaymentQueryAnswer::Unknown)
+        );
+        assert_eq!(
+            parse_querydr_response(
+                &cfg,
+                200,
+                r#"{"vnp_ResponseCode":"00","vnp_TransactionStatus":"00","vnp_Amount":"15000000"}"#
+            ),
+            Err(PaymentError::BadSignature),
+            "an unsigned 'paid' is never believed"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::fixtures::{list, str_at, vectors};
@@ -398,6 +888,7 @@ mod tests {
             tmn_code: str_at(v, "/vnpay/keys/tmnCode").into(),
             hash_secret: str_at(v, "/vnpay/keys/hashSecret").into(),
             pay_url: SANDBOX_PAY_URL.into(),
+            api_url: SANDBOX_API_URL.into(),
         }
     }
 

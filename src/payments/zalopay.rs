@@ -1,4 +1,4 @@
-//! ZaloPay v2: order creation (MAC with key1), order query, and the payment callback (MAC with key2).
+//! ZaloPay v2: order creation (MAC with key1), order query, refund and refund query, and the payment callback (MAC with key2).
 //!
 //! The callback's `data` is a JSON *string*; its MAC covers those exact bytes, so it is verified
 //! before anything parses it and is never re-serialised.
@@ -11,6 +11,7 @@ use super::{
     Disposition, HttpMethod, OutboundRequest, PaymentError, PaymentIntent, PaymentOutcome,
     Provider, VerifiedNotification, VietnamTime,
 };
+use crate::domain::refunds::{PaymentQueryAnswer, ProviderAnswer};
 
 pub const SANDBOX_API_BASE: &str = "https://sb-openapi.zalopay.vn";
 pub const PRODUCTION_API_BASE: &str = "https://openapi.zalopay.vn";
@@ -438,6 +439,294 @@ pub fn acknowledge(disposition: Disposition) -> Acknowledgement {
     Acknowledgement {
         status: 200,
         body: serde_json::json!({ "return_code": code, "return_message": message }).to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refunds: `/v2/refund` (keyed by our `m_refund_id`, so a repeat is the same refund) and
+// `/v2/query_refund`; and `/v2/query` read as a reconciliation answer.
+
+/// `yymmdd_appid_<key>`: ZaloPay's required shape, dated in Vietnam on the day the refund was
+/// created (kept across retries, so every attempt names the same refund).
+pub fn m_refund_id(cfg: &ZalopayConfig, refund_key: &str, created_at_ms: i64) -> String {
+    format!(
+        "{}_{}_{refund_key}",
+        VietnamTime::from_unix_ms(created_at_ms).yymmdd(),
+        cfg.app_id
+    )
+}
+
+/// A full refund of one paid ZaloPay transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub m_refund_id: String,
+    pub zp_trans_id: String,
+    /// In VND.
+    pub amount: i64,
+    /// Unix milliseconds.
+    pub timestamp: i64,
+    pub description: String,
+}
+
+impl RefundRequest {
+    /// `app_id|zp_trans_id|amount|description|timestamp`
+    pub fn mac_input(&self, cfg: &ZalopayConfig) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            cfg.app_id, self.zp_trans_id, self.amount, self.description, self.timestamp
+        )
+    }
+}
+
+fn form_post(url: String, body: String) -> OutboundRequest {
+    OutboundRequest {
+        method: HttpMethod::Post,
+        url,
+        headers: vec![(
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        body,
+    }
+}
+
+/// `POST {api_base}/v2/refund`, form-encoded.
+pub fn build_refund_request(
+    cfg: &ZalopayConfig,
+    request: &RefundRequest,
+) -> Result<OutboundRequest, PaymentError> {
+    let mac = hmac_sha256_hex(cfg.key1()?, request.mac_input(cfg).as_bytes());
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("app_id", &cfg.app_id.to_string())
+        .append_pair("m_refund_id", &request.m_refund_id)
+        .append_pair("zp_trans_id", &request.zp_trans_id)
+        .append_pair("amount", &request.amount.to_string())
+        .append_pair("timestamp", &request.timestamp.to_string())
+        .append_pair("description", &request.description)
+        .append_pair("mac", &mac)
+        .finish();
+    Ok(form_post(cfg.endpoint("/v2/refund"), body))
+}
+
+/// `app_id|m_refund_id|timestamp`
+pub fn query_refund_mac_input(cfg: &ZalopayConfig, m_refund_id: &str, timestamp: i64) -> String {
+    format!("{}|{m_refund_id}|{timestamp}", cfg.app_id)
+}
+
+/// `POST {api_base}/v2/query_refund`, form-encoded.
+pub fn build_query_refund_request(
+    cfg: &ZalopayConfig,
+    m_refund_id: &str,
+    timestamp: i64,
+) -> Result<OutboundRequest, PaymentError> {
+    let input = query_refund_mac_input(cfg, m_refund_id, timestamp);
+    let mac = hmac_sha256_hex(cfg.key1()?, input.as_bytes());
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("app_id", &cfg.app_id.to_string())
+        .append_pair("m_refund_id", m_refund_id)
+        .append_pair("timestamp", &timestamp.to_string())
+        .append_pair("mac", &mac)
+        .finish();
+    Ok(form_post(cfg.endpoint("/v2/query_refund"), body))
+}
+
+/// Reads a `/v2/refund` or `/v2/query_refund` answer: `return_code` 1 refunded, 3 processing,
+/// 2 refused (detailed by `sub_return_*`); anything unreadable is worth retrying.
+pub fn parse_refund_response(status: u16, body: &str) -> ProviderAnswer {
+    let unavailable = || ProviderAnswer::Unavailable {
+        detail: format!(
+            "ZaloPay answered HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        ),
+    };
+    if !(200..300).contains(&status) {
+        return unavailable();
+    }
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return unavailable();
+    };
+    let refund_id = v
+        .get("refund_id")
+        .map(id_text)
+        .filter(|id| !id.is_empty() && id != "0");
+    match v.get("return_code").and_then(Value::as_i64) {
+        Some(1) => ProviderAnswer::Refunded {
+            provider_refund_id: refund_id,
+        },
+        Some(3) => ProviderAnswer::Processing {
+            provider_refund_id: refund_id,
+        },
+        Some(2) => ProviderAnswer::Rejected {
+            code: v
+                .get("sub_return_code")
+                .and_then(Value::as_i64)
+                .unwrap_or(2)
+                .to_string(),
+            message: v
+                .get("sub_return_message")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        },
+        _ => unavailable(),
+    }
+}
+
+impl From<QueryStatus> for PaymentQueryAnswer {
+    fn from(status: QueryStatus) -> Self {
+        match status {
+            QueryStatus::Paid {
+                amount,
+                zp_trans_id,
+            } => PaymentQueryAnswer::Paid {
+                amount,
+                provider_txn_id: zp_trans_id,
+            },
+            QueryStatus::Pending => PaymentQueryAnswer::Pending,
+            // -49: ZaloPay has no such order: the buyer never opened the payment page.
+            QueryStatus::Failed { code, .. } if code == "-49" => PaymentQueryAnswer::Unknown,
+            QueryStatus::Failed { code, message } => PaymentQueryAnswer::Failed {
+                code,
+                reason: message,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod refund_tests {
+    use super::*;
+
+    const REFUNDS_JSON: &str = include_str!("../../tests/fixtures/refunds.json");
+
+    fn vectors() -> Value {
+        serde_json::from_str(REFUNDS_JSON).expect("refunds.json is valid JSON")
+    }
+
+    fn config(v: &Value) -> ZalopayConfig {
+        ZalopayConfig {
+            app_id: v["zalopay"]["keys"]["app_id"].as_i64().expect("app_id"),
+            key1: v["zalopay"]["keys"]["key1"].as_str().expect("key1").into(),
+            key2: "unused".into(),
+            api_base: SANDBOX_API_BASE.into(),
+        }
+    }
+
+    fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+        v.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{pointer}"))
+    }
+
+    #[test]
+    fn the_refund_request_is_signed_as_zalopay_documents() {
+        let v = vectors();
+        let cfg = config(&v);
+        let case = &v["zalopay"]["refund"];
+        let request = RefundRequest {
+            m_refund_id: text(case, "/request/m_refund_id").into(),
+            zp_trans_id: text(case, "/request/zp_trans_id").into(),
+            amount: case["request"]["amount"].as_i64().expect("amount"),
+            timestamp: case["request"]["timestamp"].as_i64().expect("timestamp"),
+            description: text(case, "/request/description").into(),
+        };
+        assert_eq!(request.mac_input(&cfg), text(case, "/mac_input"));
+        let http = build_refund_request(&cfg, &request).expect("request");
+        assert_eq!(http.url, "https://sb-openapi.zalopay.vn/v2/refund");
+        assert_eq!(http.body, text(case, "/form_body"));
+        assert!(http.body.ends_with(&format!("&mac={}", text(case, "/mac"))));
+    }
+
+    #[test]
+    fn the_refund_id_is_dated_in_vietnam_and_keyed_by_our_refund() {
+        let v = vectors();
+        let cfg = config(&v);
+        // 2024-01-15T17:30:00Z is already the 16th in Hanoi.
+        assert_eq!(
+            m_refund_id(&cfg, "0f8e7d6c5b4a439281706f5e4d3c2b1a", 1_705_339_800_000),
+            text(&v, "/zalopay/refund/request/m_refund_id")
+        );
+    }
+
+    #[test]
+    fn the_query_refund_request_is_signed_as_zalopay_documents() {
+        let v = vectors();
+        let cfg = config(&v);
+        let case = &v["zalopay"]["query_refund"];
+        let m_refund_id = text(case, "/request/m_refund_id");
+        let timestamp = case["request"]["timestamp"].as_i64().expect("timestamp");
+        assert_eq!(
+            query_refund_mac_input(&cfg, m_refund_id, timestamp),
+            text(case, "/mac_input")
+        );
+        let http = build_query_refund_request(&cfg, m_refund_id, timestamp).expect("request");
+        assert_eq!(http.url, "https://sb-openapi.zalopay.vn/v2/query_refund");
+        assert_eq!(http.body, text(case, "/form_body"));
+    }
+
+    #[test]
+    fn refund_answers_tell_refunded_processing_and_refused_apart() {
+        let v = vectors();
+        let answers = &v["zalopay"]["refund"]["responses"];
+        assert_eq!(
+            parse_refund_response(200, &answers["refunded"].to_string()),
+            ProviderAnswer::Refunded {
+                provider_refund_id: Some("24011600000123".into())
+            }
+        );
+        assert_eq!(
+            parse_refund_response(200, &answers["processing"].to_string()),
+            ProviderAnswer::Processing {
+                provider_refund_id: Some("24011600000123".into())
+            }
+        );
+        assert_eq!(
+            parse_refund_response(200, &answers["refused"].to_string()),
+            ProviderAnswer::Rejected {
+                code: "-101".into(),
+                message: "Giao dịch không tồn tại".into()
+            }
+        );
+        for (status, body) in [(502, "{}"), (200, "nope"), (200, r#"{"return_code":-1}"#)] {
+            assert!(
+                matches!(
+                    parse_refund_response(status, body),
+                    ProviderAnswer::Unavailable { .. }
+                ),
+                "{status} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn order_queries_become_reconciliation_answers() {
+        let paid = parse_query_response(
+            200,
+            r#"{"return_code":1,"amount":150000,"zp_trans_id":240115000000389}"#,
+        )
+        .expect("paid");
+        assert_eq!(
+            PaymentQueryAnswer::from(paid),
+            PaymentQueryAnswer::Paid {
+                amount: 150_000,
+                provider_txn_id: "240115000000389".into()
+            }
+        );
+        let unknown = parse_query_response(200, r#"{"return_code":2,"sub_return_code":-49}"#)
+            .expect("unknown");
+        assert_eq!(
+            PaymentQueryAnswer::from(unknown),
+            PaymentQueryAnswer::Unknown
+        );
+        let expired = parse_query_response(
+            200,
+            r#"{"return_code":2,"sub_return_code":-54,"sub_return_message":"expired"}"#,
+        )
+        .expect("expired");
+        assert!(matches!(
+            PaymentQueryAnswer::from(expired),
+            PaymentQueryAnswer::Failed { .. }
+        ));
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod dead_letters;
 mod event_log;
+pub mod refunds;
 mod saga;
 
 use serde_json::{json, Value};
@@ -59,6 +60,9 @@ pub async fn consume(batch: MessageBatch<Value>, env: Env) -> worker::Result<()>
         let outcome = match kind {
             Some((kind, true)) => {
                 dead_letters::record(&env, kind, &queue, &message.id(), body).await
+            }
+            Some((QueueKind::PaymentEvents, false)) if refunds::handles(body) => {
+                refunds::handle(&env, body, &trace).await
             }
             Some((QueueKind::PaymentEvents, false)) => saga::handle(&env, body, &trace).await,
             Some((QueueKind::DomainEvents, false)) => event_log::record(&env, body).await,
@@ -132,7 +136,12 @@ pub async fn on_schedule(cron: String, scheduled_at: f64, env: Env) {
         Err(e) => Err(e),
     };
     let swept = saga::sweep(&env, now, &trace).await;
-    let failed = relayed.as_ref().err().or(swept.as_ref().err());
+    let money_back = refunds::on_schedule(&env, now, &trace).await;
+    let failed = relayed
+        .as_ref()
+        .err()
+        .or(swept.as_ref().err())
+        .or(money_back.as_ref().err());
     log::emit(
         if failed.is_some() {
             log::Level::Error
@@ -146,6 +155,8 @@ pub async fn on_schedule(cron: String, scheduled_at: f64, env: Env) {
             "relayError": relayed.as_ref().err().map(|e| e.to_string()),
             "swept": swept.as_ref().ok(),
             "sweepError": swept.as_ref().err().map(|e| e.to_string()),
+            "refunds": money_back.as_ref().ok(),
+            "refundsError": money_back.as_ref().err().map(|e| e.to_string()),
             "code": failed.map(|e| e.code()),
             "durationMs": Date::now().as_millis().saturating_sub(started),
         }),

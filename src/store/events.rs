@@ -23,7 +23,8 @@ const EVENT_COLUMNS: &str = "e.id, e.name, e.description, e.location, e.thumbnai
      e.start_date, e.end_date, e.status, e.ever_published, e.organizer_id, e.revision, \
      e.created_at, e.updated_at, c.ticket_sale_start, c.ticket_sale_end, c.is_free, \
      c.max_attendees, c.is_public, c.requires_approval, c.allow_wait_room, c.is_new_trending, \
-     c.max_tickets_per_user, c.max_concurrent_checkouts, c.checkout_ttl_seconds, c.admission_batch";
+     c.max_tickets_per_user, c.max_concurrent_checkouts, c.checkout_ttl_seconds, c.admission_batch, \
+     c.refundable_until";
 
 const EVENT_FROM: &str = "FROM events e LEFT JOIN event_config c ON c.event_id = e.id";
 
@@ -54,6 +55,8 @@ struct EventRow {
     max_concurrent_checkouts: Option<i64>,
     checkout_ttl_seconds: Option<i64>,
     admission_batch: Option<i64>,
+    #[serde(default)]
+    refundable_until: Option<i64>,
     #[serde(default)]
     my_role: Option<String>,
 }
@@ -111,6 +114,7 @@ impl EventRow {
                 admission_batch: count(self.admission_batch, "admission_batch", id)?,
                 ..WaitroomConfig::default()
             },
+            refundable_until_ms: self.refundable_until,
         }))
     }
 
@@ -453,8 +457,8 @@ pub async fn configure(
             "INSERT INTO event_config (event_id, ticket_sale_start, ticket_sale_end, is_free, \
              max_attendees, is_public, requires_approval, allow_wait_room, is_new_trending, \
              max_tickets_per_user, max_concurrent_checkouts, checkout_ttl_seconds, \
-             admission_batch, created_at, updated_at) \
-             SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15 \
+             admission_batch, refundable_until, created_at, updated_at) \
+             SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?16, ?15, ?15 \
              WHERE EXISTS (SELECT 1 FROM events WHERE id = ?1 AND revision = ?2) \
              ON CONFLICT (event_id) DO UPDATE SET ticket_sale_start = excluded.ticket_sale_start, \
              ticket_sale_end = excluded.ticket_sale_end, is_free = excluded.is_free, \
@@ -465,7 +469,8 @@ pub async fn configure(
              max_tickets_per_user = excluded.max_tickets_per_user, \
              max_concurrent_checkouts = excluded.max_concurrent_checkouts, \
              checkout_ttl_seconds = excluded.checkout_ttl_seconds, \
-             admission_batch = excluded.admission_batch, updated_at = excluded.updated_at",
+             admission_batch = excluded.admission_batch, \
+             refundable_until = excluded.refundable_until, updated_at = excluded.updated_at",
             &[
                 text(rev.event_id),
                 text(rev.new),
@@ -482,6 +487,7 @@ pub async fn configure(
                 int(i64::from(config.waitroom.checkout_ttl_seconds)),
                 int(i64::from(config.waitroom.admission_batch)),
                 int(rev.now_ms),
+                opt_int(config.refundable_until_ms),
             ],
         )?,
     ];

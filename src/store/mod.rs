@@ -9,6 +9,7 @@ pub mod events;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod refunds;
 pub mod saga;
 pub mod ticket_classes;
 pub mod tickets;

@@ -8,7 +8,9 @@ use worker::D1Database;
 use super::d1::{first, int, is_unique_violation, stmt, text};
 use super::outbox::{OutboxMessage, Queue};
 use crate::error::ApiError;
-use crate::payments::VerifiedNotification;
+use crate::payments::{
+    check_order, Disposition, OrderStanding, PaymentStanding, VerifiedNotification,
+};
 
 const PAYMENT_COLUMNS: &str = "p.id, p.order_id, p.provider_ref, p.amount, p.currency, p.status, \
      o.event_id, o.code AS order_code";
@@ -138,4 +140,53 @@ pub async fn record_verdict(
         Err(e) if is_unique_violation(&e) => Ok(Recorded::AlreadySettled),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Where applying one verified notification ended.
+pub struct Settlement {
+    pub disposition: Disposition,
+    /// The order the notification's payment belongs to, when the payment is known.
+    pub order_id: Option<String>,
+    /// The outbox row announcing the result, to relay now (the cron relays it otherwise).
+    pub outbox_id: Option<String>,
+    /// Why the store could not take it (then `disposition` is `RetryLater`).
+    pub error: Option<String>,
+}
+
+/// The one idempotent path every verified payment result takes, from a provider's webhook or
+/// from a status query (reconciliation): find the payment by the provider's reference, check
+/// it against the notification, and record it with its saga message.
+pub async fn settle(db: &D1Database, verdict: &VerifiedNotification, now_ms: i64) -> Settlement {
+    let retry = |order_id: Option<String>, e: ApiError| Settlement {
+        disposition: Disposition::RetryLater,
+        order_id,
+        outbox_id: None,
+        error: Some(e.to_string()),
+    };
+    let payment = match find_by_ref(db, verdict.provider.as_str(), &verdict.order_ref).await {
+        Ok(p) => p,
+        Err(e) => return retry(None, e),
+    };
+    let standing = match &payment {
+        Some(p) => OrderStanding::Found {
+            amount: p.amount,
+            payment: PaymentStanding::from_status(&p.status),
+        },
+        None => OrderStanding::NotFound,
+    };
+    let order_id = payment.as_ref().map(|p| p.order_id.clone());
+    let mut settlement = Settlement {
+        disposition: check_order(verdict, &standing),
+        order_id: order_id.clone(),
+        outbox_id: None,
+        error: None,
+    };
+    if let (Disposition::Accepted, Some(payment)) = (settlement.disposition, &payment) {
+        match record_verdict(db, payment, verdict, now_ms).await {
+            Ok(Recorded::Settled { outbox_id }) => settlement.outbox_id = Some(outbox_id),
+            Ok(Recorded::AlreadySettled) => settlement.disposition = Disposition::AlreadySettled,
+            Err(e) => return retry(order_id, e),
+        }
+    }
+    settlement
 }

@@ -1,6 +1,9 @@
 // Local fake payment providers for the runtime tests (a vitest globalSetup, running in Node):
-// they speak PayOS's and ZaloPay's create-payment APIs on 127.0.0.1, check the requests'
-// credentials and signatures like the real ones do, and can be told to fail or hang.
+// they speak PayOS's and ZaloPay's create-payment APIs, VNPay's merchant API (refund, querydr),
+// ZaloPay's refund, refund query and order query, and PayOS's payment-request status, on
+// 127.0.0.1; check the requests' credentials and signatures like the real ones do, and can be
+// told to fail or hang. Tests drive them through `/__mode`, `/__paid` (a payment the provider
+// took whose notification is lost), `/__failNext` and read `/__calls` and `/__refunds`.
 import { createHmac } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { TestProject } from "vitest/node";
@@ -14,7 +17,18 @@ export const FAKE_KEYS = {
 
 type Mode = "ok" | "down" | "hang";
 const modes: Record<string, Mode> = { payos: "ok", zalopay: "ok" };
-const calls: Record<string, number> = { payos: 0, zalopay: 0 };
+const calls: Record<string, number> = { payos: 0, zalopay: 0, vnpay: 0 };
+/** Payments the provider took, by its reference (VNPay TxnRef, ZaloPay app_trans_id, PayOS orderCode). */
+const paid: Record<string, { amount: number; txn: string }> = {};
+/** Refunds the provider made, by its key (VNPay TxnRef, ZaloPay m_refund_id), with how often each was asked for. */
+const refunds: Record<string, { amount: number; requests: number; ref: string }> = {};
+/** Endpoints told to fail their next calls: `vnpay_refund`, `zalopay_refund` (503), `zalopay_refund_processing` (return_code 3). */
+const failNext: Record<string, number> = {};
+const take = (name: string) => {
+  if ((failNext[name] ?? 0) <= 0) return false;
+  failNext[name] -= 1;
+  return true;
+};
 
 function body(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
@@ -25,6 +39,23 @@ function body(req: IncomingMessage): Promise<string> {
 }
 
 const hmac = (key: string, msg: string, alg = "sha256") => createHmac(alg, key).update(msg).digest("hex");
+
+/** VNPay's merchant-API answer hash fields, in its documented order. */
+const VNPAY_RESPONSE_FIELDS = [
+  "vnp_ResponseId", "vnp_Command", "vnp_ResponseCode", "vnp_Message", "vnp_TmnCode", "vnp_TxnRef", "vnp_Amount",
+  "vnp_BankCode", "vnp_PayDate", "vnp_TransactionNo", "vnp_TransactionType", "vnp_TransactionStatus", "vnp_OrderInfo",
+];
+
+/** PayOS's canonical `data` string: keys sorted, arrays as JSON of key-sorted objects, null as empty. */
+function payosCanonical(data: Record<string, unknown>): string {
+  const sortKeys = (o: any) => Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+  return Object.keys(data).sort().map((k) => {
+    const v = data[k];
+    if (Array.isArray(v)) return `${k}=${JSON.stringify(v.map(sortKeys))}`;
+    if (v === null || v === undefined || v === "null" || v === "undefined") return `${k}=`;
+    return `${k}=${v}`;
+  }).join("&");
+}
 
 let server: Server;
 
@@ -41,8 +72,18 @@ export default async function setup(project: TestProject) {
       return json(200, { modes, calls });
     }
     if (url.pathname === "/__calls") return json(200, calls);
+    if (url.pathname === "/__paid" && req.method === "POST") {
+      const p = JSON.parse(text);
+      paid[String(p.ref)] = { amount: p.amount, txn: String(p.txn) };
+      return json(200, paid);
+    }
+    if (url.pathname === "/__failNext" && req.method === "POST") {
+      Object.assign(failNext, JSON.parse(text));
+      return json(200, failNext);
+    }
+    if (url.pathname === "/__refunds") return json(200, refunds);
     const provider = url.pathname.split("/")[1];
-    if (provider === "payos" || provider === "zalopay") {
+    if (provider === "payos" || provider === "zalopay" || provider === "vnpay") {
       calls[provider] += 1;
       if (modes[provider] === "down") return json(503, { error: "maintenance" });
       if (modes[provider] === "hang") return; // never answers: the Worker must time out
@@ -69,6 +110,97 @@ export default async function setup(project: TestProject) {
         return json(200, { return_code: 2, return_message: "mac invalid", sub_return_code: -402, sub_return_message: "mac invalid" });
       }
       return json(200, { return_code: 1, return_message: "success", order_url: `https://sb-openapi.zalopay.test/order/${p.get("app_trans_id")}`, zp_trans_token: `zp${p.get("app_trans_id")}` });
+    }
+    if (url.pathname.startsWith("/payos/v2/payment-requests/") && req.method === "GET") {
+      const k = FAKE_KEYS.payos;
+      if (req.headers["x-client-id"] !== k.clientId || req.headers["x-api-key"] !== k.apiKey) {
+        return json(200, { code: "401", desc: "Unauthorized", data: null });
+      }
+      const orderCode = url.pathname.split("/").pop() ?? "";
+      const p = paid[orderCode];
+      const data: Record<string, unknown> = {
+        id: `plink${orderCode}`, orderCode: Number(orderCode), amount: p?.amount ?? 0, amountPaid: p?.amount ?? 0,
+        amountRemaining: 0, status: p ? "PAID" : "PENDING", createdAt: "2026-11-26T10:00:00+07:00",
+        transactions: p ? [{ reference: p.txn, amount: p.amount, accountNumber: "0123456789", description: "TB", transactionDateTime: "2026-11-26 10:00:00" }] : [],
+        canceledAt: null, cancellationReason: null,
+      };
+      return json(200, { code: "00", desc: "success", data, signature: hmac(k.checksumKey, payosCanonical(data)) });
+    }
+    if (url.pathname === "/vnpay/merchant_webapi/api/transaction" && req.method === "POST") {
+      const k = FAKE_KEYS.vnpay;
+      const b = JSON.parse(text);
+      const sign = (r: Record<string, unknown>, fields: string[]) => ({
+        ...r, vnp_SecureHash: hmac(k.hashSecret, fields.map((f) => (r[f] === undefined ? "" : String(r[f]))).join("|"), "sha512"),
+      });
+      const base = { vnp_ResponseId: `r${Date.now()}`, vnp_Command: b.vnp_Command, vnp_TmnCode: k.tmnCode, vnp_TxnRef: b.vnp_TxnRef };
+      if (b.vnp_Command === "refund") {
+        const input = [b.vnp_RequestId, b.vnp_Version, "refund", b.vnp_TmnCode, b.vnp_TransactionType, b.vnp_TxnRef, b.vnp_Amount,
+          b.vnp_TransactionNo, b.vnp_TransactionDate, b.vnp_CreateBy, b.vnp_CreateDate, b.vnp_IpAddr, b.vnp_OrderInfo].map(String).join("|");
+        if (b.vnp_TmnCode !== k.tmnCode || hmac(k.hashSecret, input, "sha512") !== b.vnp_SecureHash) {
+          return json(200, { ...base, vnp_ResponseCode: "97", vnp_Message: "Invalid checksum" });
+        }
+        if (take("vnpay_refund")) return json(503, { error: "maintenance" });
+        const key = String(b.vnp_TxnRef);
+        const known = refunds[key];
+        refunds[key] = { amount: b.vnp_Amount / 100, requests: (known?.requests ?? 0) + 1, ref: key };
+        const r = { ...base, vnp_ResponseCode: known ? "94" : "00", vnp_Message: known ? "Duplicate request" : "Refund success",
+          vnp_Amount: String(b.vnp_Amount), vnp_BankCode: "NCB", vnp_PayDate: b.vnp_CreateDate, vnp_TransactionNo: known ? "" : `9${Date.now() % 1e7}`,
+          vnp_TransactionType: b.vnp_TransactionType, vnp_TransactionStatus: "05", vnp_OrderInfo: b.vnp_OrderInfo };
+        return json(200, sign(r, VNPAY_RESPONSE_FIELDS));
+      }
+      if (b.vnp_Command === "querydr") {
+        const input = [b.vnp_RequestId, b.vnp_Version, "querydr", b.vnp_TmnCode, b.vnp_TxnRef, b.vnp_TransactionDate, b.vnp_CreateDate, b.vnp_IpAddr, b.vnp_OrderInfo].map(String).join("|");
+        if (b.vnp_TmnCode !== k.tmnCode || hmac(k.hashSecret, input, "sha512") !== b.vnp_SecureHash) {
+          return json(200, { ...base, vnp_ResponseCode: "97", vnp_Message: "Invalid checksum" });
+        }
+        const p = paid[String(b.vnp_TxnRef)];
+        const r = { ...base, vnp_ResponseCode: "00", vnp_Message: "QueryDR Success", vnp_Amount: String((p?.amount ?? 0) * 100),
+          vnp_OrderInfo: "Thanh toan", vnp_BankCode: p ? "NCB" : "", vnp_PayDate: p ? "20261126100000" : "", vnp_TransactionNo: p ? p.txn : "0",
+          vnp_TransactionType: "01", vnp_TransactionStatus: p ? "00" : "01", vnp_PromotionCode: "", vnp_PromotionAmount: "" };
+        return json(200, sign(r, [...VNPAY_RESPONSE_FIELDS, "vnp_PromotionCode", "vnp_PromotionAmount"]));
+      }
+      return json(200, { vnp_ResponseCode: "03", vnp_Message: "Unknown command" });
+    }
+    if (url.pathname === "/zalopay/v2/refund" && req.method === "POST") {
+      const k = FAKE_KEYS.zalopay;
+      const p = new URLSearchParams(text);
+      const input = [p.get("app_id"), p.get("zp_trans_id"), p.get("amount"), p.get("description"), p.get("timestamp")].join("|");
+      if (p.get("app_id") !== k.appId || hmac(k.key1, input) !== p.get("mac")) {
+        return json(200, { return_code: 2, return_message: "mac invalid", sub_return_code: -402, sub_return_message: "mac invalid" });
+      }
+      if (take("zalopay_refund")) return json(503, { error: "maintenance" });
+      const key = p.get("m_refund_id") ?? "";
+      const known = refunds[key];
+      refunds[key] = { amount: Number(p.get("amount")), requests: (known?.requests ?? 0) + 1, ref: p.get("zp_trans_id") ?? "" };
+      const processing = take("zalopay_refund_processing");
+      return json(200, {
+        return_code: processing ? 3 : 1, return_message: processing ? "processing" : "success",
+        sub_return_code: processing ? 2 : 1, sub_return_message: "", refund_id: 26000000 + Object.keys(refunds).length,
+      });
+    }
+    if (url.pathname === "/zalopay/v2/query_refund" && req.method === "POST") {
+      const k = FAKE_KEYS.zalopay;
+      const p = new URLSearchParams(text);
+      const input = [p.get("app_id"), p.get("m_refund_id"), p.get("timestamp")].join("|");
+      if (p.get("app_id") !== k.appId || hmac(k.key1, input) !== p.get("mac")) {
+        return json(200, { return_code: 2, return_message: "mac invalid", sub_return_code: -402, sub_return_message: "mac invalid" });
+      }
+      const known = refunds[p.get("m_refund_id") ?? ""];
+      return json(200, known
+        ? { return_code: 1, return_message: "success", sub_return_code: 1, sub_return_message: "" }
+        : { return_code: 2, return_message: "not found", sub_return_code: -101, sub_return_message: "refund not found" });
+    }
+    if (url.pathname === "/zalopay/v2/query" && req.method === "POST") {
+      const k = FAKE_KEYS.zalopay;
+      const p = new URLSearchParams(text);
+      const input = [p.get("app_id"), p.get("app_trans_id"), k.key1].join("|");
+      if (p.get("app_id") !== k.appId || hmac(k.key1, input) !== p.get("mac")) {
+        return json(200, { return_code: 2, return_message: "mac invalid", sub_return_code: -402, sub_return_message: "mac invalid" });
+      }
+      const t = paid[p.get("app_trans_id") ?? ""];
+      return json(200, t
+        ? { return_code: 1, return_message: "success", sub_return_code: 1, is_processing: false, amount: t.amount, zp_trans_id: Number(t.txn) }
+        : { return_code: 3, return_message: "processing", sub_return_code: 0, is_processing: true, amount: 0, zp_trans_id: 0 });
     }
     json(404, { error: "no such fake endpoint" });
   });

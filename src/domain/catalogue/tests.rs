@@ -51,6 +51,7 @@ fn sale_terms() -> ConfigTerms {
         is_new_trending: false,
         max_tickets_per_user: None,
         waitroom: WaitroomConfig::default(),
+        refundable_until_ms: None,
     }
 }
 
@@ -520,4 +521,32 @@ fn category_names_become_slugs_and_roles_parse() {
         vec!["role"]
     );
     assert_eq!(fields(parse_role(&PutRoleRequest::default())), vec!["role"]);
+}
+
+#[test]
+fn refundable_until_is_an_optional_time_and_a_bad_one_is_reported() {
+    let terms = config_from(json!({
+        "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+        "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+        "refundableUntil": "2026-12-20T00:00:00Z",
+    }))
+    .expect("valid");
+    assert_eq!(
+        terms.refundable_until_ms,
+        Some(parse_rfc3339("2026-12-20T00:00:00Z").expect("time"))
+    );
+    let none = config_from(json!({
+        "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+        "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+        "refundableUntil": null,
+    }))
+    .expect("valid");
+    assert_eq!(none.refundable_until_ms, None);
+    let bad = config_from(json!({
+        "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+        "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+        "refundableUntil": "after the show",
+    }))
+    .unwrap_err();
+    assert_eq!(bad.errors[0].field, "refundableUntil");
 }
