@@ -1,12 +1,14 @@
 //! Pure domain rules: no `worker` imports, time passed in, tested on the host with `cargo test`.
 
 pub mod access;
+pub mod bot_check;
 pub mod catalogue;
 pub mod checkout;
 pub mod event_workflow;
 pub mod fenwick;
 pub mod ids;
 pub mod ledger;
+pub mod mail;
 pub mod password;
 pub mod saga;
 pub mod sessions;
