@@ -112,8 +112,10 @@ pub async fn register(rc: &mut RequestContext) -> ApiResult {
     let user_id = uuid::Uuid::now_v7().to_string();
     let token = B64URL.encode(random_bytes::<32>()?);
     let link = format!("/verify-email?token={token}");
+    // Absolute in the mail's text: a mail client has no page to resolve a relative link against.
+    let origin = rc.origin()?;
     let body_text = format!(
-        "Hi {},\n\nConfirm your email for TicketBottle: {link}\nOr send this token to \
+        "Hi {},\n\nConfirm your email for TicketBottle: {origin}{link}\nOr send this token to \
          POST /api/auth/verify-email: {token}\n\nThe link expires in 24 hours.",
         first_name.as_str()
     );
