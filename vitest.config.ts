@@ -14,9 +14,10 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { fetch as miniflareFetch } from "miniflare";
 import { defineConfig } from "vitest/config";
 import { experimental_readRawConfig } from "wrangler";
-import { FAKE_KEYS } from "./tests/runtime/fake-providers";
+import { FAKE_KEYS, FAKED_HOSTS } from "./tests/runtime/fake-providers";
 
 const ROOT = fileURLToPath(new URL(".", import.meta.url));
 const migrations = await readD1Migrations(join(ROOT, "migrations"));
@@ -75,7 +76,22 @@ const DEPLOYED_SECRETS = {
   ZALOPAY_KEY1: FAKE_KEYS.zalopay.key1,
   ZALOPAY_KEY2: FAKE_KEYS.zalopay.key2,
   ADMIN_EMAILS: "ops@example.com",
+  MAIL_API_KEY: FAKE_KEYS.mail.apiKey,
 };
+
+/**
+ * The Worker's outbound requests: those for a host the fake server fakes (Turnstile's
+ * siteverify, the mail API) go to it, at their real https:// URLs as configured, so the
+ * deployed configuration under test is the real one; everything else passes through.
+ */
+function fakeOutbound(fake: string) {
+  return async (request: Request) => {
+    const url = new URL(request.url);
+    const target = FAKED_HOSTS.includes(url.hostname) ? `${fake}/${url.hostname}${url.pathname}${url.search}` : request.url;
+    const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+    return miniflareFetch(target, { method: request.method, headers: [...request.headers], body });
+  };
+}
 
 /** Every secret value `.dev.vars.example` hands each clone (endpoints and ZaloPay's public
  * sandbox app id aside): deployed, each must be refused by name. */
@@ -140,6 +156,36 @@ export default defineConfig({
           globalSetup: ["./tests/runtime/fake-providers.ts"],
           include: ["tests/runtime/**/*.spec.ts"],
           exclude: ["tests/runtime/deployed/**"],
+        },
+      },
+      // Production with the bot check on (TURNSTILE_SECRET), its verified-email rule and its
+      // mail API, against fakes of siteverify and the mail API at their configured URLs.
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => {
+            const fake = inject("fakeProvidersUrl");
+            return {
+              wrangler: { configPath: DEPLOYED_CONFIG, environment: "production" },
+              miniflare: {
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  ...DEPLOYED_SECRETS,
+                  FAKE_PROVIDERS_URL: fake,
+                  TURNSTILE_SECRET: FAKE_KEYS.turnstile.secret,
+                  MAIL_API_URL: "https://mail-api.test/emails",
+                  VNPAY_PAY_URL: "https://pay.vnpay.vn/vpcpay.html",
+                  ZALOPAY_API_BASE: "https://openapi.zalopay.vn",
+                },
+                outboundService: fakeOutbound(fake),
+              },
+            };
+          }),
+        ],
+        test: {
+          ...shared,
+          name: "production-guarded",
+          globalSetup: ["./tests/runtime/fake-providers.ts"],
+          include: ["tests/runtime/deployed/production-guarded.spec.ts"],
         },
       },
       deployed("production", "production", {

@@ -16,7 +16,14 @@
 //! - `TICKET_SIGNING_KEY` (the Ed25519 seed that signs tickets) missing or the development
 //!   value; in every environment, one that is not base64url of 32 bytes. Development falls back
 //!   to the development key, so `npm run dev` needs no setup.
+//! - the bot check (`TURNSTILE_SECRET`) with one of Cloudflare's test secrets, or a
+//!   `TURNSTILE_VERIFY_URL` that is not `https://`;
+//! - `REQUIRE_VERIFIED_EMAIL=disabled` in production;
+//! - production without a mail API (`MAIL_API_URL`, `MAIL_API_KEY`, `MAIL_FROM`): it must send
+//!   the verification mail that joining and ordering depend on; anywhere, a mail API that is
+//!   half set or not `https://`.
 
+use crate::domain::bot_check::{CLOUDFLARE_SITEVERIFY_URL, TEST_SECRETS};
 use crate::domain::tickets::currency::{CurrencySupport, PaymentMethod};
 use crate::domain::tickets::TicketSigner;
 use crate::domain::tokens::MIN_SECRET_BYTES;
@@ -88,6 +95,26 @@ pub const DEV_TICKET_SIGNING_KEY: &str = "ZGV2LW9ubHktdGlja2V0LXNpZ25pbmcta2V5LT
 /// The development accounts' domain (the demo seed); never a platform admin elsewhere.
 const DEV_ACCOUNT_DOMAIN: &str = "@ticketbottle.dev";
 
+/// The Turnstile bot check on register and waitroom join, on when `TURNSTILE_SECRET` is set.
+#[derive(Debug, Clone)]
+pub struct TurnstileSettings {
+    pub secret: String,
+    /// `TURNSTILE_VERIFY_URL`, default Cloudflare's siteverify.
+    pub verify_url: String,
+}
+
+/// The HTTP mail API the cron delivers `mail_outbox` through (`domain::mail`), on when
+/// `MAIL_API_URL` is set; development keeps its mail in the dev mailbox instead.
+#[derive(Debug, Clone)]
+pub struct MailApiSettings {
+    pub url: String,
+    pub api_key: String,
+    pub from: String,
+}
+
+/// The secrets of the mail API (for the deployment files' agreement test).
+pub const MAIL_SECRETS: [&str; 1] = ["MAIL_API_KEY"];
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub environment: Environment,
@@ -102,6 +129,14 @@ pub struct Settings {
     pub dev_mailbox_enabled: bool,
     /// The real providers buyers may pay with (`PAYMENT_PROVIDERS`).
     pub payment_providers: Vec<Provider>,
+    /// The bot check, when `TURNSTILE_SECRET` is set (`domain::bot_check`).
+    pub turnstile: Option<TurnstileSettings>,
+    /// Joining a waitroom and ordering need a verified email: `REQUIRE_VERIFIED_EMAIL`
+    /// (`enabled` / `disabled`), default on outside development and always on in production,
+    /// so one person cannot hold many places with throwaway addresses.
+    pub require_verified_email: bool,
+    /// Where mail is delivered, when `MAIL_API_URL`, `MAIL_API_KEY` and `MAIL_FROM` are set.
+    pub mail_api: Option<MailApiSettings>,
     /// What makes this deployment unsafe to serve; empty when all is well. Names settings,
     /// never their values.
     pub misconfiguration: Vec<String>,
@@ -185,6 +220,28 @@ impl Settings {
                 Some(text) => TicketSigner::parse_seed(&text).ok(),
                 None if dev => TicketSigner::parse_seed(DEV_TICKET_SIGNING_KEY).ok(),
                 None => None,
+            },
+            turnstile: get("TURNSTILE_SECRET").map(|secret| TurnstileSettings {
+                secret: secret.trim().to_string(),
+                verify_url: get("TURNSTILE_VERIFY_URL")
+                    .map(|u| u.trim().to_string())
+                    .unwrap_or_else(|| CLOUDFLARE_SITEVERIFY_URL.to_string()),
+            }),
+            require_verified_email: match get("REQUIRE_VERIFIED_EMAIL")
+                .map(|v| v.trim().to_ascii_lowercase())
+                .as_deref()
+            {
+                Some("enabled") => true,
+                Some("disabled") => false,
+                _ => !dev,
+            },
+            mail_api: match (get("MAIL_API_URL"), get("MAIL_API_KEY"), get("MAIL_FROM")) {
+                (Some(url), Some(api_key), Some(from)) => Some(MailApiSettings {
+                    url: url.trim().to_string(),
+                    api_key: api_key.trim().to_string(),
+                    from: from.trim().to_string(),
+                }),
+                _ => None,
             },
             misconfiguration: Vec::new(),
         };
@@ -278,6 +335,48 @@ impl Settings {
                     "{name} is the example value from .dev.vars.example"
                 ));
             }
+        }
+
+        if let Some(turnstile) = &self.turnstile {
+            if TEST_SECRETS.contains(&turnstile.secret.as_str()) {
+                problems.push(
+                    "TURNSTILE_SECRET is one of Cloudflare's test secrets (the bot check would pass or fail everyone)"
+                        .to_string(),
+                );
+            }
+            if !turnstile.verify_url.starts_with("https://") {
+                problems.push("TURNSTILE_VERIFY_URL is not an https:// URL".to_string());
+            }
+        }
+        if let Some(raw) = get("REQUIRE_VERIFIED_EMAIL") {
+            if !["enabled", "disabled"].contains(&raw.trim().to_ascii_lowercase().as_str()) {
+                problems.push(format!(
+                    "REQUIRE_VERIFIED_EMAIL is {raw:?} (enabled or disabled)"
+                ));
+            }
+        }
+        if get("MAIL_API_URL").is_some() {
+            let missing: Vec<&str> = ["MAIL_API_KEY", "MAIL_FROM"]
+                .into_iter()
+                .filter(|name| get(name).is_none())
+                .collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "{} missing (MAIL_API_URL is set)",
+                    missing.join(", ")
+                ));
+            }
+        } else if production {
+            problems.push("MAIL_API_URL is missing (production sends mail)".into());
+        }
+        if let Some(url) = get("MAIL_API_URL") {
+            if !url.trim().starts_with("https://") {
+                problems.push("MAIL_API_URL is not an https:// URL".to_string());
+            }
+        }
+        if production && !self.require_verified_email {
+            problems
+                .push("REQUIRE_VERIFIED_EMAIL=disabled is not allowed in production".to_string());
         }
 
         if let Some(dev_admin) = self
@@ -437,6 +536,9 @@ mod tests {
             ("ZALOPAY_KEY1", "k1"),
             ("ZALOPAY_KEY2", "k2"),
             ("ZALOPAY_API_BASE", zalopay::PRODUCTION_API_BASE),
+            ("MAIL_API_URL", "https://mail.example.com/emails"),
+            ("MAIL_API_KEY", "mail-key"),
+            ("MAIL_FROM", "TicketBottle <no-reply@tickets.example.com>"),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_string()))
@@ -474,6 +576,8 @@ mod tests {
                 "JWT_SECRET" => Some(GOOD_JWT.into()),
                 "TICKET_SIGNING_KEY" => Some(GOOD_TICKET_KEY.into()),
                 "PAYMENT_PROVIDERS" => Some(String::new()),
+                "MAIL_API_URL" => Some("https://mail.example.com/emails".into()),
+                "MAIL_API_KEY" | "MAIL_FROM" => Some("set".into()),
                 _ => None,
             });
             assert_eq!(s.environment, Environment::Production, "{raw:?}");
@@ -846,5 +950,112 @@ mod tests {
             problems.iter().any(|p| p.starts_with("ZALOPAY_KEY2")),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn the_bot_check_is_off_without_a_secret_and_refuses_test_secrets_when_deployed() {
+        assert!(settings(&production()).turnstile.is_none());
+        let on = {
+            let mut vars = production();
+            vars.insert("TURNSTILE_SECRET", "0x4AAAAAAA-real-secret".into());
+            settings(&vars)
+        };
+        assert_eq!(on.misconfiguration, Vec::<String>::new());
+        assert_eq!(
+            on.turnstile.map(|t| t.verify_url).as_deref(),
+            Some(CLOUDFLARE_SITEVERIFY_URL)
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("TURNSTILE_SECRET", TEST_SECRETS[0].into());
+                v.insert("TURNSTILE_VERIFY_URL", "http://siteverify.example".into());
+            }),
+            [
+                "TURNSTILE_SECRET is one of Cloudflare's test secrets (the bot check would pass or fail everyone)",
+                "TURNSTILE_VERIFY_URL is not an https:// URL",
+            ]
+        );
+        let dev = Settings::from_lookup(|name| match name {
+            "ENVIRONMENT" => Some("development".into()),
+            "JWT_SECRET" => Some("short".into()),
+            "TURNSTILE_SECRET" => Some(TEST_SECRETS[0].into()),
+            "TURNSTILE_VERIFY_URL" => Some("http://127.0.0.1:8790/siteverify".into()),
+            _ => None,
+        });
+        assert_eq!(dev.misconfiguration, Vec::<String>::new());
+        assert!(dev.turnstile.is_some());
+    }
+
+    #[test]
+    fn verified_email_is_required_outside_development_and_always_in_production() {
+        assert!(settings(&production()).require_verified_email);
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("REQUIRE_VERIFIED_EMAIL", "disabled".into());
+            }),
+            ["REQUIRE_VERIFIED_EMAIL=disabled is not allowed in production"]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.insert("REQUIRE_VERIFIED_EMAIL", "yes".into());
+            }),
+            ["REQUIRE_VERIFIED_EMAIL is \"yes\" (enabled or disabled)"]
+        );
+        let mut staging = production();
+        staging.insert("ENVIRONMENT", "staging".into());
+        assert!(settings(&staging).require_verified_email);
+        staging.insert("REQUIRE_VERIFIED_EMAIL", "disabled".into());
+        let s = settings(&staging);
+        assert!(!s.require_verified_email);
+        assert_eq!(s.misconfiguration, Vec::<String>::new());
+        let dev = |value: Option<&str>| {
+            Settings::from_lookup(|name| match name {
+                "ENVIRONMENT" => Some("development".into()),
+                "JWT_SECRET" => Some("short".into()),
+                "REQUIRE_VERIFIED_EMAIL" => value.map(str::to_string),
+                _ => None,
+            })
+            .require_verified_email
+        };
+        assert!(!dev(None));
+        assert!(dev(Some("enabled")));
+    }
+
+    #[test]
+    fn production_needs_a_whole_https_mail_api() {
+        assert!(settings(&production()).mail_api.is_some());
+        assert_eq!(
+            problems_with(|v| {
+                for name in ["MAIL_API_URL", "MAIL_API_KEY", "MAIL_FROM"] {
+                    v.remove(name);
+                }
+            }),
+            ["MAIL_API_URL is missing (production sends mail)"]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.remove("MAIL_API_KEY");
+                v.insert("MAIL_API_URL", "http://mail.example.com".into());
+            }),
+            [
+                "MAIL_API_KEY missing (MAIL_API_URL is set)",
+                "MAIL_API_URL is not an https:// URL"
+            ]
+        );
+        assert_eq!(
+            problems_with(|v| {
+                v.remove("MAIL_API_URL");
+            }),
+            ["MAIL_API_URL is missing (production sends mail)"]
+        );
+        // Staging may keep its mail in the dev mailbox.
+        let mut staging = production();
+        staging.insert("ENVIRONMENT", "staging".into());
+        for name in ["MAIL_API_URL", "MAIL_API_KEY", "MAIL_FROM"] {
+            staging.remove(name);
+        }
+        let s = settings(&staging);
+        assert_eq!(s.misconfiguration, Vec::<String>::new());
+        assert!(s.mail_api.is_none());
     }
 }

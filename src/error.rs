@@ -262,6 +262,12 @@ impl From<crate::domain::validation::FieldError> for ApiError {
     }
 }
 
+impl From<crate::domain::bot_check::BotCheckError> for ApiError {
+    fn from(e: crate::domain::bot_check::BotCheckError) -> Self {
+        ApiError::rule(e.http_status(), e.code(), e.to_string())
+    }
+}
+
 impl From<crate::domain::access::DenyReason> for ApiError {
     fn from(reason: crate::domain::access::DenyReason) -> Self {
         use crate::domain::access::DenyReason;

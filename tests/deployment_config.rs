@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use ticketbottle_edge::config::{Environment, Settings, REAL_PROVIDERS};
+use ticketbottle_edge::config::{Environment, Settings, MAIL_SECRETS, REAL_PROVIDERS};
 use ticketbottle_edge::payments::Provider;
 
 const README: &str = include_str!("../README.md");
@@ -46,6 +46,7 @@ fn toml_vars(section: &str) -> HashMap<String, String> {
 
 fn required_secrets() -> Vec<&'static str> {
     let mut names = vec!["JWT_SECRET", "TICKET_SIGNING_KEY"];
+    names.extend(MAIL_SECRETS);
     for provider in REAL_PROVIDERS.into_iter().chain([Provider::Sandbox]) {
         names.extend(provider.required_secrets());
     }

@@ -60,6 +60,8 @@ pub struct RegisterRequest {
     pub password: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// The Turnstile widget's token, where the bot check is on (or header `CF-Turnstile-Response`).
+    pub turnstile_token: Option<String>,
 }
 
 fn required<'a>(v: &mut Validator, field: &str, value: &'a Option<String>) -> Option<&'a str> {
@@ -79,8 +81,10 @@ fn required<'a>(v: &mut Validator, field: &str, value: &'a Option<String>) -> Op
     responses(
         (status = 201, description = "Account created; a verification mail is queued", body = UserEnvelope),
         (status = 400, description = "VALIDATION_FAILED or MALFORMED_JSON", body = crate::error::Problem),
+        (status = 403, description = "BOT_CHECK_FAILED (where TURNSTILE_SECRET is set: no Turnstile token, or siteverify refused it)", body = crate::error::Problem),
         (status = 409, description = "EMAIL_TAKEN", body = crate::error::Problem),
-        (status = 429, description = "RATE_LIMITED", body = crate::error::Problem)))]
+        (status = 429, description = "RATE_LIMITED", body = crate::error::Problem),
+        (status = 503, description = "BOT_CHECK_UNAVAILABLE (siteverify gave no answer)", body = crate::error::Problem)))]
 pub async fn register(rc: &mut RequestContext) -> ApiResult {
     let body: RegisterRequest = rc.json().await?;
     let mut v = Validator::new();
@@ -96,6 +100,7 @@ pub async fn register(rc: &mut RequestContext) -> ApiResult {
         v.finish(|| Some((email?, password?, first_name?, last_name?)))?;
 
     throttle(rc, "register", None).await?;
+    rc.check_bot(body.turnstile_token.as_deref()).await?;
     let db = d1::db(&rc.env)?;
     if store::find_live_by_email(&db, email.as_str())
         .await?
@@ -107,8 +112,10 @@ pub async fn register(rc: &mut RequestContext) -> ApiResult {
     let user_id = uuid::Uuid::now_v7().to_string();
     let token = B64URL.encode(random_bytes::<32>()?);
     let link = format!("/verify-email?token={token}");
+    // Absolute in the mail's text: a mail client has no page to resolve a relative link against.
+    let origin = rc.origin()?;
     let body_text = format!(
-        "Hi {},\n\nConfirm your email for TicketBottle: {link}\nOr send this token to \
+        "Hi {},\n\nConfirm your email for TicketBottle: {origin}{link}\nOr send this token to \
          POST /api/auth/verify-email: {token}\n\nThe link expires in 24 hours.",
         first_name.as_str()
     );
@@ -303,6 +310,9 @@ pub async fn verify_email(rc: &mut RequestContext) -> ApiResult {
     let user_id = store::consume_verification(&db, &token_hash(token), rc.now_ms)
         .await?
         .ok_or_else(invalid)?;
+    // The standing cached here still says unverified; a fan verifying and then joining the
+    // waitroom through the same isolate must not be refused for a few seconds.
+    crate::http::auth::forget_standing(&user_id);
     let row = store::find_by_id(&db, &user_id)
         .await?
         .ok_or_else(invalid)?;

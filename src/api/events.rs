@@ -12,8 +12,9 @@ use crate::domain::catalogue::{
     EventConfigRequest, EventListQuery, ListScope, UpdateEventRequest,
 };
 use crate::domain::event_workflow::{
-    check_published_update, is_publicly_visible, transition, ConfigTerms, EventStatus,
-    InvalidStatusTransition, LifecycleAction,
+    check_published_update, is_publicly_visible, material_detail_edits, review_edit, transition,
+    ConfigTerms, EventStatus, InvalidStatusTransition, LifecycleAction, MaterialEdit,
+    ReapprovalRequired,
 };
 use crate::domain::ids::{CategoryId, EventId, OrganizerId, UserId};
 use crate::domain::validation::{format_rfc3339, FieldError, Validator};
@@ -262,6 +263,35 @@ pub(super) async fn lost_race(
     )
 }
 
+/// Applies [`review_edit`] before a material edit is written: refuses it on a PUBLISHED event
+/// (409 `REAPPROVAL_REQUIRED`), or moves an APPROVED event back to CONFIGURED first. Returns
+/// the revision the edit's own conditional write must then expect. Status first, edit second:
+/// if the edit then loses a race, the event waits for a review it did not need, never the
+/// other way round.
+pub(super) async fn send_back_for_review(
+    db: &worker::D1Database,
+    event: &EventRecord,
+    edits: &[MaterialEdit],
+    now_ms: i64,
+) -> Result<String, ApiError> {
+    let next = review_edit(event.status, edits)
+        .map_err(|e| ApiError::rule(409, ReapprovalRequired::CODE, e.to_string()))?;
+    if next == event.status {
+        return Ok(event.revision.clone());
+    }
+    let revision = new_revision();
+    let rev = Revision {
+        event_id: event.id.as_str(),
+        old: &event.revision,
+        new: &revision,
+        now_ms,
+    };
+    if !store::set_status(db, &rev, next).await? {
+        return Err(lost_race(db, &event.id, LifecycleAction::EditDetails).await);
+    }
+    Ok(revision)
+}
+
 pub(super) fn new_revision() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -445,7 +475,7 @@ pub async fn get(rc: &mut RequestContext) -> ApiResult {
         (status = 400, description = "VALIDATION_FAILED, including what a published event may no longer change (an earlier start or end, another organizer)", body = Problem),
         (status = 401, body = Problem), (status = 403, description = "Event admins and editors only", body = Problem),
         (status = 404, body = Problem),
-        (status = 409, description = "INVALID_STATUS_TRANSITION (cancelled) or EDIT_CONFLICT", body = Problem)))]
+        (status = 409, description = "INVALID_STATUS_TRANSITION (cancelled), EDIT_CONFLICT, or REAPPROVAL_REQUIRED (a published event's name, description, location or thumbnail; an APPROVED event so edited goes back to CONFIGURED instead)", body = Problem)))]
 pub async fn update(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let EventAccess { actor, event, .. } = load_event(rc, &db, EventOp::Update).await?;
@@ -471,10 +501,12 @@ pub async fn update(rc: &mut RequestContext) -> ApiResult {
         v.fields(check_published_update(&event.terms, &new_terms, rc.now_ms));
     }
     v.finish(|| Some(()))?;
+    let edits = material_detail_edits(&event.terms, &new_terms);
+    let revision = send_back_for_review(&db, &event, &edits, rc.now_ms).await?;
 
     let rev = Revision {
         event_id: event.id.as_str(),
-        old: &event.revision,
+        old: &revision,
         new: &new_revision(),
         now_ms: rc.now_ms,
     };

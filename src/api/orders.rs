@@ -128,13 +128,14 @@ fn payos_order_code() -> Result<i64, ApiError> {
         (status = 201, description = "Order PENDING, tickets held 15 minutes", body = CreatedOrder),
         (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED, VALIDATION_FAILED, MALFORMED_JSON", body = crate::error::Problem),
         (status = 401, body = crate::error::Problem),
-        (status = 403, description = "CHECKOUT_TOKEN_REQUIRED, CHECKOUT_TOKEN_INVALID", body = crate::error::Problem),
+        (status = 403, description = "CHECKOUT_TOKEN_REQUIRED, CHECKOUT_TOKEN_INVALID, EMAIL_NOT_VERIFIED (where the deployment requires a verified email)", body = crate::error::Problem),
         (status = 404, body = crate::error::Problem),
         (status = 409, description = "INSUFFICIENT_INVENTORY (nothing held), SALE_NOT_OPEN, IDEMPOTENCY_KEY_IN_FLIGHT", body = crate::error::Problem),
         (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED, PAYMENT_METHOD_UNAVAILABLE (not enabled in this deployment)", body = crate::error::Problem),
         (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED; a waitroom checkout stays usable: order again with the same checkout token)", body = crate::error::Problem)))]
 pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let (user_id, _) = rc.require_user()?;
+    rc.require_verified_buyer()?;
     let key = IdempotencyKey::parse(rc.header("Idempotency-Key").as_deref())?;
     let body = rc.raw_body().await?;
     let rc = &*rc;

@@ -10,7 +10,8 @@ use crate::domain::catalogue::{
     CreateTicketClassRequest, UpdateTicketClassRequest,
 };
 use crate::domain::event_workflow::{
-    check_ticket_class_update, transition, EventStatus, LifecycleAction, TicketClassTerms,
+    check_ticket_class_update, material_class_edits, transition, EventStatus, LifecycleAction,
+    MaterialEdit, TicketClassTerms,
 };
 use crate::domain::ids::{EventId, TicketClassId};
 use crate::domain::validation::{format_rfc3339, Validator};
@@ -20,7 +21,7 @@ use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::d1;
 use crate::store::ticket_classes::{self as store, ClassRecord};
 
-use super::events::{invalid_transition, load_event, lost_race, EventAccess};
+use super::events::{invalid_transition, load_event, lost_race, send_back_for_review, EventAccess};
 use super::inventory_link::{self, Counters};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -122,7 +123,7 @@ pub async fn list(rc: &mut RequestContext) -> ApiResult {
         (status = 400, description = "VALIDATION_FAILED: negative price, unknown currency or not the event's currency, total below 1, a sale window outside the event's, a price on a free event", body = Problem),
         (status = 401, body = Problem), (status = 403, description = "Event admins and editors only", body = Problem),
         (status = 404, body = Problem),
-        (status = 409, description = "INVALID_STATUS_TRANSITION (cancelled) or EDIT_CONFLICT", body = Problem),
+        (status = 409, description = "INVALID_STATUS_TRANSITION (cancelled), EDIT_CONFLICT, or REAPPROVAL_REQUIRED (a new class on a published event; an APPROVED event goes back to CONFIGURED instead)", body = Problem),
         (status = 422, description = "CURRENCY_NOT_SUPPORTED: no enabled payment method takes the class's currency (free events excepted)", body = Problem)))]
 pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
@@ -139,19 +140,12 @@ pub async fn create(rc: &mut RequestContext) -> ApiResult {
     }
     let terms = v.finish(|| terms)?;
     payable_here(rc, &event, terms.currency)?;
+    let revision =
+        send_back_for_review(&db, &event, &[MaterialEdit::NewTicketClass], rc.now_ms).await?;
 
     let id = uuid::Uuid::now_v7().to_string();
     let counters = inventory_link::register_class(rc, &event.id, &id, &terms).await?;
-    if !store::insert(
-        &db,
-        &id,
-        event.id.as_str(),
-        &event.revision,
-        &terms,
-        rc.now_ms,
-    )
-    .await?
-    {
+    if !store::insert(&db, &id, event.id.as_str(), &revision, &terms, rc.now_ms).await? {
         return Err(lost_race(&db, &event.id, LifecycleAction::AddTicketClass).await);
     }
     let class = find_class(&db, &event.id, &id).await?;
@@ -202,7 +196,7 @@ fn counters_changed(old: &TicketClassTerms, new: &TicketClassTerms) -> bool {
         (status = 400, description = "VALIDATION_FAILED, including a currency change, or (once published) a started sale's start or an earlier sale end", body = Problem),
         (status = 401, body = Problem), (status = 403, description = "Event admins and editors only", body = Problem),
         (status = 404, body = Problem),
-        (status = 409, description = "TOTAL_BELOW_COMMITTED, INVALID_STATUS_TRANSITION (cancelled) or EDIT_CONFLICT", body = Problem),
+        (status = 409, description = "TOTAL_BELOW_COMMITTED, INVALID_STATUS_TRANSITION (cancelled), EDIT_CONFLICT, or REAPPROVAL_REQUIRED (a raised price on a published event; an APPROVED event goes back to CONFIGURED instead)", body = Problem),
         (status = 422, description = "CURRENCY_NOT_SUPPORTED: no enabled payment method takes the class's currency (free events excepted)", body = Problem)))]
 pub async fn update(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
@@ -227,6 +221,8 @@ pub async fn update(rc: &mut RequestContext) -> ApiResult {
     v.fields(check_ticket_class_terms(&new, &event.terms, None));
     v.finish(|| Some(()))?;
     payable_here(rc, &event, new.currency)?;
+    let edits = material_class_edits(&class.terms, &new);
+    let revision = send_back_for_review(&db, &event, &edits, rc.now_ms).await?;
 
     let counters = if counters_changed(&class.terms, &new) {
         inventory_link::update_class_counters(rc, &event.id, &class.id, &class.terms, &new).await?
@@ -237,7 +233,7 @@ pub async fn update(rc: &mut RequestContext) -> ApiResult {
             .copied()
             .unwrap_or_else(|| fallback(&class))
     };
-    if !store::update(&db, &class, &event.revision, &new, rc.now_ms).await? {
+    if !store::update(&db, &class, &revision, &new, rc.now_ms).await? {
         return Err(lost_race(&db, &event.id, LifecycleAction::EditTicketClass).await);
     }
     let updated = find_class(&db, &event.id, &class.id).await?;

@@ -1,7 +1,7 @@
 //! The waitroom endpoints: join, read or give up one's place, and the live WebSocket. The
 //! event's object owns the queue; these handlers authenticate and authorize, then forward.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::access::{Actor, EventOp};
@@ -20,6 +20,14 @@ pub struct WaitroomSessionEnvelope {
     /// `{sessionId, eventId, status, position, queueLength, estimatedWaitSeconds, checkoutToken?, checkoutExpiresAt?}`
     #[schema(value_type = Object)]
     pub waitroom_session: SessionView,
+}
+
+/// `POST .../waitroom/join`'s optional body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinWaitroomRequest {
+    /// The Turnstile widget's token, where the bot check is on (or header `CF-Turnstile-Response`).
+    pub turnstile_token: Option<String>,
 }
 
 /// The caller, checked against the event through the shared loader: it exists, is visible to
@@ -63,10 +71,25 @@ async fn enter(
 
 #[utoipa::path(post, operation_id = "join_waitroom", path = "/api/events/{id}/waitroom/join", tag = "waitroom", security(("bearer" = [])),
     params(("id" = String, Path)),
+    request_body(content = Option<JoinWaitroomRequest>, description = "Optional: `turnstileToken` where the bot check is on"),
     responses((status = 200, description = "The caller's session; joining again returns the same place", body = WaitroomSessionEnvelope),
-              (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
-              (status = 409, description = "SALE_NOT_OPEN, WAITROOM_NOT_ENABLED", body = crate::error::Problem)))]
+              (status = 400, description = "MALFORMED_JSON", body = crate::error::Problem),
+              (status = 401, body = crate::error::Problem),
+              (status = 403, description = "EMAIL_NOT_VERIFIED (where the deployment requires a verified email), BOT_CHECK_FAILED (where TURNSTILE_SECRET is set)", body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem),
+              (status = 409, description = "SALE_NOT_OPEN, WAITROOM_NOT_ENABLED", body = crate::error::Problem),
+              (status = 503, description = "BOT_CHECK_UNAVAILABLE (siteverify gave no answer)", body = crate::error::Problem)))]
 pub async fn join(rc: &mut RequestContext) -> ApiResult {
+    // The body is optional: without the bot check a client may post nothing.
+    let raw = rc.raw_body().await?;
+    let body: JoinWaitroomRequest = if raw.trim().is_empty() {
+        JoinWaitroomRequest::default()
+    } else {
+        crate::http::parse_json(raw.as_bytes())?
+    };
+    rc.require_user()?;
+    rc.require_verified_buyer()?;
+    rc.check_bot(body.turnstile_token.as_deref()).await?;
     let (user, hub) = enter(rc, rc.actor()?, EventOp::JoinWaitroom).await?;
     let session = hub.join(&user).await?;
     json_response(

@@ -16,6 +16,13 @@
 //!   a sale window, capacity and waitroom settings; new ones need a new approval. Details
 //!   (name, description, images) and ticket classes are not what approval vouches for, so
 //!   editing them keeps the status.
+//! - **A material edit of an APPROVED event sends it back to CONFIGURED; of a PUBLISHED event
+//!   it is refused** (409 `REAPPROVAL_REQUIRED`, [`review_edit`]). Approval vouches for what
+//!   buyers read and pay: name, description, location, picture, the ticket classes and their
+//!   prices; without this, an organizer could have a harmless listing approved and then turn
+//!   it into another (a rename to a famous act, a price tripled). Material: a change of name,
+//!   description, location or thumbnail, a new ticket class, a raised price. Not material:
+//!   categories, dates (held to their own rules below), totals, pauses, lower prices.
 //! - **Configuring a PUBLISHED event keeps it PUBLISHED**, but only within
 //!   [`check_published_update`]: buyers are already relying on the published terms.
 //! - **Approve and publish are not idempotent**: repeating one answers 409; a client retrying
@@ -30,7 +37,8 @@
 //!
 //! | field                                          | rule                                        | why |
 //! |------------------------------------------------|---------------------------------------------|-----|
-//! | name, description, location, thumbnailUrl, categories | free                                | presentation; typos happen |
+//! | categories                                     | free                                        | presentation |
+//! | name, description, location, thumbnailUrl      | refused (`REAPPROVAL_REQUIRED`)             | what the approval vouched for |
 //! | organizerId                                    | frozen                                      | buyers bought from that organizer; payouts follow it |
 //! | startDate                                      | only later, and not once the event started  | postponing happens; moving earlier breaks buyers' plans |
 //! | endDate                                        | only later                                  | same |
@@ -47,8 +55,9 @@
 //!
 //! Ticket classes ([`check_ticket_class_update`]): the currency never changes once a class
 //! exists (prices and orders are in it); once the event is published, a class's own sale
-//! start is frozen when reached and its sale end only moves later. Name, price (orders keep the
-//! price they were placed at), status and total are free here; a total below what is reserved
+//! start is frozen when reached and its sale end only moves later. Name, a lower price (orders
+//! keep the price they were placed at), status and total are free here (a raised price or a new
+//! class is a material edit, [`review_edit`]); a total below what is reserved
 //! and sold is the ledger's `TOTAL_BELOW_COMMITTED`.
 //!
 //! [`check_schedule`] is the consistency of dates in any status (end after start, sale inside
@@ -527,6 +536,100 @@ pub fn check_ticket_class_update(
         Ok(())
     } else {
         Err(errors)
+    }
+}
+
+/// An edit that changes what the platform admin reviewed when approving: what buyers read
+/// about the event (name, description, venue, picture) and what they pay (a new ticket
+/// class, a higher price). Lower prices, totals, pauses, categories and dates are not
+/// material: they do not make the listing something other than what was approved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MaterialEdit {
+    Name,
+    Description,
+    Location,
+    Thumbnail,
+    NewTicketClass,
+    PriceRaised,
+}
+
+impl MaterialEdit {
+    /// The request field the edit came through.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Description => "description",
+            Self::Location => "location",
+            Self::Thumbnail => "thumbnailUrl",
+            Self::NewTicketClass => "ticketClass",
+            Self::PriceRaised => "priceCents",
+        }
+    }
+}
+
+/// The material edits between an event's stored details and the requested ones.
+pub fn material_detail_edits(old: &EventTerms, new: &EventTerms) -> Vec<MaterialEdit> {
+    [
+        (old.name != new.name, MaterialEdit::Name),
+        (
+            old.description != new.description,
+            MaterialEdit::Description,
+        ),
+        (old.location != new.location, MaterialEdit::Location),
+        (
+            old.thumbnail_url != new.thumbnail_url,
+            MaterialEdit::Thumbnail,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(changed, edit)| changed.then_some(edit))
+    .collect()
+}
+
+/// The material edits of a ticket class update: only a price increase (renaming a class,
+/// lowering its price or changing its total is operational).
+pub fn material_class_edits(old: &TicketClassTerms, new: &TicketClassTerms) -> Vec<MaterialEdit> {
+    if new.price_cents > old.price_cents {
+        vec![MaterialEdit::PriceRaised]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A material edit of a PUBLISHED event: 409 `REAPPROVAL_REQUIRED`. Buyers are already
+/// relying on the approved listing, and taking a live sale off for review would strand them;
+/// the organizer cancels and relists.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a published event's {} cannot change without a new approval", self.fields())]
+pub struct ReapprovalRequired {
+    pub edits: Vec<MaterialEdit>,
+}
+
+impl ReapprovalRequired {
+    pub const CODE: &'static str = "REAPPROVAL_REQUIRED";
+
+    fn fields(&self) -> String {
+        let names: Vec<&str> = self.edits.iter().map(|e| e.field()).collect();
+        names.join(", ")
+    }
+}
+
+/// The status an event has after an edit whose material changes are `edits`. An APPROVED
+/// event goes back to CONFIGURED for a new review; a PUBLISHED one refuses the edit; before
+/// approval nothing was vouched for yet. CANCELLED is refused earlier by [`transition`].
+pub fn review_edit(
+    status: EventStatus,
+    edits: &[MaterialEdit],
+) -> Result<EventStatus, ReapprovalRequired> {
+    if edits.is_empty() {
+        return Ok(status);
+    }
+    match status {
+        EventStatus::Approved => Ok(EventStatus::Configured),
+        EventStatus::Published => Err(ReapprovalRequired {
+            edits: edits.to_vec(),
+        }),
+        EventStatus::Draft | EventStatus::Configured | EventStatus::Cancelled => Ok(status),
     }
 }
 

@@ -2,12 +2,14 @@
 
 pub mod access;
 pub mod admission;
+pub mod bot_check;
 pub mod catalogue;
 pub mod checkout;
 pub mod event_workflow;
 pub mod fenwick;
 pub mod ids;
 pub mod ledger;
+pub mod mail;
 pub mod password;
 pub mod refunds;
 pub mod saga;

@@ -88,6 +88,30 @@ impl StandingCache {
     }
 }
 
+/// The caller's email is not verified where the deployment requires it to queue or order:
+/// 403 `EMAIL_NOT_VERIFIED`. One verified address per place keeps one person from holding many
+/// places in the queue with throwaway accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("verify your email address before joining a waitroom or ordering")]
+pub struct EmailNotVerified;
+
+impl EmailNotVerified {
+    pub const CODE: &'static str = "EMAIL_NOT_VERIFIED";
+}
+
+/// Whether a caller whose address is (or is not) `email_verified` may join a waitroom or
+/// order, where the deployment does (or does not) `require_verified_email`.
+pub fn check_may_buy(
+    require_verified_email: bool,
+    email_verified: bool,
+) -> Result<(), EmailNotVerified> {
+    if require_verified_email && !email_verified {
+        Err(EmailNotVerified)
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +201,13 @@ mod tests {
         cache.put("fresh", Some(account(1)), STANDING_TTL_MS + 1);
         assert_eq!(cache.len(), 1);
         assert!(cache.get("fresh", STANDING_TTL_MS + 2).is_some());
+    }
+
+    #[test]
+    fn an_unverified_address_may_buy_only_where_verification_is_not_required() {
+        assert_eq!(check_may_buy(true, false), Err(EmailNotVerified));
+        assert_eq!(check_may_buy(true, true), Ok(()));
+        assert_eq!(check_may_buy(false, false), Ok(()));
+        assert_eq!(check_may_buy(false, true), Ok(()));
     }
 }

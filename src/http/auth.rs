@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use crate::domain::access::{authorize, Action, Actor, Decision, EventRole};
 use crate::domain::ids::UserId;
-use crate::domain::sessions::{judge, Session, StandingCache};
+use crate::domain::sessions::{check_may_buy, judge, EmailNotVerified, Session, StandingCache};
 use crate::domain::throttle::client_subject;
 use crate::domain::tokens::{AccessClaims, TokenKey};
 use crate::store::{d1, users};
@@ -66,10 +66,11 @@ impl RequestContext {
 
     /// Turns the bearer token into the actor: signature and lifetime, then the account's
     /// standing (token version, deleted, platform role re-derived from `ADMIN_EMAILS`), read
-    /// from this isolate's cache or D1 (`domain::sessions`).
-    pub(super) async fn resolve_actor(&self) -> Result<Actor, ApiError> {
+    /// from this isolate's cache or D1 (`domain::sessions`); with it, whether the account's
+    /// email is verified.
+    pub(super) async fn resolve_actor(&self) -> Result<(Actor, bool), ApiError> {
         let Some(claims) = self.access_claims()? else {
-            return Ok(Actor::Anonymous);
+            return Ok((Actor::Anonymous, false));
         };
         let cached = STANDINGS.with(|c| c.borrow().get(&claims.sub, self.now_ms));
         let standing = match cached {
@@ -87,10 +88,13 @@ impl RequestContext {
         match judge(claims.ver, standing.as_ref(), |email, verified| {
             self.settings.is_platform_admin(email, verified)
         }) {
-            Session::Live { platform_admin } => Ok(Actor::User {
-                platform_admin,
-                id: UserId::new(claims.sub),
-            }),
+            Session::Live { platform_admin } => Ok((
+                Actor::User {
+                    platform_admin,
+                    id: UserId::new(claims.sub),
+                },
+                standing.is_some_and(|s| s.email_verified),
+            )),
             Session::Ended => Err(ApiError::Unauthenticated),
         }
     }
@@ -101,6 +105,13 @@ impl RequestContext {
             Actor::User { id, platform_admin } => Ok((id, platform_admin)),
             Actor::Anonymous => Err(ApiError::Unauthenticated),
         }
+    }
+
+    /// Refuses a caller whose email is not verified where this deployment requires it to join a
+    /// waitroom or order (403 `EMAIL_NOT_VERIFIED`, `domain::sessions::check_may_buy`).
+    pub fn require_verified_buyer(&self) -> Result<(), ApiError> {
+        check_may_buy(self.settings.require_verified_email, self.email_verified)
+            .map_err(|e| ApiError::rule(403, EmailNotVerified::CODE, e.to_string()))
     }
 
     /// Asks the access policy; a denial becomes the matching 401/403/404 problem.

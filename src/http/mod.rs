@@ -2,6 +2,7 @@
 //! parsing, problem+json errors, security headers and one structured log line.
 
 pub mod auth;
+mod bot_check;
 mod problem;
 pub mod router;
 
@@ -39,6 +40,8 @@ pub struct RequestContext {
     annotations: Rc<RefCell<Map<String, Value>>>,
     /// The caller, resolved from the bearer token before dispatch (`auth.rs`).
     actor: Result<Actor, ApiError>,
+    /// Whether the caller's email is verified, from the same account standing as `actor`.
+    email_verified: bool,
 }
 
 impl RequestContext {
@@ -207,8 +210,11 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
                     trace: Trace::request(&request_id),
                     annotations: Rc::clone(&annotations),
                     actor: Ok(Actor::Anonymous),
+                    email_verified: false,
                 };
-                rc.actor = rc.resolve_actor().await;
+                let resolved = rc.resolve_actor().await;
+                rc.email_verified = resolved.as_ref().is_ok_and(|(_, verified)| *verified);
+                rc.actor = resolved.map(|(actor, _)| actor);
                 endpoint.dispatch(&mut rc).await
             }
         }

@@ -8,6 +8,7 @@
 mod dead_letters;
 mod event_log;
 pub mod refunds;
+mod mail;
 mod saga;
 
 use serde_json::{json, Value};
@@ -137,11 +138,21 @@ pub async fn on_schedule(cron: String, scheduled_at: f64, env: Env) {
     };
     let swept = saga::sweep(&env, now, &trace).await;
     let money_back = refunds::on_schedule(&env, now, &trace).await;
+    // Mail only where a mail API is configured; development keeps it in the dev mailbox.
+    let mailed = match &settings.mail_api {
+        Some(api) => match d1::db(&env) {
+            Ok(db) => Some(mail::deliver_due(&db, api, now, &trace).await),
+            Err(e) => Some(Err(e)),
+        },
+        None => None,
+    };
+    let mail_error = mailed.as_ref().and_then(|m| m.as_ref().err());
     let failed = relayed
         .as_ref()
         .err()
         .or(swept.as_ref().err())
-        .or(money_back.as_ref().err());
+        .or(money_back.as_ref().err())
+        .or(mail_error);
     log::emit(
         if failed.is_some() {
             log::Level::Error
@@ -157,6 +168,8 @@ pub async fn on_schedule(cron: String, scheduled_at: f64, env: Env) {
             "sweepError": swept.as_ref().err().map(|e| e.to_string()),
             "refunds": money_back.as_ref().ok(),
             "refundsError": money_back.as_ref().err().map(|e| e.to_string()),
+            "mail": mailed.as_ref().and_then(|m| m.as_ref().ok()),
+            "mailError": mail_error.map(|e| e.to_string()),
             "code": failed.map(|e| e.code()),
             "durationMs": Date::now().as_millis().saturating_sub(started),
         }),

@@ -6,6 +6,7 @@ pub mod d1;
 pub mod dead_letters;
 pub mod event_log;
 pub mod events;
+pub mod mail;
 pub mod orders;
 pub mod outbox;
 pub mod payments;

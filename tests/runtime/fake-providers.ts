@@ -4,6 +4,8 @@
 // 127.0.0.1; check the requests' credentials and signatures like the real ones do, and can be
 // told to fail or hang. Tests drive them through `/__mode`, `/__paid` (a payment the provider
 // took whose notification is lost), `/__failNext` and read `/__calls` and `/__refunds`.
+// Also Turnstile's siteverify and an HTTP mail API, under /<host>/<path> of the hosts they fake
+// (vitest.config.ts routes the Worker's requests for those hosts here).
 import { createHmac } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { TestProject } from "vitest/node";
@@ -13,10 +15,15 @@ export const FAKE_KEYS = {
   zalopay: { appId: "2553", key1: "test-zalopay-key1", key2: "test-zalopay-key2" },
   vnpay: { tmnCode: "TESTTMN1", hashSecret: "test-vnpay-hash-secret" },
   sandbox: { secret: "test-sandbox-secret" },
+  turnstile: { secret: "test-turnstile-secret" },
+  mail: { apiKey: "test-mail-api-key" },
 };
 
+/** Hosts whose HTTPS APIs this server fakes, as `/<host>/<path>`. */
+export const FAKED_HOSTS = ["challenges.cloudflare.com", "mail-api.test"];
+
 type Mode = "ok" | "down" | "hang";
-const modes: Record<string, Mode> = { payos: "ok", zalopay: "ok" };
+const modes: Record<string, Mode> = { payos: "ok", zalopay: "ok", mail: "ok" };
 const calls: Record<string, number> = { payos: 0, zalopay: 0, vnpay: 0 };
 /** Payments the provider took, by its reference (VNPay TxnRef, ZaloPay app_trans_id, PayOS orderCode). */
 const paid: Record<string, { amount: number; txn: string }> = {};
@@ -29,6 +36,10 @@ const take = (name: string) => {
   failNext[name] -= 1;
   return true;
 };
+/** What siteverify was asked, and the mails the mail API accepted (newest last). */
+const siteverifyRequests: unknown[] = [];
+const mails: { idempotencyKey: string | undefined; from: string; to: string[]; subject: string; text: string }[] = [];
+let mailAttempts = 0;
 
 function body(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
@@ -57,10 +68,8 @@ function payosCanonical(data: Record<string, unknown>): string {
   }).join("&");
 }
 
-let server: Server;
-
 export default async function setup(project: TestProject) {
-  server = createServer(async (req, res) => {
+  const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://fake");
     const text = await body(req);
     const json = (status: number, value: unknown) => {
@@ -82,6 +91,28 @@ export default async function setup(project: TestProject) {
       return json(200, failNext);
     }
     if (url.pathname === "/__refunds") return json(200, refunds);
+    if (url.pathname === "/__siteverify") return json(200, siteverifyRequests);
+    if (url.pathname === "/__mail") return json(200, { attempts: mailAttempts, mails });
+    // Turnstile: a token passes when it starts with "pass" and the secret is the test one.
+    if (url.pathname === "/challenges.cloudflare.com/turnstile/v0/siteverify" && req.method === "POST") {
+      const b = JSON.parse(text || "{}");
+      siteverifyRequests.push(b);
+      if (b.secret !== FAKE_KEYS.turnstile.secret) return json(200, { success: false, "error-codes": ["invalid-input-secret"] });
+      if (typeof b.response === "string" && b.response.startsWith("pass")) {
+        return json(200, { success: true, "error-codes": [], challenge_ts: new Date().toISOString(), hostname: "tb.test" });
+      }
+      return json(200, { success: false, "error-codes": ["invalid-input-response"] });
+    }
+    // An HTTP mail API (Resend's shape): Bearer key, JSON {from, to, subject, text}.
+    if (url.pathname === "/mail-api.test/emails" && req.method === "POST") {
+      mailAttempts += 1;
+      if (req.headers.authorization !== `Bearer ${FAKE_KEYS.mail.apiKey}`) return json(401, { message: "bad key" });
+      if (modes.mail === "down") return json(503, { message: "try later" });
+      const key = req.headers["idempotency-key"] as string | undefined;
+      // Like the real APIs: a repeated idempotency key is not sent twice.
+      if (!key || !mails.some((m) => m.idempotencyKey === key)) mails.push({ idempotencyKey: key, ...JSON.parse(text) });
+      return json(200, { id: `email-${mails.length}` });
+    }
     const provider = url.pathname.split("/")[1];
     if (provider === "payos" || provider === "zalopay" || provider === "vnpay") {
       calls[provider] += 1;

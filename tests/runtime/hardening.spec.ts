@@ -2,7 +2,7 @@
 // without the defence it names.
 import { describe, expect, it } from "vitest";
 import { SELF, env } from "cloudflare:test";
-import { BASE, PASSWORD, call, expectProblem, json, registerAndLogin, uniqueEmail } from "./helpers";
+import { BASE, PASSWORD, adminUser, call, expectProblem, json, registerAndLogin, uniqueEmail } from "./helpers";
 import { accessClaims, signJwt } from "./tokens";
 
 describe("login throttle", () => {
@@ -124,5 +124,61 @@ describe("sessions", () => {
     const u = await registerAndLogin();
     const claimsAdmin = await signJwt({ alg: "HS256", typ: "JWT" }, accessClaims(u.id, { role: "admin" }), JWT_SECRET);
     await expectProblem(await call(`/api/users?email=${encodeURIComponent(u.email)}`, { token: claimsAdmin }), 403, "FORBIDDEN");
+  });
+});
+
+describe("approval", () => {
+  const HOUR = 3_600_000;
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  it("cannot be sidestepped by editing what was approved", async () => {
+    const organizer = await registerAndLogin(uniqueEmail("organizer"));
+    const admin = await adminUser();
+    const now = Date.now();
+    const { event } = await json(
+      await call("/api/events", {
+        token: organizer.token,
+        body: { name: "Charity evening", description: "A small concert", location: "Hanoi", startDate: iso(now + 720 * HOUR), endDate: iso(now + 723 * HOUR) },
+      }),
+    );
+    const edit = (body: object) => call(`/api/events/${event.id}`, { method: "PATCH", token: organizer.token, body });
+    const addClass = (name: string, priceCents: number) =>
+      call(`/api/events/${event.id}/ticket-classes`, { token: organizer.token, body: { name, priceCents, currency: "VND", total: 10 } });
+    const status = async () => (await json(await call(`/api/events/${event.id}`, { token: organizer.token }))).event.status;
+    const configured = await call(`/api/events/${event.id}/config`, {
+      method: "PUT",
+      token: organizer.token,
+      body: {
+        ticketSaleStartDate: iso(now - HOUR), ticketSaleEndDate: iso(now + 100 * HOUR), isFree: false, maxAttendees: null, isPublic: true,
+        requiresApproval: false, allowWaitRoom: false, isNewTrending: false, maxTicketsPerUser: 4,
+      },
+    });
+    expect(configured.status).toBe(200);
+    const { ticketClass } = await json(await addClass("Standard", 100_000));
+    const approve = () => call(`/api/events/${event.id}/approve`, { method: "POST", token: admin.token });
+    expect((await approve()).status).toBe(200);
+
+    // APPROVED: a rename sends it back to review; publishing it unreviewed is refused.
+    expect((await edit({ name: "Famous Band live" })).status).toBe(200);
+    expect(await status()).toBe("CONFIGURED");
+    await expectProblem(await call(`/api/events/${event.id}/publish`, { method: "POST", token: organizer.token }), 409, "INVALID_STATUS_TRANSITION");
+    expect((await approve()).status).toBe(200);
+    // A new class after approval needs a review too.
+    expect((await addClass("Late", 50_000)).status).toBe(201);
+    expect(await status()).toBe("CONFIGURED");
+    expect((await approve()).status).toBe(200);
+    expect((await call(`/api/events/${event.id}/publish`, { method: "POST", token: organizer.token })).status).toBe(200);
+
+    // PUBLISHED: renaming, tripling a price or adding a class is refused and changes nothing.
+    await expectProblem(await edit({ name: "Another act entirely", description: "Not what was approved" }), 409, "REAPPROVAL_REQUIRED");
+    const classPath = `/api/events/${event.id}/ticket-classes/${ticketClass.id}`;
+    await expectProblem(await call(classPath, { method: "PATCH", token: organizer.token, body: { priceCents: 300_000 } }), 409, "REAPPROVAL_REQUIRED");
+    await expectProblem(await addClass("VIP", 900_000), 409, "REAPPROVAL_REQUIRED");
+    const after = (await json(await call(`/api/events/${event.id}`))).event;
+    expect(after).toMatchObject({ name: "Famous Band live", description: "A small concert", status: "PUBLISHED" });
+    const classes = (await json(await call(`/api/events/${event.id}/ticket-classes`))).items;
+    expect(classes.map((c: any) => [c.name, c.priceCents])).toEqual([["Standard", 100_000], ["Late", 50_000]]);
+    // Operational edits still go through: a lower price, a pause.
+    expect((await call(classPath, { method: "PATCH", token: organizer.token, body: { priceCents: 80_000, status: "PAUSED" } })).status).toBe(200);
   });
 });

@@ -339,6 +339,8 @@ const AFTER_SALE: i64 = T0 + 11 * DAY;
 
 #[test]
 fn presentation_fields_are_free_once_published() {
+    // Free as far as the published-field rules go; whether they need a new approval is
+    // `review_edit`'s question (material_edits_after_approval_need_a_new_review_in_every_status).
     let mut new = event();
     new.name = "Hòa nhạc mùa hè 2025".to_string();
     new.description = "Đã thêm khách mời".to_string();
@@ -696,4 +698,95 @@ proptest! {
             }
         }
     }
+}
+
+/// (status, material edit?, the status after or None = 409 `REAPPROVAL_REQUIRED`).
+#[test]
+fn material_edits_after_approval_need_a_new_review_in_every_status() {
+    use EventStatus::*;
+    let matrix: [(EventStatus, bool, Option<EventStatus>); 10] = [
+        (Draft, false, Some(Draft)),
+        (Draft, true, Some(Draft)),
+        (Configured, false, Some(Configured)),
+        (Configured, true, Some(Configured)),
+        (Approved, false, Some(Approved)),
+        (Approved, true, Some(Configured)),
+        (Published, false, Some(Published)),
+        (Published, true, None),
+        (Cancelled, false, Some(Cancelled)),
+        (Cancelled, true, Some(Cancelled)),
+    ];
+    for (status, material, expected) in matrix {
+        for edit in [
+            MaterialEdit::Name,
+            MaterialEdit::Description,
+            MaterialEdit::Location,
+            MaterialEdit::Thumbnail,
+            MaterialEdit::NewTicketClass,
+            MaterialEdit::PriceRaised,
+        ] {
+            let edits: &[MaterialEdit] = if material { &[edit] } else { &[] };
+            assert_eq!(
+                review_edit(status, edits).ok(),
+                expected,
+                "{status} {edits:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_refused_material_edit_names_its_fields_and_the_api_code() {
+    let refused = review_edit(
+        EventStatus::Published,
+        &[MaterialEdit::Name, MaterialEdit::PriceRaised],
+    )
+    .err();
+    assert_eq!(
+        refused.as_ref().map(ToString::to_string).as_deref(),
+        Some("a published event's name, priceCents cannot change without a new approval")
+    );
+    assert_eq!(ReapprovalRequired::CODE, "REAPPROVAL_REQUIRED");
+}
+
+#[test]
+fn what_buyers_read_is_material_and_categories_and_dates_are_not() {
+    let old = event();
+    assert_eq!(material_detail_edits(&old, &old), []);
+    let mut new = event();
+    new.name = "Another act".into();
+    new.description = "Another show".into();
+    new.location = "Another hall".into();
+    new.thumbnail_url = Some("https://img.example.com/other.png".into());
+    assert_eq!(
+        material_detail_edits(&old, &new),
+        [
+            MaterialEdit::Name,
+            MaterialEdit::Description,
+            MaterialEdit::Location,
+            MaterialEdit::Thumbnail
+        ]
+    );
+    let mut operational = event();
+    operational.category_ids = vec![CategoryId::new("0190f3a2-7c1e-7b4d-9a3f-0000000000cc")];
+    operational.start_ms += DAY;
+    operational.end_ms += DAY;
+    assert_eq!(material_detail_edits(&old, &operational), []);
+}
+
+#[test]
+fn only_a_raised_price_is_a_material_ticket_class_edit() {
+    let old = ticket_class();
+    let mut cheaper = ticket_class();
+    cheaper.price_cents -= 1;
+    cheaper.name = "VIP (last call)".into();
+    cheaper.total += 50;
+    cheaper.paused = true;
+    assert_eq!(material_class_edits(&old, &cheaper), []);
+    let mut dearer = ticket_class();
+    dearer.price_cents += 1;
+    assert_eq!(
+        material_class_edits(&old, &dearer),
+        [MaterialEdit::PriceRaised]
+    );
 }
