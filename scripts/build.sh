@@ -21,6 +21,10 @@ mkdir -p "$chart"
 for f in uPlot.esm.js uPlot.min.css; do
   cmp -s "node_modules/uplot/dist/$f" "$chart/$f" || cp "node_modules/uplot/dist/$f" "$chart/$f"
 done
+# The door's QR decoder (jsQR) for browsers without BarcodeDetector; the page loads it only there.
+qr=public/vendor/jsqr
+mkdir -p "$qr"
+cmp -s node_modules/jsqr/dist/jsQR.js "$qr/jsQR.js" || cp node_modules/jsqr/dist/jsQR.js "$qr/jsQR.js"
 
 # What the build output depends on. Files are listed from disk (not git), so uncommitted and
 # new files count too.

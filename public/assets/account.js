@@ -1,6 +1,5 @@
-// `/account`: the profile, a password change, the buyer's orders and tickets. Tickets come from
-// `GET /api/tickets` where the server issues them; a server without it answers 404 and the
-// section says so instead of failing.
+// `/account`: the profile, a password change, the buyer's orders and tickets (`GET /api/tickets`,
+// one per unit of every COMPLETED order, each linking to its QR code at `/tickets/{id}`).
 import "/assets/layout.js";
 import { $, api, clearToken } from "/assets/api.js";
 import { clearProblems, ensureLoggedIn, problemText, showProblem } from "/assets/forms.js";
@@ -8,7 +7,7 @@ import { formatDateTime, formatMoney, onLang, t } from "/assets/i18n.js";
 
 let user = null;
 let orders = [];
-let tickets = null; // null: the server has no tickets endpoint
+let tickets = [];
 const eventNames = new Map();
 
 function renderProfile() {
@@ -49,11 +48,6 @@ function renderOrders() {
 
 function renderTickets() {
   const list = $("tickets");
-  if (tickets === null) {
-    list.replaceChildren();
-    $("tickets-note").textContent = t("account.ticketsUnavailable");
-    return;
-  }
   $("tickets-note").textContent = tickets.length ? "" : t("account.noTickets");
   list.replaceChildren(
     ...tickets.map((k) => {
@@ -90,12 +84,7 @@ async function load() {
       }
     }),
   );
-  try {
-    ({ items: tickets } = await api("/api/tickets"));
-  } catch (err) {
-    if (err.status !== 404) throw err;
-    tickets = null;
-  }
+  ({ items: tickets } = await api("/api/tickets"));
   render();
   $("account").hidden = false;
 }

@@ -1,6 +1,6 @@
 // `/organizer/events/{id}/door`: check tickets in at the door (event admins, editors, staff).
-// A typed short code always works; where the browser has `BarcodeDetector` the camera scans
-// the QR code. The answer is big, green or red, with the reason the server gives
+// A typed short code always works; the camera scans the QR code through `BarcodeDetector` where
+// the browser has it, else through jsQR (served from the Worker's assets, loaded only then). The answer is big, green or red, with the reason the server gives
 // (`ALREADY_CHECKED_IN` carries when and at which gate). The gate is remembered per device.
 import "/assets/layout.js";
 import { $, api, pathParam } from "/assets/api.js";
@@ -42,22 +42,60 @@ async function checkIn(body) {
       show(false, "door.void", () => t("door.voidDetail"));
     } else if (err.code === "TICKET_INVALID" || err.status === 422) {
       show(false, "door.invalid", () => t("door.invalidDetail"));
-    } else if (err.status === 404) {
-      show(false, "door.unavailable", () => t("door.unavailableDetail"));
     } else {
       show(false, "door.failed", () => problemText(err));
     }
   }
 }
 
-async function scanLoop(detector, video) {
+/** Loads jsQR (a classic script that defines `window.jsQR`) the first time it is needed. */
+function loadJsQr() {
+  if (window.jsQR) return Promise.resolve(window.jsQR);
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/vendor/jsqr/jsQR.js";
+    script.onload = () => (window.jsQR ? resolve(window.jsQR) : reject(new Error("jsQR did not load")));
+    script.onerror = () => reject(new Error("jsQR did not load"));
+    document.head.append(script);
+  });
+}
+
+/** A function reading the QR code in the video's current frame (its text, or null). */
+async function qrReader() {
+  if ("BarcodeDetector" in window) {
+    const detector = new window.BarcodeDetector({ formats: ["qr_code"] });
+    return async (video) => (await detector.detect(video))[0]?.rawValue ?? null;
+  }
+  const jsQR = await loadJsQr();
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  return async (video) => {
+    if (!video.videoWidth || !video.videoHeight) return null;
+    // jsQR's time grows with the pixels; a ticket held up to the camera fills much of a
+    // 640 px frame, so larger frames are scaled down first.
+    const scale = Math.min(1, 640 / Math.max(video.videoWidth, video.videoHeight));
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+    const frame = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    return jsQR(frame.data, frame.width, frame.height, { inversionAttempts: "dontInvert" })?.data ?? null;
+  };
+}
+
+// A ticket stays in front of the camera for a while: the same code read again within this
+// time is the same person, not a second attempt, so it is not sent again.
+const SAME_TICKET_MS = 10_000;
+
+async function scanLoop(read, video) {
+  let lastQr = null;
+  let lastAt = 0;
   while (scanning) {
     try {
-      const [found] = await detector.detect(video);
-      if (found?.rawValue) {
-        await checkIn({ qr: found.rawValue });
-        // One answer per ticket held up: wait before reading the next.
-        await new Promise((r) => setTimeout(r, 2_000));
+      const qr = await read(video);
+      if (qr && !(qr === lastQr && Date.now() - lastAt < SAME_TICKET_MS)) {
+        lastQr = qr;
+        lastAt = Date.now();
+        await checkIn({ qr });
       }
     } catch {
       // A frame that could not be read: try the next one.
@@ -69,13 +107,15 @@ async function scanLoop(detector, video) {
 async function startCamera() {
   const video = $("video");
   try {
+    const read = await qrReader();
     const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
     video.srcObject = stream;
     video.hidden = false;
     await video.play();
     scanning = true;
     $("camera").hidden = true;
-    scanLoop(new window.BarcodeDetector({ formats: ["qr_code"] }), video);
+    $("camera-note").textContent = "";
+    scanLoop(read, video);
   } catch {
     $("camera-note").textContent = t("door.noCamera");
   }
@@ -94,7 +134,7 @@ $("camera").addEventListener("click", startCamera);
 onLang(() => {
   render();
   if (!$("camera").hidden || scanning) return;
-  if (!("BarcodeDetector" in window)) $("camera-note").textContent = t("door.typeOnly");
+  if (!navigator.mediaDevices?.getUserMedia) $("camera-note").textContent = t("door.typeOnly");
 });
 
 (async () => {
@@ -109,8 +149,9 @@ onLang(() => {
   $("event-name").textContent = event.name;
   document.title = `${event.name} · ${t("title.door")} · TicketBottle`;
   $("gate").value = localStorage.getItem(gateKey) ?? "";
-  // Only browsers with a QR detector get the camera; the typed code works everywhere.
-  const canScan = "BarcodeDetector" in window && navigator.mediaDevices?.getUserMedia;
+  // Every browser with a camera can scan (jsQR stands in for BarcodeDetector); the typed code
+  // works everywhere.
+  const canScan = Boolean(navigator.mediaDevices?.getUserMedia);
   $("camera").hidden = !canScan;
   if (!canScan) $("camera-note").textContent = t("door.typeOnly");
   $("door").hidden = false;

@@ -1,7 +1,7 @@
 // `/organizer/events/{id}/live`: the sale as it happens, for the event's team. Polls public and
 // role-holder reads only: the classes' counters every 2 s, the waitroom's edge-cached status
-// every 2 s where the server has it (a 404 hides the queue figures), the event's orders every
-// 10 s (up to MAX_ORDER_PAGES pages). The chart (uPlot, served from the Worker's assets) keeps
+// every 2 s where the server has it (a 404 hides the queue figures), the door's check-ins per
+// class every 5 s, the event's orders every 10 s (up to MAX_ORDER_PAGES pages). The chart (uPlot, served from the Worker's assets) keeps
 // what this page has seen since it opened; the pace to sell-out is measured over its last minute.
 import uPlot from "/vendor/uplot/uPlot.esm.js";
 import "/assets/layout.js";
@@ -13,12 +13,14 @@ const eventId = pathParam(3);
 const eventPath = `/api/events/${encodeURIComponent(eventId)}`;
 const FAST_MS = 2_000;
 const ORDERS_MS = 10_000;
+const CHECK_INS_MS = 5_000;
 const MAX_ORDER_PAGES = 5;
 const PACE_WINDOW_MS = 60_000;
 
 let event = null;
 let classes = [];
 let orders = [];
+let checkIns = []; // per class: tickets sold and checked in at the door
 let ordersTruncated = false;
 let status = null; // the waitroom status, null where the server has none
 let hasStatus = true;
@@ -79,6 +81,7 @@ function renderTables() {
     p.amount += o.totalAmountCents;
     byProvider.set(o.paymentMethod, p);
   }
+  rows($("check-ins"), checkIns.map((c) => [c.name, formatNumber(c.checkedIn), formatNumber(c.sold)]));
   rows($("by-status"), [...byStatus].map(([s, n]) => [t(`order.status.${s}`), formatNumber(n)]));
   rows($("by-provider"), [...byProvider].map(([m, p]) => [t(`method.${m}`), formatNumber(p.n), formatMoney(p.amount, p.currency)]));
   $("orders-note").textContent = ordersTruncated ? t("live.truncated", { n: formatNumber(orders.length) }) : "";
@@ -159,6 +162,15 @@ async function refreshOrders() {
   }
 }
 
+async function refreshCheckIns() {
+  try {
+    ({ items: checkIns } = await api(`${eventPath}/check-ins/stats`));
+    renderTables();
+  } catch (err) {
+    $("error").textContent = problemText(err);
+  }
+}
+
 onLang(() => {
   if (!event) return;
   renderFigures();
@@ -181,7 +193,8 @@ window.addEventListener("resize", () => chart?.setSize({ width: Math.max(260, $(
   $("event-name").textContent = event.name;
   document.title = `${event.name} · ${t("title.live")} · TicketBottle`;
   $("live").hidden = false;
-  await Promise.all([refreshFast(), refreshOrders()]);
+  await Promise.all([refreshFast(), refreshOrders(), refreshCheckIns()]);
   setInterval(refreshFast, FAST_MS);
   setInterval(refreshOrders, ORDERS_MS);
+  setInterval(refreshCheckIns, CHECK_INS_MS);
 })().catch((err) => ($("error").textContent = problemText(err)));

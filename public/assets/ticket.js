@@ -1,6 +1,6 @@
 // `/tickets/{id}`: one ticket with its QR code, large, black on white, for the door's scanner.
 // The code image comes through the API client (it needs the buyer's token, which an <img>
-// cannot send) and is shown from a data: URL. A server that issues no tickets answers 404.
+// cannot send) and is shown from a data: URL.
 import "/assets/layout.js";
 import { $, api, getToken, pathParam } from "/assets/api.js";
 import { ensureLoggedIn, problemText } from "/assets/forms.js";

@@ -18,7 +18,7 @@ use crate::domain::validation::format_rfc3339;
 use crate::durable::door::EventDoorClient;
 use crate::error::{ApiError, FieldProblem, Problem};
 use crate::http::{json_response, ApiResult, RequestContext};
-use crate::store::d1::{self, first, text};
+use crate::store::d1;
 use crate::store::tickets::{self as store, TicketRow};
 
 use super::events::{load_event, EventAccess};
@@ -117,17 +117,10 @@ async fn role_on_event(
     event_id: &str,
     user_id: &str,
 ) -> Result<Option<EventRole>, ApiError> {
-    #[derive(Deserialize)]
-    struct Row {
-        role: String,
-    }
-    Ok(first::<Row>(
-        db,
-        "SELECT role FROM event_roles WHERE event_id = ?1 AND user_id = ?2",
-        &[text(event_id), text(user_id)],
-    )
-    .await?
-    .and_then(|r| EventRole::parse(&r.role).ok()))
+    // A stored role that no longer parses grants nothing.
+    Ok(crate::store::events::role_of(db, event_id, user_id)
+        .await?
+        .and_then(|role| EventRole::parse(&role).ok()))
 }
 
 /// A ticket the caller may see: its buyer, anyone with a role on its event, platform admins.

@@ -555,6 +555,26 @@ pub async fn find_role(
     .await
 }
 
+/// The caller's role on the event as stored (`None` without one): the cheap read for
+/// authorizing access to something that belongs to the event, such as a ticket.
+pub async fn role_of(
+    db: &D1Database,
+    event_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        role: String,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT role FROM event_roles WHERE event_id = ?1 AND user_id = ?2",
+        &[text(event_id), text(user_id)],
+    )
+    .await?;
+    Ok(row.map(|r| r.role))
+}
+
 pub async fn count_admins(db: &D1Database, event_id: &str) -> Result<usize, ApiError> {
     let row: Option<CountRow> = first(
         db,

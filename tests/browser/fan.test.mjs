@@ -1,6 +1,6 @@
 // The fan's journey in headless Chromium against the built Worker in workerd: a fan finds an
-// event on the storefront, buys through the waitroom and the sandbox, and sees the order in
-// their account. It runs in Vietnamese and in English, at 1280 px and at 375 px; axe-core
+// event on the storefront, buys through the waitroom and the sandbox, sees the order and its
+// tickets in their account, and opens a ticket's QR code (large, as the door's scanner needs). It runs in Vietnamese and in English, at 1280 px and at 375 px; axe-core
 // checks every page on the way (no serious or critical violation), no page logs an error,
 // screenshots go to test-results/browser/.
 //
@@ -65,7 +65,7 @@ after(async () => {
 }, { timeout: 20_000 });
 
 for (const { lang, width } of [{ lang: "vi", width: 1280 }, { lang: "en", width: 375 }]) {
-  test(`a fan finds the event on the storefront, buys through the waitroom and the sandbox, and sees the order in the account (${lang}, ${width} px)`, async () => {
+  test(`a fan finds the event on the storefront, buys through the waitroom and the sandbox, and sees the order and its tickets in the account and the QR code (${lang}, ${width} px)`, async () => {
     const email = `fan-${lang}-${suffix}@example.com`;
     await api("/api/auth/register", { body: { email, password: PASSWORD, firstName: "Minh", lastName: "Lê" } });
     const fan = await visitor(browser, { lang, width, name: "fan" });
@@ -121,8 +121,27 @@ for (const { lang, width } of [{ lang: "vi", width: 1280 }, { lang: "en", width:
     await sees(page, "#orders a", code);
     await sees(page, "#orders td", t("order.status.COMPLETED"));
     await sees(page, "#orders td", fanEvent.name);
-    await sees(page, "#tickets-note, #tickets li", /\S/);
+    // One ticket per unit bought, each VALID, each linking to its QR code.
+    await sees(page, "#tickets li", new RegExp(`General admission · \\S+\\s+${t("ticket.status.VALID")}`));
+    assert.equal(await page.locator("#tickets li").count(), 2);
     await check(fan, "account");
+
+    const ticketLink = page.locator("#tickets li a").first();
+    const ticketCode = (await ticketLink.textContent()).split(" · ")[1];
+    await ticketLink.click();
+    await page.waitForURL(/\/tickets\/[^/]+$/);
+    await sees(page, "#event-name", fanEvent.name);
+    await sees(page, "#class-name", "General admission");
+    await sees(page, "#code", ticketCode);
+    await sees(page, "#status", t("ticket.status.VALID"));
+    // The QR code is the server's SVG, drawn large enough to scan from a phone held up at the door.
+    const qr = page.locator("#qr");
+    await page.waitForFunction(() => document.querySelector("#qr")?.complete && document.querySelector("#qr").naturalWidth > 0);
+    assert.match(await qr.getAttribute("src"), /^data:image\/svg\+xml/);
+    const box = await qr.boundingBox();
+    assert.ok(box && box.width >= Math.min(300, 0.7 * width) && Math.abs(box.width - box.height) < 2, `QR code is ${box?.width}×${box?.height} px`);
+    assert.equal(await qr.getAttribute("alt"), t("ticket.qrAlt", { code: ticketCode }));
+    await check(fan, "ticket");
     noProblems(fan);
     await fan.context.close();
   });

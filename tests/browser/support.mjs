@@ -24,9 +24,9 @@ export function text(lang, key, vars = {}) {
 
 /**
  * Resources a page asks for knowing they may be absent on this server: it degrades on their 404
- * (the waitroom status and the tickets are being built elsewhere). Chromium still logs the 404.
+ * (the waitroom status is being built elsewhere). Chromium still logs the 404.
  */
-const MAY_BE_ABSENT = [/\/api\/events\/[^/]+\/waitroom\/status$/, /\/api\/tickets$/];
+const MAY_BE_ABSENT = [/\/api\/events\/[^/]+\/waitroom\/status$/];
 
 export function preflight() {
   assert.ok(existsSync(join(ROOT, "build", "index_bg.wasm")), "build/ is missing: run `bash scripts/build.sh` first");
