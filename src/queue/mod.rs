@@ -7,8 +7,8 @@
 
 mod dead_letters;
 mod event_log;
-pub mod refunds;
 mod mail;
+pub mod refunds;
 mod saga;
 
 use serde_json::{json, Value};
