@@ -172,6 +172,7 @@ export default defineConfig({
                   ...DEPLOYED_SECRETS,
                   FAKE_PROVIDERS_URL: fake,
                   TURNSTILE_SECRET: FAKE_KEYS.turnstile.secret,
+                  TURNSTILE_SITE_KEY: FAKE_KEYS.turnstile.siteKey,
                   MAIL_API_URL: "https://mail-api.test/emails",
                   VNPAY_PAY_URL: "https://pay.vnpay.vn/vpcpay.html",
                   ZALOPAY_API_BASE: "https://openapi.zalopay.vn",

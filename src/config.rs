@@ -101,6 +101,9 @@ pub struct TurnstileSettings {
     pub secret: String,
     /// `TURNSTILE_VERIFY_URL`, default Cloudflare's siteverify.
     pub verify_url: String,
+    /// `TURNSTILE_SITE_KEY`, the widget's public key: sent with a 403 `BOT_CHECK_FAILED` so a
+    /// page can show the widget and try again (pages have no other way to learn it).
+    pub site_key: Option<String>,
 }
 
 /// The HTTP mail API the cron delivers `mail_outbox` through (`domain::mail`), on when
@@ -226,6 +229,9 @@ impl Settings {
                 verify_url: get("TURNSTILE_VERIFY_URL")
                     .map(|u| u.trim().to_string())
                     .unwrap_or_else(|| CLOUDFLARE_SITEVERIFY_URL.to_string()),
+                site_key: get("TURNSTILE_SITE_KEY")
+                    .map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty()),
             }),
             require_verified_email: match get("REQUIRE_VERIFIED_EMAIL")
                 .map(|v| v.trim().to_ascii_lowercase())

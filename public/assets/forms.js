@@ -1,6 +1,7 @@
 // Forms the pages share: the one login / registration form, and API problems shown where they
 // belong (each `errors[]` entry next to the field it names, the rest above the buttons).
 import { $, api, clearToken, hasFreshToken, login } from "/assets/api.js";
+import { withBotCheck } from "/assets/bot-check.js";
 import { t } from "/assets/i18n.js";
 
 /** The text for an API failure: our own words for the codes people meet, else the server's. */
@@ -103,6 +104,11 @@ export function renderAuthForm(container, { mode = "login", submitKey = "login.s
     hint.textContent = t("auth.passwordHint");
     parts.push(hint);
   }
+  // Where the server has the bot check on, its widget appears here after the first try.
+  const botCheck = document.createElement("div");
+  botCheck.className = "bot-check";
+  botCheck.hidden = true;
+  if (mode === "register") parts.push(botCheck);
   const actions = document.createElement("div");
   actions.className = "actions";
   const button = document.createElement("button");
@@ -136,10 +142,10 @@ export function renderAuthForm(container, { mode = "login", submitKey = "login.s
     const password = form.password.value;
     try {
       if (mode === "register") {
-        await api("/api/auth/register", {
-          method: "POST",
-          body: { email, password, firstName: form.firstName.value.trim(), lastName: form.lastName.value.trim() },
-        });
+        const body = { email, password, firstName: form.firstName.value.trim(), lastName: form.lastName.value.trim() };
+        await withBotCheck(botCheck, (turnstileToken) =>
+          api("/api/auth/register", { method: "POST", body: turnstileToken ? { ...body, turnstileToken } : body }),
+        );
       }
       await login(email, password);
       form.password.value = "";

@@ -3,6 +3,7 @@
 // polls the session and reconnects with jittered back-off; admission moves the fan to checkout.
 import "/assets/layout.js";
 import { $, api, clearToken, getToken, pathParam } from "/assets/api.js";
+import { withBotCheck } from "/assets/bot-check.js";
 import { ensureLoggedIn as askLogin, problemText } from "/assets/forms.js";
 import { formatWait, onLang, t } from "/assets/i18n.js";
 
@@ -188,7 +189,9 @@ async function relogin() {
 async function join() {
   $("error").textContent = "";
   try {
-    const { waitroomSession } = await api(`${eventPath}/waitroom/join`, { method: "POST" });
+    const { waitroomSession } = await withBotCheck($("bot-check"), (turnstileToken) =>
+      api(`${eventPath}/waitroom/join`, { method: "POST", ...(turnstileToken ? { body: { turnstileToken } } : {}) }),
+    );
     done = false;
     retry = 0;
     render(waitroomSession);

@@ -81,7 +81,7 @@ fn required<'a>(v: &mut Validator, field: &str, value: &'a Option<String>) -> Op
     responses(
         (status = 201, description = "Account created; a verification mail is queued", body = UserEnvelope),
         (status = 400, description = "VALIDATION_FAILED or MALFORMED_JSON", body = crate::error::Problem),
-        (status = 403, description = "BOT_CHECK_FAILED (where TURNSTILE_SECRET is set: no Turnstile token, or siteverify refused it)", body = crate::error::Problem),
+        (status = 403, description = "BOT_CHECK_FAILED (where TURNSTILE_SECRET is set: no Turnstile token, or siteverify refused it; with `siteKey`, the widget to show, where TURNSTILE_SITE_KEY is set)", body = crate::error::Problem),
         (status = 409, description = "EMAIL_TAKEN", body = crate::error::Problem),
         (status = 429, description = "RATE_LIMITED", body = crate::error::Problem),
         (status = 503, description = "BOT_CHECK_UNAVAILABLE (siteverify gave no answer)", body = crate::error::Problem)))]

@@ -75,7 +75,7 @@ async fn enter(
     responses((status = 200, description = "The caller's session; joining again returns the same place", body = WaitroomSessionEnvelope),
               (status = 400, description = "MALFORMED_JSON", body = crate::error::Problem),
               (status = 401, body = crate::error::Problem),
-              (status = 403, description = "EMAIL_NOT_VERIFIED (where the deployment requires a verified email), BOT_CHECK_FAILED (where TURNSTILE_SECRET is set)", body = crate::error::Problem),
+              (status = 403, description = "EMAIL_NOT_VERIFIED (where the deployment requires a verified email), BOT_CHECK_FAILED (where TURNSTILE_SECRET is set; with `siteKey` where TURNSTILE_SITE_KEY is set)", body = crate::error::Problem),
               (status = 404, body = crate::error::Problem),
               (status = 409, description = "SALE_NOT_OPEN, WAITROOM_NOT_ENABLED", body = crate::error::Problem),
               (status = 503, description = "BOT_CHECK_UNAVAILABLE (siteverify gave no answer)", body = crate::error::Problem)))]

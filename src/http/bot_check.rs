@@ -20,7 +20,8 @@ impl RequestContext {
             return Ok(());
         };
         let header = self.header("CF-Turnstile-Response");
-        let token = TurnstileToken::from_request(body_token, header.as_deref())?;
+        let token = TurnstileToken::from_request(body_token, header.as_deref())
+            .map_err(|e| with_site_key(e.into(), turnstile.site_key.as_deref()))?;
         let ip = self.header("CF-Connecting-IP");
         let body = SiteverifyRequest::new(&turnstile.secret, &token, ip.as_deref()).to_json();
         let (status, text) = siteverify(&turnstile.verify_url, body)
@@ -28,8 +29,33 @@ impl RequestContext {
             .map_err(BotCheckError::Unavailable)?;
         judge(status, &text).map_err(|e| {
             self.annotate("botCheck", e.to_string());
-            e.into()
+            with_site_key(e.into(), turnstile.site_key.as_deref())
         })
+    }
+}
+
+/// A 403 `BOT_CHECK_FAILED` names the widget's site key (`siteKey`) where one is configured, so
+/// the page that sent no token, or a stale one, can show the widget and send the request again.
+fn with_site_key(error: ApiError, site_key: Option<&str>) -> ApiError {
+    match (error, site_key) {
+        (
+            ApiError::Rule {
+                status,
+                code: code @ "BOT_CHECK_FAILED",
+                detail,
+            },
+            Some(key),
+        ) => {
+            let mut facts = serde_json::Map::new();
+            facts.insert("siteKey".into(), key.into());
+            ApiError::RuleWithFacts {
+                status,
+                code,
+                detail,
+                facts,
+            }
+        }
+        (error, _) => error,
     }
 }
 

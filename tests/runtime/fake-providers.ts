@@ -15,7 +15,7 @@ export const FAKE_KEYS = {
   zalopay: { appId: "2553", key1: "test-zalopay-key1", key2: "test-zalopay-key2" },
   vnpay: { tmnCode: "TESTTMN1", hashSecret: "test-vnpay-hash-secret" },
   sandbox: { secret: "test-sandbox-secret" },
-  turnstile: { secret: "test-turnstile-secret" },
+  turnstile: { secret: "test-turnstile-secret", siteKey: "0x4AAAAAAA-test-site-key" },
   mail: { apiKey: "test-mail-api-key" },
 };
 

@@ -67,8 +67,9 @@ async function waitroomEvent(): Promise<{ id: string; classId: string }> {
 describe("the bot check (TURNSTILE_SECRET set)", () => {
   it("refuses a registration without a token or with one siteverify rejects", async () => {
     const email = uniqueEmail("bot");
-    await expectProblem(await register(email), 403, "BOT_CHECK_FAILED");
-    await expectProblem(await register(email, "fail-bot"), 403, "BOT_CHECK_FAILED");
+    // The refusal names the widget's site key: the page shows the widget and tries again.
+    expect((await expectProblem(await register(email), 403, "BOT_CHECK_FAILED")).siteKey).toBe(FAKE_KEYS.turnstile.siteKey);
+    expect((await expectProblem(await register(email, "fail-bot"), 403, "BOT_CHECK_FAILED")).siteKey).toBe(FAKE_KEYS.turnstile.siteKey);
     // Refused registrations created nothing: the address is still free.
     const ok = await call("/api/auth/register", {
       ip: "203.0.113.44",
