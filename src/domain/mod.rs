@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod password;
 pub mod saga;
 pub mod sessions;
+pub mod socket_rules;
 pub mod throttle;
 pub mod tickets;
 pub mod time;
