@@ -235,9 +235,11 @@ describe("a socket that floods the object", () => {
       await until(() => watched.handled >= 5, "every message handled");
       fromSockets = [...lines];
       transactions = watched.transactions;
-      // The spies do catch the Worker's lines: a request logs one.
+      // The spies and the counter do catch the Worker's work: a session poll logs a line and
+      // runs a transaction.
       await session(event.id, token);
       expect(lines.length).toBeGreaterThan(fromSockets.length);
+      expect(watched.transactions).toBeGreaterThan(transactions);
     } finally {
       for (const spy of spies) spy.mockRestore();
     }
