@@ -549,13 +549,17 @@ impl DurableObject for EventHub {
         let now = now_ms();
         let (verdict, meter) = socket_rules::on_message(&attachment.meter, message, now);
         if let Some(meter) = meter {
-            // Kept in memory by the runtime (and across hibernation), not in storage. Should
-            // it fail, the socket keeps its old allowance for this one message.
+            // Kept in memory by the runtime (and across hibernation), not in storage. The
+            // spend is recorded before the message may cost anything: were the attachment
+            // refused (at this size it is not), the allowance would never shrink, so the
+            // message is dropped instead.
             let changed = SocketAttachment {
                 meter,
                 ..attachment.clone()
             };
-            let _ = ws.serialize_attachment(&changed);
+            if ws.serialize_attachment(&changed).is_err() {
+                return Ok(());
+            }
         }
         let SocketVerdict::Pong { touch } = verdict else {
             return Ok(());
