@@ -138,11 +138,15 @@ function connect() {
     else if (msg.type === "admitted") admitted(msg.checkoutToken, msg.checkoutExpiresAt);
     else if (msg.type === "expired") ended("EXPIRED");
   };
-  ws.onclose = () => {
+  ws.onclose = (e) => {
     if (ws !== socket || done) return;
     socket = null;
-    setConnection("reconnecting");
     startPolling();
+    // The server keeps a few sockets per fan and closed this, the oldest, for a newer one
+    // (4409): reconnecting would close another tab's, and so on in a circle. Poll instead;
+    // the tab takes a socket back when it is shown again (reconnectNow).
+    if (e.code === 4409) return setConnection("elsewhere");
+    setConnection("reconnecting");
     retry = Math.min(retry + 1, 6);
     // Jitter keeps a crowd that lost its connections at once from coming back at once.
     reconnectTimer = setTimeout(connect, 500 * 2 ** retry * (0.75 + Math.random() / 2));

@@ -128,7 +128,7 @@ pub async fn leave(rc: &mut RequestContext) -> ApiResult {
 
 #[utoipa::path(get, operation_id = "waitroom_socket", path = "/api/events/{id}/waitroom/ws", tag = "waitroom",
     params(("id" = String, Path), ("token" = String, Query, description = "The caller's access token")),
-    responses((status = 101, description = "WebSocket: position, admitted and expired messages"),
+    responses((status = 101, description = "WebSocket: position, admitted and expired messages; the fan may send {\"type\":\"ping\"} (answered with pong) in a burst of 5, then 1 a second, anything else is dropped unanswered; a fan keeps at most 4 sockets, a fifth closes the oldest with close code 4409"),
               (status = 401, body = crate::error::Problem), (status = 404, body = crate::error::Problem),
               (status = 426, description = "Not a WebSocket upgrade")))]
 pub async fn socket(rc: &mut RequestContext) -> ApiResult {

@@ -14,6 +14,7 @@ pub mod password;
 pub mod refunds;
 pub mod saga;
 pub mod sessions;
+pub mod socket_rules;
 pub mod throttle;
 pub mod tickets;
 pub mod time;

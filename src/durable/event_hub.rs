@@ -16,13 +16,14 @@ use worker::{
     WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
+use crate::domain::socket_rules::{self, SocketMessage, SocketVerdict};
 use crate::log::{self, Level, Trace};
 
 use super::commands::{self, AfterCommit, Core, Done};
 use super::hub_log::hub_log;
 use super::outbox::{alarm_unaffected, keep_armed, Destination, FLUSH_BATCH};
 use super::protocol::{
-    HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush, SocketRequest, PING_PATH,
+    HubFailure, HubRequest, SessionReply, SocketAttachment, SocketPush, PING_PATH,
     REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
 use super::sockets;
@@ -406,10 +407,7 @@ impl EventHub {
             Err(failure) => return reply(Err(failure), "ws", trace.as_ref(), &self.sql),
         };
         let pair = WebSocketPair::new()?;
-        let attachment = SocketAttachment {
-            user_id,
-            session_id: view.session_id.clone(),
-        };
+        let attachment = SocketAttachment::new(user_id, view.session_id.clone(), now);
         if let Err(detail) = sockets::accept(self.raw_state(), &pair.server, &attachment) {
             return reply(
                 Err(HubFailure::internal(detail)),
@@ -533,6 +531,9 @@ impl DurableObject for EventHub {
         Response::ok("ok")
     }
 
+    /// Decided by `domain::socket_rules` before anything is read or written: over the allowance,
+    /// malformed or not a ping, a message costs nothing but this call; a ping is answered, and
+    /// refreshes the session's last-seen time (one transaction) at most once per interval.
     async fn websocket_message(
         &self,
         ws: WebSocket,
@@ -541,33 +542,43 @@ impl DurableObject for EventHub {
         let Some(attachment) = sockets::attachment(&ws) else {
             return Ok(());
         };
-        let WebSocketIncomingMessage::String(text) = message else {
+        let message = match &message {
+            WebSocketIncomingMessage::String(text) => SocketMessage::Text(text),
+            WebSocketIncomingMessage::Binary(_) => SocketMessage::Binary,
+        };
+        let now = now_ms();
+        let (verdict, meter) = socket_rules::on_message(&attachment.meter, message, now);
+        if let Some(meter) = meter {
+            // Kept in memory by the runtime (and across hibernation), not in storage. The
+            // spend is recorded before the message may cost anything: were the attachment
+            // refused (at this size it is not), the allowance would never shrink, so the
+            // message is dropped instead.
+            let changed = SocketAttachment {
+                meter,
+                ..attachment.clone()
+            };
+            if ws.serialize_attachment(&changed).is_err() {
+                return Ok(());
+            }
+        }
+        let SocketVerdict::Pong { touch } = verdict else {
             return Ok(());
         };
-        match serde_json::from_str::<SocketRequest>(&text) {
-            Ok(SocketRequest::Ping) => {
-                let now = now_ms();
-                let user_id = attachment.user_id;
-                match self.run(now, move |core| core.touch(user_id)) {
-                    Ok(done) => self.after_commit(done.after, now, Flush::Background).await,
-                    Err(failure) => hub_log(
-                        Level::Error,
-                        "socket touch failed",
-                        None,
-                        &self.sql,
-                        json!({"code": failure.code, "detail": failure.detail}),
-                    ),
-                }
-                sockets::send(&ws, &SocketPush::Pong);
+        if touch {
+            let user_id = attachment.user_id;
+            match self.run(now, move |core| core.touch(user_id)) {
+                Ok(done) => self.after_commit(done.after, now, Flush::Background).await,
+                // At most once per touch interval per socket, so this cannot flood the log.
+                Err(failure) => hub_log(
+                    Level::Error,
+                    "socket touch failed",
+                    None,
+                    &self.sql,
+                    json!({"code": failure.code, "detail": failure.detail}),
+                ),
             }
-            Err(_) => hub_log(
-                Level::Info,
-                "ignored socket message",
-                None,
-                &self.sql,
-                json!({}),
-            ),
         }
+        sockets::send(&ws, &SocketPush::Pong);
         Ok(())
     }
 

@@ -13,10 +13,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::event_workflow::EventStatus;
+// Which socket messages count is a domain rule; the wire names it here with the pushes.
 use crate::domain::ledger::{
     ClassAvailability, ClassStatus, Hold, LedgerError, ReserveRequest, SaleSettings, SaleState,
     TicketClassSpec,
 };
+use crate::domain::socket_rules::SocketMeter;
+pub use crate::domain::socket_rules::SocketRequest;
 use crate::domain::waitroom::{
     format_rfc3339_millis, CheckoutOutcome, ClosedReason, SessionEndReason, SessionStatus,
     WaitroomConfig, WaitroomError, WaitroomRejection, WaitroomSessionView,
@@ -453,20 +456,27 @@ impl SocketPush {
     }
 }
 
-/// What a fan's socket may send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum SocketRequest {
-    /// Counts as "seen" (the fan is not skipped as idle); answered with `pong`.
-    Ping,
-}
-
-/// What the object keeps on each hibernating socket: whose it is.
+/// What the object keeps on each hibernating socket: whose it is, and what it has spent
+/// (`domain::socket_rules`). `meter` defaults so a socket accepted before it existed still
+/// reads (as a fresh meter).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SocketAttachment {
     pub user_id: String,
     pub session_id: String,
+    #[serde(default)]
+    pub meter: SocketMeter,
+}
+
+impl SocketAttachment {
+    /// A socket accepted at `now`.
+    pub fn new(user_id: String, session_id: String, now: i64) -> Self {
+        SocketAttachment {
+            user_id,
+            session_id,
+            meter: SocketMeter::opened(now),
+        }
+    }
 }
 
 /// The pre-queue shuffle seed: HMAC-SHA256(JWT_SECRET, "prequeue:" + event id), first 8 bytes.
@@ -813,6 +823,18 @@ mod tests {
             serde_json::from_value::<SocketRequest>(json!({"type": "ping"})).unwrap(),
             SocketRequest::Ping
         );
+    }
+
+    #[test]
+    fn a_socket_attachment_from_before_the_meter_still_reads() {
+        let old: SocketAttachment =
+            serde_json::from_value(json!({"userId": "u", "sessionId": "s"})).unwrap();
+        assert_eq!(old.user_id, "u");
+        assert_eq!(old.meter, SocketMeter::default());
+        let new = SocketAttachment::new("u".into(), "s".into(), 7);
+        let round: SocketAttachment =
+            serde_json::from_value(serde_json::to_value(&new).unwrap()).unwrap();
+        assert_eq!(round, new);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The waitroom's hibernating WebSockets: accepting a fan's socket (tagged with the user so
-//! pushes and presence checks find it without waking every socket), and sending pushes.
+//! pushes and presence checks find it without waking every socket, within the fan's cap), and
+//! sending pushes.
 //!
 //! workers-rs's `State` socket helpers unwrap the runtime's answers; these call the raw
 //! `DurableObjectState` instead so that a refusal is an error, not a panic.
@@ -17,13 +18,32 @@ use super::hub_log::hub_log;
 use super::protocol::{user_tag, SocketAttachment, SocketPush};
 use super::sql_waitroom::SqlWaitroomStore;
 use super::txn::js_error_text;
+use crate::domain::socket_rules::{
+    replaced_by_new_socket, SOCKET_REPLACED_CLOSE_CODE, SOCKET_REPLACED_REASON,
+};
 
-/// Hands the socket to the runtime (hibernatable) and records whose it is.
+/// Hands the socket to the runtime (hibernatable) and records whose it is, first closing the
+/// fan's oldest sockets beyond the cap (`domain::socket_rules::replaced_by_new_socket`).
 pub fn accept(
     state: &DurableObjectState,
     server: &WebSocket,
     attachment: &SocketAttachment,
 ) -> Result<(), String> {
+    let open: Vec<(WebSocket, SocketAttachment)> = of_user(state, &attachment.user_id)
+        .into_iter()
+        .filter(is_open)
+        .filter_map(|ws| self::attachment(&ws).map(|a| (ws, a)))
+        .collect();
+    let meters: Vec<_> = open.iter().map(|(_, a)| a.meter).collect();
+    for index in replaced_by_new_socket(&meters) {
+        if let Some((ws, _)) = open.get(index) {
+            // A socket that closed meanwhile refuses; it is gone either way.
+            let _ = ws.close(
+                Some(SOCKET_REPLACED_CLOSE_CODE),
+                Some(SOCKET_REPLACED_REASON),
+            );
+        }
+    }
     state
         .accept_websocket_with_tags(
             server.as_ref(),
@@ -44,6 +64,13 @@ pub fn all(state: &DurableObjectState) -> Vec<WebSocket> {
         .get_websockets()
         .map(|sockets| sockets.into_iter().map(WebSocket::from).collect())
         .unwrap_or_default()
+}
+
+/// Not yet closing: a socket this object already closed still shows among the runtime's
+/// sockets until its closing handshake ends, and must not count against the fan's cap.
+fn is_open(ws: &WebSocket) -> bool {
+    let raw: &worker::web_sys::WebSocket = ws.as_ref();
+    raw.ready_state() == worker::web_sys::WebSocket::OPEN
 }
 
 fn of_user(state: &DurableObjectState, user_id: &str) -> Vec<WebSocket> {

@@ -22,7 +22,7 @@ const DYNAMIC = {
   "status.": ["DRAFT", "CONFIGURED", "APPROVED", "PUBLISHED", "CANCELLED"],
   "role.": ["admin", "editor", "viewer", "staff"],
   "ticket.status.": ["VALID", "CHECKED_IN", "VOID"],
-  "waitroom.connection.": ["off", "connecting", "live", "reconnecting"],
+  "waitroom.connection.": ["off", "connecting", "live", "reconnecting", "elsewhere"],
   "waitroom.ended.": ["LEFT", "COMPLETED", "EXPIRED", "none"],
 };
 

@@ -5,7 +5,8 @@
 // test follows stay QUEUED: the second sees position 2, then 1 when the first leaves, pushed
 // over the WebSocket without a reload. A third fan's socket is cut and comes back. When the
 // slot holder leaves, the second fan is admitted and the page moves on to checkout; from there
-// a ticket is held, paid in the sandbox and the order page shows it completed.
+// a ticket is held, paid in the sandbox and the order page shows it completed. A fourth fan's
+// page, its socket replaced by newer ones of the same fan, polls instead of reconnecting.
 //
 // Needs `bash scripts/build.sh` (build/) and /usr/bin/chromium (scripts/setup.sh installs it;
 // CHROMIUM_PATH points elsewhere). Screenshots go to test-results/browser/ (git-ignored).
@@ -121,7 +122,7 @@ before(async () => {
   const organizer = await registerAndLogin(`organizer-${suffix}@example.com`);
   const admin = await registerAndLogin("admin@ticketbottle.dev");
   holder = await registerAndLogin(`holder-${suffix}@example.com`);
-  fans.emails = Object.fromEntries(["first", "second", "third"].map((n) => [n, `${n}-${suffix}@example.com`]));
+  fans.emails = Object.fromEntries(["first", "second", "third", "fourth"].map((n) => [n, `${n}-${suffix}@example.com`]));
   for (const email of Object.values(fans.emails)) await registerAndLogin(email, { login: false });
 
   const now = Date.now();
@@ -243,6 +244,43 @@ describe("the waitroom page", () => {
     assert.equal(routes.length, 2, "the page did not open a new socket");
     await sees(third.page, "#position", "2");
     noProblems(third);
+  });
+
+  test("a socket replaced by newer ones of the same fan (4409) polls instead of reconnecting", async () => {
+    const fourth = await openFan("fourth");
+    let opened = 0;
+    fourth.page.on("websocket", () => (opened += 1));
+    await enterWaitroom(fourth, fans.emails.fourth);
+    await sees(fourth.page, "#position", "3");
+    assert.equal(opened, 1);
+
+    // The same fan on other devices: the server keeps 4 sockets per fan, so the fourth of
+    // these closes the page's, the oldest.
+    const { accessToken } = await api("/api/auth/login", { body: { email: fans.emails.fourth, password: PASSWORD } });
+    const url = `${app.url.replace(/^http/, "ws")}/api/events/${event.id}/waitroom/ws?token=${encodeURIComponent(accessToken)}`;
+    const others = [];
+    for (let i = 0; i < 4; i++) {
+      const ws = new WebSocket(url);
+      await new Promise((resolve, reject) => {
+        ws.onopen = resolve;
+        ws.onerror = () => reject(new Error("a socket of the same fan did not open"));
+      });
+      others.push(ws);
+    }
+    await sees(fourth.page, "#connection", "live in your newer tab; this one updates every few seconds");
+    // Longer than the first reconnect back-off (at most 1.25 s): no new socket.
+    await new Promise((r) => setTimeout(r, 2_500));
+    assert.equal(opened, 1, "the replaced page opened another socket");
+    assert.ok(others.every((ws) => ws.readyState === WebSocket.OPEN), "the newer sockets were closed");
+
+    // Shown again, the page takes a socket back.
+    for (const ws of others) ws.close();
+    await fourth.page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+    await sees(fourth.page, "#connection", "live");
+    assert.equal(opened, 2);
+    await sees(fourth.page, "#position", "3");
+    noProblems(fourth);
+    await fourth.context.close();
   });
 
   test("admission moves the fan on to checkout", async () => {

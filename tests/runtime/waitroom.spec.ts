@@ -1,7 +1,7 @@
 // The waitroom through the Worker's HTTP API and WebSocket route: join, positions, leave,
-// admission with a checkout token, and the socket's authentication.
-import { SELF, env, runDurableObjectAlarm } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+// admission with a checkout token, the socket's authentication, and what a flooding socket costs.
+import { SELF, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
 import { BASE, call, expectProblem, json, registerAndLogin } from "./helpers";
 import { publishedEvent } from "./fixtures";
 
@@ -110,6 +110,144 @@ describe("the live socket", () => {
     const admitted = await until(() => seen.find((m) => m.type === "admitted"), "admitted message");
     expect(admitted.checkoutToken).toBeTruthy();
     expect((await session(event.id, c.token)).status).toBe("ADMITTED");
+    ws.close();
+  });
+});
+
+/**
+ * From now on, counts the event object's storage transactions and the socket messages it has
+ * finished handling. The test runs in the object's isolate, so the counters are shared; the
+ * object reaches `transactionSync` through its storage object, which this wraps. The alarm
+ * armed by earlier requests (an outbox hand-on) runs first, so the window sees only what the
+ * sockets cause.
+ */
+async function watchHub(eventId: string) {
+  await runDurableObjectAlarm(hub(eventId));
+  const seen = { transactions: 0, handled: 0 };
+  await runInDurableObject(hub(eventId), async (instance: any, state: DurableObjectState) => {
+    const storage = state.storage as any;
+    const transactionSync = storage.transactionSync.bind(storage);
+    storage.transactionSync = (work: () => unknown) => {
+      seen.transactions++;
+      return transactionSync(work);
+    };
+    const handle = instance.webSocketMessage.bind(instance);
+    instance.webSocketMessage = async (...args: unknown[]) => {
+      try {
+        return await handle(...args);
+      } finally {
+        seen.handled++;
+      }
+    };
+  });
+  return seen;
+}
+
+/** A fan in the queue with an open socket that has had its position. */
+async function queuedFanWithSocket(eventId: string, token?: string) {
+  const fan = token ?? (await registerAndLogin()).token;
+  await join(eventId, fan);
+  const ws = (await openSocket(eventId, fan)).webSocket!;
+  ws.accept();
+  const seen = messages(ws);
+  const closed: { code?: number; reason?: string } = {};
+  ws.addEventListener("close", (e) => {
+    Object.assign(closed, { code: e.code, reason: e.reason });
+  });
+  await until(() => seen.find((m) => m.type === "position"), "position on connect");
+  return { token: fan, ws, seen, closed };
+}
+
+/** An on-sale whose one checkout slot is taken, so fans who join now stay queued. */
+async function busyWaitroom() {
+  const event = await publishedEvent({ allowWaitRoom: true, waitroom: { maxConcurrentCheckouts: 1 } });
+  await join(event.id, (await registerAndLogin()).token);
+  await runDurableObjectAlarm(hub(event.id));
+  return event;
+}
+
+const ping = JSON.stringify({ type: "ping" });
+const pongs = (seen: any[]) => seen.filter((m) => m.type === "pong").length;
+
+describe("a socket that floods the object", () => {
+  it("answers 1,000 pings with a few pongs and no storage transaction, and stays usable", async () => {
+    const event = await busyWaitroom();
+    const { token, ws, seen } = await queuedFanWithSocket(event.id);
+    const watched = await watchHub(event.id);
+
+    for (let i = 0; i < 1000; i++) ws.send(ping);
+    await until(() => watched.handled >= 1000, "the object handled every ping", 20_000);
+
+    // The allowance is a burst of 5 and one more a second: a flood earns a handful of pongs.
+    expect(pongs(seen)).toBeGreaterThanOrEqual(1);
+    expect(pongs(seen)).toBeLessThanOrEqual(30);
+    // The connect just counted as seen, so no ping needed the session's last-seen time.
+    expect(watched.transactions).toBe(0);
+
+    // Once the allowance refills, the same socket is answered again.
+    const before = pongs(seen);
+    await new Promise((r) => setTimeout(r, 1_100));
+    ws.send(ping);
+    await until(() => pongs(seen) > before, "a pong after the allowance refilled");
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    expect(watched.transactions).toBe(0);
+    ws.close();
+
+    // The counter does see the object's transactions: a poll of the session is one.
+    await session(event.id, token);
+    expect(watched.transactions).toBeGreaterThan(0);
+  });
+
+  it("keeps at most four sockets per fan: a fifth closes the oldest with 4409", async () => {
+    const event = await busyWaitroom();
+    const first = await queuedFanWithSocket(event.id);
+    const others = [];
+    for (let i = 0; i < 4; i++) others.push(await queuedFanWithSocket(event.id, first.token));
+
+    await until(() => first.closed.code, "the oldest socket closed");
+    expect(first.closed).toEqual({ code: 4409, reason: "replaced by a newer socket of this fan" });
+    for (const socket of others) {
+      expect(socket.closed.code).toBeUndefined();
+      socket.ws.send(ping);
+      await until(() => pongs(socket.seen) > 0, "a pong on a socket within the cap");
+      socket.ws.close();
+    }
+  });
+
+  it("drops garbage without a transaction, a log line or closing the socket", async () => {
+    const event = await busyWaitroom();
+    const { token, ws, seen, closed } = await queuedFanWithSocket(event.id);
+    const watched = await watchHub(event.id);
+    const lines: unknown[] = [];
+    let fromSockets: unknown[] = [];
+    let transactions = -1;
+    const spies = (["log", "info", "warn", "error"] as const).map((level) =>
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void lines.push(args)),
+    );
+    try {
+      ws.send("not json");
+      ws.send(JSON.stringify({ type: "shout", text: "let me in" }));
+      // A ping padded past the size a ping needs is not read at all.
+      ws.send(JSON.stringify({ type: "ping", padding: "x".repeat(64 * 1024) }));
+      ws.send(new Uint8Array([1, 2, 3]));
+      ws.send(ping);
+      await until(() => pongs(seen) > 0, "a pong for the one real ping");
+      await until(() => watched.handled >= 5, "every message handled");
+      fromSockets = [...lines];
+      transactions = watched.transactions;
+      // The spies and the counter do catch the Worker's work: a session poll logs a line and
+      // runs a transaction.
+      await session(event.id, token);
+      expect(lines.length).toBeGreaterThan(fromSockets.length);
+      expect(watched.transactions).toBeGreaterThan(transactions);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    expect(pongs(seen)).toBe(1);
+    expect(transactions).toBe(0);
+    expect(fromSockets).toEqual([]);
+    expect(closed.code).toBeUndefined();
+    expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.close();
   });
 });
