@@ -18,6 +18,9 @@
 //! - A crash between a provider's answer and our write is safe because every request carries a
 //!   key derived from the refund id: ZaloPay deduplicates `m_refund_id`; VNPay refuses a second
 //!   refund of one transaction (code 94), which we read as "already refunded".
+//! - A REFUNDED order gives back more than money: its tickets are voided at the event's door
+//!   (always: a refunded ticket must let nobody in), and its units go back on sale only while
+//!   the event has not started ([`tickets_go_back_on_sale`]); after that nobody can use them.
 //! - Time is passed in; nothing here performs I/O.
 
 use std::fmt;
@@ -177,6 +180,12 @@ pub fn check_refundable(order: OrderStanding<'_>) -> Result<(), RefundRefusal> {
             "Only a COMPLETED order can be refunded; this one is {status}."
         ))),
     }
+}
+
+/// Whether a refunded order's tickets return to sale: only before the event starts (from its
+/// start on, a seat given back cannot be sold to anyone who could still use it).
+pub fn tickets_go_back_on_sale(event_starts_at_ms: i64, now_ms: i64) -> bool {
+    now_ms < event_starts_at_ms
 }
 
 /// How a provider gives money back.
@@ -459,6 +468,15 @@ mod tests {
             Step::Act { refund, .. } => refund,
             other => panic!("expected to act, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn refunded_tickets_go_back_on_sale_only_before_the_event_starts() {
+        let starts = NOW + 3_600_000;
+        assert!(tickets_go_back_on_sale(starts, NOW));
+        assert!(tickets_go_back_on_sale(starts, starts - 1));
+        assert!(!tickets_go_back_on_sale(starts, starts));
+        assert!(!tickets_go_back_on_sale(starts, starts + 1));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::protocol::{
 };
 use crate::domain::ledger::{
     ClassAvailability, ClassStatus, ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest,
-    TicketClassSpec,
+    ReturnOutcome, TicketClassSpec,
 };
 use crate::domain::waitroom::CheckoutOutcome;
 use crate::error::ApiError;
@@ -158,6 +158,14 @@ impl EventHubClient {
 
     pub async fn release(&self, order_id: &str) -> Result<ReleaseOutcome, HubCallError> {
         self.call(&HubRequest::Release {
+            order_id: order_id.to_owned(),
+        })
+        .await
+    }
+
+    /// Puts a refunded order's sold tickets back on sale; a repeat answers `AlreadyReturned`.
+    pub async fn return_sold(&self, order_id: &str) -> Result<ReturnOutcome, HubCallError> {
+        self.call(&HubRequest::ReturnSold {
             order_id: order_id.to_owned(),
         })
         .await

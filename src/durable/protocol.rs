@@ -172,6 +172,9 @@ pub enum HubRequest {
     Confirm { order_id: String },
     /// Reply: the ledger's `ReleaseOutcome`.
     Release { order_id: String },
+    /// A refunded order's sold tickets go back on sale, once. Reply: the ledger's
+    /// `ReturnOutcome`.
+    ReturnSold { order_id: String },
     /// Reply: [`SessionReply`] (always with a session).
     Join { user_id: String },
     /// The caller's latest session; also counts as "seen". Reply: [`SessionReply`].
@@ -202,6 +205,7 @@ impl HubRequest {
             HubRequest::ReserveForCheckout { .. } => "reserveForCheckout",
             HubRequest::Confirm { .. } => "confirm",
             HubRequest::Release { .. } => "release",
+            HubRequest::ReturnSold { .. } => "returnSold",
             HubRequest::Join { .. } => "join",
             HubRequest::Session { .. } => "session",
             HubRequest::Leave { .. } => "leave",

@@ -8,8 +8,8 @@ use super::hub_store::{HubMetaStore, OutboxStore};
 use super::outbox::OutboxMessage;
 use super::protocol::EventSetup;
 use super::sql_outbox;
-use super::sqlite::{exec, first, int, run_script, text, SqlResult};
-use crate::domain::ledger::{StoreError, LEDGER_SCHEMA};
+use super::sqlite::{add_missing_columns, exec, first, int, run_script, text, SqlResult};
+use crate::domain::ledger::{StoreError, LEDGER_ADDED_COLUMNS, LEDGER_SCHEMA};
 use crate::domain::waitroom::WAITROOM_SCHEMA;
 
 /// The object's own bookkeeping: the synced event setup and small named values.
@@ -29,6 +29,7 @@ const WAITROOM_WAKE_KEY: &str = "waitroom_wake_at";
 /// Creates every table the object uses (idempotent; run when the object starts).
 pub fn ensure_schema(sql: &SqlStorage) -> SqlResult<()> {
     run_script(sql, LEDGER_SCHEMA)?;
+    add_missing_columns(sql, LEDGER_ADDED_COLUMNS)?;
     run_script(sql, WAITROOM_SCHEMA)?;
     run_script(sql, sql_outbox::OUTBOX_SCHEMA)?;
     run_script(sql, HUB_SCHEMA)

@@ -18,7 +18,7 @@ const CLASS_COLUMNS: &str = "id, total, reserved, sold, status, sale_start_at AS
 
 const HOLD_COLUMNS: &str = "order_id AS orderId, user_id AS userId, items_json AS itemsJson, \
      quantity, state, created_at AS createdAt, expires_at AS expiresAt, updated_at AS updatedAt, \
-     refusal_reason AS refusalReason, refused_at AS refusedAt";
+     refusal_reason AS refusalReason, refused_at AS refusedAt, returned_at AS returnedAt";
 
 /// A class row as a JSON object with [`TicketClass`]'s field names.
 const CLASS_JSON: &str = "json_object('id', id, 'total', total, 'reserved', reserved, \
@@ -28,7 +28,7 @@ const CLASS_JSON: &str = "json_object('id', id, 'total', total, 'reserved', rese
 const HOLD_JSON: &str = "json_object('orderId', order_id, 'userId', user_id, \
      'itemsJson', items_json, 'quantity', quantity, 'state', state, 'createdAt', created_at, \
      'expiresAt', expires_at, 'updatedAt', updated_at, 'refusalReason', refusal_reason, \
-     'refusedAt', refused_at)";
+     'refusedAt', refused_at, 'returnedAt', returned_at)";
 
 // The one-document queries, built once: they run on every reserve, release and page view.
 
@@ -40,7 +40,8 @@ static RESERVE_READS: LazyLock<String> = LazyLock::new(|| {
            'maxTicketsPerUser', max_tickets_per_user, 'saleStartsAt', sale_starts_at, \
            'saleEndsAt', sale_ends_at) FROM ledger_settings WHERE id = 1)), \
          'userCommittedQuantity', (SELECT COALESCE(SUM(quantity), 0) FROM holds \
-           WHERE user_id = ?2 AND state IN ('ACTIVE', 'CONFIRMED')), \
+           WHERE user_id = ?2 AND state IN ('ACTIVE', 'CONFIRMED') \
+             AND returned_at IS NULL), \
          'classes', json((SELECT json_group_array({CLASS_JSON}) FROM ticket_classes \
            WHERE id IN (SELECT value FROM json_each(?3)))))"
     )
@@ -167,7 +168,7 @@ impl LedgerStore for SqlLedgerStore {
         let sum: Option<Quantity> = first(
             &self.sql,
             "SELECT COALESCE(SUM(quantity), 0) AS quantity FROM holds \
-             WHERE user_id = ? AND state IN ('ACTIVE', 'CONFIRMED')",
+             WHERE user_id = ? AND state IN ('ACTIVE', 'CONFIRMED') AND returned_at IS NULL",
             vec![text(user_id)],
         )?;
         Ok(sum.map_or(0, |s| s.quantity))
@@ -280,10 +281,11 @@ impl LedgerStore for SqlLedgerStore {
             exec(
                 &self.sql,
                 "INSERT INTO holds (order_id, user_id, items_json, quantity, state, created_at, \
-                 expires_at, updated_at, refusal_reason, refused_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE SET \
+                 expires_at, updated_at, refusal_reason, refused_at, returned_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (order_id) DO UPDATE SET \
                  state = excluded.state, updated_at = excluded.updated_at, \
-                 refusal_reason = excluded.refusal_reason, refused_at = excluded.refused_at",
+                 refusal_reason = excluded.refusal_reason, refused_at = excluded.refused_at, \
+                 returned_at = excluded.returned_at",
                 vec![
                     text(row.order_id),
                     text(row.user_id),
@@ -298,6 +300,7 @@ impl LedgerStore for SqlLedgerStore {
                         None => opt_text(None::<String>),
                     },
                     opt_int(row.refused_at)?,
+                    opt_int(row.returned_at)?,
                 ],
             )?;
         }

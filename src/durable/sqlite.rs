@@ -115,6 +115,23 @@ pub fn run_script(sql: &SqlStorage, script: &str) -> SqlResult<()> {
     Ok(())
 }
 
+/// Adds each `(table, column, statement)` whose column the table lacks: tables created before
+/// the column existed are not touched by `CREATE TABLE IF NOT EXISTS`.
+pub fn add_missing_columns(sql: &SqlStorage, added: &[(&str, &str, &str)]) -> SqlResult<()> {
+    #[derive(serde::Deserialize)]
+    struct Column {
+        name: String,
+    }
+    for (table, column, statement) in added {
+        // The table name is one of our constants; PRAGMA takes no bound parameters.
+        let present: Vec<Column> = rows(sql, &format!("PRAGMA table_info({table})"), Vec::new())?;
+        if !present.iter().any(|c| c.name == *column) {
+            exec(sql, statement, Vec::new())?;
+        }
+    }
+    Ok(())
+}
+
 /// Enough of a query to say which one failed, without its bound values.
 fn first_words(query: &str) -> &str {
     let end = query

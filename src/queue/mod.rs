@@ -8,6 +8,7 @@
 mod dead_letters;
 mod event_log;
 mod mail;
+mod refunded;
 pub mod refunds;
 mod saga;
 
@@ -66,7 +67,11 @@ pub async fn consume(batch: MessageBatch<Value>, env: Env) -> worker::Result<()>
                 refunds::handle(&env, body, &trace).await
             }
             Some((QueueKind::PaymentEvents, false)) => saga::handle(&env, body, &trace).await,
-            Some((QueueKind::DomainEvents, false)) => event_log::record(&env, body).await,
+            // Recorded first: a redelivery after a failed take-back records nothing twice.
+            Some((QueueKind::DomainEvents, false)) => match event_log::record(&env, body).await {
+                Ok(()) if refunded::handles(body) => refunded::take_back(&env, body, &trace).await,
+                recorded => recorded,
+            },
             None => Err(ApiError::internal(format!("no consumer for queue {queue}"))),
         };
         let fields = json!({

@@ -221,6 +221,21 @@ pub async fn find_with_role(
     Ok(records.pop().map(|record| (record, role)))
 }
 
+/// When the event starts (unix ms), if the event exists.
+pub async fn starts_at(db: &D1Database, event_id: &str) -> Result<Option<i64>, ApiError> {
+    #[derive(Deserialize)]
+    struct Row {
+        start_date: i64,
+    }
+    let row: Option<Row> = first(
+        db,
+        "SELECT start_date FROM events WHERE id = ?1",
+        &[text(event_id)],
+    )
+    .await?;
+    Ok(row.map(|r| r.start_date))
+}
+
 #[derive(Deserialize)]
 struct CountRow {
     n: i64,

@@ -48,6 +48,10 @@ pub async fn issue_if_completed(
     if order.status()? != OrderStatus::Completed {
         return Ok(0);
     }
+    // A refunded order keeps its COMPLETED status; its tickets are voided, never issued anew.
+    if order.refund_status.as_deref() == Some("REFUNDED") {
+        return Ok(0);
+    }
     let signer = crate::config::Settings::from_env(env)
         .ticket_signer()
         .ok_or_else(|| ApiError::Misconfigured("TICKET_SIGNING_KEY is not usable".into()))?;

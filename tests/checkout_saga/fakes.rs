@@ -679,6 +679,7 @@ impl FakeHub {
             expires_at: now + request.hold_for_ms.unwrap_or(DEFAULT_HOLD_MS),
             updated_at: now,
             refused_payment: None,
+            returned_at: None,
         };
         state.holds.insert(hold.order_id.clone(), hold.clone());
         Ok(hold)

@@ -1,11 +1,12 @@
 // Money back: refunds through the sandbox, VNPay and ZaloPay fakes (signed as the providers
 // sign), PayOS's manual path closed by a platform admin, provider errors retried, who may ask,
-// and a payment whose notification was lost completed by reconciliation.
+// what a refund takes back (tickets voided at the door, stock returned before the event), and a
+// payment whose notification was lost completed by reconciliation.
 import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { adminUser, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
-import { eventually, publishedEvent, type PublishedEvent } from "./fixtures";
+import { eventually, publishedEvent, ticketClasses, type PublishedEvent } from "./fixtures";
 
 const FAKE = (env as any).FAKE_PROVIDERS_URL as string;
 const PRICE = 150_000;
@@ -29,14 +30,14 @@ interface Bought {
   paymentUrl: string;
 }
 
-/** A published event and one PENDING order for one 150,000 VND ticket. */
-async function pendingOrder(paymentMethod: string, event?: PublishedEvent): Promise<Bought> {
+/** A published event and one PENDING order for `quantity` 150,000 VND tickets (one by default). */
+async function pendingOrder(paymentMethod: string, event?: PublishedEvent, quantity = 1, buyer?: TestUser): Promise<Bought> {
   event ??= await publishedEvent({ classes: [{ name: "GA", priceCents: PRICE, total: 5 }] });
-  const buyer = await registerAndLogin();
+  buyer ??= await registerAndLogin();
   const res = await call("/api/orders", {
     token: buyer.token,
     headers: { "Idempotency-Key": crypto.randomUUID() },
-    body: { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod },
+    body: { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity }], paymentMethod },
   });
   expect(res.status).toBe(201);
   const created = await json(res);
@@ -213,6 +214,85 @@ describe("who may refund what", () => {
     expect(Date.parse((await json(put)).event.config.refundableUntil)).toBe(Date.parse(refundableUntil));
     expect((await refund(b, b.buyer)).status).toBe(202);
     await refunded(b);
+  });
+});
+
+describe("what a refund takes back", () => {
+  /** A paid sandbox order of `quantity` tickets, once its tickets are issued. */
+  async function paidWithTickets(event: PublishedEvent, quantity: number, buyer?: TestUser) {
+    const b = await pendingOrder("sandbox", event, quantity, buyer);
+    await pay(b, "sandbox");
+    const o = await eventually(async () => {
+      const o = await orderOf(b);
+      return o.tickets?.length === quantity && o;
+    }, `order ${b.order.code} with its tickets`);
+    return { b, tickets: o.tickets as any[] };
+  }
+
+  async function ticketStatus(b: Bought, id: string) {
+    return (await json(await call(`/api/tickets/${id}`, { token: b.buyer.token }))).ticket.status;
+  }
+
+  const checkIn = (event: PublishedEvent, body: Record<string, unknown>) =>
+    call(`/api/events/${event.id}/check-ins`, { token: event.organizer.token, body });
+
+  it("before the event: the tickets are VOID at the door and back on sale, and the buyer may buy again", async () => {
+    const event = await publishedEvent({ classes: [{ name: "GA", priceCents: PRICE, total: 5 }], maxTicketsPerUser: 2 });
+    const { b, tickets } = await paidWithTickets(event, 2);
+    const [before] = await ticketClasses(event.id);
+    expect(before).toMatchObject({ sold: 2, available: 3 });
+    // At the limit: the buyer cannot buy a third ticket while holding two.
+    const third = await call("/api/orders", {
+      token: b.buyer.token,
+      headers: { "Idempotency-Key": crypto.randomUUID() },
+      body: { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" },
+    });
+    await expectProblem(third, 422, "PURCHASE_LIMIT_EXCEEDED");
+
+    expect((await refund(b, b.event.organizer)).status).toBe(202);
+    await refunded(b);
+
+    // Voided through the event's door: a check-in a moment later is refused.
+    await eventually(async () => {
+      const res = await checkIn(event, { qr: tickets[0].qr });
+      return res.status === 409 && (await json(res)).code === "TICKET_VOID";
+    }, "check-in refused as TICKET_VOID");
+    await expectProblem(await checkIn(event, { code: tickets[1].code }), 409, "TICKET_VOID");
+    for (const t of tickets) {
+      await eventually(async () => (await ticketStatus(b, t.id)) === "VOID", `ticket ${t.code} VOID`);
+    }
+    const after = await eventually(async () => {
+      const [c] = await ticketClasses(event.id);
+      return c.available === before.available + 2 && c;
+    }, "the two tickets back on sale");
+    expect(after).toMatchObject({ total: 5, reserved: 0, sold: 0, available: 5 });
+    const stats = await json(await call(`/api/events/${event.id}/check-ins/stats`, { token: event.organizer.token }));
+    expect(stats.items).toEqual([{ ticketClassId: event.classes[0].id, name: "GA", sold: 0, checkedIn: 0 }]);
+
+    // Returned tickets no longer count toward the buyer's limit; each is returned once.
+    await paidWithTickets(event, 2, b.buyer);
+    const [rebought] = await ticketClasses(event.id);
+    expect(rebought).toMatchObject({ sold: 2, available: 3 });
+    const voided = await json(await call(`/api/events/${event.id}/log?type=TICKET_VOIDED`, { token: event.organizer.token }));
+    expect(voided.items.map((e: any) => e.data.ticketId).sort()).toEqual(tickets.map((t) => t.id).sort());
+  });
+
+  it("after the event has started: the tickets are VOID but not put back on sale", async () => {
+    const event = await publishedEvent({ classes: [{ name: "GA", priceCents: PRICE, total: 5 }] });
+    const { b, tickets } = await paidWithTickets(event, 1);
+    // The doors opened a minute ago (only the start moves; the end stays after it).
+    await env.DB.prepare("UPDATE events SET start_date = ?1 WHERE id = ?2").bind(Date.now() - 60_000, event.id).run();
+
+    expect((await refund(b, b.event.organizer)).status).toBe(202);
+    await refunded(b);
+    await eventually(async () => (await ticketStatus(b, tickets[0].id)) === "VOID", "ticket VOID");
+    await expectProblem(await checkIn(event, { qr: tickets[0].qr }), 409, "TICKET_VOID");
+    // The stock would be returned right after the void; give it that long, then some.
+    for (let i = 0; i < 10; i++) {
+      const [c] = await ticketClasses(event.id);
+      expect(c).toMatchObject({ sold: 1, available: 4 });
+      await new Promise((r) => setTimeout(r, 200));
+    }
   });
 });
 

@@ -53,7 +53,7 @@ impl LedgerStore for MemoryLedgerStore {
             .holds
             .values()
             .filter(|hold| hold.user_id == user_id)
-            .filter(|hold| matches!(hold.state, HoldState::Active | HoldState::Confirmed))
+            .filter(|hold| hold.counts_toward_limit())
             .map(Hold::quantity)
             .sum())
     }
@@ -96,6 +96,16 @@ impl LedgerStore for MemoryLedgerStore {
             return Err(StoreError::Unavailable(format!(
                 "CHECK constraint failed: reserved + sold <= total for class {}",
                 class.id
+            )));
+        }
+        if let Some(hold) = changes
+            .holds
+            .iter()
+            .find(|hold| hold.returned_at.is_some() && hold.state != HoldState::Confirmed)
+        {
+            return Err(StoreError::Unavailable(format!(
+                "CHECK constraint failed: returned_at IS NULL OR state = 'CONFIRMED' for hold {}",
+                hold.order_id
             )));
         }
         if let Some(settings) = &changes.settings {

@@ -3,8 +3,8 @@
 //! Pure and deterministic: no `worker` types, no clock (every operation takes `now` in unix
 //! milliseconds), no randomness. State lives behind [`LedgerStore`], which the event's Durable
 //! Object implements on its SQLite storage ([`LEDGER_SCHEMA`]) and tests implement with
-//! [`MemoryLedgerStore`]. Each operation reads only the rows it needs (reserve, confirm and
-//! release each in one store call, [`LedgerStore::reserve_reads`] or
+//! [`MemoryLedgerStore`]. Each operation reads only the rows it needs (reserve, confirm,
+//! release and return each in one store call, [`LedgerStore::reserve_reads`] or
 //! [`LedgerStore::hold_with_classes`], which the SQL store answers with one query), computes
 //! every change first, and hands them to the store in one [`LedgerStore::commit`], so a
 //! rejected or failed operation leaves nothing half-written.
@@ -12,7 +12,8 @@
 //! Invariants, for every ticket class after every operation:
 //! - `reserved + sold <= total`;
 //! - `reserved` is the sum of the class's quantities over ACTIVE holds;
-//! - `sold` is the sum of the class's quantities over CONFIRMED holds.
+//! - `sold` is the sum of the class's quantities over CONFIRMED holds whose tickets were not
+//!   returned (`returnedAt` unset).
 //!
 //! Counters are stored on the class row and moved together with the hold that explains them,
 //! rather than recomputed by scanning holds, because an on-sale can hold tens of thousands of holds.
@@ -29,6 +30,11 @@
 //!   `SALE_NOT_OPEN`, like an event that is not on sale. A PAUSED class is `CLASS_NOT_ON_SALE`.
 //! - `maxTicketsPerUser` counts tickets (not orders) across classes, over the user's ACTIVE and
 //!   CONFIRMED holds; it is checked when tickets are reserved, not again when they are paid.
+//!   Tickets returned by a refund no longer count: the buyer may buy them again.
+//! - A refunded order's tickets go back on sale through `return_sold`, exactly once per order.
+//!   The hold stays CONFIRMED with `returnedAt` set (a fact added to the sale, not a new state,
+//!   so live objects keep their `holds.state` CHECK): a payment message redelivered afterwards
+//!   gets `Confirmed` and sells nothing again.
 //! - A payment is never lost: `confirm` of an ACTIVE hold sells it even if its `expiresAt` has
 //!   passed but the expiry alarm has not run yet (the stock is still set aside for it). A payment
 //!   for an EXPIRED or RELEASED hold re-reserves-and-sells when every line still has stock, even if

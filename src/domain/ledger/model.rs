@@ -118,6 +118,16 @@ impl TicketClass {
             .ok_or_else(|| corrupt(format!("sold counter of class {} overflows", self.id)))?;
         Ok(())
     }
+
+    pub(super) fn take_back_sold(&mut self, quantity: u32) -> Result<(), LedgerError> {
+        self.sold = self.sold.checked_sub(quantity).ok_or_else(|| {
+            corrupt(format!(
+                "class {} has {} sold, fewer than a hold's {quantity}",
+                self.id, self.sold
+            ))
+        })?;
+        Ok(())
+    }
 }
 
 /// What the organizer sets on a ticket class; counters are the ledger's own business.
@@ -164,7 +174,8 @@ impl From<&TicketClass> for ClassAvailability {
     }
 }
 
-/// Where a hold is in its life. Only ACTIVE holds count in `reserved`, only CONFIRMED in `sold`.
+/// Where a hold is in its life. Only ACTIVE holds count in `reserved`, only CONFIRMED ones in
+/// `sold`, and only until their tickets are returned ([`Hold::returned_at`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HoldState {
@@ -243,12 +254,28 @@ pub struct Hold {
     /// When the hold last changed state (its creation time until then).
     pub updated_at: Millis,
     pub refused_payment: Option<RefusedPayment>,
+    /// When a CONFIRMED hold's tickets went back on sale after a refund. A fact added to the
+    /// CONFIRMED state rather than a state of its own: the tickets were paid for and sold, and
+    /// the `holds.state` CHECK of live objects cannot be widened in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returned_at: Option<Millis>,
 }
 
 impl Hold {
     /// Tickets across all lines, as counted against `maxTicketsPerUser`.
     pub fn quantity(&self) -> u64 {
         self.items.iter().map(|item| u64::from(item.quantity)).sum()
+    }
+
+    /// Whether the hold's tickets count in `sold` (CONFIRMED and not returned).
+    pub fn holds_sold_tickets(&self) -> bool {
+        self.state == HoldState::Confirmed && self.returned_at.is_none()
+    }
+
+    /// Whether the hold's tickets count against its user's `maxTicketsPerUser`: held or sold,
+    /// and not handed back by a refund (the buyer no longer has them).
+    pub fn counts_toward_limit(&self) -> bool {
+        self.state == HoldState::Active || self.holds_sold_tickets()
     }
 }
 
@@ -267,6 +294,8 @@ pub struct HoldRow {
     pub updated_at: Millis,
     pub refusal_reason: Option<RefusalReason>,
     pub refused_at: Option<Millis>,
+    #[serde(default)]
+    pub returned_at: Option<Millis>,
 }
 
 impl TryFrom<&Hold> for HoldRow {
@@ -286,6 +315,7 @@ impl TryFrom<&Hold> for HoldRow {
             updated_at: hold.updated_at,
             refusal_reason: hold.refused_payment.map(|refusal| refusal.reason),
             refused_at: hold.refused_payment.map(|refusal| refusal.at),
+            returned_at: hold.returned_at,
         })
     }
 }
@@ -316,6 +346,7 @@ impl TryFrom<HoldRow> for Hold {
             expires_at: row.expires_at,
             updated_at: row.updated_at,
             refused_payment,
+            returned_at: row.returned_at,
         })
     }
 }
@@ -342,6 +373,20 @@ pub enum ReleaseOutcome {
     AlreadyExpired(Hold),
     /// The tickets are sold; releasing does not take them back (that is a refund's business).
     AlreadyConfirmed(Hold),
+    UnknownOrder,
+}
+
+/// The answer to returning a refunded order's tickets to sale; only `Returned` changed anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "hold", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReturnOutcome {
+    /// The hold's units left `sold`: they are available again.
+    Returned(Hold),
+    /// An earlier return already gave them back (a redelivered refund message).
+    AlreadyReturned(Hold),
+    /// The hold never sold tickets (still ACTIVE, lapsed, released or its payment refused):
+    /// nothing to give back.
+    NotSold(Hold),
     UnknownOrder,
 }
 

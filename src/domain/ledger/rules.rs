@@ -347,6 +347,7 @@ impl<S: LedgerStore> Ledger<S> {
             expires_at,
             updated_at: now,
             refused_payment: None,
+            returned_at: None,
         };
         self.store.commit(&LedgerChanges {
             settings: None,
@@ -454,6 +455,41 @@ impl<S: LedgerStore> Ledger<S> {
             holds: vec![hold.clone()],
         })?;
         Ok(ReleaseOutcome::Released(hold))
+    }
+
+    /// Puts a refunded order's sold tickets back on sale: its units leave `sold` once. A repeat
+    /// is `AlreadyReturned` and changes nothing; a hold that never sold is `NotSold`. The hold
+    /// stays CONFIRMED with `returned_at` set, so a redelivered payment's `confirm` answers
+    /// `Confirmed` from the stored hold and never sells those units to the order again.
+    pub fn return_sold(
+        &mut self,
+        order_id: &str,
+        now: Millis,
+    ) -> Result<ReturnOutcome, LedgerError> {
+        let Some(HoldWithClasses { mut hold, classes }) = self.store.hold_with_classes(order_id)?
+        else {
+            return Ok(ReturnOutcome::UnknownOrder);
+        };
+        if hold.returned_at.is_some() {
+            return Ok(ReturnOutcome::AlreadyReturned(hold));
+        }
+        if hold.state != HoldState::Confirmed {
+            return Ok(ReturnOutcome::NotSold(hold));
+        }
+        let mut edits = ClassEdits::read_ahead(classes);
+        for item in &hold.items {
+            edits
+                .of_hold(&self.store, &item.ticket_class_id)?
+                .take_back_sold(item.quantity)?;
+        }
+        hold.returned_at = Some(now);
+        hold.updated_at = now;
+        self.store.commit(&LedgerChanges {
+            settings: None,
+            classes: edits.into_rows()?,
+            holds: vec![hold.clone()],
+        })?;
+        Ok(ReturnOutcome::Returned(hold))
     }
 
     /// Expires up to [`EXPIRY_BATCH`] ACTIVE holds with `expiresAt <= now`, earliest first, and

@@ -43,12 +43,25 @@ CREATE TABLE IF NOT EXISTS holds (
   updated_at INTEGER NOT NULL,
   refusal_reason TEXT CHECK (refusal_reason IS NULL OR refusal_reason IN ('NO_STOCK', 'EVENT_CANCELLED')),
   refused_at INTEGER,
+  returned_at INTEGER CHECK (returned_at IS NULL OR state = 'CONFIRMED'),
   CHECK ((refusal_reason IS NULL) = (refused_at IS NULL))
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS holds_by_user ON holds (user_id);
 DROP INDEX IF EXISTS holds_by_user_state;
 CREATE INDEX IF NOT EXISTS holds_active_by_expiry ON holds (expires_at, order_id) WHERE state = 'ACTIVE';
 ";
+
+/// Columns added to [`LEDGER_SCHEMA`]'s tables after objects already stored them: `(table,
+/// column, statement)`. `CREATE TABLE IF NOT EXISTS` leaves an existing table as it was, so the
+/// object runs each statement where `PRAGMA table_info(table)` lacks the column. Only additive
+/// changes go here: SQLite cannot alter a CHECK in place, which is why a returned sale is a
+/// column beside `state` and not a new state.
+pub const LEDGER_ADDED_COLUMNS: &[(&str, &str, &str)] = &[(
+    "holds",
+    "returned_at",
+    "ALTER TABLE holds ADD COLUMN returned_at INTEGER \
+     CHECK (returned_at IS NULL OR state = 'CONFIRMED')",
+)];
 
 /// Every row one ledger operation writes, applied by [`LedgerStore::commit`] all or nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,13 +95,14 @@ pub trait LedgerStore {
 
     /// `SELECT order_id AS orderId, user_id AS userId, items_json AS itemsJson, quantity, state,
     ///  created_at AS createdAt, expires_at AS expiresAt, updated_at AS updatedAt,
-    ///  refusal_reason AS refusalReason, refused_at AS refusedAt
+    ///  refusal_reason AS refusalReason, refused_at AS refusedAt, returned_at AS returnedAt
     ///  FROM holds WHERE order_id = ?1` — a [`HoldRow`], turned into a [`Hold`] with `TryFrom`.
     fn hold(&self, order_id: &str) -> Result<Option<Hold>, StoreError>;
 
-    /// Tickets the user holds or bought:
+    /// Tickets the user holds or bought and still has ([`Hold::counts_toward_limit`]):
     /// `SELECT COALESCE(SUM(quantity), 0) AS quantity FROM holds
-    ///  WHERE user_id = ?1 AND state IN ('ACTIVE', 'CONFIRMED')` (through `holds_by_user`).
+    ///  WHERE user_id = ?1 AND state IN ('ACTIVE', 'CONFIRMED') AND returned_at IS NULL`
+    ///  (through `holds_by_user`).
     fn user_committed_quantity(&self, user_id: &str) -> Result<u64, StoreError>;
 
     /// ACTIVE holds whose time is up, earliest first:
@@ -115,10 +129,11 @@ pub trait LedgerStore {
     ///   status = excluded.status, sale_start_at = excluded.sale_start_at,
     ///   sale_end_at = excluded.sale_end_at`
     /// - each hold (via [`HoldRow`]): `INSERT INTO holds (order_id, user_id, items_json,
-    ///   quantity, state, created_at, expires_at, updated_at, refusal_reason, refused_at)
-    ///   VALUES (?1, ..., ?10) ON CONFLICT (order_id) DO UPDATE SET state = excluded.state,
-    ///   updated_at = excluded.updated_at, refusal_reason = excluded.refusal_reason,
-    ///   refused_at = excluded.refused_at`
+    ///   quantity, state, created_at, expires_at, updated_at, refusal_reason, refused_at,
+    ///   returned_at) VALUES (?1, ..., ?11) ON CONFLICT (order_id) DO UPDATE SET
+    ///   state = excluded.state, updated_at = excluded.updated_at,
+    ///   refusal_reason = excluded.refusal_reason, refused_at = excluded.refused_at,
+    ///   returned_at = excluded.returned_at`
     fn commit(&mut self, changes: &LedgerChanges) -> Result<(), StoreError>;
 
     /// Everything [`Ledger::reserve`] may need, in one read: the order's stored hold, the sale

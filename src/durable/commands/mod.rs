@@ -226,6 +226,7 @@ where
             } => self.reserve_for_checkout(session_id, reserve),
             HubRequest::Confirm { order_id } => self.confirm(order_id),
             HubRequest::Release { order_id } => self.release(order_id),
+            HubRequest::ReturnSold { order_id } => self.return_sold(order_id),
             HubRequest::Join { user_id } => self.join(user_id),
             HubRequest::Session { user_id } => self.touch(user_id),
             HubRequest::Leave { user_id } => self.leave(user_id),
@@ -383,6 +384,15 @@ where
     pub fn release(mut self, order_id: String) -> Result<Done, HubFailure> {
         let now = self.now;
         let outcome = self.ledger().release(&order_id, now)?;
+        let reply = json(&outcome);
+        self.done(reply)
+    }
+
+    /// No announcement: the refund that caused it is already in the event log
+    /// (`ORDER_REFUNDED`), and the counters are what the buyers' pages read.
+    pub fn return_sold(mut self, order_id: String) -> Result<Done, HubFailure> {
+        let now = self.now;
+        let outcome = self.ledger().return_sold(&order_id, now)?;
         let reply = json(&outcome);
         self.done(reply)
     }

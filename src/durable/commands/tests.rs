@@ -8,7 +8,7 @@ use super::*;
 use crate::domain::event_workflow::EventStatus;
 use crate::domain::ledger::{
     ClassAvailability, ConfirmOutcome, MemoryLedgerStore, ReleaseOutcome, RequestedItem,
-    DEFAULT_HOLD_MS,
+    ReturnOutcome, DEFAULT_HOLD_MS,
 };
 use crate::domain::waitroom::MemoryWaitroomStore;
 use crate::domain::waitroom::WaitroomConfig;
@@ -216,6 +216,39 @@ fn confirming_sells_and_releasing_frees_without_writing_a_deadline() {
 
     let ga = &object.availability()[0];
     assert_eq!((ga.reserved, ga.sold, ga.available), (0, 2, 8));
+}
+
+#[test]
+fn a_refund_returns_the_sold_tickets_once_and_a_late_confirm_sells_nothing_again() {
+    let mut object = on_sale();
+    object.ok(|core| core.reserve(order("o1", "fan-1", 4)));
+    object.ok(|core| core.confirm("o1".into()));
+    // The limit is 4: fan-1 cannot buy more while holding the four.
+    let over = object.refused(|core| core.reserve(order("o2", "fan-1", 1)));
+    assert_eq!(over.code, "PURCHASE_LIMIT_EXCEEDED");
+
+    let returned = object
+        .run(|core| core.return_sold("o1".into()))
+        .expect("commits");
+    let again: ReturnOutcome = from(object.ok(|core| core.return_sold("o1".into())));
+    let confirmed: ConfirmOutcome = from(object.ok(|core| core.confirm("o1".into())));
+
+    assert!(matches!(
+        from::<ReturnOutcome>(returned.reply.expect("returned")),
+        ReturnOutcome::Returned(_)
+    ));
+    assert!(!returned.after.outbox_written);
+    assert_eq!(returned.after.earliest_deadline, None);
+    assert!(matches!(again, ReturnOutcome::AlreadyReturned(_)));
+    assert!(matches!(confirmed, ConfirmOutcome::Confirmed(_)));
+    let ga = &object.availability()[0];
+    assert_eq!((ga.reserved, ga.sold, ga.available), (0, 0, 10));
+    // The returned tickets are no longer fan-1's: the limit lets them buy again.
+    object.ok(|core| core.reserve(order("o3", "fan-1", 4)));
+    let unknown: ReturnOutcome = from(object.ok(|core| core.return_sold("nobody".into())));
+    assert_eq!(unknown, ReturnOutcome::UnknownOrder);
+    let not_sold: ReturnOutcome = from(object.ok(|core| core.return_sold("o3".into())));
+    assert!(matches!(not_sold, ReturnOutcome::NotSold(_)));
 }
 
 #[test]
@@ -704,6 +737,9 @@ fn every_operation_is_reachable_through_its_wire_request() {
         serde_json::json!({"op": "confirm", "orderId": "o1"}),
         serde_json::json!({"op": "reserve", "orderId": "o2", "userId": "u2", "items": line}),
         serde_json::json!({"op": "release", "orderId": "o2"}),
+        serde_json::json!({"op": "reserve", "orderId": "o4", "userId": "u4", "items": line}),
+        serde_json::json!({"op": "confirm", "orderId": "o4"}),
+        serde_json::json!({"op": "returnSold", "orderId": "o4"}),
         serde_json::json!({"op": "join", "userId": "fan-1"}),
         serde_json::json!({"op": "session", "userId": "fan-1"}),
         serde_json::json!({"op": "join", "userId": "fan-2"}),
@@ -737,6 +773,10 @@ fn every_operation_is_reachable_through_its_wire_request() {
     assert_eq!(
         answer("release").as_ref().map(|r| r["outcome"].clone()),
         Ok("RELEASED".into())
+    );
+    assert_eq!(
+        answer("returnSold").as_ref().map(|r| r["outcome"].clone()),
+        Ok("RETURNED".into())
     );
     assert_eq!(
         answer("session")

@@ -4,6 +4,7 @@
 mod payments;
 mod properties;
 mod reserve;
+mod returns;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -90,11 +91,22 @@ fn check_invariants(store: &MemoryLedgerStore) -> Result<(), String> {
         if u64::from(class.reserved) != sum_in(HoldState::Active) {
             return Err(format!("{class:?}: reserved != ACTIVE holds"));
         }
-        if u64::from(class.sold) != sum_in(HoldState::Confirmed) {
-            return Err(format!("{class:?}: sold != CONFIRMED holds"));
+        let sold: u64 = store
+            .holds
+            .values()
+            .filter(|hold| hold.state == HoldState::Confirmed && hold.returned_at.is_none())
+            .flat_map(|hold| &hold.items)
+            .filter(|item| item.ticket_class_id == class.id)
+            .map(|item| u64::from(item.quantity))
+            .sum();
+        if u64::from(class.sold) != sold {
+            return Err(format!("{class:?}: sold != CONFIRMED holds not returned"));
         }
     }
     for hold in store.holds.values() {
+        if hold.returned_at.is_some() && hold.state != HoldState::Confirmed {
+            return Err(format!("{hold:?} was returned without being sold"));
+        }
         let sorted_unique = hold
             .items
             .windows(2)

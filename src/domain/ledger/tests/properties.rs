@@ -22,6 +22,10 @@ enum Step {
     Release {
         order: u8,
     },
+    /// A refund puts the order's sold tickets back on sale.
+    ReturnSold {
+        order: u8,
+    },
     ExpireDue {
         limit: usize,
     },
@@ -51,6 +55,7 @@ fn step() -> impl Strategy<Value = Step> {
         }),
         4 => (0u8..8).prop_map(|order| Step::Confirm { order }),
         3 => (0u8..8).prop_map(|order| Step::Release { order }),
+        2 => (0u8..8).prop_map(|order| Step::ReturnSold { order }),
         2 => (0usize..4).prop_map(|limit| Step::ExpireDue { limit }),
         1 => (0usize..4, -1i64..10).prop_map(|(class, total)| Step::SetTotal { class, total }),
         1 => (0usize..4, prop_oneof![2 => Just(ClassStatus::Active), 1 => Just(ClassStatus::Paused)])
@@ -103,6 +108,7 @@ fn owned_by(holds: &BTreeMap<String, Hold>, user_id: &str) -> u64 {
         .values()
         .filter(|h| h.user_id == user_id)
         .filter(|h| matches!(h.state, HoldState::Active | HoldState::Confirmed))
+        .filter(|h| h.returned_at.is_none())
         .map(Hold::quantity)
         .sum()
 }
@@ -200,6 +206,30 @@ fn expected_confirm(
         Ok("CONFIRMED")
     } else {
         Ok("PAID_BUT_NO_STOCK")
+    }
+}
+
+/// What a return should answer (an outcome tag, or an error code).
+fn expected_return(
+    before: &Contents,
+    order_id: &str,
+    armed: bool,
+) -> Result<&'static str, &'static str> {
+    match before.2.get(order_id) {
+        None => Ok("UNKNOWN_ORDER"),
+        Some(hold) if hold.returned_at.is_some() => Ok("ALREADY_RETURNED"),
+        Some(hold) if hold.state != HoldState::Confirmed => Ok("NOT_SOLD"),
+        Some(_) if armed => Err("INTERNAL_ERROR"),
+        Some(_) => Ok("RETURNED"),
+    }
+}
+
+fn return_tag(outcome: &ReturnOutcome) -> &'static str {
+    match outcome {
+        ReturnOutcome::Returned(_) => "RETURNED",
+        ReturnOutcome::AlreadyReturned(_) => "ALREADY_RETURNED",
+        ReturnOutcome::NotSold(_) => "NOT_SOLD",
+        ReturnOutcome::UnknownOrder => "UNKNOWN_ORDER",
     }
 }
 
@@ -334,6 +364,34 @@ fn apply(
                 format!("expected {expected:?}, got {got:?}")
             })?;
             unchanged_unless(ledger, writes && result.is_ok())?;
+        }
+        Step::ReturnSold { order } => {
+            let order_id = format!("o{order}");
+            let expected = expected_return(&before, &order_id, armed);
+            let result = ledger.return_sold(&order_id, *now);
+            let got = result.as_ref().map(return_tag).map_err(LedgerError::code);
+            ensure(expected == got, || {
+                format!("expected {expected:?}, got {got:?}")
+            })?;
+            let returned = got == Ok("RETURNED");
+            unchanged_unless(ledger, returned)?;
+            if returned {
+                let hold = &before.2[&order_id];
+                for item in &hold.items {
+                    let was = &before.1[&item.ticket_class_id];
+                    let is = class(ledger, &item.ticket_class_id);
+                    ensure(is.sold + item.quantity == was.sold, || {
+                        format!("{order_id}: sold {} -> {}", was.sold, is.sold)
+                    })?;
+                }
+                let snapshot = contents(ledger.store());
+                let again = ledger.return_sold(&order_id, *now + 1);
+                ensure(
+                    matches!(again, Ok(ReturnOutcome::AlreadyReturned(_)))
+                        && contents(ledger.store()) == snapshot,
+                    || format!("return is not idempotent: {again:?}"),
+                )?;
+            }
         }
         Step::ExpireDue { limit } => {
             let mut due: Vec<(Millis, String)> = before

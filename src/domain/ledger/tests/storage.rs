@@ -15,6 +15,10 @@ fn a_failed_write_leaves_no_partial_state_behind() {
     ledger
         .reserve(&request("to-confirm", "u1", &[("ga", 2), ("vip", 1)]), T0)
         .unwrap();
+    ledger
+        .reserve(&request("sold", "u2", &[("ga", 1)]), T0)
+        .unwrap();
+    ledger.confirm("sold", T0).unwrap();
     let attempts: Vec<(&str, Attempt)> = vec![
         (
             "multi-class reserve",
@@ -28,6 +32,10 @@ fn a_failed_write_leaves_no_partial_state_behind() {
             Box::new(|l| l.confirm("to-confirm", T0).map(drop)),
         ),
         ("release", Box::new(|l| l.release("active", T0).map(drop))),
+        (
+            "return_sold",
+            Box::new(|l| l.return_sold("sold", T0).map(drop)),
+        ),
         (
             "expire",
             Box::new(|l| l.expire_due(T0 + 15 * MINUTE).map(drop)),
@@ -233,6 +241,7 @@ fn a_hold_survives_the_round_trip_through_its_sql_row() {
             reason: RefusalReason::NoStock,
             at: T0 + 17 * MINUTE,
         }),
+        returned_at: None,
     };
 
     let row = HoldRow::try_from(&hold).unwrap();
@@ -266,7 +275,49 @@ fn the_schema_declares_every_table_and_index_the_store_queries_use() {
         "holds_by_user ON holds (user_id)",
         "DROP INDEX IF EXISTS holds_by_user_state",
         "holds_active_by_expiry ON holds (expires_at, order_id) WHERE state = 'ACTIVE'",
+        "returned_at INTEGER CHECK (returned_at IS NULL OR state = 'CONFIRMED')",
     ] {
         assert!(LEDGER_SCHEMA.contains(needle), "{needle}");
     }
+}
+
+#[test]
+fn every_added_column_is_also_in_the_schema_a_fresh_object_creates() {
+    // A fresh object and an upgraded one must end with the same columns and CHECKs.
+    for (table, column, statement) in LEDGER_ADDED_COLUMNS {
+        let prefix = format!("ALTER TABLE {table} ADD COLUMN ");
+        let definition = statement
+            .strip_prefix(prefix.as_str())
+            .unwrap_or_else(|| panic!("{statement} adds a column to {table}"));
+        assert!(definition.starts_with(column), "{statement} adds {column}");
+        let create = format!("CREATE TABLE IF NOT EXISTS {table} (");
+        let table_sql = LEDGER_SCHEMA
+            .split(';')
+            .find(|s| s.trim_start().starts_with(&create))
+            .unwrap_or_else(|| panic!("{table} is created by the schema"));
+        let normalised = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            normalised(table_sql).contains(&normalised(definition)),
+            "{table} is created with `{definition}`"
+        );
+    }
+}
+
+#[test]
+fn a_returned_sale_survives_the_row_round_trip_and_older_rows_read_as_not_returned() {
+    let mut ledger = open_ledger();
+    ledger
+        .reserve(&request("o1", "u1", &[("ga", 2)]), T0)
+        .unwrap();
+    ledger.confirm("o1", T0).unwrap();
+    ledger.return_sold("o1", T0 + MINUTE).unwrap();
+    let hold = ledger.hold("o1").unwrap().unwrap();
+
+    let row = HoldRow::try_from(&hold).unwrap();
+    assert_eq!(row.returned_at, Some(T0 + MINUTE));
+    assert_eq!(Hold::try_from(row.clone()).unwrap(), hold);
+    let mut older = serde_json::to_value(&row).unwrap();
+    older.as_object_mut().unwrap().remove("returnedAt");
+    let older: HoldRow = serde_json::from_value(older).unwrap();
+    assert_eq!(Hold::try_from(older).unwrap().returned_at, None);
 }
