@@ -49,8 +49,8 @@ pub struct Order {
 #[serde(rename_all = "camelCase")]
 pub struct CreatedOrder {
     pub order: Order,
-    /// Where to send the buyer to pay.
-    pub payment_url: String,
+    /// Where to send the buyer to pay; `null` for a free order, COMPLETED already.
+    pub payment_url: Option<String>,
 }
 
 fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
@@ -113,7 +113,7 @@ impl From<OrderLine> for RawLine {
 pub struct CreateOrderRequest {
     pub event_id: Option<String>,
     pub items: Option<Vec<OrderLine>>,
-    /// `payos`, `vnpay`, `zalopay` or `sandbox`.
+    /// `payos`, `vnpay`, `zalopay` or `sandbox`; `free` (or omitted) for an `isFree` event.
     pub payment_method: Option<String>,
     /// Required for events with a waitroom: the token from admission.
     pub checkout_token: Option<String>,

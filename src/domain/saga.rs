@@ -45,6 +45,9 @@ pub enum SagaInput {
     HoldExpired,
     /// The buyer cancelled the order before paying.
     CancelledByOwner,
+    /// The order is free (an `isFree` event): it completes as soon as it is written, the way
+    /// a paid one does when its money arrives, but nothing brings a closed one back.
+    NothingToPay,
 }
 
 impl SagaInput {
@@ -55,6 +58,7 @@ impl SagaInput {
             SagaInput::PaymentFailed => "PAYMENT_FAILED",
             SagaInput::HoldExpired => "HOLD_EXPIRED",
             SagaInput::CancelledByOwner => "CANCELLED_BY_OWNER",
+            SagaInput::NothingToPay => "NOTHING_TO_PAY",
         }
     }
 
@@ -142,6 +146,12 @@ pub fn decide(status: OrderStatus, input: SagaInput) -> SagaStep {
         },
         (Cancelled, CancelledByOwner) => SagaStep::Ignore(IgnoreReason::AlreadyInThisState),
         (Completed | Failed, CancelledByOwner) => SagaStep::Refuse,
+
+        (Pending, NothingToPay) => SagaStep::ConfirmHold,
+        (Completed, NothingToPay) => SagaStep::Ignore(IgnoreReason::AlreadyInThisState),
+        // A free order closed meanwhile (its checkout abandoned and swept) stays closed: no
+        // money is owed to anyone, so nothing justifies taking stock again.
+        (Cancelled | Failed, NothingToPay) => SagaStep::Ignore(IgnoreReason::AlreadyClosed),
     }
 }
 
@@ -304,11 +314,12 @@ mod tests {
     use SagaInput::*;
 
     const STATUSES: [OrderStatus; 4] = [Pending, Completed, Cancelled, Failed];
-    const INPUTS: [SagaInput; 4] = [
+    const INPUTS: [SagaInput; 5] = [
         PaymentSucceeded,
         PaymentFailed,
         HoldExpired,
         CancelledByOwner,
+        NothingToPay,
     ];
 
     #[test]
