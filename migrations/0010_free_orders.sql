@@ -1,8 +1,13 @@
 -- Free orders: `orders.payment_method` takes 'free' (an order of an isFree event, COMPLETED in
 -- the request that places it, with no payment row). SQLite changes a CHECK only by rebuilding
 -- the table: same columns, the one CHECK widened, data copied, indexes made again.
--- order_items, payments and tickets reference orders (id); the rename keeps those references
--- by name, and deferring the key checks lets the old table go before the new one is renamed.
+-- order_items, payments and tickets reference orders (id) by name, so they point at the new
+-- table once it is renamed. Dropping the old table deletes its rows first, and with foreign
+-- keys enforced (D1 always enforces them) each row a child still references counts as a
+-- violation. Deferring the checks lets the drop happen: the rows are all back, copied as they
+-- were, before the transaction ends, but SQLite never takes a counted violation back, so the
+-- count is cleared by switching the deferral off again at the end (SQLite resets it then).
+-- Without that last line the migration passes on an empty database and fails on a real one.
 
 PRAGMA defer_foreign_keys = true;
 
@@ -38,3 +43,5 @@ CREATE INDEX orders_by_user ON orders (user_id, created_at DESC);
 CREATE INDEX orders_by_event ON orders (event_id, created_at DESC);
 CREATE INDEX orders_pending_by_expiry ON orders (expires_at) WHERE status = 'PENDING';
 CREATE INDEX orders_owing_refund ON orders (updated_at) WHERE refund_status = 'REFUND_REQUIRED';
+-- Every orders row was copied with its id: nothing a child references is missing.
+PRAGMA defer_foreign_keys = false;
