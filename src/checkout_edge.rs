@@ -16,11 +16,11 @@ use crate::checkout::ports::{
 use crate::domain::checkout::PricedClass;
 use crate::domain::ledger::{ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest};
 use crate::domain::saga::{CheckoutOutcome, Compensation};
+use crate::domain::tickets::Ticket;
 use crate::durable::client::EventHubClient;
 use crate::error::ApiError;
 use crate::log::{self, Trace};
 use crate::payments::{Gateway, HttpMethod, OutboundRequest};
-use crate::domain::tickets::Ticket;
 use crate::store::{checkout as co, d1, events, orders, outbox, saga, tickets};
 
 /// A provider that has not answered in this long is treated as down.

@@ -111,11 +111,7 @@ impl Shop {
         let shop = Self::new();
         {
             let mut state = shop.store.state.borrow_mut();
-            if let Some(config) = state
-                .events
-                .get_mut(EVENT)
-                .and_then(|e| e.config.as_mut())
-            {
+            if let Some(config) = state.events.get_mut(EVENT).and_then(|e| e.config.as_mut()) {
                 config.is_free = true;
             }
             for (_, class) in &mut state.classes {
@@ -916,7 +912,10 @@ fn an_owner_cancels_a_pending_order_once_and_never_a_completed_one() {
 fn created_free(answer: OrderAnswer) -> (Value, String) {
     match answer {
         OrderAnswer::Created(created) => {
-            assert_eq!(created.payment_url, None, "a free order has no payment link");
+            assert_eq!(
+                created.payment_url, None,
+                "a free order has no payment link"
+            );
             let body = serde_json::to_string(&created).unwrap();
             (serde_json::from_str(&body).unwrap(), body)
         }
@@ -974,8 +973,10 @@ fn a_free_event_takes_an_order_without_a_method_and_refuses_a_provider() {
     assert!(shop.store.orders().is_empty());
     assert_eq!(shop.hub.counters(CLASS_A).reserved, 0);
 
-    let (answer, _) =
-        created_free(shop.order("k-2", &shop.free_body(None, two_a()), T0).unwrap());
+    let (answer, _) = created_free(
+        shop.order("k-2", &shop.free_body(None, two_a()), T0)
+            .unwrap(),
+    );
 
     assert_eq!(answer["order"]["status"], "COMPLETED");
     assert_eq!(answer["order"]["tickets"].as_array().unwrap().len(), 2);

@@ -97,12 +97,14 @@ fn parse_command(body: CreateOrderRequest) -> Result<CheckoutCommand, ApiError> 
         Some(FREE_METHOD) => Some(MethodAsked::Free),
         Some(m) => v.field(
             "paymentMethod",
-            m.parse::<Provider>().map(MethodAsked::Provider).map_err(|_| {
-                FieldError::new(
-                    "paymentMethod",
-                    "must be payos, vnpay, zalopay, sandbox or free",
-                )
-            }),
+            m.parse::<Provider>()
+                .map(MethodAsked::Provider)
+                .map_err(|_| {
+                    FieldError::new(
+                        "paymentMethod",
+                        "must be payos, vnpay, zalopay, sandbox or free",
+                    )
+                }),
         ),
     };
     let lines = OrderLines::parse(
@@ -142,12 +144,10 @@ fn token_refused(refusal: TokenRefusal) -> ApiError {
 
 fn settlement_refused(refusal: SettlementRefusal) -> ApiError {
     match refusal {
-        SettlementRefusal::MethodRequired => {
-            crate::domain::validation::ValidationFailed {
-                errors: vec![FieldError::new("paymentMethod", "is required")],
-            }
-            .into()
+        SettlementRefusal::MethodRequired => crate::domain::validation::ValidationFailed {
+            errors: vec![FieldError::new("paymentMethod", "is required")],
         }
+        .into(),
         SettlementRefusal::FreeNotAvailable => ApiError::rule(
             422,
             refusal.code(),
