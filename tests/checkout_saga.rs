@@ -1059,6 +1059,39 @@ fn a_free_order_whose_request_died_after_writing_it_is_completed_by_the_keys_tak
 }
 
 #[test]
+fn a_free_order_that_fails_after_its_write_keeps_its_key_for_the_retry_that_finishes_it() {
+    let shop = Shop::free();
+    // The event's object fails once while confirming: the order is written, still PENDING.
+    shop.hub.faults.set("confirm", Fault::FailOnce);
+    let body = shop.free_body(Some("free"), two_a());
+
+    let error = shop.order("k-1", &body, T0).err().unwrap();
+
+    assert!(error.status() >= 500, "{}", error.code());
+    let written = shop.only_order();
+    assert_eq!(written.status, "PENDING");
+    // The key stays in flight: a retry at once cannot make a second order beside this one.
+    assert_eq!(shop.store.key(BUYER, "k-1").unwrap().state, "IN_FLIGHT");
+    let error = shop.order("k-1", &body, T0 + 1).err().unwrap();
+    assert_eq!(error.code(), "IDEMPOTENCY_KEY_IN_FLIGHT");
+
+    // Once the lease has run out the retry takes the key over and finishes the same order.
+    let (answer, _) = created_free(shop.order("k-1", &body, T0 + LEASE).unwrap());
+
+    assert_eq!(answer["order"]["id"], written.id.as_str());
+    assert_eq!(answer["order"]["status"], "COMPLETED");
+    assert_eq!(answer["order"]["tickets"].as_array().unwrap().len(), 2);
+    assert_eq!(shop.store.orders().len(), 1);
+    assert_eq!(shop.hub.counters(CLASS_A).sold, 2);
+    assert_eq!(
+        shop.hub.checkout(SESSION).ended,
+        Some(CheckoutOutcome::Completed)
+    );
+    assert_eq!(shop.store.key(BUYER, "k-1").unwrap().state, "DONE");
+    shop.settled();
+}
+
+#[test]
 fn a_free_order_over_the_purchase_limit_holds_and_writes_nothing() {
     let shop = Shop::free();
     shop.hub.max_tickets_per_user.set(Some(3));

@@ -187,7 +187,8 @@ where
     /// Places an order under its Idempotency-Key: the first request with a key makes the
     /// order, later ones get its answer (or 409 while it is in flight, 422 for another body),
     /// and a retry after the first request died takes over what it left. A client error is
-    /// stored for replay; a server error frees the key for a retry.
+    /// stored for replay; a server error frees the key for a retry, except after a free order
+    /// was written (see `free_order_written`).
     pub async fn place_order(&self, request: OrderRequest<'_>) -> Result<OrderAnswer, ApiError> {
         let hash = canonical_hash(request.body)?;
         let user_id = request.user_id.as_str();
@@ -229,9 +230,9 @@ where
             }
         };
         let key = request.key.as_str();
-        let outcome = match dead_order_id {
+        let outcome = match dead_order_id.as_deref() {
             None => self.checkout(&request).await,
-            Some(dead) => self.take_over(&request, &dead).await,
+            Some(dead) => self.take_over(&request, dead).await,
         };
         match &outcome {
             Ok(created) => {
@@ -244,9 +245,39 @@ where
                     .store_response(user_id, key, e.status(), &body)
                     .await?;
             }
-            Err(_) => self.store.release_key(user_id, key).await?,
+            Err(_) => {
+                let orders = [
+                    Some(request.fresh.order_id.as_str()),
+                    dead_order_id.as_deref(),
+                ];
+                if !self.free_order_written(orders.into_iter().flatten()).await {
+                    self.store.release_key(user_id, key).await?;
+                }
+            }
         }
         outcome.map(|created| OrderAnswer::Created(Box::new(created)))
+    }
+
+    /// Whether one of `ids` is a free order this key wrote that is PENDING or COMPLETED: a
+    /// server error after the write (confirming, completing, issuing the tickets) then keeps
+    /// the key in flight, and a retry with it takes it over once its lease has run out and
+    /// finishes that order (every step is idempotent). Freed, the key would let the retry make
+    /// a second order while the first kept its tickets, and its waitroom checkout, until the
+    /// hold expired. A paid order needs no such care: a failure after its write compensates.
+    async fn free_order_written(&self, ids: impl Iterator<Item = &str>) -> bool {
+        for id in ids {
+            if let Ok(Some(order)) = self.store.order(id).await {
+                if order.payment_method == FREE_METHOD
+                    && matches!(
+                        order.status(),
+                        Ok(OrderStatus::Pending | OrderStatus::Completed)
+                    )
+                {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Answers a retry whose key was left IN_FLIGHT by a request that died making `dead`. If
