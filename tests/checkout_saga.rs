@@ -1092,6 +1092,45 @@ fn a_free_order_that_fails_after_its_write_keeps_its_key_for_the_retry_that_fini
 }
 
 #[test]
+fn a_free_order_finished_after_its_hold_lapsed_and_the_stock_went_is_closed_owing_nothing() {
+    let shop = Shop::free();
+    shop.hub.faults.set("confirm", Fault::Hang);
+    let body = shop.free_body(Some("free"), two_a());
+    shop.order_and_die("k-1", &body, T0);
+    let dead = shop.only_order();
+    shop.hub.faults.clear();
+    // Before the retry comes, the hold lapses and the tickets it kept are gone (the organizer
+    // lowered the class to what is sold, none).
+    {
+        let mut state = shop.hub.state.borrow_mut();
+        if let Some(hold) = state.holds.get_mut(&dead.id) {
+            hold.state = HoldState::Expired;
+        }
+        if let Some(class) = state.classes.get_mut(CLASS_A) {
+            class.reserved -= 2;
+            class.total = class.sold;
+        }
+    }
+
+    let answer = shop.order("k-1", &body, T0 + LEASE).unwrap();
+
+    let OrderAnswer::Created(created) = answer else {
+        panic!("no order answered");
+    };
+    assert_eq!(created.order.id, dead.id);
+    assert_eq!(created.order.status, "CANCELLED");
+    assert_eq!(created.payment_url, None);
+    let order = shop.only_order();
+    assert_eq!(order.status, "CANCELLED");
+    assert_eq!(
+        order.refund_status, None,
+        "nothing was paid, nothing is owed"
+    );
+    assert!(shop.store.state.borrow().tickets.is_empty());
+    shop.settled();
+}
+
+#[test]
 fn a_free_order_over_the_purchase_limit_holds_and_writes_nothing() {
     let shop = Shop::free();
     shop.hub.max_tickets_per_user.set(Some(3));

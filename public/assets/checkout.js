@@ -204,8 +204,10 @@ $("order").addEventListener("submit", async (e) => {
   try {
     const res = await api("/api/orders", { method: "POST", headers: { "Idempotency-Key": keyFor(body) }, body });
     // A free order is COMPLETED already (paymentUrl null): no payment page, its tickets are issued.
+    // (One a retry finished too late, its hold lapsed and the stock gone, is shown on its page.)
     if (res.paymentUrl) location.assign(res.paymentUrl);
-    else showDone(res.order);
+    else if (res.order.status === "COMPLETED") showDone(res.order);
+    else location.assign(`/orders/${encodeURIComponent(res.order.code)}`);
   } catch (err) {
     $("pay").disabled = false;
     if (err.code === "CHECKOUT_TOKEN_REQUIRED" || err.code === "CHECKOUT_TOKEN_INVALID") {

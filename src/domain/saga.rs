@@ -171,6 +171,18 @@ pub struct AfterConfirm {
     pub checkout: CheckoutOutcome,
 }
 
+impl AfterConfirm {
+    /// The same end for an order that paid nothing (`NothingToPay`, a free order): closed for
+    /// want of stock or because the event was cancelled, it is owed no refund, so none is
+    /// flagged (operators and refunds would otherwise chase money that never came).
+    pub fn nothing_paid(self) -> Self {
+        AfterConfirm {
+            refund_reason: None,
+            ..self
+        }
+    }
+}
+
 pub fn after_confirm(answer: ConfirmAnswer, status_before: OrderStatus) -> AfterConfirm {
     match answer {
         ConfirmAnswer::Confirmed => AfterConfirm {
@@ -398,6 +410,19 @@ mod tests {
         let pending = after_confirm(ConfirmAnswer::EventCancelled, Pending);
         assert_eq!(pending.status, Cancelled);
         assert_eq!(pending.refund_reason, Some("PAID_BUT_EVENT_CANCELLED"));
+    }
+
+    #[test]
+    fn a_free_order_without_stock_is_closed_with_no_refund_owed() {
+        assert_eq!(decide(Pending, NothingToPay), SagaStep::ConfirmHold);
+        let ok = after_confirm(ConfirmAnswer::Confirmed, Pending).nothing_paid();
+        assert_eq!((ok.status, ok.refund_reason), (Completed, None));
+        for answer in [ConfirmAnswer::NoStock, ConfirmAnswer::EventCancelled] {
+            let closed = after_confirm(answer, Pending).nothing_paid();
+            assert_eq!(closed.status, Cancelled);
+            assert_eq!(closed.refund_reason, None);
+            assert_eq!(closed.checkout, CheckoutOutcome::Failed);
+        }
     }
 
     #[test]
