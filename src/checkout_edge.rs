@@ -16,11 +16,12 @@ use crate::checkout::ports::{
 use crate::domain::checkout::PricedClass;
 use crate::domain::ledger::{ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest};
 use crate::domain::saga::{CheckoutOutcome, Compensation};
+use crate::domain::tickets::Ticket;
 use crate::durable::client::EventHubClient;
 use crate::error::ApiError;
 use crate::log::{self, Trace};
 use crate::payments::{Gateway, HttpMethod, OutboundRequest};
-use crate::store::{checkout as co, d1, events, orders, outbox, saga};
+use crate::store::{checkout as co, d1, events, orders, outbox, saga, tickets};
 
 /// A provider that has not answered in this long is treated as down.
 const PROVIDER_TIMEOUT_MS: u64 = 8_000;
@@ -135,6 +136,16 @@ impl CheckoutStore for D1Checkout<'_> {
 
     async fn cancel_payment(&self, payment_id: &str, now: i64) -> Result<(), ApiError> {
         co::cancel_payment(&self.db, payment_id, now).await
+    }
+
+    async fn issue_tickets(&self, order_id: &str, now: i64) -> Result<Vec<Ticket>, ApiError> {
+        tickets::issue_if_completed(self.env, &self.db, order_id, now).await?;
+        let ids = [order_id.to_owned()];
+        Ok(tickets::of_orders(&self.db, &ids)
+            .await?
+            .iter()
+            .map(Ticket::from_row)
+            .collect())
     }
 
     async fn transition(&self, t: &Transition<'_>, now: i64) -> Result<Vec<String>, ApiError> {

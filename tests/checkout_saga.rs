@@ -107,6 +107,34 @@ impl Shop {
         shop
     }
 
+    /// The same shop selling a free event: `isFree`, every class priced 0.
+    fn free() -> Self {
+        let shop = Self::new();
+        {
+            let mut state = shop.store.state.borrow_mut();
+            if let Some(config) = state.events.get_mut(EVENT).and_then(|e| e.config.as_mut()) {
+                config.is_free = true;
+            }
+            for (_, class) in &mut state.classes {
+                class.price_cents = 0;
+            }
+        }
+        shop
+    }
+
+    /// An order body for the free event: `method` as `paymentMethod`, or none.
+    fn free_body(&self, method: Option<&str>, lines: Value) -> String {
+        let mut body = json!({
+            "eventId": EVENT,
+            "items": lines,
+            "checkoutToken": self.token(),
+        });
+        if let Some(method) = method {
+            body["paymentMethod"] = method.into();
+        }
+        body.to_string()
+    }
+
     fn token(&self) -> String {
         self.key
             .issue_checkout(BUYER, EVENT, SESSION, T0, T0 + 15 * MINUTE)
@@ -221,7 +249,10 @@ impl Shop {
 
 fn created(answer: OrderAnswer) -> (String, String) {
     match answer {
-        OrderAnswer::Created(created) => (created.order.id.clone(), created.payment_url.clone()),
+        OrderAnswer::Created(created) => (
+            created.order.id.clone(),
+            created.payment_url.clone().expect("a payment link"),
+        ),
         OrderAnswer::Replayed { status, body } => panic!("replayed {status}: {body}"),
     }
 }
@@ -875,5 +906,259 @@ fn an_owner_cancels_a_pending_order_once_and_never_a_completed_one() {
     let error = block_on(shop.saga().cancel_by_owner(&completed, T0 + 2 * MINUTE)).unwrap_err();
     assert_eq!(error.code(), "ORDER_NOT_CANCELLABLE");
     assert_eq!(shop.store.order(&paid).unwrap().status, "COMPLETED");
+    shop.settled();
+}
+
+/// The 201 of a free order: the order as answered (with its tickets), and the JSON body.
+fn created_free(answer: OrderAnswer) -> (Value, String) {
+    match answer {
+        OrderAnswer::Created(created) => {
+            assert_eq!(
+                created.payment_url, None,
+                "a free order has no payment link"
+            );
+            let body = serde_json::to_string(&created).unwrap();
+            (serde_json::from_str(&body).unwrap(), body)
+        }
+        OrderAnswer::Replayed { status, body } => panic!("replayed {status}: {body}"),
+    }
+}
+
+#[test]
+fn a_free_order_completes_in_its_request_with_its_tickets_and_frees_the_checkout() {
+    let shop = Shop::free();
+
+    let (answer, _) = created_free(
+        shop.order("k-1", &shop.free_body(Some("free"), two_a()), T0)
+            .unwrap(),
+    );
+
+    assert_eq!(answer["paymentUrl"], Value::Null);
+    assert_eq!(answer["order"]["status"], "COMPLETED");
+    assert_eq!(answer["order"]["paymentMethod"], "free");
+    assert_eq!(answer["order"]["totalAmountCents"], 0);
+    let tickets = answer["order"]["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 2);
+    let order = shop.only_order();
+    assert_eq!(order.status, "COMPLETED");
+    assert_eq!(shop.store.payment_of(&order.id), None, "nothing to pay");
+    assert_eq!(shop.store.state.borrow().tickets.len(), 2);
+    // Sold in the event's object and the checkout slot freed, as a paid order completes.
+    assert_eq!(shop.hub.counters(CLASS_A).sold, 2);
+    assert_eq!(shop.hub.counters(CLASS_A).reserved, 0);
+    assert_eq!(
+        shop.hub.checkout(SESSION).ended,
+        Some(CheckoutOutcome::Completed)
+    );
+    for kind in [
+        "ORDER_CREATED",
+        "ORDER_COMPLETED",
+        "CHECKOUT_COMPLETED",
+        "TICKETS_ISSUED",
+    ] {
+        assert_eq!(shop.store.outbox_of_type(kind).len(), 1, "{kind}");
+    }
+    assert!(shop.store.outbox_of_type("ORDER_COMPLETED")[0].published);
+    assert_eq!(shop.store.key(BUYER, "k-1").unwrap().state, "DONE");
+    shop.settled();
+}
+
+#[test]
+fn a_free_event_takes_an_order_without_a_method_and_refuses_a_provider() {
+    let shop = Shop::free();
+    let error = shop
+        .order("k-1", &shop.free_body(Some("sandbox"), two_a()), T0)
+        .err()
+        .unwrap();
+    assert_eq!(error.code(), "PAYMENT_METHOD_UNAVAILABLE");
+    assert!(shop.store.orders().is_empty());
+    assert_eq!(shop.hub.counters(CLASS_A).reserved, 0);
+
+    let (answer, _) = created_free(
+        shop.order("k-2", &shop.free_body(None, two_a()), T0)
+            .unwrap(),
+    );
+
+    assert_eq!(answer["order"]["status"], "COMPLETED");
+    assert_eq!(answer["order"]["tickets"].as_array().unwrap().len(), 2);
+    shop.settled();
+}
+
+#[test]
+fn free_on_a_priced_order_is_refused_before_anything_is_held() {
+    let shop = Shop::new();
+    let body = shop.body("free", two_a());
+
+    let error = shop.order("k-1", &body, T0).err().unwrap();
+
+    assert_eq!(
+        (error.status(), error.code()),
+        (422, "PAYMENT_METHOD_UNAVAILABLE")
+    );
+    assert!(shop.store.orders().is_empty());
+    assert_eq!(shop.hub.counters(CLASS_A).reserved, 0);
+    assert_eq!(shop.hub.checkout(SESSION).bound_order, None);
+    // A client error is the key's answer for good.
+    match shop.order("k-1", &body, T0 + 1).unwrap() {
+        OrderAnswer::Replayed { status, body } => {
+            assert_eq!(status, 422);
+            assert!(body.contains("PAYMENT_METHOD_UNAVAILABLE"), "{body}");
+        }
+        OrderAnswer::Created(_) => panic!("a refused order was made on replay"),
+    }
+    shop.settled();
+}
+
+#[test]
+fn a_replayed_free_order_answers_the_same_order_and_issues_nothing_more() {
+    let shop = Shop::free();
+    let body = shop.free_body(Some("free"), two_a());
+    let (_, first) = created_free(shop.order("k-1", &body, T0).unwrap());
+
+    let again = shop.order("k-1", &body, T0 + MINUTE).unwrap();
+
+    match again {
+        OrderAnswer::Replayed { status, body } => {
+            assert_eq!(status, 201);
+            assert_eq!(body, first);
+        }
+        OrderAnswer::Created(_) => panic!("a second order was made"),
+    }
+    assert_eq!(shop.store.orders().len(), 1);
+    assert_eq!(shop.store.state.borrow().tickets.len(), 2);
+    assert_eq!(shop.hub.counters(CLASS_A).sold, 2);
+    shop.settled();
+}
+
+#[test]
+fn a_free_order_whose_request_died_after_writing_it_is_completed_by_the_keys_takeover() {
+    let shop = Shop::free();
+    // Dies in the event's object while confirming: the order is written, still PENDING.
+    shop.hub.faults.set("confirm", Fault::Hang);
+    let body = shop.free_body(Some("free"), two_a());
+    shop.order_and_die("k-1", &body, T0);
+    let dead = shop.only_order();
+    assert_eq!(dead.status, "PENDING");
+    assert!(shop.store.state.borrow().tickets.is_empty());
+    shop.hub.faults.clear();
+
+    let error = shop.order("k-1", &body, T0 + LEASE - 1).err().unwrap();
+    assert_eq!(error.code(), "IDEMPOTENCY_KEY_IN_FLIGHT");
+
+    let (answer, _) = created_free(shop.order("k-1", &body, T0 + LEASE).unwrap());
+
+    assert_eq!(answer["order"]["id"], dead.id.as_str());
+    assert_eq!(answer["order"]["status"], "COMPLETED");
+    assert_eq!(answer["order"]["tickets"].as_array().unwrap().len(), 2);
+    assert_eq!(shop.only_order().status, "COMPLETED");
+    assert_eq!(shop.hub.counters(CLASS_A).sold, 2);
+    assert_eq!(
+        shop.hub.checkout(SESSION).ended,
+        Some(CheckoutOutcome::Completed)
+    );
+    shop.settled();
+}
+
+#[test]
+fn a_free_order_that_fails_after_its_write_keeps_its_key_for_the_retry_that_finishes_it() {
+    let shop = Shop::free();
+    // The event's object fails once while confirming: the order is written, still PENDING.
+    shop.hub.faults.set("confirm", Fault::FailOnce);
+    let body = shop.free_body(Some("free"), two_a());
+
+    let error = shop.order("k-1", &body, T0).err().unwrap();
+
+    assert!(error.status() >= 500, "{}", error.code());
+    let written = shop.only_order();
+    assert_eq!(written.status, "PENDING");
+    // The key stays in flight: a retry at once cannot make a second order beside this one.
+    assert_eq!(shop.store.key(BUYER, "k-1").unwrap().state, "IN_FLIGHT");
+    let error = shop.order("k-1", &body, T0 + 1).err().unwrap();
+    assert_eq!(error.code(), "IDEMPOTENCY_KEY_IN_FLIGHT");
+
+    // Once the lease has run out the retry takes the key over and finishes the same order.
+    let (answer, _) = created_free(shop.order("k-1", &body, T0 + LEASE).unwrap());
+
+    assert_eq!(answer["order"]["id"], written.id.as_str());
+    assert_eq!(answer["order"]["status"], "COMPLETED");
+    assert_eq!(answer["order"]["tickets"].as_array().unwrap().len(), 2);
+    assert_eq!(shop.store.orders().len(), 1);
+    assert_eq!(shop.hub.counters(CLASS_A).sold, 2);
+    assert_eq!(
+        shop.hub.checkout(SESSION).ended,
+        Some(CheckoutOutcome::Completed)
+    );
+    assert_eq!(shop.store.key(BUYER, "k-1").unwrap().state, "DONE");
+    shop.settled();
+}
+
+#[test]
+fn a_free_order_finished_after_its_hold_lapsed_and_the_stock_went_is_closed_owing_nothing() {
+    let shop = Shop::free();
+    shop.hub.faults.set("confirm", Fault::Hang);
+    let body = shop.free_body(Some("free"), two_a());
+    shop.order_and_die("k-1", &body, T0);
+    let dead = shop.only_order();
+    shop.hub.faults.clear();
+    // Before the retry comes, the hold lapses and the tickets it kept are gone (the organizer
+    // lowered the class to what is sold, none).
+    {
+        let mut state = shop.hub.state.borrow_mut();
+        if let Some(hold) = state.holds.get_mut(&dead.id) {
+            hold.state = HoldState::Expired;
+        }
+        if let Some(class) = state.classes.get_mut(CLASS_A) {
+            class.reserved -= 2;
+            class.total = class.sold;
+        }
+    }
+
+    let answer = shop.order("k-1", &body, T0 + LEASE).unwrap();
+
+    let OrderAnswer::Created(created) = answer else {
+        panic!("no order answered");
+    };
+    assert_eq!(created.order.id, dead.id);
+    assert_eq!(created.order.status, "CANCELLED");
+    assert_eq!(created.payment_url, None);
+    let order = shop.only_order();
+    assert_eq!(order.status, "CANCELLED");
+    assert_eq!(
+        order.refund_status, None,
+        "nothing was paid, nothing is owed"
+    );
+    assert!(shop.store.state.borrow().tickets.is_empty());
+    shop.settled();
+}
+
+#[test]
+fn a_free_order_over_the_purchase_limit_holds_and_writes_nothing() {
+    let shop = Shop::free();
+    shop.hub.max_tickets_per_user.set(Some(3));
+    created_free(
+        shop.order("k-1", &shop.free_body(Some("free"), two_a()), T0)
+            .unwrap(),
+    );
+    // Admitted again later, the buyer asks for 2 more: 4 in all, over the limit of 3.
+    shop.hub.admit("session-2", BUYER);
+    let token = shop
+        .key
+        .issue_checkout(BUYER, EVENT, "session-2", T0, T0 + 15 * MINUTE)
+        .unwrap();
+    let body = shop
+        .free_body(Some("free"), two_a())
+        .replace(&shop.token(), &token);
+
+    let error = shop.order("k-2", &body, T0 + MINUTE).err().unwrap();
+
+    assert_eq!(
+        (error.status(), error.code()),
+        (422, "PURCHASE_LIMIT_EXCEEDED")
+    );
+    assert_eq!(shop.store.orders().len(), 1);
+    assert_eq!(shop.hub.counters(CLASS_A).sold, 2);
+    assert_eq!(shop.hub.counters(CLASS_A).reserved, 0);
+    assert_eq!(shop.hub.checkout("session-2").bound_order, None);
+    assert_eq!(shop.store.state.borrow().tickets.len(), 2);
     shop.settled();
 }

@@ -3,6 +3,8 @@
 // the ones the server takes (`paymentMethods` of the event), and the quantities stop at what
 // the server would accept: what is left, and the event's per-buyer limit less what this buyer
 // already holds or bought (pending and completed orders, as the server counts them).
+// A free event (`isFree`, the server's one method `free`) offers no method and nothing to pay:
+// the order comes back COMPLETED with its tickets, and the page links to them.
 import "/assets/layout.js";
 import { $, api, pathParam } from "/assets/api.js";
 import { ensureLoggedIn, problemText } from "/assets/forms.js";
@@ -23,6 +25,10 @@ let methods = [];
 let currency = "VND";
 let allowance = null; // tickets this buyer may still order here; null: no per-buyer limit
 let waitroomMessage = null;
+let deadlineTimer = null;
+let done = null; // the free order, once COMPLETED
+
+const isFree = () => Boolean(event?.config?.isFree) || (methods.length === 1 && methods[0] === "free");
 
 // One Idempotency-Key per order body: a double click or a retry of the same choice cannot
 // create two orders, and a changed choice after a refusal is a new request, not a reused key.
@@ -95,6 +101,34 @@ function renderMethods() {
   select.replaceChildren(...methods.map((m) => new Option(t(`method.${m}`), m, false, m === chosen)));
 }
 
+/** A free event: no method to choose, nothing held while paying, the button gets the tickets. */
+function showFree() {
+  $("method-field").hidden = true;
+  $("held").dataset.i18n = "checkout.freeNote";
+  $("held").textContent = t("checkout.freeNote");
+  $("pay").dataset.i18n = "checkout.getFree";
+  $("pay").textContent = t("checkout.getFree");
+}
+
+/** The free order, COMPLETED in its request: its tickets are issued, the checkout is over. */
+function showDone(order) {
+  if (deadlineTimer) clearInterval(deadlineTimer);
+  sessionStorage.removeItem(`tb.checkout.${eventId}`);
+  checkout = null;
+  $("order").hidden = true;
+  $("deadline").hidden = true;
+  done = order;
+  renderDone();
+  $("done-order").href = `/orders/${encodeURIComponent(order.code)}`;
+  $("done").hidden = false;
+  $("done-order").focus();
+}
+
+function renderDone() {
+  const count = done.tickets?.length ?? done.items.reduce((n, i) => n + i.quantity, 0);
+  $("done-text").textContent = t("checkout.freeDone", { code: done.code, count });
+}
+
 function chosenLines() {
   return [...document.querySelectorAll("input[data-class]")]
     .map((i) => ({ ticketClassId: i.dataset.class, quantity: Math.max(0, Math.floor(Number(i.value) || 0)) }))
@@ -132,6 +166,7 @@ async function loadAllowance() {
   // A server from before `paymentMethods` takes the sandbox in development and nothing else is known.
   methods = paymentMethods ?? ["sandbox"];
   renderMethods();
+  if (isFree()) showFree();
   const waitroomEvent = Boolean(event.config?.allowWaitRoom);
   if (waitroomEvent && !checkout?.token) return needWaitroom("checkout.needWaitroom");
   if (waitroomEvent && slotExpired()) return needWaitroom("checkout.slotExpired");
@@ -140,7 +175,7 @@ async function loadAllowance() {
   $("order").hidden = false;
   if (waitroomEvent) {
     showDeadline();
-    setInterval(showDeadline, 1_000);
+    deadlineTimer = setInterval(showDeadline, 1_000);
   }
 })().catch((e) => ($("error").textContent = problemText(e)));
 
@@ -149,6 +184,7 @@ onLang(() => {
   if (waitroomMessage) $("need-waitroom-text").textContent = t(waitroomMessage);
   renderMethods();
   if (classes.length) renderClasses();
+  if (done) renderDone();
   showDeadline();
 });
 
@@ -162,12 +198,16 @@ $("order").addEventListener("submit", async (e) => {
     $("error").textContent = t("checkout.chooseOne");
     return;
   }
-  const body = { eventId, items, paymentMethod: $("method").value };
+  const body = { eventId, items, paymentMethod: isFree() ? "free" : $("method").value };
   if (checkout?.token) body.checkoutToken = checkout.token;
   $("pay").disabled = true;
   try {
     const res = await api("/api/orders", { method: "POST", headers: { "Idempotency-Key": keyFor(body) }, body });
-    location.assign(res.paymentUrl);
+    // A free order is COMPLETED already (paymentUrl null): no payment page, its tickets are issued.
+    // (One a retry finished too late, its hold lapsed and the stock gone, is shown on its page.)
+    if (res.paymentUrl) location.assign(res.paymentUrl);
+    else if (res.order.status === "COMPLETED") showDone(res.order);
+    else location.assign(`/orders/${encodeURIComponent(res.order.code)}`);
   } catch (err) {
     $("pay").disabled = false;
     if (err.code === "CHECKOUT_TOKEN_REQUIRED" || err.code === "CHECKOUT_TOKEN_INVALID") {

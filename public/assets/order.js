@@ -1,4 +1,4 @@
-// The order page after payment: shows the order and follows it until the saga settles it.
+// The order page after payment (or a free order): shows the order and follows it until the saga settles it.
 import "/assets/layout.js";
 import { $, api, pathParam } from "/assets/api.js";
 import { ensureLoggedIn, problemText } from "/assets/forms.js";
@@ -33,7 +33,9 @@ function render() {
   // The status itself stays the API's word (what support and the buyer's emails name).
   $("status").textContent = order.status;
   $("status").className = order.status === "COMPLETED" ? "status-ok" : order.status === "PENDING" ? "" : "status-bad";
-  $("status-text").textContent = gaveUp ? t("order.stillWaiting") : t(`order.text.${order.status}`);
+  // A free order (an isFree event) was never paid: it says so, not "Paid".
+  const freeDone = order.paymentMethod === "free" && order.status === "COMPLETED";
+  $("status-text").textContent = gaveUp ? t("order.stillWaiting") : freeDone ? t("order.freeCompleted") : t(`order.text.${order.status}`);
   $("refund").hidden = !order.refundStatus;
   $("total").textContent = formatMoney(order.totalAmountCents, order.currency);
   $("items").replaceChildren(

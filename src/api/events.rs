@@ -146,8 +146,8 @@ impl From<&EventRecord> for Event {
 pub struct EventEnvelope {
     pub event: Event,
     /// `GET /api/events/{id}` only: the payment methods a buyer may choose on this deployment
-    /// (`sandbox` where the sandbox is on, then `PAYMENT_PROVIDERS`), so checkout pages offer
-    /// exactly what `POST /api/orders` accepts.
+    /// (`sandbox` where the sandbox is on, then `PAYMENT_PROVIDERS`; `["free"]` alone for an
+    /// `isFree` event), so checkout pages offer exactly what `POST /api/orders` accepts.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = json!(["sandbox", "payos", "vnpay", "zalopay"]))]
     pub payment_methods: Option<Vec<String>>,
@@ -448,16 +448,26 @@ pub async fn list(rc: &mut RequestContext) -> ApiResult {
 pub async fn get(rc: &mut RequestContext) -> ApiResult {
     let db = d1::db(&rc.env)?;
     let access = load_event(rc, &db, EventOp::Read).await?;
-    let mut payment_methods = Vec::new();
-    if rc.settings.provider_enabled(Provider::Sandbox) {
-        payment_methods.push(Provider::Sandbox.as_str().to_string());
-    }
-    payment_methods.extend(
-        rc.settings
-            .payment_providers
-            .iter()
-            .map(|p| p.as_str().to_string()),
-    );
+    let free_event = access
+        .event
+        .terms
+        .config
+        .as_ref()
+        .is_some_and(|c| c.is_free);
+    // A free event's orders pay nothing: `free` is the one method its checkout takes.
+    let payment_methods = if free_event {
+        vec![crate::checkout::place::FREE_METHOD.to_string()]
+    } else {
+        let sandbox = rc
+            .settings
+            .provider_enabled(Provider::Sandbox)
+            .then_some(Provider::Sandbox);
+        sandbox
+            .into_iter()
+            .chain(rc.settings.payment_providers.iter().copied())
+            .map(|p| p.as_str().to_string())
+            .collect()
+    };
     json_response(
         200,
         &EventEnvelope {

@@ -125,13 +125,13 @@ fn payos_order_code() -> Result<i64, ApiError> {
     params(("Idempotency-Key" = String, Header, description = "Required; replays the first response for 24 h. A key left in flight by a request that died is taken over by a retry with the same body after one minute")),
     request_body = CreateOrderRequest,
     responses(
-        (status = 201, description = "Order PENDING, tickets held 15 minutes", body = CreatedOrder),
+        (status = 201, description = "Order PENDING, tickets held 15 minutes; for an isFree event (paymentMethod free or omitted) COMPLETED at once with its tickets and paymentUrl null", body = CreatedOrder),
         (status = 400, description = "IDEMPOTENCY_KEY_REQUIRED, VALIDATION_FAILED, MALFORMED_JSON", body = crate::error::Problem),
         (status = 401, body = crate::error::Problem),
         (status = 403, description = "CHECKOUT_TOKEN_REQUIRED, CHECKOUT_TOKEN_INVALID, EMAIL_NOT_VERIFIED (where the deployment requires a verified email)", body = crate::error::Problem),
         (status = 404, body = crate::error::Problem),
         (status = 409, description = "INSUFFICIENT_INVENTORY (nothing held), SALE_NOT_OPEN, IDEMPOTENCY_KEY_IN_FLIGHT", body = crate::error::Problem),
-        (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED, PAYMENT_METHOD_UNAVAILABLE (not enabled in this deployment)", body = crate::error::Problem),
+        (status = 422, description = "PURCHASE_LIMIT_EXCEEDED, IDEMPOTENCY_KEY_REUSED, PAYMENT_METHOD_UNAVAILABLE (not enabled in this deployment; free on a priced order; a provider on a free event)", body = crate::error::Problem),
         (status = 502, description = "PAYMENT_PROVIDER_UNAVAILABLE (hold released, order FAILED; a waitroom checkout stays usable: order again with the same checkout token)", body = crate::error::Problem)))]
 pub async fn create(rc: &mut RequestContext) -> ApiResult {
     let (user_id, _) = rc.require_user()?;

@@ -2,19 +2,26 @@
 //! event and the checkout token → price → hold in the event's object (bound to the checkout
 //! slot in the same step) → write the order → create the payment link, compensating in
 //! reverse on any failure; and the answer to a retry that takes over a dead request's key.
+//! A free order (an `isFree` event) has no payment: once written it completes at once, as a
+//! paid order does when its money arrives, and its tickets are issued before the answer.
 
 use serde_json::json;
 
 use super::idempotency::{canonical_hash, claim_key, Claim, IdempotencyKey};
-use super::ports::{CheckoutLog, CheckoutStore, EventObject, NewOrder, OrderRow, PaymentLinks};
+use super::ports::{
+    CheckoutLog, CheckoutStore, EventObject, NewOrder, NewPayment, OrderRow, PaymentLinks,
+};
 use super::saga::Saga;
 use super::wire::{order_views, CreateOrderRequest, CreatedOrder};
 use crate::domain::access::{authorize, Action, Actor, Decision, EventOp};
-use crate::domain::checkout::{admit, price, CheckoutPass, OrderLines, TokenRefusal};
+use crate::domain::checkout::{
+    admit, price, settle, CheckoutPass, MethodAsked, OrderLines, PricedOrder, Settlement,
+    SettlementRefusal, TokenRefusal,
+};
 use crate::domain::event_workflow::{check_sale_open, is_publicly_visible};
 use crate::domain::ids::{EventId, OrderCode, UserId};
-use crate::domain::ledger::{RequestedItem, ReserveRequest};
-use crate::domain::saga::{compensations, CheckoutFailure, CheckoutStep, OrderStatus};
+use crate::domain::ledger::{Hold, RequestedItem, ReserveRequest};
+use crate::domain::saga::{compensations, CheckoutFailure, CheckoutStep, OrderStatus, SagaInput};
 use crate::domain::tokens::TokenKey;
 use crate::domain::validation::{FieldError, Validator};
 use crate::error::{parse_json, ApiError};
@@ -44,9 +51,12 @@ pub struct OrderRequest<'a> {
     pub now: i64,
 }
 
+/// `orders.payment_method` of a free order.
+pub const FREE_METHOD: &str = "free";
+
 /// The answer to an order request.
 pub enum OrderAnswer {
-    /// 201 with the order and its payment link.
+    /// 201 with the order and its payment link (none for a free order, COMPLETED already).
     Created(Box<CreatedOrder>),
     /// The stored first answer of this key, replayed as it was.
     Replayed { status: u16, body: String },
@@ -68,7 +78,7 @@ pub struct Checkout<'a, S, E, P, L> {
 struct CheckoutCommand {
     event_id: EventId,
     lines: OrderLines,
-    provider: Provider,
+    method: MethodAsked<Provider>,
     checkout_token: Option<String>,
 }
 
@@ -81,17 +91,21 @@ fn parse_command(body: CreateOrderRequest) -> Result<CheckoutCommand, ApiError> 
             None
         }
     };
-    let provider = match body.payment_method.as_deref() {
+    // Whether a method is needed at all depends on the event (free or priced), known later.
+    let method = match body.payment_method.as_deref() {
+        None => Some(MethodAsked::Unnamed),
+        Some(FREE_METHOD) => Some(MethodAsked::Free),
         Some(m) => v.field(
             "paymentMethod",
-            m.parse::<Provider>().map_err(|_| {
-                FieldError::new("paymentMethod", "must be payos, vnpay, zalopay or sandbox")
-            }),
+            m.parse::<Provider>()
+                .map(MethodAsked::Provider)
+                .map_err(|_| {
+                    FieldError::new(
+                        "paymentMethod",
+                        "must be payos, vnpay, zalopay, sandbox or free",
+                    )
+                }),
         ),
-        None => {
-            v.push(FieldError::new("paymentMethod", "is required"));
-            None
-        }
     };
     let lines = OrderLines::parse(
         body.items
@@ -103,7 +117,7 @@ fn parse_command(body: CreateOrderRequest) -> Result<CheckoutCommand, ApiError> 
         Some(CheckoutCommand {
             event_id: event_id?,
             lines: lines?,
-            provider: provider?,
+            method: method?,
             checkout_token,
         })
     })?)
@@ -125,6 +139,25 @@ fn token_refused(refusal: TokenRefusal) -> ApiError {
             "This event sells through its waitroom: join it and use the checkout token you get on admission.",
         ),
         TokenRefusal::Invalid => invalid_token(),
+    }
+}
+
+fn settlement_refused(refusal: SettlementRefusal) -> ApiError {
+    match refusal {
+        SettlementRefusal::MethodRequired => crate::domain::validation::ValidationFailed {
+            errors: vec![FieldError::new("paymentMethod", "is required")],
+        }
+        .into(),
+        SettlementRefusal::FreeNotAvailable => ApiError::rule(
+            422,
+            refusal.code(),
+            "This order costs something: pick a payment method; free is for free events.",
+        ),
+        SettlementRefusal::NothingToPay => ApiError::rule(
+            422,
+            refusal.code(),
+            "This event is free: order with paymentMethod free (or none).",
+        ),
     }
 }
 
@@ -154,7 +187,8 @@ where
     /// Places an order under its Idempotency-Key: the first request with a key makes the
     /// order, later ones get its answer (or 409 while it is in flight, 422 for another body),
     /// and a retry after the first request died takes over what it left. A client error is
-    /// stored for replay; a server error frees the key for a retry.
+    /// stored for replay; a server error frees the key for a retry, except after a free order
+    /// was written (see `free_order_written`).
     pub async fn place_order(&self, request: OrderRequest<'_>) -> Result<OrderAnswer, ApiError> {
         let hash = canonical_hash(request.body)?;
         let user_id = request.user_id.as_str();
@@ -196,9 +230,9 @@ where
             }
         };
         let key = request.key.as_str();
-        let outcome = match dead_order_id {
+        let outcome = match dead_order_id.as_deref() {
             None => self.checkout(&request).await,
-            Some(dead) => self.take_over(&request, &dead).await,
+            Some(dead) => self.take_over(&request, dead).await,
         };
         match &outcome {
             Ok(created) => {
@@ -211,9 +245,39 @@ where
                     .store_response(user_id, key, e.status(), &body)
                     .await?;
             }
-            Err(_) => self.store.release_key(user_id, key).await?,
+            Err(_) => {
+                let orders = [
+                    Some(request.fresh.order_id.as_str()),
+                    dead_order_id.as_deref(),
+                ];
+                if !self.free_order_written(orders.into_iter().flatten()).await {
+                    self.store.release_key(user_id, key).await?;
+                }
+            }
         }
         outcome.map(|created| OrderAnswer::Created(Box::new(created)))
+    }
+
+    /// Whether one of `ids` is a free order this key wrote that is PENDING or COMPLETED: a
+    /// server error after the write (confirming, completing, issuing the tickets) then keeps
+    /// the key in flight, and a retry with it takes it over once its lease has run out and
+    /// finishes that order (every step is idempotent). Freed, the key would let the retry make
+    /// a second order while the first kept its tickets, and its waitroom checkout, until the
+    /// hold expired. A paid order needs no such care: a failure after its write compensates.
+    async fn free_order_written(&self, ids: impl Iterator<Item = &str>) -> bool {
+        for id in ids {
+            if let Ok(Some(order)) = self.store.order(id).await {
+                if order.payment_method == FREE_METHOD
+                    && matches!(
+                        order.status(),
+                        Ok(OrderStatus::Pending | OrderStatus::Completed)
+                    )
+                {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Answers a retry whose key was left IN_FLIGHT by a request that died making `dead`. If
@@ -251,11 +315,16 @@ where
     /// provider gave one (the buyer never saw a payment page), what a failed payment creation
     /// answers, after the same compensation.
     async fn answer_written(&self, order: OrderRow, now: i64) -> Result<CreatedOrder, ApiError> {
+        if order.payment_method == FREE_METHOD {
+            // A free order written by a request that died is finished as that request would
+            // have finished it; every step of that is idempotent.
+            return self.complete_free(order, now).await;
+        }
         let payment = self.store.checkout_payment(&order.id).await?;
         if let Some(payment_url) = payment.as_ref().and_then(|p| p.payment_url.clone()) {
             return Ok(CreatedOrder {
                 order: self.view(order).await?,
-                payment_url,
+                payment_url: Some(payment_url),
             });
         }
         if order.status()? == OrderStatus::Pending {
@@ -383,14 +452,19 @@ where
             .priced_classes(event_id, &cmd.lines.class_ids())
             .await?;
         let priced = price(&cmd.lines, &classes)?;
-        if !self.payments.enabled(cmd.provider) {
-            return Err(ApiError::rule(
-                422,
-                "PAYMENT_METHOD_UNAVAILABLE",
-                format!("{} payments are not available here.", cmd.provider),
-            ));
-        }
-        let gateway = self.payments.gateway(cmd.provider)?;
+        let free_event = config.as_ref().is_some_and(|c| c.is_free);
+        let provider = match settle(cmd.method, free_event, &priced).map_err(settlement_refused)? {
+            Settlement::Free => None,
+            Settlement::Pay(provider) if !self.payments.enabled(provider) => {
+                return Err(ApiError::rule(
+                    422,
+                    "PAYMENT_METHOD_UNAVAILABLE",
+                    format!("{provider} payments are not available here."),
+                ))
+            }
+            Settlement::Pay(provider) => Some(provider),
+        };
+        let gateway = provider.map(|p| self.payments.gateway(p)).transpose()?;
 
         // 4. Hold every item in the event's object, or none. With a checkout token the object
         //    first binds the order to the token's checkout, in the same transaction: a token
@@ -398,7 +472,8 @@ where
         //    touched, so it neither takes tickets from real buyers nor hears "sold out" instead
         //    of "token dead".
         self.log.annotate("orderId", order_id);
-        self.log.annotate("provider", cmd.provider.as_str());
+        self.log
+            .annotate("provider", provider.map_or(FREE_METHOD, Provider::as_str));
         let reserve = ReserveRequest {
             order_id: order_id.to_owned(),
             user_id: user_id.as_str().to_owned(),
@@ -433,10 +508,16 @@ where
             ),
         };
 
+        let (Some(provider), Some(gateway)) = (provider, gateway) else {
+            return self
+                .place_free(request, event_id, &pass, &hold, &done, &priced)
+                .await;
+        };
+
         // 5. The order, its payment row and ORDER_CREATED in one batch.
         let code = request.fresh.code.as_str();
         let payment_id = request.fresh.payment_id.as_str();
-        let provider = cmd.provider.as_str();
+        let provider = provider.as_str();
         let return_url = format!(
             "{}/api/payments/return/{provider}?order={code}",
             request.origin
@@ -490,8 +571,10 @@ where
                 .iter()
                 .map(|l| (l.ticket_class_id.clone(), l.quantity, l.unit_price_cents))
                 .collect(),
-            payment_id,
-            provider_ref: &plan.order_ref,
+            payment: Some(NewPayment {
+                id: payment_id,
+                provider_ref: &plan.order_ref,
+            }),
         };
         let created_event = match self.store.write_order(&new_order, now).await {
             Ok(id) => id,
@@ -537,7 +620,80 @@ where
         self.store.relay_after_response(vec![created_event]);
         Ok(CreatedOrder {
             order: self.view(order).await?,
-            payment_url,
+            payment_url: Some(payment_url),
+        })
+    }
+
+    /// Step 5 for a free order: written without a payment row (the held tickets and the bound
+    /// checkout go back if the write fails), then completed at once.
+    async fn place_free(
+        &self,
+        request: &OrderRequest<'_>,
+        event_id: &str,
+        pass: &CheckoutPass,
+        hold: &Hold,
+        done: &[CheckoutStep],
+        priced: &PricedOrder,
+    ) -> Result<CreatedOrder, ApiError> {
+        let order_id = request.fresh.order_id.as_str();
+        let new_order = NewOrder {
+            id: order_id,
+            code: request.fresh.code.as_str(),
+            event_id,
+            user_id: request.user_id.as_str(),
+            total: priced.total_cents,
+            currency: &priced.currency,
+            payment_method: FREE_METHOD,
+            waitroom_session_id: pass.session_id(),
+            expires_at: hold.expires_at,
+            items: priced
+                .lines
+                .iter()
+                .map(|l| (l.ticket_class_id.clone(), l.quantity, l.unit_price_cents))
+                .collect(),
+            payment: None,
+        };
+        let created_event = match self.store.write_order(&new_order, request.now).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.undo_unwritten(event_id, order_id, done).await?;
+                return Err(e);
+            }
+        };
+        self.store.relay_after_response(vec![created_event]);
+        let order = self
+            .store
+            .order(order_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("order vanished"))?;
+        self.complete_free(order, request.now).await
+    }
+
+    /// Completes a written free order through the saga, as a paid order completes when its
+    /// money arrives (the hold confirmed in the event's object, ORDER_COMPLETED, the checkout
+    /// slot freed as completed), then issues its tickets with the saga's own issuing. Every
+    /// step is idempotent, so a retry that takes over the key finishes what a dead request
+    /// started, and a replay of a finished one repeats nothing.
+    async fn complete_free(&self, order: OrderRow, now: i64) -> Result<CreatedOrder, ApiError> {
+        self.saga()
+            .continue_saga(&order, SagaInput::NothingToPay, now)
+            .await?;
+        let order = self
+            .store
+            .order(&order.id)
+            .await?
+            .ok_or_else(|| ApiError::internal("order vanished"))?;
+        let completed = order.status()? == OrderStatus::Completed;
+        let tickets = if completed {
+            Some(self.store.issue_tickets(&order.id, now).await?)
+        } else {
+            None
+        };
+        let mut view = self.view(order).await?;
+        view.tickets = tickets;
+        Ok(CreatedOrder {
+            order: view,
+            payment_url: None,
         })
     }
 }

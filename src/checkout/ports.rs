@@ -16,6 +16,7 @@ use crate::domain::checkout::PricedClass;
 use crate::domain::event_workflow::{ConfigTerms, EventStatus};
 use crate::domain::ledger::{ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest};
 use crate::domain::saga::{CheckoutOutcome, CheckoutStep, Compensation, OrderStatus};
+use crate::domain::tickets::Ticket;
 use crate::error::ApiError;
 use crate::payments::{Gateway, OutboundRequest, Provider};
 
@@ -71,7 +72,14 @@ pub struct NewOrder<'a> {
     pub expires_at: i64,
     /// (ticket class id, quantity, unit price)
     pub items: Vec<(String, i64, i64)>,
-    pub payment_id: &'a str,
+    /// The payment row to write; `None` for a free order, which has nothing to pay.
+    pub payment: Option<NewPayment<'a>>,
+}
+
+/// The payment row of a new order: its id and what its provider sends back in notifications.
+#[derive(Debug, Clone)]
+pub struct NewPayment<'a> {
+    pub id: &'a str,
     pub provider_ref: &'a str,
 }
 
@@ -222,6 +230,10 @@ pub trait CheckoutStore {
     async fn checkout_payment(&self, order_id: &str) -> Result<Option<CheckoutPayment>, ApiError>;
     /// Cancels a PENDING payment, so a late notification cannot settle it as PENDING.
     async fn cancel_payment(&self, payment_id: &str, now: i64) -> Result<(), ApiError>;
+    /// Issues the tickets of a COMPLETED order that are still missing (none otherwise), with
+    /// their announcement and receipt, and returns all of the order's tickets. Idempotent: the
+    /// same issuing the saga runs after a paid order completes.
+    async fn issue_tickets(&self, order_id: &str, now: i64) -> Result<Vec<Ticket>, ApiError>;
     /// Applies the transition if the order is still in `from` (and, for a same-status change,
     /// has no refund recorded yet), with its outbox rows; the ids of the rows written, empty
     /// when another worker got there first.

@@ -125,7 +125,10 @@ impl<S: CheckoutStore, E: EventObject, L: CheckoutLog> Saga<'_, S, E, L> {
                     ConfirmOutcome::PaidButNoStock(_) => ConfirmAnswer::NoStock,
                     ConfirmOutcome::PaidButEventCancelled(_) => ConfirmAnswer::EventCancelled,
                 };
-                let after = after_confirm(answer, from);
+                let after = match input {
+                    SagaInput::NothingToPay => after_confirm(answer, from).nothing_paid(),
+                    _ => after_confirm(answer, from),
+                };
                 (after.status, after.refund_reason, after.checkout)
             }
             SagaStep::ReleaseAndClose { status, checkout } => {

@@ -32,6 +32,7 @@ pub struct Order {
     pub items: Vec<OrderItemView>,
     pub total_amount_cents: i64,
     pub currency: String,
+    #[schema(value_type = PaymentMethod)]
     pub payment_method: String,
     pub expires_at: String,
     /// `REFUND_REQUIRED` when money arrived but the tickets could not be delivered.
@@ -51,8 +52,22 @@ pub struct Order {
 #[serde(rename_all = "camelCase")]
 pub struct CreatedOrder {
     pub order: Order,
-    /// Where to send the buyer to pay.
-    pub payment_url: String,
+    /// Where to send the buyer to pay; `null` for a free order, COMPLETED already.
+    #[schema(required = true)]
+    pub payment_url: Option<String>,
+}
+
+/// A payment method as the orders API names it: a provider, or `free` for an order of an
+/// `isFree` event (nothing to pay). Documentation only: the request keeps it a string, parsed
+/// by the checkout, so a value not listed is a field error in a problem, not a malformed body.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentMethod {
+    Payos,
+    Vnpay,
+    Zalopay,
+    Sandbox,
+    Free,
 }
 
 fn view(row: &OrderRow, items: Vec<OrderItemView>) -> Order {
@@ -121,7 +136,8 @@ impl From<OrderLine> for RawLine {
 pub struct CreateOrderRequest {
     pub event_id: Option<String>,
     pub items: Option<Vec<OrderLine>>,
-    /// `payos`, `vnpay`, `zalopay` or `sandbox`.
+    /// `payos`, `vnpay`, `zalopay` or `sandbox`; `free` (or omitted) for an `isFree` event.
+    #[schema(value_type = Option<PaymentMethod>)]
     pub payment_method: Option<String>,
     /// Required for events with a waitroom: the token from admission.
     pub checkout_token: Option<String>,
@@ -153,4 +169,41 @@ pub struct Refund {
     pub note: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema_of<T: utoipa::PartialSchema>() -> Value {
+        serde_json::to_value(T::schema()).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_created_order_always_carries_a_payment_url_that_may_be_null() {
+        let schema = schema_of::<CreatedOrder>();
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        assert!(required.contains(&"paymentUrl".into()), "{schema}");
+        let url = &schema["properties"]["paymentUrl"];
+        assert!(url.to_string().contains("null"), "{url}");
+    }
+
+    #[test]
+    fn an_order_request_names_free_among_its_payment_methods() {
+        let schema = schema_of::<PaymentMethod>();
+        let names: Vec<String> = schema["enum"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(names, ["payos", "vnpay", "zalopay", "sandbox", "free"]);
+        let request = schema_of::<CreateOrderRequest>();
+        assert!(
+            request["properties"]["paymentMethod"]
+                .to_string()
+                .contains("PaymentMethod"),
+            "{request}"
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! The rules a checkout decides before anything is held: the order lines a buyer may ask for,
-//! whether a checkout token admits this buyer to this event, and the price of the order from
-//! the catalogue, in one currency.
+//! whether a checkout token admits this buyer to this event, the price of the order from
+//! the catalogue, in one currency, and how it is settled (a provider, or nothing to pay).
 //!
 //! Pure: no `worker` types, time passed in. The checkout service (`crate::checkout`) reads the
 //! catalogue and the token, asks these functions, and only then goes to the event's object.
@@ -250,6 +250,66 @@ pub fn price(lines: &OrderLines, classes: &[PricedClass]) -> Result<PricedOrder,
     })
 }
 
+/// The payment method an order request named, parsed: `P` is the deployment's provider type
+/// (generic so these rules need not know the providers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodAsked<P> {
+    /// No `paymentMethod`: enough for a free event, missing for a priced one.
+    Unnamed,
+    /// `paymentMethod: "free"`.
+    Free,
+    Provider(P),
+}
+
+/// How a priced order is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement<P> {
+    /// Nothing to pay: the order completes in the request that places it.
+    Free,
+    /// Paid through this provider's payment page.
+    Pay(P),
+}
+
+/// Why an order cannot be settled the way it asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementRefusal {
+    /// A priced order named no method.
+    MethodRequired,
+    /// `free` on an order that costs something.
+    FreeNotAvailable,
+    /// A provider for an order of a free event: there is nothing to pay it.
+    NothingToPay,
+}
+
+impl SettlementRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            SettlementRefusal::MethodRequired => "VALIDATION_FAILED",
+            SettlementRefusal::FreeNotAvailable | SettlementRefusal::NothingToPay => {
+                "PAYMENT_METHOD_UNAVAILABLE"
+            }
+        }
+    }
+}
+
+/// How an order of `order` (priced from the catalogue) is settled. An order is free only when
+/// its event is free *and* its total is 0, so a class priced by mistake on a free event is
+/// never given away: it refuses `free` as any priced order does.
+pub fn settle<P>(
+    asked: MethodAsked<P>,
+    free_event: bool,
+    order: &PricedOrder,
+) -> Result<Settlement<P>, SettlementRefusal> {
+    let nothing_to_pay = free_event && order.total_cents == 0;
+    match (asked, nothing_to_pay) {
+        (MethodAsked::Unnamed | MethodAsked::Free, true) => Ok(Settlement::Free),
+        (MethodAsked::Provider(_), true) => Err(SettlementRefusal::NothingToPay),
+        (MethodAsked::Provider(p), false) => Ok(Settlement::Pay(p)),
+        (MethodAsked::Free, false) => Err(SettlementRefusal::FreeNotAvailable),
+        (MethodAsked::Unnamed, false) => Err(SettlementRefusal::MethodRequired),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +498,56 @@ mod tests {
         assert_eq!(
             admit(true, Some(&forged), &key(), USER, EVENT, NOW),
             Err(TokenRefusal::Invalid)
+        );
+    }
+
+    fn priced_at(total_cents: i64) -> PricedOrder {
+        PricedOrder {
+            lines: Vec::new(),
+            currency: "VND".into(),
+            total_cents,
+        }
+    }
+
+    #[test]
+    fn a_free_event_settles_free_whether_free_is_named_or_not_and_refuses_a_provider() {
+        let free = priced_at(0);
+        assert_eq!(
+            settle::<&str>(MethodAsked::Free, true, &free),
+            Ok(Settlement::Free)
+        );
+        assert_eq!(
+            settle::<&str>(MethodAsked::Unnamed, true, &free),
+            Ok(Settlement::Free)
+        );
+        assert_eq!(
+            settle(MethodAsked::Provider("sandbox"), true, &free),
+            Err(SettlementRefusal::NothingToPay)
+        );
+    }
+
+    #[test]
+    fn a_priced_order_needs_a_provider_and_is_never_free() {
+        let priced = priced_at(150_000);
+        assert_eq!(
+            settle(MethodAsked::Provider("vnpay"), false, &priced),
+            Ok(Settlement::Pay("vnpay"))
+        );
+        let free = settle::<&str>(MethodAsked::Free, false, &priced).unwrap_err();
+        assert_eq!(free.code(), "PAYMENT_METHOD_UNAVAILABLE");
+        assert_eq!(
+            settle::<&str>(MethodAsked::Unnamed, false, &priced),
+            Err(SettlementRefusal::MethodRequired)
+        );
+        // A priced class on a free event (a catalogue mistake) is not given away.
+        assert_eq!(
+            settle::<&str>(MethodAsked::Free, true, &priced),
+            Err(SettlementRefusal::FreeNotAvailable)
+        );
+        // Nor is a 0-priced class of an event that is not free (its providers decide).
+        assert_eq!(
+            settle::<&str>(MethodAsked::Free, false, &priced_at(0)),
+            Err(SettlementRefusal::FreeNotAvailable)
         );
     }
 }

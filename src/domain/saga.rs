@@ -45,6 +45,9 @@ pub enum SagaInput {
     HoldExpired,
     /// The buyer cancelled the order before paying.
     CancelledByOwner,
+    /// The order is free (an `isFree` event): it completes as soon as it is written, the way
+    /// a paid one does when its money arrives, but nothing brings a closed one back.
+    NothingToPay,
 }
 
 impl SagaInput {
@@ -55,6 +58,7 @@ impl SagaInput {
             SagaInput::PaymentFailed => "PAYMENT_FAILED",
             SagaInput::HoldExpired => "HOLD_EXPIRED",
             SagaInput::CancelledByOwner => "CANCELLED_BY_OWNER",
+            SagaInput::NothingToPay => "NOTHING_TO_PAY",
         }
     }
 
@@ -142,6 +146,12 @@ pub fn decide(status: OrderStatus, input: SagaInput) -> SagaStep {
         },
         (Cancelled, CancelledByOwner) => SagaStep::Ignore(IgnoreReason::AlreadyInThisState),
         (Completed | Failed, CancelledByOwner) => SagaStep::Refuse,
+
+        (Pending, NothingToPay) => SagaStep::ConfirmHold,
+        (Completed, NothingToPay) => SagaStep::Ignore(IgnoreReason::AlreadyInThisState),
+        // A free order closed meanwhile (its checkout abandoned and swept) stays closed: no
+        // money is owed to anyone, so nothing justifies taking stock again.
+        (Cancelled | Failed, NothingToPay) => SagaStep::Ignore(IgnoreReason::AlreadyClosed),
     }
 }
 
@@ -159,6 +169,18 @@ pub struct AfterConfirm {
     pub status: OrderStatus,
     pub refund_reason: Option<&'static str>,
     pub checkout: CheckoutOutcome,
+}
+
+impl AfterConfirm {
+    /// The same end for an order that paid nothing (`NothingToPay`, a free order): closed for
+    /// want of stock or because the event was cancelled, it is owed no refund, so none is
+    /// flagged (operators and refunds would otherwise chase money that never came).
+    pub fn nothing_paid(self) -> Self {
+        AfterConfirm {
+            refund_reason: None,
+            ..self
+        }
+    }
 }
 
 pub fn after_confirm(answer: ConfirmAnswer, status_before: OrderStatus) -> AfterConfirm {
@@ -304,11 +326,12 @@ mod tests {
     use SagaInput::*;
 
     const STATUSES: [OrderStatus; 4] = [Pending, Completed, Cancelled, Failed];
-    const INPUTS: [SagaInput; 4] = [
+    const INPUTS: [SagaInput; 5] = [
         PaymentSucceeded,
         PaymentFailed,
         HoldExpired,
         CancelledByOwner,
+        NothingToPay,
     ];
 
     #[test]
@@ -387,6 +410,19 @@ mod tests {
         let pending = after_confirm(ConfirmAnswer::EventCancelled, Pending);
         assert_eq!(pending.status, Cancelled);
         assert_eq!(pending.refund_reason, Some("PAID_BUT_EVENT_CANCELLED"));
+    }
+
+    #[test]
+    fn a_free_order_without_stock_is_closed_with_no_refund_owed() {
+        assert_eq!(decide(Pending, NothingToPay), SagaStep::ConfirmHold);
+        let ok = after_confirm(ConfirmAnswer::Confirmed, Pending).nothing_paid();
+        assert_eq!((ok.status, ok.refund_reason), (Completed, None));
+        for answer in [ConfirmAnswer::NoStock, ConfirmAnswer::EventCancelled] {
+            let closed = after_confirm(answer, Pending).nothing_paid();
+            assert_eq!(closed.status, Cancelled);
+            assert_eq!(closed.refund_reason, None);
+            assert_eq!(closed.checkout, CheckoutOutcome::Failed);
+        }
     }
 
     #[test]

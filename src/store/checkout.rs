@@ -74,20 +74,22 @@ pub async fn write_order(db: &D1Database, o: &NewOrder<'_>, now: i64) -> Result<
             &[text(o.id), text(class_id), int(*quantity), int(*price)],
         )?);
     }
-    statements.push(stmt(
-        db,
-        "INSERT INTO payments (id, order_id, provider, provider_ref, amount, currency, status, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?7)",
-        &[
-            text(o.payment_id),
-            text(o.id),
-            text(o.payment_method),
-            text(o.provider_ref),
-            int(o.total),
-            text(o.currency),
-            int(now),
-        ],
-    )?);
+    if let Some(payment) = &o.payment {
+        statements.push(stmt(
+            db,
+            "INSERT INTO payments (id, order_id, provider, provider_ref, amount, currency, status, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING', ?7, ?7)",
+            &[
+                text(payment.id),
+                text(o.id),
+                text(o.payment_method),
+                text(payment.provider_ref),
+                int(o.total),
+                text(o.currency),
+                int(now),
+            ],
+        )?);
+    }
     // A waitroom order's binding is recorded from the start (see `NewOrder::steps_done`):
     // no window in which the order is bound but not known to be.
     for step in o.steps_done() {

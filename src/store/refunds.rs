@@ -415,6 +415,8 @@ pub struct OwedOrder {
 
 /// The next batch of [`OwedOrder`]s. Restartable at any point: an order leaves this list the
 /// moment its refund row exists (a FAILED one included, which an operator takes from there).
+/// Only orders money came in for: a free order owes nothing, and were it listed it would stay
+/// at the head of every batch and starve the paid orders behind it.
 pub async fn owed_by_cancelled_events(
     db: &D1Database,
     limit: i64,
@@ -426,6 +428,7 @@ pub async fn owed_by_cancelled_events(
          AND (o.status = 'COMPLETED' OR o.refund_status = 'REFUND_REQUIRED') \
          AND COALESCE(o.refund_status, '') <> 'REFUNDED' \
          AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id) \
+         AND EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.status = 'COMPLETED') \
          ORDER BY o.created_at LIMIT ?1",
         &[int(limit)],
     )

@@ -15,7 +15,7 @@ const scripts = readdirSync(join(PUBLIC, "assets")).filter((f) => f.endsWith(".j
 const DYNAMIC = {
   "code.": null,
   "class.status.": ["ACTIVE", "PAUSED"],
-  "method.": ["sandbox", "payos", "vnpay", "zalopay"],
+  "method.": ["sandbox", "payos", "vnpay", "zalopay", "free"],
   "order.status.": ["PENDING", "COMPLETED", "CANCELLED", "FAILED", "REFUNDED"],
   "order.text.": ["PENDING", "COMPLETED", "CANCELLED", "FAILED", "REFUNDED"],
   "org.statusText.": ["DRAFT", "CONFIGURED", "APPROVED", "PUBLISHED", "CANCELLED"],

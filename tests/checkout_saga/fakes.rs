@@ -1,5 +1,5 @@
 //! In-memory stand-ins for the checkout's ports: D1 (orders, payments, keys, saga steps, the
-//! outbox), the event's object (counters, holds, waitroom checkouts) and the payment providers.
+//! outbox, tickets), the event's object (counters, holds, waitroom checkouts) and the payment providers.
 //! Each can be told to fail a named operation, or to hang in it (the request "dies" there:
 //! the test drops the future, as the runtime does when it evicts a Worker mid-request).
 
@@ -17,6 +17,7 @@ use ticketbottle_edge::domain::ledger::{
     ConfirmOutcome, Hold, HoldItem, HoldState, ReleaseOutcome, ReserveRequest, DEFAULT_HOLD_MS,
 };
 use ticketbottle_edge::domain::saga::{CheckoutOutcome, CheckoutStep, Compensation};
+use ticketbottle_edge::domain::tickets::{plan_tickets, IssueLine, Ticket};
 use ticketbottle_edge::error::ApiError;
 use ticketbottle_edge::payments::{Gateway, OutboundRequest, Provider, SandboxConfig};
 
@@ -90,6 +91,8 @@ pub struct StoreState {
     pub saga_steps: BTreeMap<(String, String), (String, Option<String>)>,
     pub outbox: Vec<OutboxRecord>,
     pub processed: HashSet<String>,
+    /// Issued tickets by id (the insert does nothing when the id exists, as in D1).
+    pub tickets: BTreeMap<String, Ticket>,
 }
 
 #[derive(Default)]
@@ -316,17 +319,19 @@ impl CheckoutStore for FakeStore {
                 price_cents: *price,
             });
         }
-        let created_seq = state.payments.len();
-        state.payments.insert(
-            o.payment_id.to_owned(),
-            PaymentRecord {
-                order_id: o.id.to_owned(),
-                provider: o.payment_method.to_owned(),
-                status: "PENDING".into(),
-                payment_url: None,
-                created_seq,
-            },
-        );
+        if let Some(payment) = &o.payment {
+            let created_seq = state.payments.len();
+            state.payments.insert(
+                payment.id.to_owned(),
+                PaymentRecord {
+                    order_id: o.id.to_owned(),
+                    provider: o.payment_method.to_owned(),
+                    status: "PENDING".into(),
+                    payment_url: None,
+                    created_seq,
+                },
+            );
+        }
         for step in o.steps_done() {
             Self::step_done(&mut state, o.id, step);
         }
@@ -395,6 +400,53 @@ impl CheckoutStore for FakeStore {
             }
         }
         Ok(())
+    }
+
+    async fn issue_tickets(&self, order_id: &str, _now: i64) -> Result<Vec<Ticket>, ApiError> {
+        self.faults.check("issue_tickets").await?;
+        let mut state = self.state.borrow_mut();
+        let Some(order) = state.orders.get(order_id).cloned() else {
+            return Ok(Vec::new());
+        };
+        if order.status == "COMPLETED" {
+            let lines: Vec<IssueLine> = state
+                .items
+                .iter()
+                .filter(|i| i.order_id == order_id)
+                .map(|i| IssueLine {
+                    ticket_class_id: i.ticket_class_id.clone(),
+                    quantity: u32::try_from(i.quantity).unwrap_or(0),
+                })
+                .collect();
+            for planned in plan_tickets(order_id, &lines) {
+                state
+                    .tickets
+                    .entry(planned.id.clone())
+                    .or_insert_with(|| Ticket {
+                        id: planned.id.clone(),
+                        code: planned.code.as_str().to_owned(),
+                        order_id: order_id.to_owned(),
+                        event_id: order.event_id.clone(),
+                        ticket_class_id: planned.ticket_class_id.clone(),
+                        ticket_class_name: String::new(),
+                        status: "VALID".into(),
+                        checked_in_at: None,
+                        gate: None,
+                        qr: format!("qr-of-{}", planned.id),
+                    });
+            }
+            Self::add_outbox(
+                &mut state,
+                &format!("tickets-issued-{order_id}"),
+                "TICKETS_ISSUED",
+            );
+        }
+        Ok(state
+            .tickets
+            .values()
+            .filter(|t| t.order_id == order_id)
+            .cloned()
+            .collect())
     }
 
     async fn transition(&self, t: &Transition<'_>, now: i64) -> Result<Vec<String>, ApiError> {
@@ -556,6 +608,8 @@ pub struct FakeHub {
     pub state: RefCell<HubState>,
     pub now: Cell<i64>,
     pub faults: Faults,
+    /// The event's `maxTicketsPerUser`: held and sold tickets per buyer, as the ledger counts.
+    pub max_tickets_per_user: Cell<Option<u32>>,
 }
 
 fn rule(status: u16, code: &'static str) -> ApiError {
@@ -660,6 +714,22 @@ impl FakeHub {
                 ticket_class_id: item.ticket_class_id.clone(),
                 quantity,
             });
+        }
+        if let Some(limit) = self.max_tickets_per_user.get() {
+            let owned: u32 = state
+                .holds
+                .values()
+                .filter(|h| {
+                    h.user_id == request.user_id
+                        && matches!(h.state, HoldState::Active | HoldState::Confirmed)
+                })
+                .flat_map(|h| &h.items)
+                .map(|i| i.quantity)
+                .sum();
+            let asked: u32 = items.iter().map(|i| i.quantity).sum();
+            if owned + asked > limit {
+                return Err(rule(422, "PURCHASE_LIMIT_EXCEEDED"));
+            }
         }
         if !Self::has_stock(&state, &items) {
             return Err(rule(409, "INSUFFICIENT_INVENTORY"));

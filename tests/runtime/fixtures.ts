@@ -18,6 +18,7 @@ const HOUR = 3600_000;
 
 export async function publishedEvent(opts: {
   allowWaitRoom?: boolean;
+  isFree?: boolean;
   maxTicketsPerUser?: number;
   classes?: ClassSpec[];
   waitroom?: { maxConcurrentCheckouts?: number; checkoutTtlSeconds?: number; admissionBatch?: number };
@@ -51,7 +52,7 @@ export async function publishedEvent(opts: {
       body: {
         ticketSaleStartDate: iso(now + (opts.saleStartsInMs ?? -HOUR)),
         ticketSaleEndDate: iso(now + 7 * 24 * HOUR),
-        isFree: false,
+        isFree: opts.isFree ?? false,
         maxAttendees: null,
         isPublic: true,
         requiresApproval: false,
