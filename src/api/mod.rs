@@ -133,6 +133,7 @@ endpoints! {
         SandboxPay:         POST    "/sandbox/checkout/{paymentId}/pay"                 => payments::sandbox_pay,
         SandboxDecline:     POST    "/sandbox/checkout/{paymentId}/decline"             => payments::sandbox_decline,
         WaitroomJoin:       POST    "/api/events/{id}/waitroom/join"                    => waitroom::join,
+        WaitroomStatus:     GET     "/api/events/{id}/waitroom/status"                  => waitroom::status,
         WaitroomSession:    GET     "/api/events/{id}/waitroom/session"                 => waitroom::session,
         WaitroomLeave:      DELETE  "/api/events/{id}/waitroom/session"                 => waitroom::leave,
         WaitroomSocket:     GET     "/api/events/{id}/waitroom/ws"                      => waitroom::socket,

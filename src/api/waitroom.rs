@@ -6,6 +6,10 @@ use utoipa::ToSchema;
 
 use crate::domain::access::{Actor, EventOp};
 use crate::domain::event_workflow::EventStatus;
+use crate::domain::time::format_rfc3339;
+use crate::domain::waitroom::{
+    public_status, PublicSaleState, PublicStatusInputs, WaitroomCounters,
+};
 use crate::durable::client::EventHubClient;
 use crate::durable::protocol::SessionView;
 use crate::error::ApiError;
@@ -67,6 +71,104 @@ async fn enter(
         user,
         EventHubClient::new(&rc.env, access.event.id.as_str())?.traced(&rc.trace),
     ))
+}
+
+/// `GET .../waitroom/status`: the sale's front door as anyone may see it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicWaitroomStatusBody {
+    /// NOT_OPEN, PREQUEUE, OPEN, SOLD_OUT or CLOSED.
+    #[schema(value_type = String, example = "OPEN")]
+    pub state: PublicSaleState,
+    /// When the sale opens (RFC 3339).
+    pub sale_opens_at: String,
+    /// Fans waiting (the pre-queue before the sale opens); 0 once closed.
+    pub queue_length: u64,
+    /// Fans let through to checkout in the last 60 s.
+    pub admitted_last_minute: u64,
+    /// For a fan joining now; null where nobody can tell yet or the sale is sold out or closed.
+    pub estimated_wait_seconds: Option<u64>,
+    /// Queue shards the event's line is spread over.
+    pub shards: u32,
+}
+
+/// How long an edge may reuse one status answer: the contract's `max-age`.
+const STATUS_MAX_AGE_SECONDS: u32 = 1;
+
+fn status_response(body: String) -> ApiResult {
+    let headers = worker::Headers::new();
+    headers.set("Content-Type", "application/json")?;
+    headers.set(
+        "Cache-Control",
+        &format!("public, max-age={STATUS_MAX_AGE_SECONDS}"),
+    )?;
+    Ok(worker::Response::ok(body)?.with_headers(headers))
+}
+
+#[utoipa::path(get, operation_id = "get_waitroom_status", path = "/api/events/{id}/waitroom/status", tag = "waitroom",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "No authentication; `Cache-Control: public, max-age=1`, and this Worker keeps each answer in the edge cache for that second, so a crowd polling it costs the event's object about one read a second per Cloudflare location", body = PublicWaitroomStatusBody),
+              (status = 404, description = "No such event, or not published", body = crate::error::Problem)))]
+pub async fn status(rc: &mut RequestContext) -> ApiResult {
+    let event_id = rc.param("id")?.to_string();
+    // One answer serves every caller (nothing in it is the caller's), keyed by the bare URL.
+    let key = format!("{}/api/events/{event_id}/waitroom/status", rc.origin()?);
+    let cache = worker::Cache::default();
+    if let Ok(Some(mut hit)) = cache.get(key.as_str(), false).await {
+        if let Ok(body) = hit.text().await {
+            return status_response(body);
+        }
+    }
+    let db = d1::db(&rc.env)?;
+    let event = load_event_as(rc, &db, &event_id, EventOp::Read, Actor::Anonymous)
+        .await?
+        .event;
+    let config = event.terms.config.as_ref().ok_or(ApiError::NotFound)?;
+    let hub = EventHubClient::new(&rc.env, event.id.as_str())?.traced(&rc.trace);
+    let object = hub.status().await?;
+    let on_sale = object
+        .classes
+        .iter()
+        .filter(|c| c.status == crate::domain::ledger::ClassStatus::Active);
+    let inputs = PublicStatusInputs {
+        now_ms: rc.now_ms,
+        sale_starts_at: config.ticket_sale_start_ms,
+        sale_ends_at: config.ticket_sale_end_ms,
+        cancelled: event.status == EventStatus::Cancelled,
+        waitroom: object
+            .waitroom
+            .filter(|_| config.allow_wait_room)
+            .map(|w| WaitroomCounters {
+                queued: w.queue_length,
+                prequeued: w.prequeued,
+                slots_in_use: w.slots_in_use,
+                max_slots: w.max_slots,
+                admitted_last_minute: w.admitted_last_minute,
+                admissions_per_second: w.admissions_per_second,
+                closed: w.closed.is_some(),
+            }),
+        available: on_sale.map(|c| u64::from(c.available)).sum(),
+        held: object.active_holds,
+        // One queue per event until the queue shards land (issue 15): the hub holds it.
+        shards: 1,
+    };
+    let status = public_status(&inputs);
+    let body = serde_json::to_string(&PublicWaitroomStatusBody {
+        state: status.state,
+        sale_opens_at: format_rfc3339(status.sale_opens_at),
+        queue_length: status.queue_length,
+        admitted_last_minute: status.admitted_last_minute,
+        estimated_wait_seconds: status.estimated_wait_seconds,
+        shards: status.shards,
+    })
+    .map_err(|e| ApiError::internal(format!("waitroom status: {e}")))?;
+    // A failed cache write only costs the next caller an object read.
+    if let Ok(copy) = status_response(body.clone()) {
+        if let Err(e) = cache.put(key.as_str(), copy).await {
+            rc.annotate("statusCache", e.to_string());
+        }
+    }
+    status_response(body)
 }
 
 #[utoipa::path(post, operation_id = "join_waitroom", path = "/api/events/{id}/waitroom/join", tag = "waitroom", security(("bearer" = [])),

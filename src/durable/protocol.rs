@@ -318,6 +318,9 @@ pub struct WaitroomStatus {
     pub sale_opened: bool,
     pub closed: Option<ClosedReason>,
     pub admissions_per_second: Option<f64>,
+    /// Fans admitted in the last 60 s (exact, from the sessions' admission times).
+    #[serde(default)]
+    pub admitted_last_minute: u64,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -72,6 +72,11 @@ struct JoinNo {
 }
 
 #[derive(Deserialize)]
+struct Count {
+    n: i64,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CheckoutExpiry {
     checkout_expires_at: i64,
@@ -368,5 +373,14 @@ impl WaitroomStore for SqlWaitroomStore {
             Vec::new(),
         )?;
         Ok(found.map(|f| f.checkout_expires_at))
+    }
+
+    fn admitted_since(&mut self, since: i64) -> Result<u64, Self::Error> {
+        let found: Option<Count> = first(
+            &self.sql,
+            "SELECT COUNT(*) AS n FROM waitroom_session WHERE admitted_at >= ?",
+            vec![int(since)?],
+        )?;
+        Ok(found.map_or(0, |c| c.n.max(0) as u64))
     }
 }

@@ -22,12 +22,6 @@ export function text(lang, key, vars = {}) {
   return s.replace(/\{(\w+)\}/g, (_, n) => String(vars[n]));
 }
 
-/**
- * Resources a page asks for knowing they may be absent on this server: it degrades on their 404
- * (the waitroom status is being built elsewhere). Chromium still logs the 404.
- */
-const MAY_BE_ABSENT = [/\/api\/events\/[^/]+\/waitroom\/status$/];
-
 export function preflight() {
   assert.ok(existsSync(join(ROOT, "build", "index_bg.wasm")), "build/ is missing: run `bash scripts/build.sh` first");
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run \`bash scripts/setup.sh\` (installs Debian's chromium)`);
@@ -82,7 +76,6 @@ export async function visitor(browser, { lang, width, name }) {
     if (m.type() !== "error" && m.type() !== "warning") return;
     const url = m.location().url ?? "";
     const path = url ? new URL(url).pathname : "";
-    if (/status of 404/.test(m.text()) && MAY_BE_ABSENT.some((re) => re.test(path))) return;
     const i = v.expected.findIndex((e) => m.text().includes(`status of ${e.status}`) && e.path === path);
     if (i >= 0) return void v.expected.splice(i, 1);
     v.problems.push(`console.${m.type()}: ${m.text()} (${url})`);

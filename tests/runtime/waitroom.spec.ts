@@ -3,7 +3,7 @@
 import { SELF, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { BASE, call, expectProblem, json, registerAndLogin } from "./helpers";
-import { publishedEvent } from "./fixtures";
+import { eventually, publishedEvent } from "./fixtures";
 
 const hub = (eventId: string) => env.EVENT_HUB.get(env.EVENT_HUB.idFromName(eventId));
 const join = (eventId: string, token: string) => call(`/api/events/${eventId}/waitroom/join`, { method: "POST", token });
@@ -249,5 +249,71 @@ describe("a socket that floods the object", () => {
     expect(closed.code).toBeUndefined();
     expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.close();
+  });
+});
+
+describe("the public waitroom status", () => {
+  const status = async (eventId: string) => {
+    const res = await call(`/api/events/${eventId}/waitroom/status`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("cache-control")).toBe("public, max-age=1");
+    return json(res);
+  };
+  const afterTheCachedSecond = () => new Promise((r) => setTimeout(r, 1_200));
+
+  it("shows the pre-queue before the sale opens, to anyone, with no estimate yet", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, saleStartsInMs: 3_600_000 });
+    const [a, b] = [await registerAndLogin(), await registerAndLogin()];
+    for (const fan of [a, b]) expect((await join(event.id, fan.token)).status).toBe(200);
+    const s = await status(event.id);
+    expect(s).toMatchObject({ state: "PREQUEUE", queueLength: 2, admittedLastMinute: 0, estimatedWaitSeconds: null, shards: 1 });
+    expect(Date.parse(s.saleOpensAt)).toBeGreaterThan(Date.now());
+  });
+
+  it("counts the line and the last minute's admissions, served from the edge cache for a second", async () => {
+    // One checkout slot: the first fan is admitted, the next two wait.
+    const event = await publishedEvent({ allowWaitRoom: true, waitroom: { maxConcurrentCheckouts: 1 } });
+    const fans = [await registerAndLogin(), await registerAndLogin(), await registerAndLogin()];
+    expect((await join(event.id, fans[0].token)).status).toBe(200);
+    await runDurableObjectAlarm(hub(event.id));
+    for (const fan of fans.slice(1)) expect((await join(event.id, fan.token)).status).toBe(200);
+    const seen = await status(event.id);
+    expect(seen).toMatchObject({ state: "OPEN", queueLength: 2, admittedLastMinute: 1, shards: 1 });
+    // Within the second, a newcomer changes nothing anyone sees: the answer is the cached one.
+    const late = await registerAndLogin();
+    expect((await join(event.id, late.token)).status).toBe(200);
+    expect((await status(event.id)).queueLength).toBe(2);
+    await afterTheCachedSecond();
+    expect((await status(event.id)).queueLength).toBe(3);
+  });
+
+  it("says OPEN with no wait for an event sold without a waitroom, CLOSED once cancelled, and 404 for no event", async () => {
+    const plain = await publishedEvent();
+    expect(await status(plain.id)).toMatchObject({ state: "OPEN", queueLength: 0, estimatedWaitSeconds: 0 });
+    const gone = await publishedEvent({ allowWaitRoom: true });
+    expect((await call(`/api/events/${gone.id}/cancel`, { method: "POST", token: gone.organizer.token })).status).toBe(200);
+    expect(await status(gone.id)).toMatchObject({ state: "CLOSED", queueLength: 0, estimatedWaitSeconds: null });
+    await expectProblem(await call("/api/events/00000000-0000-4000-8000-000000000000/waitroom/status"), 404, "NOT_FOUND");
+  });
+
+  it("is SOLD_OUT once nothing is left and nothing is held", async () => {
+    const event = await publishedEvent({ classes: [{ name: "Tiny", priceCents: 100_000, total: 1 }] });
+    const buyer = await registerAndLogin();
+    const ordered = await call("/api/orders", {
+      token: buyer.token,
+      headers: { "Idempotency-Key": crypto.randomUUID() },
+      body: { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" },
+    });
+    expect(ordered.status).toBe(201);
+    // Held, not sold: the ticket may come back, so the sale is still open.
+    expect((await status(event.id)).state).toBe("OPEN");
+    const created = await json(ordered);
+    expect((await call(`${new URL(created.paymentUrl).pathname}/pay`, { method: "POST" })).status).toBe(200);
+    await eventually(async () => {
+      const { order } = await json(await call(`/api/orders/${created.order.id}`, { token: buyer.token }));
+      return order.status === "COMPLETED";
+    }, "order COMPLETED");
+    await afterTheCachedSecond();
+    expect(await status(event.id)).toMatchObject({ state: "SOLD_OUT", estimatedWaitSeconds: null });
   });
 });

@@ -288,4 +288,14 @@ impl WaitroomStore for MemoryWaitroomStore {
         self.call("earliest_checkout_expiry")?;
         Ok(self.data.unused_checkouts.first().map(|(at, _)| *at))
     }
+
+    fn admitted_since(&mut self, since: i64) -> Result<u64, Self::Error> {
+        self.call("admitted_since")?;
+        Ok(self
+            .data
+            .sessions
+            .values()
+            .filter(|session| session.admitted_at.is_some_and(|at| at >= since))
+            .count() as u64)
+    }
 }

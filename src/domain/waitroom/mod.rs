@@ -59,6 +59,7 @@ use super::fenwick::{self, FenwickNodes};
 
 mod config;
 mod model;
+mod public_status;
 mod rules;
 mod shuffle;
 mod store;
@@ -72,6 +73,7 @@ pub use config::*;
 #[cfg(any(test, feature = "memory-stores"))]
 pub use memory::*;
 pub use model::*;
+pub use public_status::*;
 pub use rules::*;
 pub use shuffle::*;
 pub use store::*;

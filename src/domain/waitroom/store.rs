@@ -59,6 +59,8 @@ CREATE INDEX IF NOT EXISTS waitroom_session_prequeue ON waitroom_session (join_n
 CREATE INDEX IF NOT EXISTS waitroom_session_checkout_expiry
   ON waitroom_session (checkout_expires_at)
   WHERE status = 'ADMITTED' AND order_id IS NULL;
+CREATE INDEX IF NOT EXISTS waitroom_session_admitted
+  ON waitroom_session (admitted_at) WHERE admitted_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS waitroom_fenwick (
   node INTEGER PRIMARY KEY,
   departed INTEGER NOT NULL
@@ -155,10 +157,18 @@ pub trait WaitroomStore: FenwickNodes {
     /// `SELECT checkout_expires_at FROM waitroom_session
     /// WHERE status = 'ADMITTED' AND order_id IS NULL ORDER BY checkout_expires_at LIMIT 1`
     fn earliest_checkout_expiry(&mut self) -> Result<Option<i64>, Self::Error>;
+
+    /// Fans admitted at or after `since` (the public status's admissions of the last minute):
+    /// `SELECT COUNT(*) FROM waitroom_session WHERE admitted_at >= ?1` (through
+    /// `waitroom_session_admitted`, so it reads one minute's admissions, not the whole room).
+    fn admitted_since(&mut self, since: i64) -> Result<u64, Self::Error>;
 }
 
 /// A borrowed store is a store: the object's core borrows the store it owns for each command.
 impl<S: WaitroomStore + ?Sized> WaitroomStore for &mut S {
+    fn admitted_since(&mut self, since: i64) -> Result<u64, Self::Error> {
+        (**self).admitted_since(since)
+    }
     fn load_config(&mut self) -> Result<Option<WaitroomConfig>, Self::Error> {
         (**self).load_config()
     }

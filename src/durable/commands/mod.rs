@@ -595,11 +595,15 @@ where
         let classes = ledger.availability()?;
         let active_holds = ledger.store().active_hold_count().map_err(store_failure)?;
         let store = &mut self.waitroom;
+        let minute_ago = self.now - 60_000;
         let waitroom = match (
             store.load_state().map_err(Self::waitroom_failure)?,
             store.load_config().map_err(Self::waitroom_failure)?,
         ) {
             (Some(state), Some(config)) => Some(WaitroomStatus {
+                admitted_last_minute: store
+                    .admitted_since(minute_ago)
+                    .map_err(Self::waitroom_failure)?,
                 queue_length: state.queued,
                 prequeued: state.prequeued,
                 admitted: state.slots_in_use,

@@ -421,6 +421,26 @@ fn the_status_counts_holds_the_outbox_and_the_waitroom() {
     assert_eq!((waitroom.queue_length, waitroom.max_slots), (1, 2));
 }
 
+#[test]
+fn the_status_counts_the_admissions_of_the_last_minute_only() {
+    let mut object = with_waitroom(5);
+    object.join("fan-1");
+    object.join("fan-2");
+    object.alarm();
+    let admitted = |object: &mut Object| {
+        let status: HubStatus = from(object.ok(|core| core.status(0)));
+        status.waitroom.expect("a waitroom").admitted_last_minute
+    };
+    assert_eq!(admitted(&mut object), 2);
+    object.now += 30_000;
+    object.join("fan-3");
+    object.alarm();
+    assert_eq!(admitted(&mut object), 3);
+    // A minute after the first two, only the third still counts.
+    object.now += 30_001;
+    assert_eq!(admitted(&mut object), 1);
+}
+
 // ----- the waitroom -----
 
 #[test]
