@@ -287,14 +287,7 @@ pub async fn send_create(gateway: &Gateway, request: OutboundRequest) -> Result<
             .map(|c| c.payment_url)
             .map_err(|e| e.to_string())
     };
-    let timeout = worker::Delay::from(std::time::Duration::from_millis(PROVIDER_TIMEOUT_MS));
-    futures::pin_mut!(send);
-    match futures::future::select(send, timeout).await {
-        futures::future::Either::Left((result, _)) => result,
-        futures::future::Either::Right(_) => {
-            Err(format!("no answer within {PROVIDER_TIMEOUT_MS} ms"))
-        }
-    }
+    crate::outbound::within(PROVIDER_TIMEOUT_MS, "the payment provider", send).await
 }
 
 /// Log lines of work that is not a request (a queue message, the cron).

@@ -78,12 +78,5 @@ async fn siteverify(url: &str, body: String) -> Result<(u16, String), String> {
         let text = res.text().await.map_err(|e| e.to_string())?;
         Ok::<_, String>((status, text))
     };
-    let timeout = worker::Delay::from(std::time::Duration::from_millis(SITEVERIFY_TIMEOUT_MS));
-    futures::pin_mut!(send);
-    match futures::future::select(send, timeout).await {
-        futures::future::Either::Left((result, _)) => result,
-        futures::future::Either::Right(_) => Err(format!(
-            "siteverify gave no answer within {SITEVERIFY_TIMEOUT_MS} ms"
-        )),
-    }
+    crate::outbound::within(SITEVERIFY_TIMEOUT_MS, "siteverify", send).await
 }

@@ -97,10 +97,5 @@ async fn send(api: &MailApiSettings, mail: &OutgoingMail) -> Result<u16, String>
             .map_err(|e| e.to_string())?;
         Ok::<_, String>(res.status_code())
     };
-    let timeout = worker::Delay::from(std::time::Duration::from_millis(SEND_TIMEOUT_MS));
-    futures::pin_mut!(send);
-    match futures::future::select(send, timeout).await {
-        futures::future::Either::Left((result, _)) => result,
-        futures::future::Either::Right(_) => Err(format!("no answer within {SEND_TIMEOUT_MS} ms")),
-    }
+    crate::outbound::within(SEND_TIMEOUT_MS, "the mail API", send).await
 }
