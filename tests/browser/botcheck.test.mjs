@@ -11,7 +11,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { startApp } from "../../bench/lib/runtime.mjs";
-import { HOUR, apiClient, check, launch, noProblems, preflight, sees, visitor } from "./support.mjs";
+import { apiClient, check, launch, noProblems, preflight, publishedEvent, sees, visitor } from "./support.mjs";
 
 const PASSWORD = "bot-check-test-password";
 const SECRET = "browser-test-turnstile-secret";
@@ -65,27 +65,13 @@ before(async () => {
   const admin = await api("/api/auth/login", { body: { email: "admin@ticketbottle.dev", password: PASSWORD } });
   await api("/api/auth/register", { headers: human, body: { email: `org-${suffix}@example.com`, password: PASSWORD, firstName: "O", lastName: "R" } });
   const org = await api("/api/auth/login", { body: { email: `org-${suffix}@example.com`, password: PASSWORD } });
-  const now = Date.now();
-  const iso = (ms) => new Date(ms).toISOString();
-  ({ event } = await api("/api/events", {
-    token: org.accessToken,
-    body: { name: `Hội An Lantern Night ${suffix}`, description: "Có phòng chờ", startDate: iso(now + 9 * 24 * HOUR), endDate: iso(now + 9 * 24 * HOUR + 2 * HOUR), location: "Hội An" },
+  ({ event } = await publishedEvent(api, {
+    organizerToken: org.accessToken,
+    adminToken: admin.accessToken,
+    details: { name: `Hội An Lantern Night ${suffix}`, description: "Có phòng chờ", location: "Hội An" },
+    config: { allowWaitRoom: true, waitroom: { maxConcurrentCheckouts: 10, checkoutTtlSeconds: 900, admissionBatch: 10 } },
+    ticketClass: { name: "Vé đèn lồng", priceCents: 150_000, total: 20 },
   }));
-  await api(`/api/events/${event.id}/config`, {
-    method: "PUT",
-    token: org.accessToken,
-    body: {
-      ticketSaleStartDate: iso(now - HOUR), ticketSaleEndDate: iso(now + 5 * 24 * HOUR), isFree: false, maxAttendees: null, isPublic: true,
-      requiresApproval: false, allowWaitRoom: true, isNewTrending: false, maxTicketsPerUser: 4,
-      waitroom: { maxConcurrentCheckouts: 10, checkoutTtlSeconds: 900, admissionBatch: 10 },
-    },
-  });
-  await api(`/api/events/${event.id}/ticket-classes`, {
-    token: org.accessToken,
-    body: { name: "Vé đèn lồng", priceCents: 150_000, currency: "VND", total: 20 },
-  });
-  await api(`/api/events/${event.id}/approve`, { method: "POST", token: admin.accessToken });
-  await api(`/api/events/${event.id}/publish`, { method: "POST", token: org.accessToken });
   browser = await launch();
 }, { timeout: 60_000 });
 

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startApp } from "../../bench/lib/runtime.mjs";
-import { HOUR, apiClient, check, launch, logIn, noProblems, preflight, sees, visitor, vnInput } from "./support.mjs";
+import { apiClient, check, launch, logIn, noProblems, preflight, publishedEvent, sees, visitor } from "./support.mjs";
 
 const PASSWORD = "journey-test-password";
 let app;
@@ -35,27 +35,13 @@ before(async () => {
 
   // The event fans buy from, set up through the API (its organizer's journey is tested below).
   const organizer = await account(`fan-event-organizer-${suffix}@example.com`);
-  const now = Date.now();
-  const iso = (ms) => new Date(ms).toISOString();
-  ({ event: fanEvent } = await api("/api/events", {
-    token: organizer.token,
-    body: { name: `Mỹ Tâm Live ${suffix}`, description: "Đêm nhạc", startDate: iso(now + 20 * 24 * HOUR), endDate: iso(now + 20 * 24 * HOUR + 3 * HOUR), location: "Hà Nội", categoryIds: [category.id] },
+  ({ event: fanEvent, ticketClass: fanClass } = await publishedEvent(api, {
+    organizerToken: organizer.token,
+    adminToken: admin.token,
+    details: { name: `Mỹ Tâm Live ${suffix}`, description: "Đêm nhạc", location: "Hà Nội", categoryIds: [category.id] },
+    config: { allowWaitRoom: true },
+    ticketClass: { name: "General admission", priceCents: 450_000, total: 100 },
   }));
-  await api(`/api/events/${fanEvent.id}/config`, {
-    method: "PUT",
-    token: organizer.token,
-    body: {
-      ticketSaleStartDate: iso(now - HOUR), ticketSaleEndDate: iso(now + 7 * 24 * HOUR), isFree: false, maxAttendees: null, isPublic: true,
-      requiresApproval: false, allowWaitRoom: true, isNewTrending: false, maxTicketsPerUser: 4,
-      waitroom: { maxConcurrentCheckouts: 50, checkoutTtlSeconds: 900, admissionBatch: 50 },
-    },
-  });
-  ({ ticketClass: fanClass } = await api(`/api/events/${fanEvent.id}/ticket-classes`, {
-    token: organizer.token,
-    body: { name: "General admission", priceCents: 450_000, currency: "VND", total: 100 },
-  }));
-  await api(`/api/events/${fanEvent.id}/approve`, { method: "POST", token: admin.token });
-  await api(`/api/events/${fanEvent.id}/publish`, { method: "POST", token: organizer.token });
   browser = await launch();
 }, { timeout: 90_000 });
 

@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startApp } from "../../bench/lib/runtime.mjs";
-import { HOUR, apiClient, check, launch, logIn, noProblems, preflight, sees, visitor } from "./support.mjs";
+import { apiClient, check, launch, logIn, noProblems, preflight, publishedEvent, sees, visitor } from "./support.mjs";
 
 const PASSWORD = "free-journey-password";
 let app;
@@ -29,27 +29,13 @@ before(async () => {
   api = apiClient(app.url);
   const admin = await account("admin@ticketbottle.dev");
   const organizer = await account(`free-organizer-${suffix}@example.com`);
-  const now = Date.now();
-  const iso = (ms) => new Date(ms).toISOString();
-  ({ event: freeEvent } = await api("/api/events", {
-    token: organizer.token,
-    body: { name: `Đêm thơ miễn phí ${suffix}`, description: "Vào cửa tự do", startDate: iso(now + 20 * 24 * HOUR), endDate: iso(now + 20 * 24 * HOUR + 3 * HOUR), location: "Huế" },
+  ({ event: freeEvent, ticketClass: freeClass } = await publishedEvent(api, {
+    organizerToken: organizer.token,
+    adminToken: admin.token,
+    details: { name: `Đêm thơ miễn phí ${suffix}`, description: "Vào cửa tự do", location: "Huế" },
+    config: { isFree: true },
+    ticketClass: { name: "Free entry", priceCents: 0, total: 100 },
   }));
-  await api(`/api/events/${freeEvent.id}/config`, {
-    method: "PUT",
-    token: organizer.token,
-    body: {
-      ticketSaleStartDate: iso(now - HOUR), ticketSaleEndDate: iso(now + 7 * 24 * HOUR), isFree: true, maxAttendees: null, isPublic: true,
-      requiresApproval: false, allowWaitRoom: false, isNewTrending: false, maxTicketsPerUser: 4,
-      waitroom: { maxConcurrentCheckouts: 50, checkoutTtlSeconds: 900, admissionBatch: 50 },
-    },
-  });
-  ({ ticketClass: freeClass } = await api(`/api/events/${freeEvent.id}/ticket-classes`, {
-    token: organizer.token,
-    body: { name: "Free entry", priceCents: 0, currency: "VND", total: 100 },
-  }));
-  await api(`/api/events/${freeEvent.id}/approve`, { method: "POST", token: admin.token });
-  await api(`/api/events/${freeEvent.id}/publish`, { method: "POST", token: organizer.token });
   browser = await launch();
 }, { timeout: 90_000 });
 

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { startApp } from "../../bench/lib/runtime.mjs";
 import { readDevVars, startDevProviders } from "../../scripts/dev-providers.mjs";
-import { HOUR, ROOT, apiClient, check, launch, logIn, noProblems, preflight, sees, visitor } from "./support.mjs";
+import { HOUR, ROOT, apiClient, check, launch, logIn, noProblems, preflight, publishedEvent, sees, visitor } from "./support.mjs";
 
 const PASSWORD = "provider-test-password";
 let app;
@@ -42,25 +42,13 @@ before(async () => {
   const org = await api("/api/auth/login", { body: { email: `org-${suffix}@example.com`, password: PASSWORD } });
   const now = Date.now();
   const iso = (ms) => new Date(ms).toISOString();
-  ({ event } = await api("/api/events", {
-    token: org.accessToken,
-    body: { name: `Đà Lạt Acoustic ${suffix}`, description: "Không phòng chờ", startDate: iso(now + 9 * 24 * HOUR), endDate: iso(now + 9 * 24 * HOUR + 2 * HOUR), location: "Đà Lạt" },
+  ({ event, ticketClass } = await publishedEvent(api, {
+    organizerToken: org.accessToken,
+    adminToken: admin.accessToken,
+    details: { name: `Đà Lạt Acoustic ${suffix}`, description: "Không phòng chờ", startDate: iso(now + 9 * 24 * HOUR), endDate: iso(now + 9 * 24 * HOUR + 2 * HOUR), location: "Đà Lạt" },
+    config: { ticketSaleEndDate: iso(now + 5 * 24 * HOUR), maxTicketsPerUser: 10, waitroom: { maxConcurrentCheckouts: 10, checkoutTtlSeconds: 900, admissionBatch: 10 } },
+    ticketClass: { name: "Ghế thường", priceCents: 250_000, total: 50 },
   }));
-  await api(`/api/events/${event.id}/config`, {
-    method: "PUT",
-    token: org.accessToken,
-    body: {
-      ticketSaleStartDate: iso(now - HOUR), ticketSaleEndDate: iso(now + 5 * 24 * HOUR), isFree: false, maxAttendees: null, isPublic: true,
-      requiresApproval: false, allowWaitRoom: false, isNewTrending: false, maxTicketsPerUser: 10,
-      waitroom: { maxConcurrentCheckouts: 10, checkoutTtlSeconds: 900, admissionBatch: 10 },
-    },
-  });
-  ({ ticketClass } = await api(`/api/events/${event.id}/ticket-classes`, {
-    token: org.accessToken,
-    body: { name: "Ghế thường", priceCents: 250_000, currency: "VND", total: 50 },
-  }));
-  await api(`/api/events/${event.id}/approve`, { method: "POST", token: admin.accessToken });
-  await api(`/api/events/${event.id}/publish`, { method: "POST", token: org.accessToken });
   browser = await launch();
 }, { timeout: 60_000 });
 

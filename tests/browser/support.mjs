@@ -128,5 +128,36 @@ export async function logIn(v, email, password, buttonKey = "login.submit") {
   await v.page.getByRole("button", { name: v.t(buttonKey), exact: true }).click();
 }
 
+/**
+ * An event published through the API, as the journeys' fixtures need one: created by the
+ * organizer (`details` over a default date three weeks out), configured (`config` over terms on
+ * sale since an hour ago for a week), one ticket class in VND, approved by the admin, published.
+ */
+export async function publishedEvent(api, { organizerToken, adminToken, details, config = {}, ticketClass }) {
+  const now = Date.now();
+  const iso = (ms) => new Date(ms).toISOString();
+  const { event } = await api("/api/events", {
+    token: organizerToken,
+    body: { startDate: iso(now + 20 * 24 * HOUR), endDate: iso(now + 20 * 24 * HOUR + 3 * HOUR), ...details },
+  });
+  await api(`/api/events/${event.id}/config`, {
+    method: "PUT",
+    token: organizerToken,
+    body: {
+      ticketSaleStartDate: iso(now - HOUR), ticketSaleEndDate: iso(now + 7 * 24 * HOUR), isFree: false, maxAttendees: null, isPublic: true,
+      requiresApproval: false, allowWaitRoom: false, isNewTrending: false, maxTicketsPerUser: 4,
+      waitroom: { maxConcurrentCheckouts: 50, checkoutTtlSeconds: 900, admissionBatch: 50 },
+      ...config,
+    },
+  });
+  const { ticketClass: created } = await api(`/api/events/${event.id}/ticket-classes`, {
+    token: organizerToken,
+    body: { currency: "VND", ...ticketClass },
+  });
+  await api(`/api/events/${event.id}/approve`, { method: "POST", token: adminToken });
+  await api(`/api/events/${event.id}/publish`, { method: "POST", token: organizerToken });
+  return { event, ticketClass: created };
+}
+
 /** A `datetime-local` value for `ms` in Vietnam's time (UTC+7, no daylight saving). */
 export const vnInput = (ms) => new Date(ms + 7 * HOUR).toISOString().slice(0, 16);
