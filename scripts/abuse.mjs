@@ -41,9 +41,11 @@ try {
     "--max-examples", String(maxExamples),
     "--seed", seed,
     "--header", `Authorization: Bearer ${accessToken}`,
-    // Deleting the caller would turn every later authenticated call into a 401: it has its own
-    // runtime tests (users.spec.ts); everything else is exercised with the live token.
+    // Deleting the caller or ending all its sessions would turn every later call into a 401:
+    // both have their own runtime tests (users.spec.ts, hardening.spec.ts); everything else is
+    // exercised with the live token.
     "--exclude-operation-id", "delete_me",
+    "--exclude-operation-id", "logout_all",
     "--request-timeout", "15",
     "--workers", "2",
     "--no-color",

@@ -21,7 +21,8 @@ export function withQuery(path, params) {
 export async function api(path, { method = "GET", body, headers = {} } = {}) {
   const h = { Accept: "application/json", ...headers };
   // An expired token would turn even a public read into a 401: send none instead.
-  if (hasFreshToken(0)) h.Authorization = `Bearer ${getToken()}`;
+  const sentToken = hasFreshToken(0);
+  if (sentToken) h.Authorization = `Bearer ${getToken()}`;
   if (body !== undefined) h["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
@@ -30,6 +31,13 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
     data = text ? JSON.parse(text) : null;
   } catch {
     // Not JSON (a proxy's error page, say): report the status below.
+  }
+  if (res.status === 401 && sentToken && data?.code === "UNAUTHENTICATED") {
+    // The token was revoked (logout everywhere, a password change, a deleted account): it will
+    // never work again. Drop it and ask once more as a visitor, so a public read still works and
+    // a protected one comes back 401 for the page to ask for a login.
+    clearToken();
+    return api(path, { method, body, headers });
   }
   if (!res.ok) {
     const err = new Error(data?.detail ?? data?.title ?? `HTTP ${res.status}`);

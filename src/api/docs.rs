@@ -13,7 +13,7 @@ use crate::http::{ApiResult, RequestContext};
 macro_rules! openapi_document {
     ($($module:ident::$handler:ident),*) => {
         // `modifiers(...)` takes bare names only.
-        use docs::{BearerAuth, ProblemMediaType};
+        use docs::{BearerAuth, ProblemMediaType, RefusedToken};
 
         #[derive(utoipa::OpenApi)]
         #[openapi(
@@ -24,7 +24,7 @@ macro_rules! openapi_document {
             ),
             paths($($module::$handler),*),
             components(schemas(crate::error::Problem, crate::error::FieldProblem)),
-            modifiers(&BearerAuth, &ProblemMediaType),
+            modifiers(&BearerAuth, &RefusedToken, &ProblemMediaType),
             tags(
                 (name = "health", description = "Liveness and dependency checks"),
                 (name = "auth", description = "Registration, login, email verification"),
@@ -60,6 +60,46 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// A bearer token that is sent is checked, also where none is needed: a forged, expired or
+/// revoked one (logout everywhere, a password change, a deleted account) is 401
+/// `UNAUTHENTICATED` on every operation, so the document says so wherever an annotation names
+/// no 401 of its own. (The pages drop such a token and ask again without it.)
+pub(super) struct RefusedToken;
+
+impl utoipa::Modify for RefusedToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let refused = ResponseBuilder::new()
+            .description(
+                "UNAUTHENTICATED: the request carried a bearer token that is forged, expired or \
+                 revoked (send none for a public read)",
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation
+                    .responses
+                    .responses
+                    .entry("401".to_string())
+                    .or_insert_with(|| refused.clone().into());
+            }
+        }
     }
 }
 
