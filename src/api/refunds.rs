@@ -320,6 +320,7 @@ pub struct ReconcileResult {
 #[utoipa::path(post, path = "/api/ops/reconcile", tag = "operations", security(("bearer" = [])),
     request_body(content = ReconcileRequest, description = "Optional"),
     responses((status = 200, body = ReconcileResult),
+              (status = 400, description = "VALIDATION_FAILED (an unknown field, `olderThanSeconds` not a whole number of seconds), MALFORMED_JSON", body = crate::error::Problem),
               (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)))]
 pub async fn reconcile(rc: &mut RequestContext) -> ApiResult {
     let actor = rc.actor()?;
