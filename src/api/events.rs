@@ -579,6 +579,7 @@ pub async fn configure(rc: &mut RequestContext) -> ApiResult {
     if !store::configure(&db, &rev, next, &config).await? {
         return Err(lost_race(&db, &event.id, LifecycleAction::Configure).await);
     }
+    super::waitroom::forget_gate(event.id.as_str());
     let updated = reload(&db, &event.id).await?;
     inventory_link::sync_event(rc, &updated).await?;
     event_response(200, &updated)
@@ -605,6 +606,7 @@ async fn move_status(rc: &mut RequestContext, action: LifecycleAction) -> ApiRes
     if !store::set_status(&db, &rev, next).await? {
         return Err(lost_race(&db, &event.id, action).await);
     }
+    super::waitroom::forget_gate(event.id.as_str());
     let updated = reload(&db, &event.id).await?;
     if action == LifecycleAction::Publish {
         inventory_link::sync_event(rc, &updated).await?;

@@ -4,9 +4,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::access::{Actor, EventOp};
-use crate::domain::event_workflow::EventStatus;
+use std::cell::RefCell;
+
+use crate::domain::access::{Action, Actor, EventOp};
+use crate::domain::event_workflow::{is_publicly_visible, EventStatus};
 use crate::domain::time::format_rfc3339;
+use crate::domain::ttl_cache::TtlCache;
 use crate::domain::waitroom::{
     public_status, PublicSaleState, PublicStatusInputs, WaitroomCounters,
 };
@@ -34,23 +37,80 @@ pub struct JoinWaitroomRequest {
     pub turnstile_token: Option<String>,
 }
 
-/// The caller, checked against the event through the shared loader: it exists, is visible to
-/// them, and sells through its waitroom. Returns the user id and the event's object.
+/// What the waitroom's handlers need of an event: enough to authorize a fan and find the
+/// event's object. Kept per isolate for [`GATE_TTL_MS`], so a crowd's joins, polls and socket
+/// upgrades do not each cost D1 two reads (the event and its categories).
+#[derive(Debug, Clone)]
+struct WaitroomGate {
+    event_id: String,
+    status: EventStatus,
+    ever_published: bool,
+    allow_wait_room: bool,
+    sale_end_ms: Option<i64>,
+}
+
+/// How stale the gate may be. A change the gate misses is caught by the event's object, which
+/// the API keeps in step with the event (a cancelled sale refuses joins there at once), so 2 s
+/// only delays when a fan is told, never what is sold.
+const GATE_TTL_MS: i64 = 2_000;
+/// Events an isolate remembers: an isolate serves a handful of on-sales at a time.
+const GATE_CAPACITY: usize = 1_000;
+
+thread_local! {
+    static GATES: RefCell<TtlCache<WaitroomGate>> =
+        RefCell::new(TtlCache::new(GATE_TTL_MS, GATE_CAPACITY));
+}
+
+/// Called after this isolate changed the event (its status or sale terms), so its own next
+/// waitroom request reads it again; other isolates see the change within [`GATE_TTL_MS`].
+pub(super) fn forget_gate(event_id: &str) {
+    GATES.with(|g| g.borrow_mut().forget(event_id));
+}
+
+/// The caller, checked against the event: it exists, is visible to them, and sells through its
+/// waitroom. The event comes from this isolate's [`GATES`] when it was read in the last
+/// [`GATE_TTL_MS`] and the caller is allowed without an event role; else from D1 through the
+/// shared loader (which also sees the caller's role). Returns the user id and the event's object.
 async fn enter(
     rc: &RequestContext,
     actor: Actor,
     op: EventOp,
 ) -> Result<(String, EventHubClient), ApiError> {
-    let db = d1::db(&rc.env)?;
-    let access = load_event_as(rc, &db, rc.param("id")?, op, actor).await?;
-    let user = access
-        .actor
+    let event_id = rc.param("id")?;
+    let cached = GATES
+        .with(|g| g.borrow().get(event_id, rc.now_ms))
+        .filter(|gate| {
+            let published = is_publicly_visible(gate.status, gate.ever_published);
+            rc.permit(&actor, None, &Action::OnEvent { op, published })
+                .is_ok()
+        });
+    let gate = match cached {
+        Some(gate) => gate,
+        None => {
+            let db = d1::db(&rc.env)?;
+            let access = load_event_as(rc, &db, event_id, op, actor.clone()).await?;
+            let event = access.event;
+            let config = event.terms.config.as_ref();
+            let gate = WaitroomGate {
+                event_id: event.id.as_str().to_string(),
+                status: event.status,
+                ever_published: event.ever_published,
+                allow_wait_room: config.is_some_and(|c| c.allow_wait_room),
+                sale_end_ms: config.map(|c| c.ticket_sale_end_ms),
+            };
+            // Only what anyone may see is shared between callers.
+            if is_publicly_visible(gate.status, gate.ever_published) {
+                GATES.with(|g| g.borrow_mut().put(event_id, gate.clone(), rc.now_ms));
+            }
+            gate
+        }
+    };
+    let user = actor
         .user_id()
         .ok_or(ApiError::Unauthenticated)?
         .as_str()
         .to_string();
-    let config = access.event.terms.config.as_ref();
-    if !config.is_some_and(|c| c.allow_wait_room) {
+    if !gate.allow_wait_room {
         return Err(ApiError::rule(
             409,
             "WAITROOM_NOT_ENABLED",
@@ -58,8 +118,8 @@ async fn enter(
         ));
     }
     // Fans may queue before the sale opens (the pre-queue), never after it ends.
-    let closed = access.event.status != EventStatus::Published
-        || config.is_some_and(|c| rc.now_ms >= c.ticket_sale_end_ms);
+    let closed = gate.status != EventStatus::Published
+        || gate.sale_end_ms.is_some_and(|end| rc.now_ms >= end);
     if op == EventOp::JoinWaitroom && closed {
         return Err(ApiError::rule(
             409,
@@ -69,7 +129,7 @@ async fn enter(
     }
     Ok((
         user,
-        EventHubClient::new(&rc.env, access.event.id.as_str())?.traced(&rc.trace),
+        EventHubClient::new(&rc.env, &gate.event_id)?.traced(&rc.trace),
     ))
 }
 

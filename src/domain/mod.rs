@@ -19,5 +19,6 @@ pub mod throttle;
 pub mod tickets;
 pub mod time;
 pub mod tokens;
+pub mod ttl_cache;
 pub mod validation;
 pub mod waitroom;

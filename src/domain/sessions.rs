@@ -8,7 +8,7 @@
 //! The edge keeps what it read per isolate for up to 30 s ([`StandingCache`]), so the hot
 //! paths (joins, polls, orders) do not read D1 on every request.
 
-use std::collections::HashMap;
+use super::ttl_cache::TtlCache;
 
 /// What the store says about an account, as far as its tokens are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,43 +49,11 @@ pub const STANDING_TTL_MS: i64 = 30_000;
 pub const STANDING_CAPACITY: usize = 10_000;
 
 /// Accounts' standings read recently by this isolate, `None` for an account that is gone.
-#[derive(Debug, Default)]
-pub struct StandingCache {
-    entries: HashMap<String, (i64, Option<AccountStanding>)>,
-}
+pub type StandingCache = TtlCache<Option<AccountStanding>>;
 
-impl StandingCache {
-    /// The cached standing if read within the TTL: `Some(None)` means "known to be gone".
-    pub fn get(&self, user_id: &str, now_ms: i64) -> Option<Option<AccountStanding>> {
-        self.entries
-            .get(user_id)
-            .filter(|(read_at, _)| now_ms - read_at < STANDING_TTL_MS && now_ms >= *read_at)
-            .map(|(_, standing)| standing.clone())
-    }
-
-    pub fn put(&mut self, user_id: &str, standing: Option<AccountStanding>, now_ms: i64) {
-        if self.entries.len() >= STANDING_CAPACITY && !self.entries.contains_key(user_id) {
-            self.entries
-                .retain(|_, (read_at, _)| now_ms - *read_at < STANDING_TTL_MS);
-            if self.entries.len() >= STANDING_CAPACITY {
-                self.entries.clear();
-            }
-        }
-        self.entries.insert(user_id.to_string(), (now_ms, standing));
-    }
-
-    /// Called after this isolate changed the account, so its own next request sees it.
-    pub fn forget(&mut self, user_id: &str) {
-        self.entries.remove(user_id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
+/// An empty [`StandingCache`] with the standing's TTL and capacity.
+pub fn standing_cache() -> StandingCache {
+    TtlCache::new(STANDING_TTL_MS, STANDING_CAPACITY)
 }
 
 /// The caller's email is not verified where the deployment requires it to queue or order:
@@ -170,7 +138,7 @@ mod tests {
 
     #[test]
     fn the_cache_answers_within_its_ttl_and_forgets_on_request() {
-        let mut cache = StandingCache::default();
+        let mut cache = standing_cache();
         assert_eq!(cache.get("u1", 1_000), None);
         cache.put("u1", Some(account(1)), 1_000);
         cache.put("gone", None, 1_000);
@@ -188,13 +156,13 @@ mod tests {
 
     #[test]
     fn the_cache_never_grows_past_its_capacity() {
-        let mut cache = StandingCache::default();
+        let mut cache = standing_cache();
         for i in 0..(STANDING_CAPACITY * 2 + 7) {
             cache.put(&format!("u{i}"), None, 1_000);
             assert!(cache.len() <= STANDING_CAPACITY);
         }
         // Stale entries are dropped first, fresh ones kept.
-        let mut cache = StandingCache::default();
+        let mut cache = standing_cache();
         for i in 0..STANDING_CAPACITY {
             cache.put(&format!("old{i}"), None, 0);
         }

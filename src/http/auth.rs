@@ -5,7 +5,9 @@ use std::cell::RefCell;
 
 use crate::domain::access::{authorize, Action, Actor, Decision, EventRole};
 use crate::domain::ids::UserId;
-use crate::domain::sessions::{check_may_buy, judge, EmailNotVerified, Session, StandingCache};
+use crate::domain::sessions::{
+    check_may_buy, judge, standing_cache, EmailNotVerified, Session, StandingCache,
+};
 use crate::domain::throttle::client_subject;
 use crate::domain::tokens::{AccessClaims, TokenKey};
 use crate::store::{d1, users};
@@ -20,7 +22,7 @@ pub const ACCESS_TOKEN_TTL_SECONDS: i64 = 3600;
 thread_local! {
     /// Accounts' standings this isolate read recently (Workers run one request at a time per
     /// isolate thread, so a `RefCell` is never borrowed across an await here).
-    static STANDINGS: RefCell<StandingCache> = RefCell::default();
+    static STANDINGS: RefCell<StandingCache> = RefCell::new(standing_cache());
 }
 
 /// Forgets what this isolate knew of the account, after changing its token version, so the

@@ -317,3 +317,18 @@ describe("the public waitroom status", () => {
     expect(await status(event.id)).toMatchObject({ state: "SOLD_OUT", estimatedWaitSeconds: null });
   });
 });
+
+describe("the waitroom's hot path", () => {
+  it("reads the event from the isolate's two-second gate, not from D1 on every poll", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true });
+    const fan = await registerAndLogin();
+    expect((await join(event.id, fan.token)).status).toBe(200);
+    // Behind the API's back, the event stops selling through a waitroom.
+    await env.DB.prepare("UPDATE event_config SET allow_wait_room = 0 WHERE event_id = ?").bind(event.id).run();
+    // A poll within the gate's two seconds is answered without reading the event again...
+    expect((await call(`/api/events/${event.id}/waitroom/session`, { token: fan.token })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 2_100));
+    // ...and the first one after them reads it.
+    await expectProblem(await call(`/api/events/${event.id}/waitroom/session`, { token: fan.token }), 409, "WAITROOM_NOT_ENABLED");
+  });
+});
