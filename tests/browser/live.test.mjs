@@ -93,7 +93,10 @@ for (const { lang, width } of [{ lang: "vi", width: 1280 }, { lang: "en", width:
     await sees(page, "#event-name", event.name);
     await sees(page, "#f-sold", "0");
     await sees(page, "#f-available", "100");
-    assert.equal(await page.locator("#chart canvas").count(), 1, "the chart is drawn");
+    // The figures may come from the orders' refresh before the counters' refresh (which waits
+    // for the waitroom status) draws the chart: wait for the chart, then count it.
+    await page.locator("#chart canvas").first().waitFor({ state: "attached" });
+    assert.equal(await page.locator("#chart canvas").count(), 1, "the chart is drawn once");
     await check(v, "before");
     const navigations = [];
     page.on("framenavigated", (f) => f === page.mainFrame() && navigations.push(f.url()));
