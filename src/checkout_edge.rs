@@ -7,7 +7,7 @@
 //! place that joins them.
 
 use serde_json::Value;
-use worker::{Context, D1Database, Date, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{Context, D1Database, Date, Env};
 
 use crate::checkout::ports::{
     CheckoutLog, CheckoutPayment, CheckoutStore, EventForSale, EventObject, ItemRow, KeyRow,
@@ -20,11 +20,11 @@ use crate::domain::tickets::Ticket;
 use crate::durable::client::EventHubClient;
 use crate::error::ApiError;
 use crate::log::{self, Trace};
-use crate::payments::{Gateway, HttpMethod, OutboundRequest};
+use crate::payments::{Gateway, OutboundRequest};
 use crate::store::{checkout as co, d1, events, orders, outbox, saga, tickets};
 
 /// A provider that has not answered in this long is treated as down.
-const PROVIDER_TIMEOUT_MS: u64 = 8_000;
+const PROVIDER_TIMEOUT_MS: u32 = 8_000;
 
 /// The checkout's D1 store.
 pub struct D1Checkout<'a> {
@@ -261,33 +261,12 @@ impl EventObject for HubStubs<'_> {
 
 /// Sends a provider's create call with a timeout and reads the payment link from its answer.
 pub async fn send_create(gateway: &Gateway, request: OutboundRequest) -> Result<String, String> {
-    let headers = Headers::new();
-    for (k, v) in &request.headers {
-        headers.set(k, v).map_err(|e| e.to_string())?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(match request.method {
-        HttpMethod::Get => Method::Get,
-        HttpMethod::Post => Method::Post,
-    })
-    .with_headers(headers);
-    if request.method == HttpMethod::Post {
-        init.with_body(Some(wasm_bindgen::JsValue::from_str(&request.body)));
-    }
-    let req = Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
-    let send = async {
-        let mut res = Fetch::Request(req)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status_code();
-        let text = res.text().await.map_err(|e| e.to_string())?;
-        gateway
-            .parse_create_response(status, &text)
-            .map(|c| c.payment_url)
-            .map_err(|e| e.to_string())
-    };
-    crate::outbound::within(PROVIDER_TIMEOUT_MS, "the payment provider", send).await
+    let (status, text) =
+        crate::outbound::send(&request, PROVIDER_TIMEOUT_MS, "the payment provider").await?;
+    gateway
+        .parse_create_response(status, &text)
+        .map(|c| c.payment_url)
+        .map_err(|e| e.to_string())
 }
 
 /// Log lines of work that is not a request (a queue message, the cron).

@@ -63,6 +63,26 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Every operation of the document, for the modifiers below that adjust them all.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
 /// A bearer token that is sent is checked, also where none is needed: a forged, expired or
 /// revoked one (logout everywhere, a password change, a deleted account) is 401
 /// `UNAUTHENTICATED` on every operation, so the document says so wherever an annotation names
@@ -84,21 +104,12 @@ impl utoipa::Modify for RefusedToken {
                     .build(),
             )
             .build();
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                operation
-                    .responses
-                    .responses
-                    .entry("401".to_string())
-                    .or_insert_with(|| refused.clone().into());
-            }
+        for operation in operations(openapi) {
+            operation
+                .responses
+                .responses
+                .entry("401".to_string())
+                .or_insert_with(|| refused.clone().into());
         }
     }
 }
@@ -113,29 +124,17 @@ impl utoipa::Modify for ProblemMediaType {
         use utoipa::openapi::RefOr;
         const JSON: &str = "application/json";
         const PROBLEM: &str = "application/problem+json";
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-                &mut item.head,
-                &mut item.options,
-                &mut item.trace,
-            ];
-            for operation in operations.into_iter().flatten() {
-                for response in operation.responses.responses.values_mut() {
-                    let RefOr::T(response) = response else {
-                        continue;
-                    };
-                    let is_problem = response.content.get(JSON).is_some_and(|c| {
-                        matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"))
-                    });
-                    if is_problem {
-                        if let Some(content) = response.content.shift_remove(JSON) {
-                            response.content.insert(PROBLEM.to_string(), content);
-                        }
+        for operation in operations(openapi) {
+            for response in operation.responses.responses.values_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                let is_problem = response.content.get(JSON).is_some_and(|c| {
+                    matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/Problem"))
+                });
+                if is_problem {
+                    if let Some(content) = response.content.shift_remove(JSON) {
+                        response.content.insert(PROBLEM.to_string(), content);
                     }
                 }
             }

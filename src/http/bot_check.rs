@@ -1,15 +1,14 @@
 //! The bot check at the edge: asks Turnstile's siteverify about the request's token when
 //! `TURNSTILE_SECRET` is set (the rules are `domain::bot_check`'s).
 
-use worker::{Fetch, Headers, Method, Request, RequestInit};
-
 use crate::domain::bot_check::{judge, BotCheckError, SiteverifyRequest, TurnstileToken};
 use crate::error::ApiError;
+use crate::payments::{HttpMethod, OutboundRequest};
 
 use super::RequestContext;
 
 /// Siteverify answers in well under a second; a fan should not wait on it longer than this.
-const SITEVERIFY_TIMEOUT_MS: u64 = 5_000;
+const SITEVERIFY_TIMEOUT_MS: u32 = 5_000;
 
 impl RequestContext {
     /// Passes when the bot check is off, or the request's Turnstile token (`body_token`, else
@@ -60,23 +59,11 @@ fn with_site_key(error: ApiError, site_key: Option<&str>) -> ApiError {
 }
 
 async fn siteverify(url: &str, body: String) -> Result<(u16, String), String> {
-    let headers = Headers::new();
-    headers
-        .set("Content-Type", "application/json")
-        .map_err(|e| e.to_string())?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-    let req = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-    let send = async {
-        let mut res = Fetch::Request(req)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status_code();
-        let text = res.text().await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((status, text))
+    let request = OutboundRequest {
+        method: HttpMethod::Post,
+        url: url.to_string(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body,
     };
-    crate::outbound::within(SITEVERIFY_TIMEOUT_MS, "siteverify", send).await
+    crate::outbound::send(&request, SITEVERIFY_TIMEOUT_MS, "siteverify").await
 }

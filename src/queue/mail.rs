@@ -2,7 +2,6 @@
 //! per mail, with the retries `domain::mail` decides.
 
 use serde_json::json;
-use worker::{Fetch, Headers, Method, Request, RequestInit};
 
 use crate::config::MailApiSettings;
 use crate::domain::mail::{
@@ -10,10 +9,11 @@ use crate::domain::mail::{
 };
 use crate::error::ApiError;
 use crate::log::{self, Trace};
+use crate::payments::{HttpMethod, OutboundRequest};
 use crate::store::mail as store;
 
 /// A mail API answers in well under this; a hung one must not hold the cron run.
-const SEND_TIMEOUT_MS: u64 = 10_000;
+const SEND_TIMEOUT_MS: u32 = 10_000;
 
 /// How many mails are sent per run: the cron runs each minute, a burst of sign-ups waits a
 /// few runs rather than one run outliving its budget.
@@ -80,22 +80,17 @@ pub async fn deliver_due(
 }
 
 async fn send(api: &MailApiSettings, mail: &OutgoingMail) -> Result<u16, String> {
-    let request = mail_api_request(mail, &api.from, &api.api_key);
-    let headers = Headers::new();
-    for (name, value) in &request.headers {
-        headers.set(name, value).map_err(|e| e.to_string())?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(wasm_bindgen::JsValue::from_str(&request.body)));
-    let req = Request::new_with_init(&api.url, &init).map_err(|e| e.to_string())?;
-    let send = async {
-        let res = Fetch::Request(req)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(res.status_code())
+    let mail_request = mail_api_request(mail, &api.from, &api.api_key);
+    let request = OutboundRequest {
+        method: HttpMethod::Post,
+        url: api.url.clone(),
+        headers: mail_request
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
+        body: mail_request.body,
     };
-    crate::outbound::within(SEND_TIMEOUT_MS, "the mail API", send).await
+    let (status, _) = crate::outbound::send(&request, SEND_TIMEOUT_MS, "the mail API").await?;
+    Ok(status)
 }

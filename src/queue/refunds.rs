@@ -183,43 +183,9 @@ fn stored(p: &PaidPaymentRow) -> StoredPayment {
     }
 }
 
-/// Sends a provider request with a deadline (`AbortSignal.timeout`, which also bounds reading
-/// the body); the status and body, or why there is none.
+/// Sends a provider request with a deadline; the status and body, or why there is none.
 async fn send(request: OutboundRequest) -> Result<(u16, String), String> {
-    let headers = worker::Headers::new();
-    for (name, value) in &request.headers {
-        headers.set(name, value).map_err(|e| e.to_string())?;
-    }
-    let mut init = worker::RequestInit::new();
-    init.with_method(match request.method {
-        crate::payments::HttpMethod::Get => worker::Method::Get,
-        crate::payments::HttpMethod::Post => worker::Method::Post,
-    })
-    .with_headers(headers);
-    if !request.body.is_empty() {
-        init.with_body(Some(request.body.clone().into()));
-    }
-    let req = worker::Request::new_with_init(&request.url, &init).map_err(|e| e.to_string())?;
-    let signal = worker::AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(
-        PROVIDER_TIMEOUT_MS,
-    ));
-    let outcome = async {
-        let mut res = worker::Fetch::Request(req)
-            .send_with_signal(&signal)
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = res.status_code();
-        let text = res.text().await.map_err(|e| e.to_string())?;
-        Ok::<_, String>((status, text))
-    }
-    .await;
-    outcome.map_err(|e| {
-        if signal.aborted() {
-            format!("no answer within {PROVIDER_TIMEOUT_MS} ms")
-        } else {
-            e
-        }
-    })
+    crate::outbound::send(&request, PROVIDER_TIMEOUT_MS, "the payment provider").await
 }
 
 /// The cron's catch-up: refunds whose step message was lost, and steps that never finished.
