@@ -39,6 +39,23 @@ pub struct Checkout {
     pub expires_at: i64,
     /// An order holds the slot past `expires_at` until the saga resolves it.
     pub order_bound: bool,
+    /// The order bound to the checkout (the saga names its order, not its fan).
+    #[serde(default)]
+    pub order_id: Option<String>,
+}
+
+/// Why an order may not take a checkout; nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BindRefusal {
+    /// No live checkout for that user and session (never admitted, ended, expired).
+    #[error("the checkout token does not name an active checkout")]
+    CheckoutNotActive,
+    /// The checkout already carries another order.
+    #[error("the checkout is already used by another order")]
+    CheckoutAlreadyBound,
+    /// The order is bound to another checkout.
+    #[error("the order is already bound to another checkout")]
+    OrderAlreadyBound,
 }
 
 /// Something the hub refuses; nothing was written.
@@ -132,6 +149,13 @@ pub struct AdmissionHub {
     last_round_at: Option<i64>,
     /// Rounds decided without every shard's report (exact order is promised only without).
     pub rounds_with_stragglers: u64,
+    /// Checkout ends not yet acknowledged by the fan's shard: sent again until they are, so a
+    /// fan is never stuck as admitted in their shard (which would refuse their next join).
+    #[serde(default)]
+    unacknowledged_ends: Vec<(ShardIndex, Place)>,
+    /// The shards have not acknowledged the current settings yet.
+    #[serde(default)]
+    pub settings_unsent: bool,
 }
 
 impl AdmissionHub {
@@ -158,6 +182,8 @@ impl AdmissionHub {
             last_admission_at: None,
             last_round_at: None,
             rounds_with_stragglers: 0,
+            unacknowledged_ends: Vec::new(),
+            settings_unsent: true,
         })
     }
 
@@ -224,6 +250,7 @@ impl AdmissionHub {
         }
         self.config = config;
         self.shards = shards;
+        self.settings_unsent = true;
         Ok(self.configure_shards())
     }
 
@@ -555,6 +582,7 @@ impl AdmissionHub {
                             shard: answer.shard,
                             expires_at: checkout_expires_at,
                             order_bound: false,
+                            order_id: None,
                         },
                     );
                 } else {
@@ -578,9 +606,74 @@ impl AdmissionHub {
         }
     }
 
+    /// Binds order `order_id` to the checkout that `session_id` (the token's `sid`) names.
+    /// A retried bind of the same order is accepted again; the token's own expiry is checked
+    /// here too, since an overdue checkout may not be swept yet.
+    pub fn bind_checkout(
+        &mut self,
+        user_id: &str,
+        session_id: &str,
+        order_id: &str,
+        now: i64,
+    ) -> Result<(), BindRefusal> {
+        let elsewhere = self
+            .checkouts
+            .iter()
+            .any(|(user, c)| user != user_id && c.order_id.as_deref() == Some(order_id));
+        let checkout = self
+            .checkouts
+            .get_mut(user_id)
+            .filter(|c| c.session_id == session_id)
+            .ok_or(BindRefusal::CheckoutNotActive)?;
+        match checkout.order_id.as_deref() {
+            Some(bound) if bound == order_id => return Ok(()),
+            Some(_) => return Err(BindRefusal::CheckoutAlreadyBound),
+            None => {}
+        }
+        if now >= checkout.expires_at {
+            return Err(BindRefusal::CheckoutNotActive);
+        }
+        if elsewhere {
+            return Err(BindRefusal::OrderAlreadyBound);
+        }
+        checkout.order_bound = true;
+        checkout.order_id = Some(order_id.to_owned());
+        Ok(())
+    }
+
+    fn user_of_order(&self, order_id: &str) -> Option<String> {
+        self.checkouts
+            .iter()
+            .find(|(_, c)| c.order_id.as_deref() == Some(order_id))
+            .map(|(user, _)| user.clone())
+    }
+
+    /// The saga resolved order `order_id`: its checkout ends. Unknown orders are a no-op
+    /// (at-least-once delivery, or an order placed without the waitroom).
+    pub fn resolve_order(&mut self, order_id: &str) -> Option<Outgoing> {
+        let user = self.user_of_order(order_id)?;
+        self.release(&user)
+    }
+
+    /// The order gave its checkout back without resolving it (its hold was refused after the
+    /// bind): the checkout stays the fan's until its token runs out, and goes at once if it
+    /// already has.
+    pub fn unbind_order(&mut self, order_id: &str, now: i64) -> Option<Outgoing> {
+        let user = self.user_of_order(order_id)?;
+        let checkout = self.checkouts.get_mut(&user)?;
+        checkout.order_bound = false;
+        checkout.order_id = None;
+        if now >= checkout.expires_at {
+            return self.release(&user);
+        }
+        None
+    }
+
     fn release(&mut self, user_id: &str) -> Option<Outgoing> {
         let checkout = self.checkouts.remove(user_id)?;
         self.slots_in_use = self.slots_in_use.saturating_sub(1);
+        self.unacknowledged_ends
+            .push((checkout.shard, checkout.place.clone()));
         Some(Outgoing {
             to: checkout.shard,
             message: ToShard::CheckoutEnded {
@@ -588,6 +681,31 @@ impl AdmissionHub {
                 place: checkout.place,
             },
         })
+    }
+
+    /// Every checkout end a shard has not acknowledged yet, to send (again).
+    pub fn unacknowledged_ends(&self) -> Vec<Outgoing> {
+        self.unacknowledged_ends
+            .iter()
+            .map(|(to, place)| Outgoing {
+                to: *to,
+                message: ToShard::CheckoutEnded {
+                    event_id: self.event_id.clone(),
+                    place: place.clone(),
+                },
+            })
+            .collect()
+    }
+
+    /// Shard `shard` applied the end of `place` (idempotent on its side).
+    pub fn end_acknowledged(&mut self, shard: ShardIndex, place: &Place) {
+        self.unacknowledged_ends
+            .retain(|(to, p)| !(*to == shard && p == place));
+    }
+
+    /// The checkout of `user_id`, if it is live.
+    pub fn checkout_of(&self, user_id: &str) -> Option<&Checkout> {
+        self.checkouts.get(user_id)
     }
 
     /// The saga resolved the fan's order (completed, failed, cancelled, expired): the slot is

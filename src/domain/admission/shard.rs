@@ -2,7 +2,7 @@
 //! leaves, sightings and idle skips, its head report and its side of the admission tick.
 
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -157,6 +157,37 @@ pub struct ShardQueue {
     /// The other shards' summed summary as the hub last sent it (`None`: not yet complete).
     others: Option<BucketCounts>,
     admission_rate: Option<f64>,
+    /// Users whose record changed since the shell last wrote them (not state: a bookmark).
+    #[serde(skip)]
+    dirty: BTreeSet<String>,
+    /// The [`ShardMeta`] changed since the shell last wrote it.
+    #[serde(skip)]
+    meta_dirty: bool,
+}
+
+/// The shard's state besides its fans: one row in the object's storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardMeta {
+    pub settings: ShardSettings,
+    pub frontier: i64,
+    pub closed: Option<ShardClosure>,
+    pub others: Option<BucketCounts>,
+    pub admission_rate: Option<f64>,
+}
+
+/// What changed since the last [`ShardQueue::take_changes`]: the rows the shell writes.
+#[derive(Debug, Default)]
+pub struct ShardChanges {
+    pub meta: Option<ShardMeta>,
+    /// Each changed user's record now (`None`: handed over to another shard, delete it).
+    pub fans: Vec<(String, Option<FanRecord>)>,
+}
+
+impl ShardChanges {
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_none() && self.fans.is_empty()
+    }
 }
 
 impl ShardQueue {
@@ -170,7 +201,57 @@ impl ShardQueue {
             own: BucketCounts::new(),
             others: None,
             admission_rate: None,
+            dirty: BTreeSet::new(),
+            meta_dirty: true,
         }
+    }
+
+    /// The queue as its storage holds it: the meta row and every fan's latest stay. The queue
+    /// index and the summary are derived from the records, so they cannot disagree with them.
+    pub fn restore(meta: ShardMeta, fans: impl IntoIterator<Item = FanRecord>) -> Self {
+        let mut queue = Self::new(meta.settings);
+        queue.frontier = meta.frontier;
+        queue.closed = meta.closed;
+        queue.others = meta.others;
+        queue.admission_rate = meta.admission_rate;
+        queue.meta_dirty = false;
+        for record in fans {
+            let user_id = record.place.user_id().to_owned();
+            if matches!(record.status, FanStatus::Queued { .. }) {
+                queue.own.add(record.place.bucket(), 1);
+                queue.queue.insert(record.place.clone(), user_id.clone());
+            }
+            queue.fans.insert(user_id, record);
+        }
+        queue
+    }
+
+    pub fn meta(&self) -> ShardMeta {
+        ShardMeta {
+            settings: self.settings.clone(),
+            frontier: self.frontier,
+            closed: self.closed,
+            others: self.others.clone(),
+            admission_rate: self.admission_rate,
+        }
+    }
+
+    /// The rows changed since the last call, for the shell to write in the same step.
+    pub fn take_changes(&mut self) -> ShardChanges {
+        let meta = std::mem::take(&mut self.meta_dirty).then(|| self.meta());
+        let fans = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .map(|user| {
+                let record = self.fans.get(&user).cloned();
+                (user, record)
+            })
+            .collect();
+        ShardChanges { meta, fans }
+    }
+
+    /// The queue closed for good (sale ended or event cancelled).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
     }
 
     pub fn settings(&self) -> &ShardSettings {
@@ -205,7 +286,10 @@ impl ShardQueue {
         {
             return Err(ShardRejection::Mismatch);
         }
-        self.settings = settings;
+        if self.settings != settings {
+            self.settings = settings;
+            self.meta_dirty = true;
+        }
         Ok(())
     }
 
@@ -214,6 +298,7 @@ impl ShardQueue {
     pub fn upkeep(&mut self, now: i64) -> bool {
         if self.closed.is_none() {
             self.closed = self.settings.closure_at(now);
+            self.meta_dirty |= self.closed.is_some();
         }
         let Some(reason) = self.closed else {
             return false;
@@ -266,6 +351,7 @@ impl ShardQueue {
         };
         self.own.add(place.bucket(), 1);
         self.queue.insert(place.clone(), user_id.to_owned());
+        self.dirty.insert(user_id.to_owned());
         let record = FanRecord {
             session_id: session_id.to_owned(),
             place,
@@ -308,6 +394,7 @@ impl ShardQueue {
                 if now.saturating_sub(*last_seen_at) >= TOUCH_WRITE_INTERVAL_MS =>
             {
                 *last_seen_at = now;
+                self.dirty.insert(user_id.to_owned());
                 true
             }
             _ => false,
@@ -334,9 +421,11 @@ impl ShardQueue {
         connected: &dyn Fn(&str) -> bool,
     ) -> HeadReport {
         self.upkeep(now);
-        self.frontier = self
+        let frontier = self
             .frontier
             .max(now.saturating_sub(super::place::STAMP_GRACE_MS));
+        self.meta_dirty |= frontier != self.frontier;
+        self.frontier = frontier;
         let mut head = Vec::new();
         let mut active = 0u64;
         let mut rows = self.queue.iter();
@@ -366,8 +455,11 @@ impl ShardQueue {
 
     /// Keeps the other shards' summary for positions (sent with every head request).
     pub fn accept_summary(&mut self, others: Option<BucketCounts>, admission_rate: Option<f64>) {
-        self.others = others;
-        self.admission_rate = admission_rate;
+        if self.others != others || self.admission_rate != admission_rate {
+            self.others = others;
+            self.admission_rate = admission_rate;
+            self.meta_dirty = true;
+        }
     }
 
     /// Phase 2 of a tick. The answer comes from the fans' records, not from a log of ticks, so
@@ -458,6 +550,7 @@ impl ShardQueue {
         let mut handed = Vec::new();
         for user_id in moving {
             if let Some(record) = self.fans.remove(&user_id) {
+                self.dirty.insert(user_id.clone());
                 if self.queue.remove(&record.place).is_some() {
                     self.own.remove(record.place.bucket(), 1);
                 }
@@ -485,6 +578,7 @@ impl ShardQueue {
             }
             self.own.add(record.place.bucket(), 1);
             self.queue.insert(record.place.clone(), user_id.clone());
+            self.dirty.insert(user_id.clone());
             self.fans.insert(user_id, record);
         }
         Ok(())
@@ -495,6 +589,7 @@ impl ShardQueue {
         if let Some(record) = self.fans.get_mut(place.user_id()) {
             if &record.place == place && matches!(record.status, FanStatus::Admitted { .. }) {
                 record.status = FanStatus::CheckoutEnded;
+                self.dirty.insert(place.user_id().to_owned());
             }
         }
     }
@@ -507,6 +602,7 @@ impl ShardQueue {
         if let Some(record) = self.fans.get_mut(place.user_id()) {
             if &record.place == place {
                 record.status = status;
+                self.dirty.insert(place.user_id().to_owned());
             }
         }
     }
