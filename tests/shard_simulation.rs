@@ -714,7 +714,9 @@ impl Sim {
                     touched.extend(departed.map(Place::bucket));
                     out.push((Node::Hub, Payload::ToHub(ToHub::AdmitAnswer(answer))));
                 }
-                ToShard::CheckoutEnded { place, .. } => self.shards[index].checkout_ended(&place),
+                ToShard::CheckoutEnded { place, reason, .. } => {
+                    self.shards[index].checkout_ended(&place, reason)
+                }
                 ToShard::Configure { settings } => {
                     self.shards[index].configure(settings).expect("same shard");
                 }
@@ -891,7 +893,7 @@ impl Sim {
                 .fan(&fan.user)
                 .map(|r| r.status);
             match status {
-                Some(FanStatus::Admitted { .. } | FanStatus::CheckoutEnded) => {
+                Some(FanStatus::Admitted { .. } | FanStatus::CheckoutEnded { .. }) => {
                     self.found.admitted += 1;
                     if fan.admitted_by.is_none() {
                         self.found.lost += 1;

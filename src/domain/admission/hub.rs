@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::place::{BucketCounts, Place, ShardCount, ShardIndex, STAMP_GRACE_MS};
 use super::protocol::{AdmitAnswer, HeadReport, Pick, ToShard};
 use super::shard::{ShardSettings, HEAD_SCAN_LIMIT};
-use crate::domain::waitroom::{estimated_wait_seconds, WaitroomConfig};
+use crate::domain::waitroom::{estimated_wait_seconds, SessionEndReason, WaitroomConfig};
 
 /// A round starts this long after the previous one (later when that one waited for a shard).
 pub const TICK_INTERVAL_MS: i64 = 1_000;
@@ -152,7 +152,7 @@ pub struct AdmissionHub {
     /// Checkout ends not yet acknowledged by the fan's shard: sent again until they are, so a
     /// fan is never stuck as admitted in their shard (which would refuse their next join).
     #[serde(default)]
-    unacknowledged_ends: Vec<(ShardIndex, Place)>,
+    unacknowledged_ends: Vec<(ShardIndex, Place, Option<SessionEndReason>)>,
     /// The shards have not acknowledged the current settings yet.
     #[serde(default)]
     pub settings_unsent: bool,
@@ -650,9 +650,9 @@ impl AdmissionHub {
 
     /// The saga resolved order `order_id`: its checkout ends. Unknown orders are a no-op
     /// (at-least-once delivery, or an order placed without the waitroom).
-    pub fn resolve_order(&mut self, order_id: &str) -> Option<Outgoing> {
+    pub fn resolve_order(&mut self, order_id: &str, reason: SessionEndReason) -> Option<Outgoing> {
         let user = self.user_of_order(order_id)?;
-        self.release(&user)
+        self.release(&user, reason)
     }
 
     /// The order gave its checkout back without resolving it (its hold was refused after the
@@ -664,21 +664,22 @@ impl AdmissionHub {
         checkout.order_bound = false;
         checkout.order_id = None;
         if now >= checkout.expires_at {
-            return self.release(&user);
+            return self.release(&user, SessionEndReason::CheckoutTokenExpired);
         }
         None
     }
 
-    fn release(&mut self, user_id: &str) -> Option<Outgoing> {
+    fn release(&mut self, user_id: &str, reason: SessionEndReason) -> Option<Outgoing> {
         let checkout = self.checkouts.remove(user_id)?;
         self.slots_in_use = self.slots_in_use.saturating_sub(1);
         self.unacknowledged_ends
-            .push((checkout.shard, checkout.place.clone()));
+            .push((checkout.shard, checkout.place.clone(), Some(reason)));
         Some(Outgoing {
             to: checkout.shard,
             message: ToShard::CheckoutEnded {
                 event_id: self.event_id.clone(),
                 place: checkout.place,
+                reason: Some(reason),
             },
         })
     }
@@ -687,11 +688,12 @@ impl AdmissionHub {
     pub fn unacknowledged_ends(&self) -> Vec<Outgoing> {
         self.unacknowledged_ends
             .iter()
-            .map(|(to, place)| Outgoing {
+            .map(|(to, place, reason)| Outgoing {
                 to: *to,
                 message: ToShard::CheckoutEnded {
                     event_id: self.event_id.clone(),
                     place: place.clone(),
+                    reason: *reason,
                 },
             })
             .collect()
@@ -700,7 +702,7 @@ impl AdmissionHub {
     /// Shard `shard` applied the end of `place` (idempotent on its side).
     pub fn end_acknowledged(&mut self, shard: ShardIndex, place: &Place) {
         self.unacknowledged_ends
-            .retain(|(to, p)| !(*to == shard && p == place));
+            .retain(|(to, p, _)| !(*to == shard && p == place));
     }
 
     /// The checkout of `user_id`, if it is live.
@@ -711,7 +713,7 @@ impl AdmissionHub {
     /// The saga resolved the fan's order (completed, failed, cancelled, expired): the slot is
     /// free and the fan's shard is told. At-least-once: an unknown fan is a no-op.
     pub fn checkout_resolved(&mut self, user_id: &str) -> Option<Outgoing> {
-        self.release(user_id)
+        self.release(user_id, SessionEndReason::Completed)
     }
 
     /// The fan gives up an unused checkout (their shard forwarded the leave).
@@ -719,7 +721,7 @@ impl AdmissionHub {
         if self.checkouts.get(user_id).is_some_and(|c| c.order_bound) {
             return Err(HubRejection::CheckoutInProgress);
         }
-        Ok(self.release(user_id))
+        Ok(self.release(user_id, SessionEndReason::Left))
     }
 
     /// Ends unused checkouts whose token expired.
@@ -730,7 +732,10 @@ impl AdmissionHub {
             .filter(|(_, c)| !c.order_bound && c.expires_at <= now)
             .map(|(user, _)| user.clone())
             .collect();
-        overdue.iter().filter_map(|u| self.release(u)).collect()
+        overdue
+            .iter()
+            .filter_map(|u| self.release(u, SessionEndReason::CheckoutTokenExpired))
+            .collect()
     }
 
     /// Fans waiting in every shard, from the summaries.

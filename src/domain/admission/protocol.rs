@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::place::{BucketCounts, Place, ShardIndex};
 use super::shard::ShardSettings;
+use crate::domain::waitroom::SessionEndReason;
 
 /// One decision of a tick about one fan at the head of a shard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +59,13 @@ pub enum ToShard {
     },
     /// A checkout the hub held for this fan is over (order done, failed, token expired): the
     /// fan may join again. Idempotent; ignored unless the fan's latest stay is that place.
-    CheckoutEnded { event_id: String, place: Place },
+    CheckoutEnded {
+        event_id: String,
+        place: Place,
+        /// How it ended, for the fan's session (`None` from a hub that did not say).
+        #[serde(default)]
+        reason: Option<SessionEndReason>,
+    },
 }
 
 /// A fan at the head of a shard, as reported.

@@ -11,7 +11,9 @@ use super::place::{
     ShardIndex,
 };
 use super::protocol::{AdmitAnswer, HandedOver, HeadEntry, HeadReport, Pick};
-use crate::domain::waitroom::{estimated_wait_seconds, WaitroomConfig};
+use crate::domain::waitroom::{
+    estimated_wait_seconds, SessionEndReason, SessionStatus, WaitroomConfig,
+};
 
 /// Head rows one report may look at, bounding the work when many idle fans sit at the head.
 pub const HEAD_SCAN_LIMIT: usize = 2_048;
@@ -89,7 +91,9 @@ pub enum FanStatus {
         checkout_expires_at: i64,
     },
     /// The hub's checkout ended; the fan may join again.
-    CheckoutEnded,
+    CheckoutEnded {
+        reason: Option<SessionEndReason>,
+    },
     Left,
     IdleAtHead,
     Closed(ShardClosure),
@@ -182,6 +186,35 @@ pub struct ShardChanges {
     pub meta: Option<ShardMeta>,
     /// Each changed user's record now (`None`: handed over to another shard, delete it).
     pub fans: Vec<(String, Option<FanRecord>)>,
+}
+
+impl ShardView {
+    /// The session status and end reason the API shows for this stay, spelled as the
+    /// one-object waitroom spells them, so a fan's page reads the same at any shard count.
+    pub fn session_status(&self) -> (SessionStatus, Option<SessionEndReason>) {
+        match self.status {
+            FanStatus::Queued { .. } => (SessionStatus::Queued, None),
+            FanStatus::Admitted { .. } => (SessionStatus::Admitted, None),
+            FanStatus::CheckoutEnded {
+                reason: None | Some(SessionEndReason::Completed),
+            } => (SessionStatus::Completed, Some(SessionEndReason::Completed)),
+            FanStatus::CheckoutEnded {
+                reason: Some(SessionEndReason::Left),
+            }
+            | FanStatus::Left => (SessionStatus::Left, Some(SessionEndReason::Left)),
+            FanStatus::CheckoutEnded {
+                reason: Some(reason),
+            } => (SessionStatus::Expired, Some(reason)),
+            FanStatus::IdleAtHead => (SessionStatus::Expired, Some(SessionEndReason::IdleAtHead)),
+            FanStatus::Closed(ShardClosure::SaleEnded) => {
+                (SessionStatus::Expired, Some(SessionEndReason::SaleEnded))
+            }
+            FanStatus::Closed(ShardClosure::EventCancelled) => (
+                SessionStatus::Expired,
+                Some(SessionEndReason::EventCancelled),
+            ),
+        }
+    }
 }
 
 impl ShardChanges {
@@ -585,10 +618,10 @@ impl ShardQueue {
     }
 
     /// The hub ended the fan's checkout; applies only to that very stay.
-    pub fn checkout_ended(&mut self, place: &Place) {
+    pub fn checkout_ended(&mut self, place: &Place, reason: Option<SessionEndReason>) {
         if let Some(record) = self.fans.get_mut(place.user_id()) {
             if &record.place == place && matches!(record.status, FanStatus::Admitted { .. }) {
-                record.status = FanStatus::CheckoutEnded;
+                record.status = FanStatus::CheckoutEnded { reason };
                 self.dirty.insert(place.user_id().to_owned());
             }
         }

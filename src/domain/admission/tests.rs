@@ -70,7 +70,9 @@ impl Cluster {
                         .accept_answer(&answer)
                         .expect("answer accounts for every pick");
                 }
-                ToShard::CheckoutEnded { place, .. } => shard.checkout_ended(&place),
+                ToShard::CheckoutEnded { place, reason, .. } => {
+                    shard.checkout_ended(&place, reason)
+                }
                 ToShard::Configure { settings } => shard.configure(settings).expect("same shard"),
                 ToShard::Heads { .. } => {}
             }
@@ -270,7 +272,7 @@ fn an_admitted_fan_leaving_is_forwarded_to_the_hub_unless_an_order_holds_the_slo
     assert_eq!(cluster.hub.slots_in_use(), 0);
     assert!(matches!(
         cluster.shard_mut("a").fan("a").map(|f| f.status),
-        Some(FanStatus::CheckoutEnded)
+        Some(FanStatus::CheckoutEnded { .. })
     ));
 }
 
@@ -968,10 +970,16 @@ fn an_order_binds_only_the_live_checkout_its_token_names_and_resolving_it_frees_
     let out = hub.expire_checkouts(open(ttl + 1));
     assert_eq!(out.len(), 1);
     assert_eq!(hub.slots_in_use(), 1);
-    let ended = hub.resolve_order("o1").expect("a's checkout");
+    let ended = hub
+        .resolve_order("o1", crate::domain::waitroom::SessionEndReason::Completed)
+        .expect("a's checkout");
     assert_eq!(ended.to, shard_of("a", count(2)));
     assert_eq!(hub.slots_in_use(), 0);
-    assert!(hub.resolve_order("o1").is_none(), "at-least-once delivery");
+    assert!(
+        hub.resolve_order("o1", crate::domain::waitroom::SessionEndReason::Completed)
+            .is_none(),
+        "at-least-once delivery"
+    );
     // Both ends are sent until the shards acknowledge them.
     assert_eq!(hub.unacknowledged_ends().len(), 2);
     hub.end_acknowledged(ended.to, &a);
@@ -1029,7 +1037,7 @@ proptest! {
                 }
                 _ => {
                     if let Some(place) = shard.fan(&user).map(|f| f.place.clone()) {
-                        shard.checkout_ended(&place);
+                        shard.checkout_ended(&place, None);
                     }
                 }
             }
@@ -1052,4 +1060,37 @@ proptest! {
             prop_assert_eq!(restored.view(&user, SALE_START + 5_000), shard.view(&user, SALE_START + 5_000));
         }
     }
+}
+
+#[test]
+fn a_shard_spells_each_ending_as_the_one_object_waitroom_does() {
+    use crate::domain::waitroom::{SessionEndReason as R, SessionStatus as S};
+    let mut cluster = Cluster::new(1, config(5, 5), 3);
+    let place = cluster.join("a", SALE_START, 1);
+    let now = open(0);
+    let shown = |c: &mut Cluster| {
+        c.shard_mut("a")
+            .view("a", now)
+            .map(|v| v.session_status())
+            .expect("joined")
+    };
+    assert_eq!(shown(&mut cluster), (S::Queued, None));
+    cluster.tick(now);
+    assert_eq!(shown(&mut cluster), (S::Admitted, None));
+    for (reason, expected) in [
+        (None, (S::Completed, Some(R::Completed))),
+        (Some(R::Left), (S::Left, Some(R::Left))),
+        (Some(R::OrderFailed), (S::Expired, Some(R::OrderFailed))),
+        (
+            Some(R::CheckoutTokenExpired),
+            (S::Expired, Some(R::CheckoutTokenExpired)),
+        ),
+    ] {
+        let mut c = Cluster::new(1, config(5, 5), 3);
+        let p = c.join("a", SALE_START, 1);
+        c.tick(now);
+        c.shard_mut("a").checkout_ended(&p, reason);
+        assert_eq!(shown(&mut c), expected);
+    }
+    assert_eq!(place.user_id(), "a");
 }
