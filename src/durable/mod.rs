@@ -9,6 +9,7 @@ pub mod commands;
 pub mod hub_store;
 pub mod outbox;
 pub mod protocol;
+pub mod shard_protocol;
 
 #[cfg(target_arch = "wasm32")]
 pub mod client;

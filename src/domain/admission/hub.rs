@@ -153,9 +153,13 @@ pub struct AdmissionHub {
     /// fan is never stuck as admitted in their shard (which would refuse their next join).
     #[serde(default)]
     unacknowledged_ends: Vec<(ShardIndex, Place, Option<SessionEndReason>)>,
-    /// The shards have not acknowledged the current settings yet.
+    /// The shards have not all acknowledged the current settings yet.
     #[serde(default)]
-    pub settings_unsent: bool,
+    settings_unsent: bool,
+    /// Bumped by every change of settings, so an acknowledgement of older settings that
+    /// arrives after a change does not count for the new ones.
+    #[serde(default)]
+    settings_version: u64,
 }
 
 impl AdmissionHub {
@@ -184,6 +188,7 @@ impl AdmissionHub {
             rounds_with_stragglers: 0,
             unacknowledged_ends: Vec::new(),
             settings_unsent: true,
+            settings_version: 1,
         })
     }
 
@@ -251,7 +256,40 @@ impl AdmissionHub {
         self.config = config;
         self.shards = shards;
         self.settings_unsent = true;
+        self.settings_version += 1;
         Ok(self.configure_shards())
+    }
+
+    /// The settings every shard still has to acknowledge, with their version (`None`: all
+    /// shards have the current ones).
+    pub fn unsent_settings(&self) -> Option<(u64, Vec<Outgoing>)> {
+        self.settings_unsent
+            .then(|| (self.settings_version, self.configure_shards()))
+    }
+
+    /// Every shard acknowledged the settings of `version`.
+    pub fn settings_acknowledged(&mut self, version: u64) {
+        if version == self.settings_version {
+            self.settings_unsent = false;
+        }
+    }
+
+    /// When the hub must act next without being asked: the next round, a retry of messages
+    /// the shards have not acknowledged (`retry_ms` from now), or the first unused checkout
+    /// to run out once the sale has closed (while it is open, every round expires them).
+    pub fn wake_at(&self, now: i64, retry_ms: i64) -> Option<i64> {
+        let retry = (self.settings_unsent || !self.unacknowledged_ends.is_empty())
+            .then(|| now.saturating_add(retry_ms));
+        let expiry = self
+            .checkouts
+            .values()
+            .filter(|c| !c.order_bound)
+            .map(|c| c.expires_at)
+            .min();
+        [self.next_round_at(now), retry, expiry]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn closed_at(&self, now: i64) -> bool {

@@ -1094,3 +1094,44 @@ fn a_shard_spells_each_ending_as_the_one_object_waitroom_does() {
     }
     assert_eq!(place.user_id(), "a");
 }
+
+#[test]
+fn the_hub_wakes_for_its_next_round_for_unacknowledged_messages_and_for_expiries() {
+    let mut cluster = Cluster::new(2, config(5, 5), 3);
+    let first_round = SALE_START + STAMP_GRACE_MS;
+    assert_eq!(
+        cluster.hub.wake_at(0, 500),
+        Some(500),
+        "settings not yet acknowledged"
+    );
+    let (version, out) = cluster.hub.unsent_settings().expect("unsent");
+    assert_eq!(out.len(), 2);
+    cluster.hub.settings_acknowledged(version + 1);
+    assert!(cluster.hub.unsent_settings().is_some(), "another version");
+    cluster.hub.settings_acknowledged(version);
+    assert!(cluster.hub.unsent_settings().is_none());
+    assert_eq!(cluster.hub.wake_at(0, 500), Some(first_round));
+    // A change makes every shard's acknowledgement due again.
+    let mut raised = config(5, 5);
+    raised.admission_batch = 3;
+    cluster
+        .hub
+        .reconfigure(raised, count(2), 0)
+        .expect("same count");
+    assert!(cluster.hub.unsent_settings().is_some());
+    assert_ne!(cluster.hub.unsent_settings().map(|(v, _)| v), Some(version));
+    // Closed: no more rounds, but an unused checkout still runs out on time.
+    let mut cluster = Cluster::new(1, config(5, 5), 3);
+    cluster.hub.settings_acknowledged(1);
+    cluster.join("a", SALE_START, 1);
+    cluster.tick(open(0));
+    let expires = cluster.hub.checkout_of("a").map(|c| c.expires_at);
+    let mut closed = config(5, 5);
+    closed.cancelled = true;
+    cluster
+        .hub
+        .reconfigure(closed, count(1), open(1))
+        .expect("ok");
+    cluster.hub.settings_acknowledged(2);
+    assert_eq!(cluster.hub.wake_at(open(2), 500), expires);
+}
