@@ -139,6 +139,7 @@ pub async fn sync_event(rc: &RequestContext, event: &EventRecord) -> Result<(), 
         max_tickets_per_user: config.and_then(|c| c.max_tickets_per_user),
         allow_wait_room: config.is_some_and(|c| c.allow_wait_room),
         waitroom: config.map(|c| c.waitroom.clone()).unwrap_or_default(),
+        shards: 1,
     };
     hub(rc, event_id_of(event))?.sync_event(&setup).await?;
     Ok(())

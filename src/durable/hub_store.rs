@@ -5,6 +5,7 @@
 
 use super::outbox::OutboxMessage;
 use super::protocol::EventSetup;
+use crate::domain::admission::hub::AdmissionHub;
 use crate::domain::ledger::StoreError;
 
 /// The object's bookkeeping (`hub_event`, `hub_meta`).
@@ -21,6 +22,13 @@ pub trait HubMetaStore {
 
     /// Stores the waitroom's wake-up time, or deletes it when nothing is due.
     fn set_waitroom_wake_at(&mut self, at: Option<i64>) -> Result<(), StoreError>;
+
+    /// `SELECT state_json FROM hub_admission WHERE id = 1`: the admission of a sharded
+    /// waitroom (absent: the event's queue lives in this object, or it has no waitroom).
+    fn admission(&self) -> Result<Option<AdmissionHub>, StoreError>;
+
+    /// Stores the admission state whole (one row, so a change is never half written).
+    fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), StoreError>;
 }
 
 /// The writing side of the outbox (`hub_outbox`): rows are inserted in the transaction that
@@ -54,6 +62,12 @@ impl<S: HubMetaStore + ?Sized> HubMetaStore for &mut S {
     }
     fn set_waitroom_wake_at(&mut self, at: Option<i64>) -> Result<(), StoreError> {
         (**self).set_waitroom_wake_at(at)
+    }
+    fn admission(&self) -> Result<Option<AdmissionHub>, StoreError> {
+        (**self).admission()
+    }
+    fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), StoreError> {
+        (**self).save_admission(hub)
     }
 }
 
@@ -91,6 +105,7 @@ pub struct MemoryHubStore {
     pub setup: Option<EventSetup>,
     pub setup_updated_at: Option<i64>,
     pub waitroom_wake_at: Option<i64>,
+    pub admission: Option<AdmissionHub>,
     /// The outbox in insertion order (the SQL table's `seq`).
     pub outbox: Vec<StoredMessage>,
     pub fail_next_write: bool,
@@ -130,6 +145,16 @@ impl HubMetaStore for MemoryHubStore {
     fn set_waitroom_wake_at(&mut self, at: Option<i64>) -> Result<(), StoreError> {
         self.write()?;
         self.waitroom_wake_at = at;
+        Ok(())
+    }
+
+    fn admission(&self) -> Result<Option<AdmissionHub>, StoreError> {
+        Ok(self.admission.clone())
+    }
+
+    fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), StoreError> {
+        self.write()?;
+        self.admission = Some(hub.clone());
         Ok(())
     }
 }

@@ -65,6 +65,14 @@ pub struct EventSetup {
     pub allow_wait_room: bool,
     #[serde(default)]
     pub waitroom: WaitroomConfig,
+    /// `eventConfig.waitroom.shards`: above 1 the queue lives in that many `QueueShard`
+    /// objects and this object keeps the admission (`domain::admission::hub`).
+    #[serde(default = "one_shard")]
+    pub shards: u16,
+}
+
+fn one_shard() -> u16 {
+    1
 }
 
 impl EventSetup {
@@ -191,6 +199,9 @@ pub enum HubRequest {
     UnbindOrder { order_id: String },
     /// The operator view. Reply: [`HubStatus`].
     Status,
+    /// A sharded waitroom's fan gives up an unused checkout (their shard said the slot is
+    /// the hub's). 409 `CHECKOUT_IN_PROGRESS` while an order holds it. Reply: [`Ack`].
+    LeaveCheckout { user_id: String },
 }
 
 impl HubRequest {
@@ -212,6 +223,7 @@ impl HubRequest {
             HubRequest::CheckoutResolved { .. } => "checkoutResolved",
             HubRequest::UnbindOrder { .. } => "unbindOrder",
             HubRequest::Status => "status",
+            HubRequest::LeaveCheckout { .. } => "leaveCheckout",
         }
     }
 }
@@ -522,6 +534,7 @@ mod tests {
             max_tickets_per_user: Some(4),
             allow_wait_room: true,
             waitroom: WaitroomConfig::default(),
+            shards: 1,
         }
     }
 

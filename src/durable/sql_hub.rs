@@ -9,6 +9,7 @@ use super::outbox::OutboxMessage;
 use super::protocol::EventSetup;
 use super::sql_outbox;
 use super::sqlite::{add_missing_columns, exec, first, int, run_script, text, SqlResult};
+use crate::domain::admission::hub::AdmissionHub;
 use crate::domain::ledger::{StoreError, LEDGER_ADDED_COLUMNS, LEDGER_SCHEMA};
 use crate::domain::waitroom::WAITROOM_SCHEMA;
 
@@ -20,6 +21,10 @@ CREATE TABLE IF NOT EXISTS hub_event (
   event_id TEXT NOT NULL,
   setup_json TEXT NOT NULL,
   updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS hub_admission (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  state_json TEXT NOT NULL
 );
 ";
 
@@ -106,6 +111,42 @@ impl HubMetaStore for SqlHubStore {
             ),
         }?;
         Ok(())
+    }
+
+    fn admission(&self) -> Result<Option<AdmissionHub>, StoreError> {
+        self.admission_row()
+    }
+
+    fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), StoreError> {
+        let state_json = serde_json::to_string(hub)
+            .map_err(|e| StoreError::Malformed(format!("admission state: {e}")))?;
+        exec(
+            &self.sql,
+            "INSERT INTO hub_admission (id, state_json) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json",
+            vec![text(state_json)],
+        )?;
+        Ok(())
+    }
+}
+
+impl SqlHubStore {
+    fn admission_row(&self) -> Result<Option<AdmissionHub>, StoreError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Row {
+            state_json: String,
+        }
+        let row: Option<Row> = first(
+            &self.sql,
+            "SELECT state_json AS stateJson FROM hub_admission WHERE id = 1",
+            Vec::new(),
+        )?;
+        row.map(|r| {
+            serde_json::from_str(&r.state_json)
+                .map_err(|e| StoreError::Malformed(format!("admission state: {e}")))
+        })
+        .transpose()
     }
 }
 

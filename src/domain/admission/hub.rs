@@ -200,6 +200,11 @@ impl AdmissionHub {
         &self.config
     }
 
+    /// Admissions per second, smoothed (`None` until two rounds admitted someone).
+    pub fn admission_rate(&self) -> Option<f64> {
+        self.admission_rate
+    }
+
     pub fn slots_in_use(&self) -> u64 {
         self.slots_in_use
     }

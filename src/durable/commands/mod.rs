@@ -26,6 +26,7 @@ use crate::domain::waitroom::{
     WaitroomStore,
 };
 
+pub mod admission;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +53,9 @@ pub struct AfterCommit {
     pub outbox_written: bool,
     /// The earliest deadline the operation stored (see `outbox::alarm_unaffected`).
     pub earliest_deadline: Option<i64>,
+    /// Messages for a sharded waitroom's shards (checkout ends), sent after commit; the
+    /// admission state keeps them until acknowledged, so a lost send is retried.
+    pub shard_messages: Vec<crate::domain::admission::hub::Outgoing>,
 }
 
 /// A committed operation: its reply (a refusal can still commit upkeep) and the follow-up.
@@ -235,6 +239,7 @@ where
             }
             HubRequest::UnbindOrder { order_id } => self.unbind_order(order_id),
             HubRequest::Status => self.status(connected_sockets),
+            HubRequest::LeaveCheckout { user_id } => self.leave_checkout(user_id),
         }
     }
 
@@ -274,14 +279,22 @@ where
         self.ledger().configure_sale(setup.sale_settings())?;
         let now = self.now;
         self.hub.save_setup(&setup, now).map_err(store_failure)?;
+        let seed = |secret: Option<&[u8]>| {
+            secret
+                .map(|secret| shuffle_seed(secret, &setup.event_id))
+                .ok_or_else(|| HubFailure::internal("JWT_SECRET is not configured"))
+        };
+        // Sharded: the admission lives here, the queue in the shards. Once sharded, always
+        // (the count never falls), and a cancellation still reaches the shards.
+        if (setup.allow_wait_room && setup.shards > 1) || self.admission()?.is_some() {
+            let shuffle_seed = seed(self.jwt_secret.as_deref())?;
+            self.sync_admission(&setup, shuffle_seed)?;
+            return self.done(json(&Ack::OK));
+        }
         // A waitroom that exists must hear about a cancellation even if the organiser has
         // switched the waitroom off since.
         if setup.allow_wait_room || self.waitroom_configured()? {
-            let shuffle_seed = self
-                .jwt_secret
-                .as_deref()
-                .map(|secret| shuffle_seed(secret, &setup.event_id))
-                .ok_or_else(|| HubFailure::internal("JWT_SECRET is not configured"))?;
+            let shuffle_seed = seed(self.jwt_secret.as_deref())?;
             let command = WaitroomCommand::Configure {
                 event_id: setup.event_id.clone(),
                 config: setup.waitroom_config(),
@@ -354,6 +367,9 @@ where
         session_id: String,
         request: ReserveRequest,
     ) -> Result<Done, HubFailure> {
+        if let Some(hub) = self.admission()? {
+            return self.reserve_for_admitted(hub, session_id, request);
+        }
         let command = WaitroomCommand::BindOrder {
             session_id,
             user_id: request.user_id.clone(),
@@ -550,6 +566,10 @@ where
         order_id: String,
         outcome: CheckoutOutcome,
     ) -> Result<Done, HubFailure> {
+        if let Some(mut hub) = self.admission()? {
+            self.resolve_admitted_order(&mut hub, &order_id, outcome)?;
+            return self.done(json(&Ack::OK));
+        }
         let command = WaitroomCommand::CheckoutResolved { order_id, outcome };
         // An order of an event without a waitroom has no slot to free: nothing to do.
         self.apply_waitroom(command, &NobodyConnected)?;
@@ -557,6 +577,9 @@ where
     }
 
     pub fn unbind_order(mut self, order_id: String) -> Result<Done, HubFailure> {
+        if let Some(hub) = self.admission()? {
+            return self.unbind_admitted_order(hub, order_id);
+        }
         let command = WaitroomCommand::UnbindOrder { order_id };
         // An order of an event without a waitroom was never bound: nothing to do.
         self.apply_waitroom(command, &NobodyConnected)?;
@@ -573,6 +596,13 @@ where
             let message = hold_expired_message(&event_id, hold, now, fresh_id())
                 .map_err(|e| HubFailure::internal(format!("hold expired: {e}")))?;
             self.write_outbox(&message)?;
+        }
+        // Sharded: the expired orders' checkouts end here; the rounds are the shell's.
+        if let Some(mut hub) = self.admission()? {
+            for hold in expired {
+                self.resolve_admitted_order(&mut hub, &hold.order_id, CheckoutOutcome::Expired)?;
+            }
+            return self.done(json(&Ack::OK));
         }
         if self.waitroom_configured()? {
             for hold in expired {
@@ -594,6 +624,7 @@ where
         let sale = ledger.settings()?;
         let classes = ledger.availability()?;
         let active_holds = ledger.store().active_hold_count().map_err(store_failure)?;
+        let admission = self.admission()?;
         let store = &mut self.waitroom;
         let minute_ago = self.now - 60_000;
         let waitroom = match (
@@ -614,6 +645,10 @@ where
                 admissions_per_second: state.admission_rate,
             }),
             _ => None,
+        };
+        let waitroom = match admission {
+            Some(hub) => Some(admission::admission_status(&hub, self.now)),
+            None => waitroom,
         };
         let status = HubStatus {
             event_id: setup.as_ref().map(|s| s.event_id.clone()),

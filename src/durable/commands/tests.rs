@@ -137,6 +137,7 @@ fn setup(status: EventStatus, waitroom: Option<WaitroomConfig>) -> EventSetup {
         max_tickets_per_user: Some(4),
         allow_wait_room: waitroom.is_some(),
         waitroom: waitroom.unwrap_or_default(),
+        shards: 1,
     }
 }
 
@@ -833,4 +834,180 @@ fn the_pre_queue_seed_comes_from_the_secret_and_the_event() {
     assert_eq!((failure.status(), failure.code), (500, "INTERNAL_ERROR"));
     // Without a waitroom nothing needs the seed.
     unsigned.sync(setup(EventStatus::Published, None));
+}
+
+// ----- a sharded waitroom -----
+
+mod sharded {
+    use super::*;
+    use crate::domain::admission::hub::Outgoing;
+    use crate::domain::admission::place::{shard_of, ArrivalStamp, ShardCount, ShardIndex};
+    use crate::domain::admission::protocol::ToShard;
+    use crate::domain::admission::shard::{FanStatus, ShardQueue};
+
+    /// A committed operation's reply: `Ok` or the code it was refused with.
+    fn outcome(
+        object: &mut Object,
+        operation: impl FnOnce(MemoryCore<'_>) -> Result<Done, HubFailure>,
+    ) -> Result<(), String> {
+        let done = object.run(operation).expect("commits");
+        done.reply.map(|_| ()).map_err(|f| f.code.to_owned())
+    }
+
+    /// A published event whose queue is spread over `shards` shards, with the shards beside
+    /// it in memory and ten GA tickets.
+    fn sharded(max: u32, shards: u16) -> (Object, Vec<ShardQueue>) {
+        let mut object = Object::new();
+        let mut event = setup(EventStatus::Published, slots(max));
+        event.shards = shards;
+        object.sync(event);
+        object.class("ga", 10);
+        let hub = object.hub.admission.clone().expect("sharded admission");
+        let queues = hub
+            .configure_shards()
+            .into_iter()
+            .map(|o| match o.message {
+                ToShard::Configure { settings } => ShardQueue::new(settings),
+                _ => unreachable!("configure messages only"),
+            })
+            .collect();
+        (object, queues)
+    }
+
+    /// Joins `users` to their shards and runs one round to completion, as the shell does.
+    fn admit(object: &mut Object, queues: &mut [ShardQueue], users: &[&str]) {
+        let hub = object.hub.admission.as_mut().expect("sharded");
+        for user in users {
+            let index = shard_of(user, hub.shards());
+            let stamp = ArrivalStamp {
+                at_ms: object.now - 5_000,
+                tie_break: 1,
+            };
+            queues[usize::from(index.0)]
+                .join(user, &format!("s-{user}"), stamp, object.now - 5_000)
+                .expect("joins");
+        }
+        let (mut round, out) = hub.start_round(0, object.now);
+        for Outgoing { to, message } in out {
+            if let ToShard::Heads { tick_id, want, .. } = message {
+                let report =
+                    queues[usize::from(to.0)].report_head(tick_id, want, object.now, &|_| false);
+                hub.accept_report(&mut round, report).expect("ours");
+            }
+        }
+        for Outgoing { to, message } in hub.decide(round, object.now) {
+            if let ToShard::Admit { tick_id, picks, .. } = message {
+                let answer =
+                    queues[usize::from(to.0)].apply_picks(tick_id, &picks, object.now, &|_| false);
+                hub.accept_answer(&answer).expect("complete");
+            }
+        }
+    }
+
+    #[test]
+    fn a_sharded_event_keeps_its_admission_here_and_no_one_object_queue() {
+        let (object, _) = sharded(2, 4);
+        let hub = object.hub.admission.as_ref().expect("admission");
+        assert_eq!(hub.shards(), ShardCount::new(4).expect("4"));
+        assert!(
+            object
+                .waitroom
+                .clone()
+                .load_state()
+                .expect("reads")
+                .is_none(),
+            "no one-object queue"
+        );
+        assert!(
+            object.hub.waitroom_wake_at.is_some(),
+            "the alarm sends the settings"
+        );
+    }
+
+    #[test]
+    fn an_order_binds_the_checkout_its_token_names_and_the_saga_frees_the_slot() {
+        let (mut object, mut queues) = sharded(2, 4);
+        admit(&mut object, &mut queues, &["fan-1", "fan-2"]);
+        assert_eq!(
+            object.hub.admission.as_ref().map(|h| h.slots_in_use()),
+            Some(2)
+        );
+
+        let failure = outcome(&mut object, |core| {
+            core.reserve_for_checkout("s-fan-2".into(), order("o1", "fan-1", 2))
+        });
+        assert_eq!(failure, Err("CHECKOUT_TOKEN_INVALID".to_owned()));
+        assert_eq!(object.availability()[0].reserved, 0, "no stock touched");
+
+        let held =
+            object.ok(|core| core.reserve_for_checkout("s-fan-1".into(), order("o1", "fan-1", 2)));
+        assert_eq!(from::<HoldReply>(held).hold.state, HoldState::Active);
+        // A hold the ledger refuses rolls the bind back with it.
+        let refused = object
+            .refused(|core| core.reserve_for_checkout("s-fan-2".into(), order("o2", "fan-2", 0)));
+        assert_eq!(refused.code, "VALIDATION_FAILED");
+        let hub = object.hub.admission.as_ref().expect("sharded");
+        assert_eq!(
+            hub.checkout_of("fan-2").and_then(|c| c.order_id.clone()),
+            None
+        );
+
+        let done = object
+            .run(|core| core.checkout_resolved("o1".into(), CheckoutOutcome::Completed))
+            .expect("commits");
+        let ended: Vec<ShardIndex> = done.after.shard_messages.iter().map(|o| o.to).collect();
+        assert_eq!(
+            ended,
+            vec![shard_of("fan-1", ShardCount::new(4).expect("4"))]
+        );
+        let hub = object.hub.admission.as_ref().expect("sharded");
+        assert_eq!(hub.slots_in_use(), 1);
+        // Delivered: the fan's shard shows the order completed and lets them join again.
+        let index = usize::from(ended[0].0);
+        if let ToShard::CheckoutEnded { place, reason, .. } = &done.after.shard_messages[0].message
+        {
+            queues[index].checkout_ended(place, *reason);
+        }
+        assert!(matches!(
+            queues[index].fan("fan-1").map(|f| f.status),
+            Some(FanStatus::CheckoutEnded { .. })
+        ));
+    }
+
+    #[test]
+    fn an_expired_hold_ends_its_checkout_and_a_leave_in_checkout_comes_here() {
+        let (mut object, mut queues) = sharded(3, 2);
+        admit(&mut object, &mut queues, &["fan-1", "fan-2"]);
+        object.ok(|core| core.reserve_for_checkout("s-fan-1".into(), order("o1", "fan-1", 1)));
+        let refused = outcome(&mut object, |core| core.leave_checkout("fan-1".into()));
+        assert_eq!(refused, Err("CHECKOUT_IN_PROGRESS".to_owned()));
+        object.ok(|core| core.leave_checkout("fan-2".into()));
+        assert_eq!(
+            object.hub.admission.as_ref().map(|h| h.slots_in_use()),
+            Some(1)
+        );
+        object.now += DEFAULT_HOLD_MS + 1;
+        object.alarm();
+        let hub = object.hub.admission.as_ref().expect("sharded");
+        assert_eq!(hub.slots_in_use(), 0);
+        assert_eq!(
+            hub.unacknowledged_ends().len(),
+            2,
+            "sent until acknowledged"
+        );
+        assert_eq!(object.outbox_types(), vec!["HOLD_EXPIRED".to_owned()]);
+    }
+
+    #[test]
+    fn the_operator_view_counts_the_sharded_admission() {
+        let (mut object, mut queues) = sharded(5, 4);
+        admit(&mut object, &mut queues, &["a", "b", "c"]);
+        let status: HubStatus = from(object.ok(|core| core.status(0)));
+        let waitroom = status.waitroom.expect("a waitroom");
+        assert_eq!(
+            (waitroom.admitted, waitroom.slots_in_use, waitroom.max_slots),
+            (3, 3, 5)
+        );
+        assert_eq!(waitroom.admitted_last_minute, 3);
+    }
 }
