@@ -17,6 +17,7 @@ use ticketbottle_edge::checkout::ports::{EventForSale, OrderRow};
 use ticketbottle_edge::checkout::{
     Applied, Checkout, FreshIds, IdempotencyKey, OrderAnswer, OrderRequest, Saga,
 };
+use ticketbottle_edge::domain::admission::place::ShardCount;
 use ticketbottle_edge::domain::checkout::PricedClass;
 use ticketbottle_edge::domain::event_workflow::{ConfigTerms, EventStatus};
 use ticketbottle_edge::domain::ids::{OrderCode, UserId};
@@ -59,6 +60,7 @@ fn config(allow_wait_room: bool) -> ConfigTerms {
         is_new_trending: false,
         max_tickets_per_user: None,
         waitroom: Default::default(),
+        waitroom_shards: ShardCount::ONE,
         refundable_until_ms: None,
     }
 }

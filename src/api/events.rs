@@ -4,7 +4,6 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain;
 use crate::domain::access::{Action, Actor, EventOp};
 use crate::domain::catalogue::{
     check_config_fits, may_file_under_organizer, parse_event_changes, parse_event_config,
@@ -35,9 +34,9 @@ use super::inventory_link;
 // ---------------------------------------------------------------------------------------------
 
 // `eventConfig.waitroom` as the API shows it: the organiser's knobs of the one waitroom type,
-// `domain::waitroom::WaitroomConfig` (its window and idle timeout the event owns elsewhere).
-// Named `WaitroomConfig` in the OpenAPI document, as before; a plain comment, because a doc
-// comment would become the schema's description there.
+// `domain::waitroom::WaitroomConfig` (its window and idle timeout the event owns elsewhere),
+// and the event's queue shard count. Named `WaitroomConfig` in the OpenAPI document, as
+// before; a plain comment, because a doc comment would become the schema's description there.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = WaitroomConfig)]
@@ -45,14 +44,18 @@ pub struct WaitroomView {
     pub max_concurrent_checkouts: u32,
     pub checkout_ttl_seconds: u32,
     pub admission_batch: u32,
+    /// Queue shards the event's queue is spread over, 1–64.
+    #[schema(example = 1)]
+    pub shards: u16,
 }
 
-impl From<&domain::waitroom::WaitroomConfig> for WaitroomView {
-    fn from(config: &domain::waitroom::WaitroomConfig) -> Self {
+impl From<&ConfigTerms> for WaitroomView {
+    fn from(c: &ConfigTerms) -> Self {
         WaitroomView {
-            max_concurrent_checkouts: config.max_concurrent_checkouts,
-            checkout_ttl_seconds: config.checkout_ttl_seconds,
-            admission_batch: config.admission_batch,
+            max_concurrent_checkouts: c.waitroom.max_concurrent_checkouts,
+            checkout_ttl_seconds: c.waitroom.checkout_ttl_seconds,
+            admission_batch: c.waitroom.admission_batch,
+            shards: c.waitroom_shards.get(),
         }
     }
 }
@@ -90,7 +93,7 @@ impl From<&ConfigTerms> for EventConfig {
             allow_wait_room: c.allow_wait_room,
             is_new_trending: c.is_new_trending,
             max_tickets_per_user: c.max_tickets_per_user,
-            waitroom: WaitroomView::from(&c.waitroom),
+            waitroom: WaitroomView::from(c),
             refundable_until: c.refundable_until_ms.map(format_rfc3339),
         }
     }

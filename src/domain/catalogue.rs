@@ -13,12 +13,13 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::{Actor, EventRole};
+use super::admission::place::ShardCount;
 use super::event_workflow::{check_schedule, ConfigTerms, EventTerms, TicketClassTerms};
 use super::ids::{CategoryId, OrganizerId, UserId};
 use super::validation::{
-    json_integer, parse_rfc3339, parse_waitroom_settings, CategoryName, CurrencyCode, Description,
-    EventName, FieldError, Location, MaxTicketsPerUser, OrganizerName, Pagination, PriceCents,
-    Slug, TicketClassName, TicketTotal, Url, ValidationFailed, Validator,
+    json_integer, parse_rfc3339, parse_shard_count, parse_waitroom_settings, CategoryName,
+    CurrencyCode, Description, EventName, FieldError, Location, MaxTicketsPerUser, OrganizerName,
+    Pagination, PriceCents, Slug, TicketClassName, TicketTotal, Url, ValidationFailed, Validator,
 };
 use super::waitroom::WaitroomConfig;
 
@@ -396,6 +397,10 @@ pub struct WaitroomRequest {
     /// 1–10000, default 100.
     #[schema(value_type = Option<i64>, example = 100)]
     pub admission_batch: Option<Value>,
+    /// Queue shards the event's queue is spread over: 1–64, default 1. May be raised until
+    /// the sale starts, never lowered.
+    #[schema(value_type = Option<i64>, example = 1)]
+    pub shards: Option<Value>,
 }
 
 /// `PUT /api/events/{id}/config`: the whole of the event's sale terms (a replacement, not a
@@ -462,8 +467,8 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
                 .map(|cap| cap.map(MaxTicketsPerUser::get))
         });
     let refundable_until = optional_time(v, "refundableUntil", body.refundable_until.as_deref());
-    let waitroom = match &body.waitroom {
-        None => Some(WaitroomConfig::default()),
+    let (waitroom, waitroom_shards) = match &body.waitroom {
+        None => (Some(WaitroomConfig::default()), Some(ShardCount::ONE)),
         Some(w) => {
             let concurrency = integer(
                 v,
@@ -472,6 +477,8 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
             );
             let ttl = integer(v, "waitroom.checkoutTtlSeconds", &w.checkout_ttl_seconds);
             let batch = integer(v, "waitroom.admissionBatch", &w.admission_batch);
+            let shards = integer(v, "waitroom.shards", &w.shards)
+                .and_then(|raw| v.field("waitroom.shards", parse_shard_count(raw)));
             // Range-check the well-typed values even when another one is mistyped, so every
             // bad field is reported in one answer.
             let settings = v.fields(parse_waitroom_settings(
@@ -480,8 +487,8 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
                 batch.flatten(),
             ));
             match (concurrency, ttl, batch) {
-                (Some(_), Some(_), Some(_)) => settings,
-                _ => None,
+                (Some(_), Some(_), Some(_)) => (settings, shards),
+                _ => (None, shards),
             }
         }
     };
@@ -496,6 +503,7 @@ pub fn parse_event_config(v: &mut Validator, body: &EventConfigRequest) -> Optio
         is_new_trending: body.is_new_trending.unwrap_or(false),
         max_tickets_per_user: max_tickets_per_user?,
         waitroom: waitroom?,
+        waitroom_shards: waitroom_shards?,
         refundable_until_ms: refundable_until?,
     })
 }

@@ -68,6 +68,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::access::{authorize, Action, Actor, DenyReason, EventOp, EventRole};
+use super::admission::place::ShardCount;
 use super::ids::{CategoryId, OrganizerId};
 use super::validation::{CurrencyCode, FieldError};
 use super::waitroom::WaitroomConfig;
@@ -299,6 +300,8 @@ pub struct ConfigTerms {
     /// `None` = no per-buyer cap.
     pub max_tickets_per_user: Option<u32>,
     pub waitroom: WaitroomConfig,
+    /// `waitroom.shards`: how many queue shards the event's queue is spread over.
+    pub waitroom_shards: ShardCount,
     /// Until when buyers may refund their own orders (`refundableUntil`); `None` = never.
     pub refundable_until_ms: Option<i64>,
 }
@@ -432,6 +435,7 @@ fn check_published_config(
         is_new_trending: _,
         max_tickets_per_user: _,
         waitroom: _,
+        waitroom_shards: _,
         refundable_until_ms: _,
     } = new;
 

@@ -13,6 +13,7 @@ use worker::D1Database;
 use super::catalogue::CategoryRow;
 use super::d1::{all, first, flag, int, opt_int, opt_text, returned_rows, run, stmt, text};
 use crate::domain::access::EventRole;
+use crate::domain::admission::place::ShardCount;
 use crate::domain::catalogue::{EventSearch, ListScope};
 use crate::domain::event_workflow::{ConfigTerms, EventStatus, EventTerms};
 use crate::domain::ids::{CategoryId, EventId, OrganizerId};
@@ -24,7 +25,7 @@ const EVENT_COLUMNS: &str = "e.id, e.name, e.description, e.location, e.thumbnai
      e.created_at, e.updated_at, c.ticket_sale_start, c.ticket_sale_end, c.is_free, \
      c.max_attendees, c.is_public, c.requires_approval, c.allow_wait_room, c.is_new_trending, \
      c.max_tickets_per_user, c.max_concurrent_checkouts, c.checkout_ttl_seconds, c.admission_batch, \
-     c.refundable_until";
+     c.waitroom_shards, c.refundable_until";
 
 const EVENT_FROM: &str = "FROM events e LEFT JOIN event_config c ON c.event_id = e.id";
 
@@ -55,6 +56,8 @@ struct EventRow {
     max_concurrent_checkouts: Option<i64>,
     checkout_ttl_seconds: Option<i64>,
     admission_batch: Option<i64>,
+    #[serde(default)]
+    waitroom_shards: Option<i64>,
     #[serde(default)]
     refundable_until: Option<i64>,
     #[serde(default)]
@@ -114,6 +117,11 @@ impl EventRow {
                 admission_batch: count(self.admission_batch, "admission_batch", id)?,
                 ..WaitroomConfig::default()
             },
+            waitroom_shards: self
+                .waitroom_shards
+                .and_then(|n| u16::try_from(n).ok())
+                .and_then(ShardCount::new)
+                .ok_or_else(|| corrupt("waitroom_shards", id))?,
             refundable_until_ms: self.refundable_until,
         }))
     }
@@ -472,8 +480,8 @@ pub async fn configure(
             "INSERT INTO event_config (event_id, ticket_sale_start, ticket_sale_end, is_free, \
              max_attendees, is_public, requires_approval, allow_wait_room, is_new_trending, \
              max_tickets_per_user, max_concurrent_checkouts, checkout_ttl_seconds, \
-             admission_batch, refundable_until, created_at, updated_at) \
-             SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?16, ?15, ?15 \
+             admission_batch, waitroom_shards, refundable_until, created_at, updated_at) \
+             SELECT ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?17, ?16, ?15, ?15 \
              WHERE EXISTS (SELECT 1 FROM events WHERE id = ?1 AND revision = ?2) \
              ON CONFLICT (event_id) DO UPDATE SET ticket_sale_start = excluded.ticket_sale_start, \
              ticket_sale_end = excluded.ticket_sale_end, is_free = excluded.is_free, \
@@ -485,6 +493,7 @@ pub async fn configure(
              max_concurrent_checkouts = excluded.max_concurrent_checkouts, \
              checkout_ttl_seconds = excluded.checkout_ttl_seconds, \
              admission_batch = excluded.admission_batch, \
+             waitroom_shards = excluded.waitroom_shards, \
              refundable_until = excluded.refundable_until, updated_at = excluded.updated_at",
             &[
                 text(rev.event_id),
@@ -503,6 +512,7 @@ pub async fn configure(
                 int(i64::from(config.waitroom.admission_batch)),
                 int(rev.now_ms),
                 opt_int(config.refundable_until_ms),
+                int(i64::from(config.waitroom_shards.get())),
             ],
         )?,
     ];

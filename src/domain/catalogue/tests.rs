@@ -51,6 +51,7 @@ fn sale_terms() -> ConfigTerms {
         is_new_trending: false,
         max_tickets_per_user: None,
         waitroom: WaitroomConfig::default(),
+        waitroom_shards: ShardCount::ONE,
         refundable_until_ms: None,
     }
 }
@@ -83,7 +84,7 @@ fn the_config_may_arrive_wrapped_in_event_config() {
         "ticketSaleEndDate": "2026-12-11T00:00:00Z",
         "isFree": true, "maxAttendees": 5000, "isPublic": false, "requiresApproval": true,
         "allowWaitRoom": true, "isNewTrending": true, "maxTicketsPerUser": 4,
-        "waitroom": {"maxConcurrentCheckouts": 50, "checkoutTtlSeconds": 600, "admissionBatch": 25},
+        "waitroom": {"maxConcurrentCheckouts": 50, "checkoutTtlSeconds": 600, "admissionBatch": 25, "shards": 4},
     });
     let wrapped = json!({ "eventConfig": bare.clone() });
     let expected = ConfigTerms {
@@ -100,6 +101,7 @@ fn the_config_may_arrive_wrapped_in_event_config() {
             admission_batch: 25,
             ..WaitroomConfig::default()
         },
+        waitroom_shards: ShardCount::new(4).expect("in range"),
         ..sale_terms()
     };
     assert_eq!(config_from(bare), Ok(expected.clone()));
@@ -143,6 +145,54 @@ fn every_bad_config_field_is_reported_at_once() {
             "waitroom.checkoutTtlSeconds",
             "waitroom.maxConcurrentCheckouts",
         ]
+    );
+}
+
+#[test]
+fn a_shard_count_outside_1_to_64_or_not_an_integer_is_reported_under_its_path() {
+    for bad in [
+        json!(0),
+        json!(65),
+        json!(-1),
+        json!(2.5),
+        json!("x"),
+        json!("4"),
+    ] {
+        let result = config_from(json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+            "waitroom": {"shards": bad},
+        }));
+        assert_eq!(fields(result), vec!["waitroom.shards"], "shards: {bad}");
+    }
+}
+
+#[test]
+fn a_missing_or_null_shard_count_is_one_queue() {
+    for waitroom in [
+        json!({}),
+        json!({"shards": null}),
+        json!({"admissionBatch": 10}),
+    ] {
+        let config = config_from(json!({
+            "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+            "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+            "waitroom": waitroom,
+        }));
+        assert_eq!(config.map(|c| c.waitroom_shards), Ok(ShardCount::ONE));
+    }
+}
+
+#[test]
+fn a_bad_shard_count_is_reported_beside_the_other_bad_waitroom_fields() {
+    let result = config_from(json!({
+        "ticketSaleStartDate": "2026-12-01T00:00:00Z",
+        "ticketSaleEndDate": "2026-12-11T00:00:00Z",
+        "waitroom": {"admissionBatch": "10", "shards": 100},
+    }));
+    assert_eq!(
+        fields(result),
+        vec!["waitroom.admissionBatch", "waitroom.shards"]
     );
 }
 

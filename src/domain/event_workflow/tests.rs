@@ -298,6 +298,7 @@ fn config() -> ConfigTerms {
         is_new_trending: false,
         max_tickets_per_user: Some(4),
         waitroom: WaitroomConfig::default(),
+        waitroom_shards: ShardCount::ONE,
         refundable_until_ms: None,
     }
 }

@@ -35,7 +35,7 @@ pub use text::{
     CategoryName, Description, EventName, Location, OrganizerName, PersonName, TicketClassName,
 };
 pub use url::Url;
-pub use waitroom::parse_waitroom_settings;
+pub use waitroom::{parse_shard_count, parse_waitroom_settings};
 
 /// One bad field of a request, as listed in the problem+json `errors` array.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
 //! The organiser's waitroom knobs in `eventConfig.waitroom`, range-checked into the one waitroom
-//! configuration type, [`WaitroomConfig`]: a knob the request leaves out keeps that type's
-//! default, and each bad one is reported under its path inside `eventConfig`.
+//! configuration type, [`WaitroomConfig`], and the queue's [`ShardCount`]: a knob the request
+//! leaves out keeps its default, and each bad one is reported under its path inside
+//! `eventConfig`.
 
 use std::ops::RangeInclusive;
 
 use super::FieldError;
+use crate::domain::admission::place::{ShardCount, MAX_SHARDS};
 use crate::domain::waitroom::WaitroomConfig;
 
 pub const MAX_CONCURRENT_CHECKOUTS: u32 = 10_000;
@@ -66,6 +68,23 @@ pub fn parse_waitroom_settings(
     }
 }
 
+/// `waitroom.shards`: how many queue shards the event's queue is spread over, 1 when absent.
+/// Not part of [`WaitroomConfig`]: that is one queue's settings, the count is the event's.
+pub fn parse_shard_count(raw: Option<i64>) -> Result<ShardCount, FieldError> {
+    match raw {
+        None => Ok(ShardCount::ONE),
+        Some(raw) => u16::try_from(raw)
+            .ok()
+            .and_then(ShardCount::new)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "waitroom.shards",
+                    format!("must be between 1 and {MAX_SHARDS}"),
+                )
+            }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +118,20 @@ mod tests {
                 "waitroom.admissionBatch"
             ]
         );
+    }
+
+    #[test]
+    fn the_shard_count_defaults_to_one_and_stays_within_1_to_64() {
+        assert_eq!(parse_shard_count(None), Ok(ShardCount::ONE));
+        for ok in [1u16, 4, 64] {
+            assert_eq!(
+                parse_shard_count(Some(i64::from(ok))).map(ShardCount::get),
+                Ok(ok)
+            );
+        }
+        for bad in [0, -1, 65, i64::from(u16::MAX) + 1] {
+            let error = parse_shard_count(Some(bad)).unwrap_err();
+            assert_eq!(error.field, "waitroom.shards");
+        }
     }
 }
