@@ -11,9 +11,9 @@ use crate::domain::catalogue::{
     EventConfigRequest, EventListQuery, ListScope, UpdateEventRequest,
 };
 use crate::domain::event_workflow::{
-    check_published_update, is_publicly_visible, material_detail_edits, review_edit, transition,
-    ConfigTerms, EventStatus, InvalidStatusTransition, LifecycleAction, MaterialEdit,
-    ReapprovalRequired,
+    check_config_update, check_published_update, is_publicly_visible, material_detail_edits,
+    review_edit, transition, ConfigTerms, EventStatus, InvalidStatusTransition, LifecycleAction,
+    MaterialEdit, ReapprovalRequired,
 };
 use crate::domain::ids::{CategoryId, EventId, OrganizerId, UserId};
 use crate::domain::validation::{format_rfc3339, FieldError, Validator};
@@ -548,7 +548,7 @@ async fn class_pairs(
     request_body(content = EventConfigRequest, description = "`{\"eventConfig\": {...}}` or the config object itself"),
     responses(
         (status = 200, description = "DRAFT and APPROVED become CONFIGURED (new terms need a new approval); PUBLISHED stays PUBLISHED", body = EventEnvelope),
-        (status = 400, description = "VALIDATION_FAILED, including what a published event may no longer change (a sale end moved earlier, isFree, ...)", body = Problem),
+        (status = 400, description = "VALIDATION_FAILED, including what a published event may no longer change (a sale end moved earlier, isFree, ...) and, in any status, a lower `waitroom.shards` or a higher one once the stored sale start has passed", body = Problem),
         (status = 401, body = Problem), (status = 403, description = "Event admins and editors only", body = Problem),
         (status = 404, body = Problem),
         (status = 409, description = "INVALID_STATUS_TRANSITION (cancelled) or EDIT_CONFLICT", body = Problem)))]
@@ -567,6 +567,7 @@ pub async fn configure(rc: &mut RequestContext) -> ApiResult {
         new.config = Some(config.clone());
         let classes = class_pairs(&db, &event.id).await?;
         v.fields(check_config_fits(&new, &classes));
+        v.fields(check_config_update(&event.terms, &new, rc.now_ms));
         if event.status == EventStatus::Published {
             v.fields(check_published_update(&event.terms, &new, rc.now_ms));
         }

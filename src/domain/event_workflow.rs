@@ -52,6 +52,7 @@
 //! | isPublic, isNewTrending                        | free                                        | listing and promotion only |
 //! | maxTicketsPerUser                              | free                                        | applies to new orders; existing ones stand |
 //! | waitroom (concurrency, TTL, batch)             | free                                        | operational tuning during the rush is the point |
+//! | waitroom.shards                                | only up, and only until the sale starts; in every status ([`check_config_update`]) | fans sit on the shard their user id hashes to: fewer shards would strand the removed shards' fans, and a raise hands pre-queued fans over to the new shards, which must not race admission |
 //!
 //! Ticket classes ([`check_ticket_class_update`]): the currency never changes once a class
 //! exists (prices and orders are in it); once the event is published, a class's own sale
@@ -62,6 +63,7 @@
 //!
 //! [`check_schedule`] is the consistency of dates in any status (end after start, sale inside
 //! the event); run it on every update, and [`check_published_update`] too when PUBLISHED.
+//! [`check_config_update`] holds in any status as well: run it on every configure.
 
 use std::fmt;
 
@@ -435,6 +437,7 @@ fn check_published_config(
         is_new_trending: _,
         max_tickets_per_user: _,
         waitroom: _,
+        // Held in every status, not only once published: `check_config_update`.
         waitroom_shards: _,
         refundable_until_ms: _,
     } = new;
@@ -474,6 +477,32 @@ fn check_published_config(
             "allowWaitRoom",
             "cannot change while the ticket sale is open",
         ));
+    }
+}
+
+/// What new sale terms may change in every status, judged against the stored ones at `now_ms`
+/// (nothing to judge before the first configure): `waitroom.shards` only rises, and only until
+/// the stored `ticketSaleStartDate`. Not only once published, because the event's object takes
+/// the count from every configure and its admission hub holds the same rule
+/// (`admission::hub::HubRejection::ShardCountLocked`): what D1 accepts, the object accepts too.
+pub fn check_config_update(
+    old: &EventTerms,
+    new: &EventTerms,
+    now_ms: i64,
+) -> Result<(), Vec<FieldError>> {
+    let (Some(old), Some(new)) = (&old.config, &new.config) else {
+        return Ok(());
+    };
+    let refusal = if new.waitroom_shards < old.waitroom_shards {
+        Some("may only be raised, never lowered")
+    } else if new.waitroom_shards > old.waitroom_shards && now_ms >= old.ticket_sale_start_ms {
+        Some("cannot be raised once the ticket sale has started")
+    } else {
+        None
+    };
+    match refusal {
+        None => Ok(()),
+        Some(message) => Err(vec![FieldError::new("waitroom.shards", message)]),
     }
 }
 

@@ -665,10 +665,97 @@ fn buyers_may_queue_and_order_only_in_a_published_events_sale_window() {
     assert_eq!(SaleNotOpen.code(), "SALE_NOT_OPEN");
 }
 
+fn shards(count: u16) -> ShardCount {
+    ShardCount::new(count).expect("1..=64")
+}
+
+fn with_shards(count: u16) -> EventTerms {
+    with_config(|c| c.waitroom_shards = shards(count))
+}
+
+#[test]
+fn the_shard_count_may_be_raised_until_the_sale_starts() {
+    assert_eq!(
+        check_config_update(&event(), &with_shards(4), BEFORE_SALE),
+        Ok(())
+    );
+    assert_eq!(
+        check_config_update(&with_shards(4), &with_shards(64), BEFORE_SALE),
+        Ok(())
+    );
+    // The published-field rules leave the count to `check_config_update`.
+    assert_eq!(
+        check_published_update(&event(), &with_shards(4), BEFORE_SALE),
+        Ok(())
+    );
+}
+
+#[test]
+fn the_shard_count_cannot_be_raised_once_the_sale_has_started() {
+    let sale_start = config().ticket_sale_start_ms;
+    for now in [sale_start, DURING_SALE, AFTER_SALE] {
+        assert_eq!(
+            refused_fields(check_config_update(&event(), &with_shards(2), now)),
+            ["waitroom.shards"]
+        );
+    }
+    assert_eq!(
+        check_config_update(&event(), &with_shards(2), sale_start - 1),
+        Ok(())
+    );
+}
+
+#[test]
+fn the_shard_count_is_never_lowered() {
+    for now in [BEFORE_SALE, DURING_SALE, AFTER_SALE] {
+        assert_eq!(
+            refused_fields(check_config_update(&with_shards(8), &with_shards(4), now)),
+            ["waitroom.shards"]
+        );
+    }
+}
+
+#[test]
+fn the_shard_count_is_judged_only_against_stored_sale_terms() {
+    // The window that decides is the stored one: moving the start later in the same request
+    // does not reopen the raise.
+    let later_start = with_config(|c| {
+        c.waitroom_shards = shards(4);
+        c.ticket_sale_start_ms = AFTER_SALE;
+        c.ticket_sale_end_ms = AFTER_SALE + DAY;
+    });
+    assert_eq!(
+        refused_fields(check_config_update(&event(), &later_start, DURING_SALE)),
+        ["waitroom.shards"]
+    );
+    // A first configure has nothing to rise from.
+    let mut unconfigured = event();
+    unconfigured.config = None;
+    assert_eq!(
+        check_config_update(&unconfigured, &with_shards(64), AFTER_SALE),
+        Ok(())
+    );
+}
+
 proptest! {
+    #[test]
+    fn the_shard_count_only_rises_and_only_before_the_sale(
+        before in 1u16..=64,
+        after in 1u16..=64,
+        now in T0 - 30 * DAY..T0 + 60 * DAY,
+    ) {
+        let allowed =
+            after == before || (after > before && now < config().ticket_sale_start_ms);
+        prop_assert_eq!(
+            check_config_update(&with_shards(before), &with_shards(after), now).is_ok(),
+            allowed
+        );
+    }
+
     #[test]
     fn an_unchanged_event_is_always_a_valid_update(now in T0 - 30 * DAY..T0 + 60 * DAY) {
         prop_assert_eq!(check_published_update(&event(), &event(), now), Ok(()));
+        prop_assert_eq!(check_config_update(&event(), &event(), now), Ok(()));
         prop_assert_eq!(check_ticket_class_update(&ticket_class(), &ticket_class(), true, now), Ok(()));
     }
 
