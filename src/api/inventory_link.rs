@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 
+use crate::domain::admission::place::ShardCount;
 use crate::domain::event_workflow::TicketClassTerms;
 use crate::domain::ids::EventId;
 use crate::domain::ledger::{ClassAvailability, ClassStatus, TicketClassSpec};
@@ -139,7 +140,7 @@ pub async fn sync_event(rc: &RequestContext, event: &EventRecord) -> Result<(), 
         max_tickets_per_user: config.and_then(|c| c.max_tickets_per_user),
         allow_wait_room: config.is_some_and(|c| c.allow_wait_room),
         waitroom: config.map(|c| c.waitroom.clone()).unwrap_or_default(),
-        shards: 1,
+        shards: config.map_or(ShardCount::ONE, |c| c.waitroom_shards).get(),
     };
     hub(rc, event_id_of(event))?.sync_event(&setup).await?;
     Ok(())
