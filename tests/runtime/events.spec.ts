@@ -1,7 +1,7 @@
 // The catalogue through the real HTTP API: categories, organizers, events and their search,
 // sale terms, the status workflow, roles (with the full role matrix) and ticket classes.
 // Every test makes its own users, events and categories: the file shares one D1.
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { adminUser, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
 import { publishedEvent as saleFixture, ticketClasses } from "./fixtures";
@@ -218,7 +218,7 @@ describe("status workflow", () => {
       allowWaitRoom: false,
       isNewTrending: true,
       maxTicketsPerUser: 4,
-      waitroom: { maxConcurrentCheckouts: 100, checkoutTtlSeconds: 900, admissionBatch: 100 },
+      waitroom: { maxConcurrentCheckouts: 100, checkoutTtlSeconds: 900, admissionBatch: 100, shards: 1 },
     });
     expect((await ok(await move(event.id, "approve", admin))).event.status).toBe("APPROVED");
     expect((await ok(await move(event.id, "publish", owner))).event.status).toBe("PUBLISHED");
@@ -360,6 +360,86 @@ describe("editing", () => {
       body: { startDate: iso(BASE + 62 * DAY), endDate: iso(BASE + 62 * DAY + 4 * HOUR) },
     });
     expect((await ok(postponed)).event).toMatchObject({ status: "PUBLISHED", startDate: iso(BASE + 62 * DAY) });
+  });
+});
+
+describe("queue shards (eventConfig.waitroom.shards)", () => {
+  const shards = (n: unknown) => ({ waitroom: { shards: n } });
+  const shardsOf = async (id: string) => (await ok(await call(`/api/events/${id}`, { token: owner.token }))).event.config.waitroom.shards;
+
+  /** The setup the event's object stored at its last sync: what it was told, not what D1 holds. */
+  async function setupInObject(id: string): Promise<any> {
+    let setup: any;
+    await runInDurableObject(env.EVENT_HUB.get(env.EVENT_HUB.idFromName(id)), async (_instance: unknown, state: DurableObjectState) => {
+      const [row] = state.storage.sql.exec("SELECT setup_json FROM hub_event WHERE id = 1").toArray() as { setup_json: string }[];
+      setup = row && JSON.parse(row.setup_json);
+    });
+    return setup;
+  }
+
+  it("are configured, read back, default to 1 and reach the event's object", async () => {
+    const event = await createEvent(owner);
+    const configured = (await ok(await configure(event.id, owner, shards(4)))).event;
+    expect(configured.config.waitroom).toEqual({ maxConcurrentCheckouts: 100, checkoutTtlSeconds: 900, admissionBatch: 100, shards: 4 });
+    expect(await shardsOf(event.id)).toBe(4);
+    expect((await setupInObject(event.id)).shards).toBe(4);
+
+    const plainEvent = await createEvent(owner);
+    expect((await ok(await configure(plainEvent.id, owner))).event.config.waitroom.shards).toBe(1);
+    expect((await ok(await configure(plainEvent.id, owner, shards(null)))).event.config.waitroom.shards).toBe(1);
+    expect((await ok(await configure(plainEvent.id, owner, shards(64)))).event.config.waitroom.shards).toBe(64);
+  });
+
+  it("refuse 0, 65, 2.5 and \"x\" with a field error at waitroom.shards, writing nothing", async () => {
+    const event = await createEvent(owner);
+    for (const bad of [0, 65, 2.5, "x"]) {
+      const problem = await expectProblem(await configure(event.id, owner, shards(bad)), 400, "VALIDATION_FAILED");
+      expect(fields(problem), `shards: ${JSON.stringify(bad)}`).toEqual(["waitroom.shards"]);
+    }
+    const after = (await ok(await call(`/api/events/${event.id}`, { token: owner.token }))).event;
+    expect(after).toMatchObject({ status: "DRAFT", config: null });
+  });
+
+  it("are never lowered, in any status, also by leaving the field out", async () => {
+    const draft = await createEvent(owner);
+    await ok(await configure(draft.id, owner, shards(4)));
+    for (const lower of [shards(2), {}]) {
+      const problem = await expectProblem(await configure(draft.id, owner, lower), 400, "VALIDATION_FAILED");
+      expect(fields(problem)).toEqual(["waitroom.shards"]);
+    }
+    expect(await shardsOf(draft.id)).toBe(4);
+
+    const published = await publishedEvent(owner, {}, shards(8));
+    const problem = await expectProblem(await configure(published.id, owner, shards(4)), 400, "VALIDATION_FAILED");
+    expect(fields(problem)).toEqual(["waitroom.shards"]);
+    expect(await shardsOf(published.id)).toBe(8);
+  });
+
+  it("may be raised until the sale starts, and not after", async () => {
+    const before = await publishedEvent();
+    const raised = (await ok(await configure(before.id, owner, shards(16)))).event;
+    expect(raised).toMatchObject({ status: "PUBLISHED", config: { waitroom: { shards: 16 } } });
+    expect((await setupInObject(before.id)).shards).toBe(16);
+
+    const started = iso(Date.now() - HOUR);
+    const onSale = await publishedEvent(owner, {}, { ticketSaleStartDate: started });
+    const problem = await expectProblem(
+      await configure(onSale.id, owner, { ticketSaleStartDate: started, ...shards(2) }),
+      400,
+      "VALIDATION_FAILED",
+    );
+    expect(fields(problem)).toEqual(["waitroom.shards"]);
+    expect(await shardsOf(onSale.id)).toBe(1);
+    // The same count is no change: the rest of the terms may still be tuned.
+    const tuned = await configure(onSale.id, owner, { ticketSaleStartDate: started, waitroom: { shards: 1, admissionBatch: 50 } });
+    expect((await ok(tuned)).event.config.waitroom).toMatchObject({ shards: 1, admissionBatch: 50 });
+  });
+
+  it("are in the OpenAPI document, asked and answered", async () => {
+    const doc = await ok(await call("/api/openapi.json"));
+    expect(doc.components.schemas.WaitroomRequest.properties.shards).toBeDefined();
+    expect(doc.components.schemas.WaitroomConfig.properties.shards).toBeDefined();
+    expect(doc.components.schemas.WaitroomConfig.required).toContain("shards");
   });
 });
 
