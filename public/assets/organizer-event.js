@@ -66,6 +66,7 @@ function renderConfig() {
   f["waitroom.maxConcurrentCheckouts"].value = c.waitroom.maxConcurrentCheckouts;
   f["waitroom.checkoutTtlSeconds"].value = c.waitroom.checkoutTtlSeconds;
   f["waitroom.admissionBatch"].value = c.waitroom.admissionBatch;
+  f["waitroom.shards"].value = c.waitroom.shards;
 }
 
 function classRow(c) {
@@ -284,6 +285,7 @@ $("config").addEventListener("submit", async (e) => {
       maxConcurrentCheckouts: numberOrNull(f["waitroom.maxConcurrentCheckouts"].value),
       checkoutTtlSeconds: numberOrNull(f["waitroom.checkoutTtlSeconds"].value),
       admissionBatch: numberOrNull(f["waitroom.admissionBatch"].value),
+      shards: numberOrNull(f["waitroom.shards"].value),
     },
   };
   try {

@@ -92,8 +92,12 @@ for (const { lang, width } of [{ lang: "en", width: 1280 }, { lang: "vi", width:
       await page.locator("#c-start").fill(vnInput(Date.now() - HOUR));
       await page.locator("#c-end").fill(vnInput(Date.now() + 10 * 24 * HOUR));
       await page.locator("#c-max-user").fill("4");
+      await page.locator("#c-shards").fill("4");
       await page.getByRole("button", { name: t("org.saveAndSubmit") }).click();
       await sees(page, "#status", t("status.CONFIGURED"));
+      // The queue shard count came back from the server: the field starts at 1 on a fresh load.
+      await page.reload();
+      await page.waitForFunction(() => document.querySelector("#c-shards").value === "4");
       await sees(page, "#status-text", t("org.statusText.CONFIGURED"));
       await check(org, "submitted");
       noProblems(org);
