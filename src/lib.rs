@@ -32,6 +32,8 @@ mod webcrypto;
 pub use durable::door::EventDoor;
 #[cfg(target_arch = "wasm32")]
 pub use durable::event_hub::EventHub;
+#[cfg(target_arch = "wasm32")]
+pub use durable::queue_shard::QueueShard;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {

@@ -1,5 +1,7 @@
 //! The waitroom endpoints: join, read or give up one's place, and the live WebSocket. The
-//! event's object owns the queue; these handlers authenticate and authorize, then forward.
+//! event's object owns the queue, or, with `waitroom.shards` above 1, the fan's queue shard
+//! does (`shard_of(user)`, one user one shard) while the event's object keeps admission; these
+//! handlers authenticate and authorize, stamp joins, then forward.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -7,14 +9,18 @@ use utoipa::ToSchema;
 use std::cell::RefCell;
 
 use crate::domain::access::{Action, Actor, EventOp};
+use crate::domain::admission::place::{shard_of, ArrivalStamp, ShardCount};
+use crate::domain::admission::shard::ShardSettings;
 use crate::domain::event_workflow::{is_publicly_visible, EventStatus};
 use crate::domain::time::format_rfc3339;
 use crate::domain::ttl_cache::TtlCache;
 use crate::domain::waitroom::{
     public_status, PublicSaleState, PublicStatusInputs, WaitroomCounters,
 };
-use crate::durable::client::EventHubClient;
-use crate::durable::protocol::SessionView;
+use crate::domain::waitroom::{SessionStatus, WaitroomConfig};
+use crate::durable::client::{EventHubClient, QueueShardClient};
+use crate::durable::protocol::{shuffle_seed, SessionView};
+use crate::durable::shard_protocol::LeaveOutcome;
 use crate::error::ApiError;
 use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::d1;
@@ -46,7 +52,22 @@ struct WaitroomGate {
     status: EventStatus,
     ever_published: bool,
     allow_wait_room: bool,
+    sale_start_ms: Option<i64>,
     sale_end_ms: Option<i64>,
+    shards: ShardCount,
+}
+
+/// Where a fan's waitroom calls go.
+enum FrontDoor {
+    /// One queue per event, in the event's object.
+    Hub(EventHubClient),
+    /// The fan's queue shard; the event's object keeps the checkout slots.
+    Shard {
+        shard: QueueShardClient,
+        hub: EventHubClient,
+        /// The sale settings as this Worker sees them, for a shard's very first join.
+        settings: Box<ShardSettings>,
+    },
 }
 
 /// How stale the gate may be. A change the gate misses is caught by the event's object, which
@@ -75,7 +96,7 @@ async fn enter(
     rc: &RequestContext,
     actor: Actor,
     op: EventOp,
-) -> Result<(String, EventHubClient), ApiError> {
+) -> Result<(String, FrontDoor), ApiError> {
     let event_id = rc.param("id")?;
     let cached = GATES
         .with(|g| g.borrow().get(event_id, rc.now_ms))
@@ -96,7 +117,9 @@ async fn enter(
                 status: event.status,
                 ever_published: event.ever_published,
                 allow_wait_room: config.is_some_and(|c| c.allow_wait_room),
+                sale_start_ms: config.map(|c| c.ticket_sale_start_ms),
                 sale_end_ms: config.map(|c| c.ticket_sale_end_ms),
+                shards: config.map_or(ShardCount::ONE, |c| c.waitroom_shards),
             };
             // Only what anyone may see is shared between callers.
             if is_publicly_visible(gate.status, gate.ever_published) {
@@ -127,10 +150,60 @@ async fn enter(
             "Tickets for this event are not on sale.",
         ));
     }
+    let hub = EventHubClient::new(&rc.env, &gate.event_id)?.traced(&rc.trace);
+    if gate.shards == ShardCount::ONE {
+        return Ok((user, FrontDoor::Hub(hub)));
+    }
+    let shard = shard_of(&user, gate.shards);
+    let secret = rc
+        .settings
+        .jwt_secret
+        .as_deref()
+        .ok_or_else(|| ApiError::Internal("JWT_SECRET is not set".into()))?;
+    let sale = WaitroomConfig {
+        sale_starts_at: gate.sale_start_ms.unwrap_or(0),
+        sale_ends_at: gate.sale_end_ms.unwrap_or(i64::MAX),
+        cancelled: gate.status == EventStatus::Cancelled,
+        ..WaitroomConfig::default()
+    };
+    let settings = ShardSettings::of_waitroom(
+        &gate.event_id,
+        shard,
+        gate.shards,
+        shuffle_seed(secret.as_bytes(), &gate.event_id),
+        &sale,
+    );
     Ok((
         user,
-        EventHubClient::new(&rc.env, &gate.event_id)?.traced(&rc.trace),
+        FrontDoor::Shard {
+            shard: QueueShardClient::new(&rc.env, &gate.event_id, shard)?.traced(&rc.trace),
+            hub,
+            settings: Box::new(settings),
+        },
     ))
+}
+
+/// A join as this edge saw it: its clock, and a random tie-break so that fans of the same
+/// millisecond (at any edge) are ordered at random.
+fn arrival_stamp(now_ms: i64) -> Result<ArrivalStamp, ApiError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Internal(format!("getrandom: {e}")))?;
+    Ok(ArrivalStamp {
+        at_ms: now_ms,
+        tie_break: u64::from_be_bytes(bytes),
+    })
+}
+
+async fn join_shard(
+    rc: &RequestContext,
+    user: &str,
+    shard: &QueueShardClient,
+    settings: &ShardSettings,
+) -> Result<SessionView, ApiError> {
+    let session_id = uuid::Uuid::new_v4().to_string();
+    Ok(shard
+        .join(user, &session_id, arrival_stamp(rc.now_ms)?, settings)
+        .await?)
 }
 
 /// `GET .../waitroom/status`: the sale's front door as anyone may see it.
@@ -209,8 +282,8 @@ pub async fn status(rc: &mut RequestContext) -> ApiResult {
             }),
         available: on_sale.map(|c| u64::from(c.available)).sum(),
         held: object.active_holds,
-        // One queue per event until the queue shards land (issue 15): the hub holds it.
-        shards: 1,
+        // With shards the hub's counters come from the shards' last reports (admission).
+        shards: u32::from(config.waitroom_shards.get()),
     };
     let status = public_status(&inputs);
     let body = serde_json::to_string(&PublicWaitroomStatusBody {
@@ -252,8 +325,13 @@ pub async fn join(rc: &mut RequestContext) -> ApiResult {
     rc.require_user()?;
     rc.require_verified_buyer()?;
     rc.check_bot(body.turnstile_token.as_deref()).await?;
-    let (user, hub) = enter(rc, rc.actor()?, EventOp::JoinWaitroom).await?;
-    let session = hub.join(&user).await?;
+    let (user, door) = enter(rc, rc.actor()?, EventOp::JoinWaitroom).await?;
+    let session = match door {
+        FrontDoor::Hub(hub) => hub.join(&user).await?,
+        FrontDoor::Shard {
+            shard, settings, ..
+        } => join_shard(rc, &user, &shard, &settings).await?,
+    };
     json_response(
         200,
         &WaitroomSessionEnvelope {
@@ -267,8 +345,26 @@ pub async fn join(rc: &mut RequestContext) -> ApiResult {
     responses((status = 200, body = WaitroomSessionEnvelope), (status = 401, body = crate::error::Problem),
               (status = 404, description = "No session for the caller", body = crate::error::Problem)))]
 pub async fn session(rc: &mut RequestContext) -> ApiResult {
-    let (user, hub) = enter(rc, rc.actor()?, EventOp::UseWaitroomSession).await?;
-    let session = hub.session(&user).await?.ok_or(ApiError::NotFound)?;
+    let (user, door) = enter(rc, rc.actor()?, EventOp::UseWaitroomSession).await?;
+    let session = match door {
+        FrontDoor::Hub(hub) => hub.session(&user).await?,
+        FrontDoor::Shard {
+            shard,
+            hub,
+            settings,
+        } => match shard.session(&user).await? {
+            Some(session) => Some(session),
+            // Pre-queued in the event's own queue before the count was raised: the fan
+            // moves to their shard, where a pre-queue place is the same uniform draw.
+            None => match hub.session(&user).await? {
+                Some(old) if old.status == SessionStatus::Queued => {
+                    Some(join_shard(rc, &user, &shard, &settings).await?)
+                }
+                _ => None,
+            },
+        },
+    }
+    .ok_or(ApiError::NotFound)?;
     json_response(
         200,
         &WaitroomSessionEnvelope {
@@ -283,8 +379,17 @@ pub async fn session(rc: &mut RequestContext) -> ApiResult {
               (status = 404, body = crate::error::Problem),
               (status = 409, description = "CHECKOUT_IN_PROGRESS: an order holds the slot", body = crate::error::Problem)))]
 pub async fn leave(rc: &mut RequestContext) -> ApiResult {
-    let (user, hub) = enter(rc, rc.actor()?, EventOp::UseWaitroomSession).await?;
-    hub.leave(&user).await?;
+    let (user, door) = enter(rc, rc.actor()?, EventOp::UseWaitroomSession).await?;
+    match door {
+        FrontDoor::Hub(hub) => hub.leave(&user).await?,
+        FrontDoor::Shard { shard, hub, .. } => {
+            if shard.leave(&user).await? == LeaveOutcome::HeldByHub {
+                // In checkout: the slot is the hub's to give back (refused while an order
+                // holds it).
+                hub.leave_checkout(&user).await?;
+            }
+        }
+    }
     Ok(worker::Response::empty()?.with_status(204))
 }
 
@@ -311,6 +416,11 @@ pub async fn socket(rc: &mut RequestContext) -> ApiResult {
     };
     // The object is told only the user this token proves: a socket can never follow
     // someone else's session.
-    let (user, hub) = enter(rc, actor, EventOp::UseWaitroomSession).await?;
-    Ok(hub.forward_websocket(rc.req.clone()?, &user).await?)
+    let (user, door) = enter(rc, actor, EventOp::UseWaitroomSession).await?;
+    let forwarded = match door {
+        FrontDoor::Hub(hub) => hub.forward_websocket(rc.req.clone()?, &user).await?,
+        // The fan's socket lives on their shard: one tick's pushes spread over the shards.
+        FrontDoor::Shard { shard, .. } => shard.forward_websocket(rc.req.clone()?, &user).await?,
+    };
+    Ok(forwarded)
 }

@@ -16,6 +16,10 @@ use super::protocol::{
     Ack, ClassReply, ClassesReply, HoldReply, HubErrorBody, HubRequest, HubStatus, SessionReply,
     SessionView, HUB_ORIGIN, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
+use super::shard_protocol::{shard_object_name, LeaveOutcome, LeaveReply, ShardRequest};
+use crate::domain::admission::place::{ArrivalStamp, ShardIndex};
+use crate::domain::admission::protocol::ToShard;
+use crate::domain::admission::shard::ShardSettings;
 use crate::domain::ledger::{
     ClassAvailability, ClassStatus, ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest,
     ReturnOutcome, TicketClassSpec,
@@ -81,29 +85,7 @@ impl EventHubClient {
 
     async fn call<T: DeserializeOwned>(&self, request: &HubRequest) -> Result<T, HubCallError> {
         let body = serde_json::to_string(request).map_err(|e| transport("encode", e))?;
-        let headers = Headers::new();
-        headers
-            .set("Content-Type", "application/json")
-            .map_err(|e| transport("headers", e))?;
-        if let Some(id) = &self.request_id {
-            headers
-                .set(REQUEST_ID_HEADER, id)
-                .map_err(|e| transport("headers", e))?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&body)));
-        let req = Request::new_with_init(&format!("{HUB_ORIGIN}{RPC_PATH}"), &init)
-            .map_err(|e| transport("request", e))?;
-        let mut res = self
-            .stub
-            .fetch_with_request(req)
-            .await
-            .map_err(|e| transport(request.op(), e))?;
-        let status = res.status_code();
-        let text = res.text().await.map_err(|e| transport(request.op(), e))?;
-        decode(status, &text)
+        post(&self.stub, self.request_id.as_deref(), &body, request.op()).await
     }
 
     /// Idempotent: call on configure, approve, publish, cancel and every patch of the event.
@@ -257,17 +239,152 @@ impl EventHubClient {
     /// `?token=` access token): the object trusts the id, and a socket only ever receives that
     /// user's own position and checkout token. 404 when the user has not joined.
     pub async fn forward_websocket(&self, req: Request, user_id: &str) -> worker::Result<Response> {
-        let upgrade = req.headers().get("Upgrade")?;
-        if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-            return Response::error("expected a WebSocket upgrade", 426);
-        }
-        let headers = Headers::new();
-        headers.set("Upgrade", "websocket")?;
-        headers.set(USER_HEADER, user_id)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get).with_headers(headers);
-        let forwarded = Request::new_with_init(&format!("{HUB_ORIGIN}{WS_PATH}"), &init)?;
-        self.stub.fetch_with_request(forwarded).await
+        forward_socket(&self.stub, req, user_id).await
+    }
+
+    /// A sharded waitroom's fan gives an unused checkout back (their shard said the slot is
+    /// the hub's). 409 `CHECKOUT_IN_PROGRESS` while an order holds it.
+    pub async fn leave_checkout(&self, user_id: &str) -> Result<(), HubCallError> {
+        let _: Ack = self
+            .call(&HubRequest::LeaveCheckout {
+                user_id: user_id.to_owned(),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// One `POST /rpc` to an object, answered by [`decode`].
+async fn post<T: DeserializeOwned>(
+    stub: &Stub,
+    request_id: Option<&str>,
+    body: &str,
+    op: &str,
+) -> Result<T, HubCallError> {
+    let headers = Headers::new();
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(|e| transport("headers", e))?;
+    if let Some(id) = request_id {
+        headers
+            .set(REQUEST_ID_HEADER, id)
+            .map_err(|e| transport("headers", e))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(JsValue::from_str(body)));
+    let req = Request::new_with_init(&format!("{HUB_ORIGIN}{RPC_PATH}"), &init)
+        .map_err(|e| transport("request", e))?;
+    let mut res = stub
+        .fetch_with_request(req)
+        .await
+        .map_err(|e| transport(op, e))?;
+    let status = res.status_code();
+    let text = res.text().await.map_err(|e| transport(op, e))?;
+    decode(status, &text)
+}
+
+/// Hands a WebSocket upgrade to an object for `user_id` (authenticated by the Worker).
+async fn forward_socket(stub: &Stub, req: Request, user_id: &str) -> worker::Result<Response> {
+    let upgrade = req.headers().get("Upgrade")?;
+    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return Response::error("expected a WebSocket upgrade", 426);
+    }
+    let headers = Headers::new();
+    headers.set("Upgrade", "websocket")?;
+    headers.set(USER_HEADER, user_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let forwarded = Request::new_with_init(&format!("{HUB_ORIGIN}{WS_PATH}"), &init)?;
+    stub.fetch_with_request(forwarded).await
+}
+
+/// The binding of the queue shards in wrangler.toml.
+const SHARD_BINDING: &str = "QUEUE_SHARD";
+
+/// A typed stub of one queue shard of an event (`QUEUE_SHARD.idFromName("{eventId}:{shard}")`).
+/// The same trust boundary as [`EventHubClient`]: user ids are the authenticated user's.
+pub struct QueueShardClient {
+    stub: Stub,
+    request_id: Option<String>,
+}
+
+impl QueueShardClient {
+    pub fn new(env: &Env, event_id: &str, shard: ShardIndex) -> worker::Result<Self> {
+        let namespace = env.durable_object(SHARD_BINDING)?;
+        let stub = namespace
+            .id_from_name(&shard_object_name(event_id, shard))?
+            .get_stub()?;
+        Ok(QueueShardClient {
+            stub,
+            request_id: None,
+        })
+    }
+
+    pub fn traced(mut self, trace: &crate::log::Trace) -> Self {
+        self.request_id = trace.request_id().map(str::to_owned);
+        self
+    }
+
+    async fn call<T: DeserializeOwned>(&self, request: &ShardRequest) -> Result<T, HubCallError> {
+        let body = serde_json::to_string(request).map_err(|e| transport("encode", e))?;
+        post(&self.stub, self.request_id.as_deref(), &body, request.op()).await
+    }
+
+    /// Joins the fan stamped at the edge (idempotent per user). `settings` serve a shard that
+    /// has not heard from the hub yet.
+    pub async fn join(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        stamp: ArrivalStamp,
+        settings: &ShardSettings,
+    ) -> Result<SessionView, HubCallError> {
+        let reply: SessionReply = self
+            .call(&ShardRequest::Join {
+                user_id: user_id.to_owned(),
+                session_id: session_id.to_owned(),
+                stamp,
+                settings: settings.clone(),
+            })
+            .await?;
+        reply
+            .waitroom_session
+            .ok_or_else(|| HubCallError::Transport("join answered without a session".into()))
+    }
+
+    pub async fn session(&self, user_id: &str) -> Result<Option<SessionView>, HubCallError> {
+        let reply: SessionReply = self
+            .call(&ShardRequest::Session {
+                user_id: user_id.to_owned(),
+            })
+            .await?;
+        Ok(reply.waitroom_session)
+    }
+
+    pub async fn leave(&self, user_id: &str) -> Result<LeaveOutcome, HubCallError> {
+        let reply: LeaveReply = self
+            .call(&ShardRequest::Leave {
+                user_id: user_id.to_owned(),
+            })
+            .await?;
+        Ok(reply.outcome)
+    }
+
+    /// One admission message from the hub; the reply's shape depends on the message.
+    pub async fn admission<T: DeserializeOwned>(
+        &self,
+        message: &ToShard,
+    ) -> Result<T, HubCallError> {
+        self.call(&ShardRequest::Admission {
+            message: message.clone(),
+        })
+        .await
+    }
+
+    pub async fn forward_websocket(&self, req: Request, user_id: &str) -> worker::Result<Response> {
+        forward_socket(&self.stub, req, user_id).await
     }
 }
 

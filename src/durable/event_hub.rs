@@ -19,6 +19,7 @@ use worker::{
 use crate::domain::socket_rules::{self, SocketMessage, SocketVerdict};
 use crate::log::{self, Level, Trace};
 
+use super::admission_rounds::Rounds;
 use super::commands::{self, AfterCommit, Core, Done};
 use super::hub_log::hub_log;
 use super::outbox::{alarm_unaffected, keep_armed, Destination, FLUSH_BATCH};
@@ -64,6 +65,8 @@ pub struct EventHub {
     /// Why the schema could not be created, if it could not: every request then fails cleanly.
     schema_error: Option<String>,
     jwt_secret: std::cell::OnceCell<Option<Vec<u8>>>,
+    /// When this instance started (see `admission_rounds::Rounds::awake_since`).
+    awake_since: i64,
 }
 
 /// What performs the effects that leave the object: the alarm and the outbox relay.
@@ -328,6 +331,29 @@ impl EventHub {
     /// flush runs on after the reply (the alarm retries whatever it leaves behind).
     async fn after_commit(&self, after: AfterCommit, now: i64, flush: Flush) {
         sockets::deliver(self.raw_state(), &after.pushes);
+        if after.has_shard_messages() {
+            let dispatch = Rc::clone(&self.dispatch);
+            let awake_since = self.awake_since;
+            let ends = after.shard_messages.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let rounds = Rounds {
+                    env: &dispatch.env,
+                    storage: &dispatch.storage,
+                    sql: &dispatch.sql,
+                    awake_since,
+                    now: now_ms,
+                };
+                if let Err(failure) = rounds.deliver(ends).await {
+                    hub_log(
+                        Level::Warn,
+                        "checkout end not delivered",
+                        None,
+                        &dispatch.sql,
+                        json!({"code": failure.code, "detail": failure.detail}),
+                    );
+                }
+            });
+        }
         if after.head_moved {
             self.positions.head_moved(now, now_ms);
         }
@@ -454,6 +480,7 @@ impl DurableObject for EventHub {
             positions,
             schema_error,
             jwt_secret: std::cell::OnceCell::new(),
+            awake_since: now_ms(),
         }
     }
 
@@ -525,6 +552,23 @@ impl DurableObject for EventHub {
                 Some(now + ALARM_RETRY_MS)
             }
         };
+        // A sharded waitroom's round: settle, ask, decide, send (no-op without shards).
+        let rounds = Rounds {
+            env: &self.env,
+            storage: &self.dispatch.storage,
+            sql: &self.sql,
+            awake_since: self.awake_since,
+            now: now_ms,
+        };
+        if let Err(failure) = rounds.run().await {
+            hub_log(
+                Level::Error,
+                "admission round failed",
+                None,
+                &self.sql,
+                json!({"code": failure.code, "detail": failure.detail}),
+            );
+        }
         // Retries of messages whose queue refused them earlier.
         self.dispatch.flush_outbox().await;
         self.dispatch.arm_alarm(not_before).await;

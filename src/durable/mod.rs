@@ -12,6 +12,8 @@ pub mod protocol;
 pub mod shard_protocol;
 
 #[cfg(target_arch = "wasm32")]
+mod admission_rounds;
+#[cfg(target_arch = "wasm32")]
 pub mod client;
 #[cfg(target_arch = "wasm32")]
 pub mod door;
@@ -20,6 +22,8 @@ pub mod event_hub;
 #[cfg(target_arch = "wasm32")]
 mod hub_log;
 #[cfg(target_arch = "wasm32")]
+pub mod queue_shard;
+#[cfg(target_arch = "wasm32")]
 mod sockets;
 #[cfg(target_arch = "wasm32")]
 mod sql_hub;
@@ -27,6 +31,8 @@ mod sql_hub;
 mod sql_ledger;
 #[cfg(target_arch = "wasm32")]
 mod sql_outbox;
+#[cfg(target_arch = "wasm32")]
+mod sql_shard;
 #[cfg(target_arch = "wasm32")]
 mod sql_waitroom;
 #[cfg(target_arch = "wasm32")]

@@ -126,6 +126,38 @@ pub fn waitroom_message(
     })
 }
 
+/// One fan in a queue shard's batched domain event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FanEvent {
+    pub user_id: String,
+    pub session_id: String,
+    pub at: i64,
+}
+
+/// A queue shard's batch of one kind of waitroom event (`QUEUE_JOINED`, `QUEUE_READY`,
+/// `QUEUE_LEFT`): `{"type", "id", "eventId", "occurredAt" (the last fan's), "shard",
+/// "count", "fans": [{userId, sessionId, at}]}`. At 17,000 joins a second one message per fan
+/// would cost the queue and the event log a write each; one per shard and flush does not.
+pub fn fan_batch_message(
+    kind: &str,
+    event_id: &str,
+    shard: u16,
+    fans: &[FanEvent],
+    id: String,
+) -> Result<OutboxMessage, serde_json::Error> {
+    let occurred_at = fans.iter().map(|f| f.at).max().unwrap_or(0);
+    let mut payload = Map::new();
+    payload.insert("shard".into(), Value::from(shard));
+    payload.insert("count".into(), Value::from(fans.len()));
+    payload.insert("fans".into(), serde_json::to_value(fans)?);
+    Ok(OutboxMessage {
+        body: envelope(kind, &id, event_id, occurred_at, payload),
+        id,
+        destination: Destination::DomainEvents,
+    })
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct HoldExpiredPayload<'a> {
@@ -262,6 +294,34 @@ mod tests {
         let message = waitroom_message(&closed, "m".into()).unwrap();
         assert_eq!(message.body["type"], "QUEUE_CLOSED");
         assert_eq!(message.body["reason"], "EVENT_CANCELLED");
+        let batch = fan_batch_message(
+            "QUEUE_JOINED",
+            "evt-1",
+            3,
+            &[
+                FanEvent {
+                    user_id: "u1".into(),
+                    session_id: "s1".into(),
+                    at: 1_000,
+                },
+                FanEvent {
+                    user_id: "u2".into(),
+                    session_id: "s2".into(),
+                    at: 2_500,
+                },
+            ],
+            "m-1".into(),
+        )
+        .expect("encodes");
+        assert_eq!(batch.body["type"], "QUEUE_JOINED");
+        assert_eq!(batch.body["eventId"], "evt-1");
+        assert_eq!(
+            (batch.body["shard"].as_u64(), batch.body["count"].as_u64()),
+            (Some(3), Some(2))
+        );
+        assert_eq!(batch.body["fans"][1]["sessionId"], "s2");
+        assert_eq!(batch.body["occurredAt"], "1970-01-01T00:00:02.500Z");
+        assert_eq!(batch.destination, Destination::DomainEvents);
         let joined = WaitroomEvent::QueueJoined {
             event_id: "e".into(),
             session: session(),

@@ -4,6 +4,7 @@ declare module "cloudflare:test" {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     EVENT_HUB: DurableObjectNamespace;
     EVENT_DOOR: DurableObjectNamespace;
+    QUEUE_SHARD: DurableObjectNamespace;
     JWT_SECRET: string;
   }
 }

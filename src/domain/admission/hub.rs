@@ -192,6 +192,10 @@ impl AdmissionHub {
         })
     }
 
+    pub fn event_id(&self) -> &str {
+        &self.event_id
+    }
+
     pub fn shards(&self) -> ShardCount {
         self.shards
     }

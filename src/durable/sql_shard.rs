@@ -1,0 +1,180 @@
+//! A queue shard's rows on its object's SQLite: the meta row, one row per fan (their latest
+//! stay, as `domain::admission::shard::FanRecord` JSON), and the fan events waiting to go out
+//! in batches. The object keeps a `ShardQueue` in memory as a cache of exactly these rows: it
+//! is rebuilt from them on wake-up, and every change is written here before it is answered.
+
+use serde::Deserialize;
+use worker::SqlStorage;
+
+use super::outbox::FanEvent;
+use super::sqlite::{document, exec, first, int, rows, run_script, text, SqlResult};
+use crate::domain::admission::shard::{FanRecord, ShardChanges, ShardMeta, ShardQueue};
+use crate::domain::ledger::StoreError;
+
+pub const SHARD_SCHEMA: &str = "\
+CREATE TABLE IF NOT EXISTS shard_meta (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  meta_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shard_fan (
+  user_id TEXT PRIMARY KEY,
+  record_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS shard_event (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+";
+
+pub fn ensure_schema(sql: &SqlStorage) -> SqlResult<()> {
+    run_script(sql, SHARD_SCHEMA)
+}
+
+fn malformed(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Malformed(format!("{what}: {error}"))
+}
+
+/// The shard as stored, or `None` before its first configuration or join.
+pub fn load(sql: &SqlStorage) -> SqlResult<Option<ShardQueue>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct MetaRow {
+        meta_json: String,
+    }
+    let Some(row) = first::<MetaRow>(
+        sql,
+        "SELECT meta_json AS metaJson FROM shard_meta WHERE id = 1",
+        Vec::new(),
+    )?
+    else {
+        return Ok(None);
+    };
+    let meta: ShardMeta =
+        serde_json::from_str(&row.meta_json).map_err(|e| malformed("shard meta", e))?;
+    // Every fan in one JSON text built inside SQLite: one crossing, not one per row.
+    let fans: Vec<FanRecord> = document(
+        sql,
+        "SELECT COALESCE(json_group_array(json(record_json)), '[]') FROM shard_fan",
+        Vec::new(),
+    )?;
+    Ok(Some(ShardQueue::restore(meta, fans)))
+}
+
+/// Writes what one operation changed (the caller runs it inside the operation's transaction).
+pub fn write(sql: &SqlStorage, changes: &ShardChanges) -> SqlResult<()> {
+    if let Some(meta) = &changes.meta {
+        let meta_json = serde_json::to_string(meta).map_err(|e| malformed("shard meta", e))?;
+        exec(
+            sql,
+            "INSERT INTO shard_meta (id, meta_json) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET meta_json = excluded.meta_json",
+            vec![text(meta_json)],
+        )?;
+    }
+    for (user_id, record) in &changes.fans {
+        match record {
+            Some(record) => {
+                let record_json =
+                    serde_json::to_string(record).map_err(|e| malformed("fan record", e))?;
+                exec(
+                    sql,
+                    "INSERT INTO shard_fan (user_id, record_json) VALUES (?, ?) \
+                     ON CONFLICT (user_id) DO UPDATE SET record_json = excluded.record_json",
+                    vec![text(user_id.as_str()), text(record_json)],
+                )?;
+            }
+            None => {
+                exec(
+                    sql,
+                    "DELETE FROM shard_fan WHERE user_id = ?",
+                    vec![text(user_id.as_str())],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records a fan event for the next batch.
+pub fn add_event(sql: &SqlStorage, kind: &str, fan: &FanEvent) -> SqlResult<()> {
+    exec(
+        sql,
+        "INSERT INTO shard_event (kind, user_id, session_id, at) VALUES (?, ?, ?, ?)",
+        vec![
+            text(kind),
+            text(fan.user_id.as_str()),
+            text(fan.session_id.as_str()),
+            int(fan.at)?,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Up to `limit` waiting events of the oldest kind, oldest first, with their last seq.
+pub fn next_batch(
+    sql: &SqlStorage,
+    limit: usize,
+) -> SqlResult<Option<(String, i64, Vec<FanEvent>)>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Row {
+        seq: i64,
+        kind: String,
+        user_id: String,
+        session_id: String,
+        at: i64,
+    }
+    let Some(oldest) = first::<Row>(
+        sql,
+        "SELECT seq, kind, user_id AS userId, session_id AS sessionId, at \
+         FROM shard_event ORDER BY seq LIMIT 1",
+        Vec::new(),
+    )?
+    else {
+        return Ok(None);
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let batch: Vec<Row> = rows(
+        sql,
+        "SELECT seq, kind, user_id AS userId, session_id AS sessionId, at \
+         FROM shard_event WHERE kind = ? ORDER BY seq LIMIT ?",
+        vec![text(oldest.kind.as_str()), int(limit)?],
+    )?;
+    let last = batch.last().map_or(oldest.seq, |r| r.seq);
+    let fans = batch
+        .into_iter()
+        .map(|r| FanEvent {
+            user_id: r.user_id,
+            session_id: r.session_id,
+            at: r.at,
+        })
+        .collect();
+    Ok(Some((oldest.kind, last, fans)))
+}
+
+/// Drops a sent batch: the events of `kind` up to `last_seq`.
+pub fn drop_batch(sql: &SqlStorage, kind: &str, last_seq: i64) -> SqlResult<()> {
+    exec(
+        sql,
+        "DELETE FROM shard_event WHERE kind = ? AND seq <= ?",
+        vec![text(kind), int(last_seq)?],
+    )?;
+    Ok(())
+}
+
+/// Whether any event waits to be sent.
+pub fn has_events(sql: &SqlStorage) -> SqlResult<bool> {
+    #[derive(Deserialize)]
+    struct Row {
+        present: i64,
+    }
+    let row: Option<Row> = first(
+        sql,
+        "SELECT EXISTS (SELECT 1 FROM shard_event) AS present",
+        Vec::new(),
+    )?;
+    Ok(row.is_some_and(|r| r.present != 0))
+}
