@@ -195,27 +195,32 @@ impl Rounds<'_> {
 
     /// One alarm's admission work. `Ok(false)`: the event's waitroom is not sharded.
     pub async fn run(&self) -> Result<bool, HubFailure> {
+        // First what the shards have not acknowledged: the settings (a shard asked for its
+        // head before it has them could not answer) and checkout ends.
         let now = (self.now)();
-        let awake_since = self.awake_since;
-        let started = self.with(move |hub| {
+        let owed = self.with(move |hub| {
             hub.expire_checkouts(now);
             let mut out = hub.unacknowledged_ends();
             let settings = hub.unsent_settings().map(|(version, configure)| {
                 out.extend(configure);
                 version
             });
-            let due = hub.next_round_at(now).is_some_and(|at| at <= now);
-            let round = due.then(|| {
-                let (round, asks) = hub.start_round(awake_since, now);
-                out.extend(asks);
-                round
-            });
-            (hub.event_id().to_owned(), out, settings, round)
+            (hub.event_id().to_owned(), out, settings)
         })?;
-        let Some((event_id, out, settings, round)) = started else {
+        let Some((event_id, out, settings)) = owed else {
             return Ok(false);
         };
-        let mut round = self.exchange(&event_id, out, round, settings).await?;
+        self.exchange(&event_id, out, None, settings).await?;
+        let now = (self.now)();
+        let awake_since = self.awake_since;
+        let started = self.with(move |hub| {
+            let due = hub.next_round_at(now).is_some_and(|at| at <= now);
+            due.then(|| hub.start_round(awake_since, now))
+        })?;
+        let Some(Some((round, out))) = started else {
+            return Ok(true);
+        };
+        let mut round = self.exchange(&event_id, out, Some(round), None).await?;
         // Wait for the silent shards (resending), until every report is in or the silent ones
         // are left out by the straggler timeout.
         while let Some(current) = round.take() {

@@ -21,7 +21,7 @@ export async function publishedEvent(opts: {
   isFree?: boolean;
   maxTicketsPerUser?: number;
   classes?: ClassSpec[];
-  waitroom?: { maxConcurrentCheckouts?: number; checkoutTtlSeconds?: number; admissionBatch?: number };
+  waitroom?: { maxConcurrentCheckouts?: number; checkoutTtlSeconds?: number; admissionBatch?: number; shards?: number };
   saleStartsInMs?: number;
 } = {}): Promise<PublishedEvent> {
   const organizer = await registerAndLogin(uniqueEmail("organizer"));

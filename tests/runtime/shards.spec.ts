@@ -1,0 +1,218 @@
+// A sharded waitroom (`eventConfig.waitroom.shards: 4`) through the Worker's HTTP API and
+// WebSocket route: fans land on their queue shards, the event's object admits them in arrival
+// order across the shards up to its checkout slots, orders bind the checkouts, leaves and the
+// saga give slots back, and a restart of a shard or of the event's object loses nobody.
+import { SELF, env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { BASE, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
+import { eventually, publishedEvent, type PublishedEvent } from "./fixtures";
+
+const SHARDS = 4;
+const hub = (eventId: string) => env.EVENT_HUB.get(env.EVENT_HUB.idFromName(eventId));
+const shardObject = (eventId: string, shard: number) => env.QUEUE_SHARD.get(env.QUEUE_SHARD.idFromName(`${eventId}:${shard}`));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const join = async (eventId: string, fan: TestUser) => {
+  const res = await call(`/api/events/${eventId}/waitroom/join`, { method: "POST", token: fan.token });
+  expect(res.status).toBe(200);
+  return (await json(res)).waitroomSession;
+};
+const session = async (eventId: string, fan: TestUser) =>
+  (await json(await call(`/api/events/${eventId}/waitroom/session`, { token: fan.token }))).waitroomSession;
+
+/**
+ * Lets admission rounds run: the event's object runs one a second from its alarm while the sale
+ * is open, and admits a join only once every shard's frontier (its clock less the stamp grace
+ * of 1 s) has passed it. Waits for `done` across rounds.
+ */
+async function rounds<T>(eventId: string, done: () => Promise<T | undefined | null | false>, what: string): Promise<T> {
+  return eventually(async () => {
+    await runDurableObjectAlarm(hub(eventId));
+    return done();
+  }, what);
+}
+
+const statuses = (eventId: string, fans: TestUser[]) => Promise.all(fans.map(async (f) => (await session(eventId, f)).status));
+
+/** The fans each shard holds, read from the shards' own storage. */
+async function fansPerShard(eventId: string): Promise<string[][]> {
+  const out: string[][] = [];
+  for (let shard = 0; shard < SHARDS; shard++) {
+    out.push(
+      await runInDurableObject(shardObject(eventId, shard), async (_: unknown, state: DurableObjectState) => {
+        const tables = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'shard_fan'").toArray();
+        if (tables.length === 0) return [];
+        return state.storage.sql.exec("SELECT user_id FROM shard_fan").toArray().map((r: any) => r.user_id as string);
+      }),
+    );
+  }
+  return out;
+}
+
+async function shardedEvent(slots: number): Promise<PublishedEvent> {
+  return publishedEvent({ allowWaitRoom: true, waitroom: { maxConcurrentCheckouts: slots, admissionBatch: 10, shards: SHARDS } });
+}
+
+/** Fans who join one after another, a few ms apart: their arrival order is their join order. */
+async function crowd(eventId: string, size: number) {
+  const fans: TestUser[] = [];
+  const sessions: any[] = [];
+  for (let i = 0; i < size; i++) {
+    const fan = await registerAndLogin();
+    fans.push(fan);
+    sessions.push(await join(eventId, fan));
+    await sleep(3);
+  }
+  return { fans, sessions };
+}
+
+const order = (event: PublishedEvent, fan: TestUser, checkoutToken: string) =>
+  call("/api/orders", {
+    token: fan.token,
+    headers: { "Idempotency-Key": crypto.randomUUID() },
+    body: { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox", checkoutToken },
+  });
+
+describe("a waitroom spread over queue shards", () => {
+  it("puts each fan on one shard and admits in arrival order across shards up to the slots", async () => {
+    const event = await shardedEvent(3);
+    const { fans, sessions } = await crowd(event.id, 8);
+    for (const s of sessions) {
+      expect(s.status).toBe("QUEUED");
+      expect(s.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    // Joining again keeps the place: same session, still one record for the user.
+    expect((await join(event.id, fans[2])).sessionId).toBe(sessions[2].sessionId);
+
+    const perShard = await fansPerShard(event.id);
+    const everyone = perShard.flat();
+    expect(everyone.length).toBe(8);
+    expect(new Set(everyone).size).toBe(8);
+    expect(perShard.filter((f) => f.length > 0).length).toBeGreaterThan(1);
+
+    await rounds(event.id, async () => (await statuses(event.id, fans)).filter((s) => s === "ADMITTED").length === 3, "three admitted");
+    // Another round changes nothing: the slots are full.
+    await sleep(1_100);
+    await runDurableObjectAlarm(hub(event.id));
+    const after = await Promise.all(fans.map((f) => session(event.id, f)));
+    expect(after.map((s) => s.status)).toEqual(["ADMITTED", "ADMITTED", "ADMITTED", "QUEUED", "QUEUED", "QUEUED", "QUEUED", "QUEUED"]);
+    for (const s of after.slice(0, 3)) expect(s.checkoutToken).toBeTruthy();
+    // Everyone still queued counts the fans ahead of them on every shard.
+    const positions = after.slice(3).map((s) => s.position);
+    for (const p of positions) {
+      expect(p).toBeGreaterThanOrEqual(1);
+      expect(p).toBeLessThanOrEqual(5);
+    }
+    expect(after[3].queueLength).toBe(5);
+
+    const status = await json(await call(`/api/events/${event.id}/waitroom/status`));
+    expect(status.shards).toBe(SHARDS);
+    expect(status.state).toBe("OPEN");
+  });
+
+  it("lets an admitted fan order with their token only, and the freed slot admits the next fan", async () => {
+    const event = await shardedEvent(1);
+    const { fans } = await crowd(event.id, 3);
+    const first = await rounds(event.id, async () => {
+      const s = await session(event.id, fans[0]);
+      return s.status === "ADMITTED" && s;
+    }, "the first fan admitted");
+    // Someone else's token is refused, nothing held.
+    await expectProblem(await order(event, fans[1], first.checkoutToken), 403, "CHECKOUT_TOKEN_INVALID");
+    const placed = await order(event, fans[0], first.checkoutToken);
+    expect(placed.status).toBe(201);
+    const { order: created } = await json(placed);
+    // A second order on the same checkout is refused.
+    await expectProblem(await order(event, fans[0], first.checkoutToken), 403, "CHECKOUT_TOKEN_INVALID");
+    // Leaving while the order holds the slot is refused.
+    await expectProblem(await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fans[0].token }), 409, "CHECKOUT_IN_PROGRESS");
+
+    // Cancelling the order frees the slot through the saga; the next round admits the next fan.
+    expect((await call(`/api/orders/${created.id}/cancel`, { method: "POST", token: fans[0].token })).status).toBe(200);
+    await rounds(event.id, async () => (await session(event.id, fans[1])).status === "ADMITTED", "the second fan admitted once the slot is free");
+    expect((await session(event.id, fans[2])).status).toBe("QUEUED");
+    expect((await session(event.id, fans[0])).status).not.toBe("ADMITTED");
+  });
+
+  it("gives a queued place up at the shard and an unused checkout back to the hub", async () => {
+    const event = await shardedEvent(1);
+    const { fans } = await crowd(event.id, 3);
+    await rounds(event.id, async () => (await session(event.id, fans[0])).status === "ADMITTED", "the first fan admitted");
+    // A queued fan leaves at their shard.
+    expect((await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fans[1].token })).status).toBe(204);
+    expect((await session(event.id, fans[1])).status).toBe("LEFT");
+    // The admitted fan gives the unused checkout back: the slot goes to the next in line.
+    expect((await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fans[0].token })).status).toBe(204);
+    await eventually(async () => (await session(event.id, fans[0])).status === "LEFT", "the shard hears the checkout ended");
+    await rounds(event.id, async () => (await session(event.id, fans[2])).status === "ADMITTED", "the next fan admitted");
+    // A fan who left may join again, at the back.
+    const again = await join(event.id, fans[1]);
+    expect(again.status).toBe("QUEUED");
+  });
+
+  it("pushes positions and the admission over the socket of the fan's own shard", async () => {
+    const event = await shardedEvent(1);
+    const { fans } = await crowd(event.id, 2);
+    const res = await SELF.fetch(`${BASE}/api/events/${event.id}/waitroom/ws?token=${encodeURIComponent(fans[1].token)}`, {
+      headers: { Upgrade: "websocket" },
+    });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    const seen: any[] = [];
+    ws.addEventListener("message", (m) => seen.push(JSON.parse(m.data as string)));
+    await rounds(event.id, async () => seen.find((m) => m.type === "position" && m.position === 1), "position 1 after the first round");
+    // The first fan leaves their checkout; the next round admits the socket's fan.
+    await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fans[0].token });
+    const admitted = await rounds(event.id, async () => seen.find((m) => m.type === "admitted"), "an admitted message");
+    expect(admitted.checkoutToken).toBe((await session(event.id, fans[1])).checkoutToken);
+    ws.close();
+  });
+
+  it("loses nobody and admits nobody twice when a shard and the event's object restart mid-sale", async () => {
+    const event = await shardedEvent(2);
+    const { fans, sessions } = await crowd(event.id, 6);
+    await rounds(event.id, async () => (await statuses(event.id, fans)).filter((s) => s === "ADMITTED").length === 2, "two admitted");
+    const before = await Promise.all(fans.map((f) => session(event.id, f)));
+    const holding = (await fansPerShard(event.id)).map((f, shard) => (f.length > 0 ? shard : -1)).filter((s) => s >= 0);
+    for (const shard of holding) await evictDurableObject(shardObject(event.id, shard));
+    await runDurableObjectAlarm(hub(event.id));
+    await evictDurableObject(hub(event.id));
+    const restarted = await Promise.all(fans.map((f) => session(event.id, f)));
+    expect(restarted.map((s) => [s.sessionId, s.status])).toEqual(before.map((s) => [s.sessionId, s.status]));
+    expect(restarted.map((s) => s.sessionId)).toEqual(sessions.map((s) => s.sessionId));
+
+    // The two admitted give their checkouts back; the next two in arrival order follow.
+    for (const fan of fans.slice(0, 2)) {
+      expect((await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fan.token })).status).toBe(204);
+    }
+    await runDurableObjectAlarm(hub(event.id));
+    await evictDurableObject(hub(event.id));
+    await rounds(event.id, async () => {
+      const now = await statuses(event.id, fans);
+      return now[2] === "ADMITTED" && now[3] === "ADMITTED";
+    }, "the next two admitted after the restart");
+    const final = await Promise.all(fans.map((f) => session(event.id, f)));
+    expect(final.map((s) => s.status)).toEqual(["LEFT", "LEFT", "ADMITTED", "ADMITTED", "QUEUED", "QUEUED"]);
+    const status = await runInDurableObject(hub(event.id), async (_: unknown, state: DurableObjectState) => {
+      const row = state.storage.sql.exec("SELECT state_json FROM hub_admission").toArray()[0] as any;
+      return JSON.parse(row.state_json);
+    });
+    expect(status.slotsInUse).toBe(2);
+  });
+
+  it("refuses a message meant for another event or shard, writing nothing", async () => {
+    const event = await shardedEvent(1);
+    const { fans } = await crowd(event.id, 1);
+    const shard = (await fansPerShard(event.id)).findIndex((f) => f.length === 1);
+    const forged = await shardObject(event.id, shard).fetch("https://event-hub/rpc", {
+      method: "POST",
+      body: JSON.stringify({ op: "admission", message: { type: "Heads", eventId: "another-event", tickId: 1, want: 5, others: null, admissionRate: null } }),
+    });
+    expect(forged.status).toBe(409);
+    expect((await forged.json<any>()).code).toBe("CONFLICT");
+    const garbage = await shardObject(event.id, shard).fetch("https://event-hub/rpc", { method: "POST", body: "{\"op\":\"drop\"}" });
+    expect(garbage.status).toBe(400);
+    expect((await session(event.id, fans[0])).status).toBe("QUEUED");
+  });
+});
