@@ -133,6 +133,12 @@ pub struct FanEvent {
     pub user_id: String,
     pub session_id: String,
     pub at: i64,
+    /// The fan's place as `Place::arrival_key` (joins and admissions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_key: Option<String>,
+    /// The admission round that admitted the fan (admissions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tick_id: Option<u64>,
 }
 
 /// A queue shard's batch of one kind of waitroom event (`QUEUE_JOINED`, `QUEUE_READY`,
@@ -303,11 +309,15 @@ mod tests {
                     user_id: "u1".into(),
                     session_id: "s1".into(),
                     at: 1_000,
+                    arrival_key: None,
+                    tick_id: None,
                 },
                 FanEvent {
                     user_id: "u2".into(),
                     session_id: "s2".into(),
                     at: 2_500,
+                    arrival_key: Some("q:1".into()),
+                    tick_id: Some(4),
                 },
             ],
             "m-1".into(),
@@ -320,6 +330,9 @@ mod tests {
             (Some(3), Some(2))
         );
         assert_eq!(batch.body["fans"][1]["sessionId"], "s2");
+        assert_eq!(batch.body["fans"][1]["arrivalKey"], "q:1");
+        assert_eq!(batch.body["fans"][1]["tickId"], 4);
+        assert!(batch.body["fans"][0].get("tickId").is_none());
         assert_eq!(batch.body["occurredAt"], "1970-01-01T00:00:02.500Z");
         assert_eq!(batch.destination, Destination::DomainEvents);
         let joined = WaitroomEvent::QueueJoined {

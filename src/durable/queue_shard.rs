@@ -246,6 +246,8 @@ impl QueueShard {
                                 user_id: user_id.clone(),
                                 session_id: session_id.clone(),
                                 at: now,
+                                arrival_key: Some(record.place.arrival_key()),
+                                tick_id: None,
                             },
                         ));
                     }
@@ -266,19 +268,23 @@ impl QueueShard {
             }
             ShardRequest::Leave { user_id } => {
                 let outcome = self.with_queue(None, |queue| {
-                    let session_id = queue.fan(&user_id).map(|f| f.session_id.clone());
+                    let stay = queue
+                        .fan(&user_id)
+                        .map(|f| (f.session_id.clone(), f.place.arrival_key()));
                     let outcome = match queue.leave(&user_id, now) {
                         Leave::Left => LeaveOutcome::Left,
                         Leave::HeldByHub(_) => LeaveOutcome::HeldByHub,
                         Leave::NotQueued => LeaveOutcome::NotQueued,
                     };
-                    let events = match (outcome, session_id) {
-                        (LeaveOutcome::Left, Some(session_id)) => vec![(
+                    let events = match (outcome, stay) {
+                        (LeaveOutcome::Left, Some((session_id, arrival_key))) => vec![(
                             QUEUE_LEFT,
                             FanEvent {
                                 user_id: user_id.clone(),
                                 session_id,
                                 at: now,
+                                arrival_key: Some(arrival_key),
+                                tick_id: None,
                             },
                         )],
                         _ => Vec::new(),
@@ -359,6 +365,8 @@ impl QueueShard {
                                         user_id: place.user_id().to_owned(),
                                         session_id: session_id.clone(),
                                         at: now,
+                                        arrival_key: Some(place.arrival_key()),
+                                        tick_id: Some(tick_id),
                                     },
                                 )
                             })

@@ -4,10 +4,12 @@
 //! is rebuilt from them on wake-up, and every change is written here before it is answered.
 
 use serde::Deserialize;
-use worker::SqlStorage;
+use worker::{SqlStorage, SqlStorageValue};
 
 use super::outbox::FanEvent;
-use super::sqlite::{document, exec, first, int, rows, run_script, text, SqlResult};
+use super::sqlite::{
+    document, exec, first, int, opt_text, rows, run_script, text, uint, SqlResult,
+};
 use crate::domain::admission::shard::{FanRecord, ShardChanges, ShardMeta, ShardQueue};
 use crate::domain::ledger::StoreError;
 
@@ -25,7 +27,9 @@ CREATE TABLE IF NOT EXISTS shard_event (
   kind TEXT NOT NULL,
   user_id TEXT NOT NULL,
   session_id TEXT NOT NULL,
-  at INTEGER NOT NULL
+  at INTEGER NOT NULL,
+  arrival_key TEXT,
+  tick_id INTEGER
 );
 ";
 
@@ -102,12 +106,18 @@ pub fn write(sql: &SqlStorage, changes: &ShardChanges) -> SqlResult<()> {
 pub fn add_event(sql: &SqlStorage, kind: &str, fan: &FanEvent) -> SqlResult<()> {
     exec(
         sql,
-        "INSERT INTO shard_event (kind, user_id, session_id, at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO shard_event (kind, user_id, session_id, at, arrival_key, tick_id) \
+         VALUES (?, ?, ?, ?, ?, ?)",
         vec![
             text(kind),
             text(fan.user_id.as_str()),
             text(fan.session_id.as_str()),
             int(fan.at)?,
+            opt_text(fan.arrival_key.clone()),
+            match fan.tick_id {
+                Some(tick) => uint(tick)?,
+                None => SqlStorageValue::Null,
+            },
         ],
     )?;
     Ok(())
@@ -126,11 +136,13 @@ pub fn next_batch(
         user_id: String,
         session_id: String,
         at: i64,
+        arrival_key: Option<String>,
+        tick_id: Option<u64>,
     }
     let Some(oldest) = first::<Row>(
         sql,
-        "SELECT seq, kind, user_id AS userId, session_id AS sessionId, at \
-         FROM shard_event ORDER BY seq LIMIT 1",
+        "SELECT seq, kind, user_id AS userId, session_id AS sessionId, at, \
+         arrival_key AS arrivalKey, tick_id AS tickId FROM shard_event ORDER BY seq LIMIT 1",
         Vec::new(),
     )?
     else {
@@ -139,8 +151,9 @@ pub fn next_batch(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let batch: Vec<Row> = rows(
         sql,
-        "SELECT seq, kind, user_id AS userId, session_id AS sessionId, at \
-         FROM shard_event WHERE kind = ? ORDER BY seq LIMIT ?",
+        "SELECT seq, kind, user_id AS userId, session_id AS sessionId, at, \
+         arrival_key AS arrivalKey, tick_id AS tickId FROM shard_event \
+         WHERE kind = ? ORDER BY seq LIMIT ?",
         vec![text(oldest.kind.as_str()), int(limit)?],
     )?;
     let last = batch.last().map_or(oldest.seq, |r| r.seq);
@@ -150,6 +163,8 @@ pub fn next_batch(
             user_id: r.user_id,
             session_id: r.session_id,
             at: r.at,
+            arrival_key: r.arrival_key,
+            tick_id: r.tick_id,
         })
         .collect();
     Ok(Some((oldest.kind, last, fans)))

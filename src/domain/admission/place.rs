@@ -117,6 +117,24 @@ pub enum Place {
 }
 
 impl Place {
+    /// The place as text whose byte order is the admission order (pre-queue `p:` before queue
+    /// `q:`, numbers zero-padded), for consumers that cannot hold a `u64` exactly (JSON in
+    /// JavaScript): the flash-crowd checker compares admissions across shards with it.
+    pub fn arrival_key(&self) -> String {
+        match self {
+            Place::Prequeue { draw, user_id } => format!("p:{draw:020}:{user_id}"),
+            Place::Queue {
+                at_ms,
+                tie_break,
+                user_id,
+            } => format!(
+                "q:{:020}:{tie_break:020}:{user_id}",
+                // The sign bit flipped: signed order as unsigned order.
+                (*at_ms as u64) ^ (1 << 63)
+            ),
+        }
+    }
+
     pub fn user_id(&self) -> &str {
         match self {
             Self::Prequeue { user_id, .. } | Self::Queue { user_id, .. } => user_id,
@@ -288,6 +306,22 @@ pub fn recorded_arrival_ms(stamped_at: i64, frontier: i64, now: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        #[test]
+        fn arrival_keys_sort_as_places_do(
+            a in (proptest::bool::ANY, proptest::num::i64::ANY, proptest::num::u64::ANY, "[a-f0-9]{1,8}"),
+            b in (proptest::bool::ANY, proptest::num::i64::ANY, proptest::num::u64::ANY, "[a-f0-9]{1,8}"),
+        ) {
+            let place = |(pre, at_ms, n, user_id): (bool, i64, u64, String)| if pre {
+                super::Place::Prequeue { draw: n, user_id }
+            } else {
+                super::Place::Queue { at_ms, tie_break: n, user_id }
+            };
+            let (a, b) = (place(a), place(b));
+            proptest::prop_assert_eq!(a.cmp(&b), a.arrival_key().cmp(&b.arrival_key()));
+        }
+    }
+
     use super::*;
 
     fn queue_place(at_ms: i64, tie_break: u64, user: &str) -> Place {
