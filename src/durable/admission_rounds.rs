@@ -6,6 +6,7 @@
 //! state, never a copy held across an `await`: other requests (orders binding checkouts, the
 //! saga ending them) run while the shards are asked.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures::future::{join_all, select, Either};
@@ -15,7 +16,7 @@ use super::client::{HubCallError, QueueShardClient};
 use super::commands::admission::ADMISSION_RETRY_MS;
 use super::hub_store::HubMetaStore;
 use super::protocol::{Ack, HubFailure};
-use super::sql_hub::SqlHubStore;
+use super::sql_hub::{forget_admission, AdmissionCache, SqlHubStore};
 use super::txn::{transaction_sync, TxnFailure};
 use crate::domain::admission::hub::{AdmissionHub, AdmissionRound, Outgoing, RESEND_AFTER_MS};
 use crate::domain::admission::protocol::{AdmitAnswer, HeadReport, ToShard};
@@ -37,25 +38,29 @@ enum ShardAnswer {
 pub fn with_admission<T: 'static>(
     storage: &Storage,
     sql: &SqlStorage,
+    cache: &AdmissionCache,
     now: i64,
     work: impl FnOnce(&mut AdmissionHub) -> T + 'static,
 ) -> Result<Option<T>, HubFailure> {
     let sql = sql.clone();
+    let kept = Rc::clone(cache);
     let result = transaction_sync(storage, move || {
-        let mut store = SqlHubStore::new(sql);
+        let mut store = SqlHubStore::cached(sql, kept);
         let Some(mut hub) = store.admission()? else {
             return Ok::<_, StoreError>(None);
         };
         let out = work(&mut hub);
-        store.save_admission(&hub)?;
+        store.save_admission(&mut hub)?;
         store.set_waitroom_wake_at(hub.wake_at(now, ADMISSION_RETRY_MS))?;
         Ok(Some(out))
     });
-    match result {
-        Ok(out) => Ok(out),
-        Err(TxnFailure::RolledBack(e)) => Err(HubFailure::internal(format!("admission: {e}"))),
-        Err(TxnFailure::Runtime(e)) => Err(HubFailure::internal(format!("admission: {e}"))),
-    }
+    let detail = match result {
+        Ok(out) => return Ok(out),
+        Err(TxnFailure::RolledBack(e)) => e.to_string(),
+        Err(TxnFailure::Runtime(e)) => e,
+    };
+    forget_admission(cache);
+    Err(HubFailure::internal(format!("admission: {detail}")))
 }
 
 /// One hub's conversation with its shards.
@@ -63,6 +68,7 @@ pub struct Rounds<'a> {
     pub env: &'a Env,
     pub storage: &'a Storage,
     pub sql: &'a SqlStorage,
+    pub cache: &'a AdmissionCache,
     /// When this hub instance started: a shard counts as silent only after the hub has been
     /// up and asking for a whole timeout.
     pub awake_since: i64,
@@ -74,7 +80,7 @@ impl Rounds<'_> {
         &self,
         work: impl FnOnce(&mut AdmissionHub) -> T + 'static,
     ) -> Result<Option<T>, HubFailure> {
-        with_admission(self.storage, self.sql, (self.now)(), work)
+        with_admission(self.storage, self.sql, self.cache, (self.now)(), work)
     }
 
     /// Sends one message to its shard, with a timeout.

@@ -28,7 +28,7 @@ use super::protocol::{
     REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
 use super::sockets;
-use super::sql_hub::{self, SqlHubStore};
+use super::sql_hub::{self, forget_admission, AdmissionCache, SqlHubStore};
 use super::sql_ledger::SqlLedgerStore;
 use super::sql_outbox::{self, PendingMessage};
 use super::sql_waitroom::SqlWaitroomStore;
@@ -67,6 +67,8 @@ pub struct EventHub {
     jwt_secret: std::cell::OnceCell<Option<Vec<u8>>>,
     /// When this instance started (see `admission_rounds::Rounds::awake_since`).
     awake_since: i64,
+    /// A sharded waitroom's admission state as last read or written (`sql_hub::AdmissionCache`).
+    admission: AdmissionCache,
 }
 
 /// What performs the effects that leave the object: the alarm and the outbox relay.
@@ -281,11 +283,12 @@ impl EventHub {
     ) -> std::result::Result<Done, HubFailure> {
         let sql = self.sql.clone();
         let secret = self.jwt_secret();
-        match transaction_sync(&self.dispatch.storage, move || {
+        let cache = Rc::clone(&self.admission);
+        let result = match transaction_sync(&self.dispatch.storage, move || {
             let core = Core::new(
                 SqlLedgerStore::new(sql.clone()),
                 SqlWaitroomStore::new(sql.clone()),
-                SqlHubStore::new(sql),
+                SqlHubStore::cached(sql, cache),
                 now,
                 secret,
             );
@@ -296,7 +299,12 @@ impl EventHub {
             Err(TxnFailure::Runtime(detail)) => Err(HubFailure::internal(format!(
                 "transaction failed: {detail}"
             ))),
+        };
+        if result.is_err() {
+            // Rolled back: what the operation saved into the cache is not in storage.
+            forget_admission(&self.admission);
         }
+        result
     }
 
     async fn rpc(&self, mut req: Request) -> Result<Response> {
@@ -335,11 +343,13 @@ impl EventHub {
             let dispatch = Rc::clone(&self.dispatch);
             let awake_since = self.awake_since;
             let ends = after.shard_messages.clone();
+            let cache = Rc::clone(&self.admission);
             wasm_bindgen_futures::spawn_local(async move {
                 let rounds = Rounds {
                     env: &dispatch.env,
                     storage: &dispatch.storage,
                     sql: &dispatch.sql,
+                    cache: &cache,
                     awake_since,
                     now: now_ms,
                 };
@@ -481,6 +491,7 @@ impl DurableObject for EventHub {
             schema_error,
             jwt_secret: std::cell::OnceCell::new(),
             awake_since: now_ms(),
+            admission: AdmissionCache::default(),
         }
     }
 
@@ -557,6 +568,7 @@ impl DurableObject for EventHub {
             env: &self.env,
             storage: &self.dispatch.storage,
             sql: &self.sql,
+            cache: &self.admission,
             awake_since: self.awake_since,
             now: now_ms,
         };

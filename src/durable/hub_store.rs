@@ -27,8 +27,9 @@ pub trait HubMetaStore {
     /// waitroom (absent: the event's queue lives in this object, or it has no waitroom).
     fn admission(&self) -> Result<Option<AdmissionHub>, StoreError>;
 
-    /// Stores the admission state whole (one row, so a change is never half written).
-    fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), StoreError>;
+    /// Stores the admission state: its document and the checkouts it changed (the caller's
+    /// transaction makes the two one write).
+    fn save_admission(&mut self, hub: &mut AdmissionHub) -> Result<(), StoreError>;
 }
 
 /// The writing side of the outbox (`hub_outbox`): rows are inserted in the transaction that
@@ -66,7 +67,7 @@ impl<S: HubMetaStore + ?Sized> HubMetaStore for &mut S {
     fn admission(&self) -> Result<Option<AdmissionHub>, StoreError> {
         (**self).admission()
     }
-    fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), StoreError> {
+    fn save_admission(&mut self, hub: &mut AdmissionHub) -> Result<(), StoreError> {
         (**self).save_admission(hub)
     }
 }
@@ -152,8 +153,9 @@ impl HubMetaStore for MemoryHubStore {
         Ok(self.admission.clone())
     }
 
-    fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), StoreError> {
+    fn save_admission(&mut self, hub: &mut AdmissionHub) -> Result<(), StoreError> {
         self.write()?;
+        hub.take_changed_checkouts();
         self.admission = Some(hub.clone());
         Ok(())
     }

@@ -1,6 +1,9 @@
 //! `SqlHubStore`: the object's own rows on its SQLite (the synced event setup, named values,
 //! the outbox's writing side), and the one place that creates every table the object uses.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::Deserialize;
 use worker::SqlStorage;
 
@@ -8,8 +11,8 @@ use super::hub_store::{HubMetaStore, OutboxStore};
 use super::outbox::OutboxMessage;
 use super::protocol::EventSetup;
 use super::sql_outbox;
-use super::sqlite::{add_missing_columns, exec, first, int, run_script, text, SqlResult};
-use crate::domain::admission::hub::AdmissionHub;
+use super::sqlite::{add_missing_columns, document, exec, first, int, run_script, text, SqlResult};
+use crate::domain::admission::hub::{AdmissionHub, Checkout};
 use crate::domain::ledger::{StoreError, LEDGER_ADDED_COLUMNS, LEDGER_SCHEMA};
 use crate::domain::waitroom::WAITROOM_SCHEMA;
 
@@ -26,6 +29,10 @@ CREATE TABLE IF NOT EXISTS hub_admission (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   state_json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS hub_checkout (
+  user_id TEXT PRIMARY KEY,
+  checkout_json TEXT NOT NULL
+);
 ";
 
 /// `hub_meta` key: the waitroom's last `NextWakeUp` (absent: nothing due).
@@ -40,14 +47,35 @@ pub fn ensure_schema(sql: &SqlStorage) -> SqlResult<()> {
     run_script(sql, HUB_SCHEMA)
 }
 
-/// The object's `hub_event`, `hub_meta` and `hub_outbox` tables (a cheap JS handle).
+/// The admission state as this instance last read or wrote it: the object is its storage's
+/// only writer, so the copy stays true as long as every save updates it and every rolled-back
+/// transaction drops it ([`forget_admission`]). Saves a read of up to 10,000 checkout rows
+/// per operation.
+pub type AdmissionCache = Rc<RefCell<Option<AdmissionHub>>>;
+
+/// Drops the cached admission state (after a transaction that may have changed it rolled back).
+pub fn forget_admission(cache: &AdmissionCache) {
+    cache.borrow_mut().take();
+}
+
+/// The object's `hub_event`, `hub_meta`, `hub_admission`/`hub_checkout` and `hub_outbox`
+/// tables (a cheap JS handle).
 pub struct SqlHubStore {
     sql: SqlStorage,
+    cache: Option<AdmissionCache>,
 }
 
 impl SqlHubStore {
     pub fn new(sql: SqlStorage) -> Self {
-        SqlHubStore { sql }
+        SqlHubStore { sql, cache: None }
+    }
+
+    /// A store that reads and keeps the admission state through `cache`.
+    pub fn cached(sql: SqlStorage, cache: AdmissionCache) -> Self {
+        SqlHubStore {
+            sql,
+            cache: Some(cache),
+        }
     }
 }
 
@@ -114,11 +142,18 @@ impl HubMetaStore for SqlHubStore {
     }
 
     fn admission(&self) -> Result<Option<AdmissionHub>, StoreError> {
-        self.admission_row()
+        if let Some(hub) = self.cache.as_ref().and_then(|c| c.borrow().clone()) {
+            return Ok(Some(hub));
+        }
+        let hub = self.admission_row()?;
+        if let (Some(cache), Some(hub)) = (&self.cache, &hub) {
+            *cache.borrow_mut() = Some(hub.clone());
+        }
+        Ok(hub)
     }
 
-    fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), StoreError> {
-        let state_json = serde_json::to_string(hub)
+    fn save_admission(&mut self, hub: &mut AdmissionHub) -> Result<(), StoreError> {
+        let state_json = serde_json::to_string(&*hub)
             .map_err(|e| StoreError::Malformed(format!("admission state: {e}")))?;
         exec(
             &self.sql,
@@ -126,6 +161,30 @@ impl HubMetaStore for SqlHubStore {
              ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json",
             vec![text(state_json)],
         )?;
+        for (user_id, checkout) in hub.take_changed_checkouts() {
+            match checkout {
+                Some(checkout) => {
+                    let checkout_json = serde_json::to_string(&checkout)
+                        .map_err(|e| StoreError::Malformed(format!("checkout: {e}")))?;
+                    exec(
+                        &self.sql,
+                        "INSERT INTO hub_checkout (user_id, checkout_json) VALUES (?, ?) \
+                         ON CONFLICT (user_id) DO UPDATE SET checkout_json = excluded.checkout_json",
+                        vec![text(user_id), text(checkout_json)],
+                    )?;
+                }
+                None => {
+                    exec(
+                        &self.sql,
+                        "DELETE FROM hub_checkout WHERE user_id = ?",
+                        vec![text(user_id)],
+                    )?;
+                }
+            }
+        }
+        if let Some(cache) = &self.cache {
+            *cache.borrow_mut() = Some(hub.clone());
+        }
         Ok(())
     }
 }
@@ -142,11 +201,20 @@ impl SqlHubStore {
             "SELECT state_json AS stateJson FROM hub_admission WHERE id = 1",
             Vec::new(),
         )?;
-        row.map(|r| {
-            serde_json::from_str(&r.state_json)
-                .map_err(|e| StoreError::Malformed(format!("admission state: {e}")))
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut hub: AdmissionHub = serde_json::from_str(&row.state_json)
+            .map_err(|e| StoreError::Malformed(format!("admission state: {e}")))?;
+        // Every checkout in one JSON text built inside SQLite: one crossing, not one per row.
+        let checkouts: Vec<(String, Checkout)> = document(
+            &self.sql,
+            "SELECT COALESCE(json_group_array(json_array(user_id, json(checkout_json))), '[]') \
+             FROM hub_checkout",
+            Vec::new(),
+        )?;
+        hub.restore_checkouts(checkouts);
+        Ok(Some(hub))
     }
 }
 

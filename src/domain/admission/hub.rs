@@ -133,7 +133,14 @@ pub struct AdmissionHub {
     /// restart completes by sending them again.
     #[serde(with = "as_pairs")]
     pending: BTreeMap<(ShardIndex, u64), Vec<Pick>>,
+    /// Stored as one row each, not in the hub's own document (up to 10,000 of them would make
+    /// every save rewrite them all): see [`Self::restore_checkouts`] and
+    /// [`Self::take_changed_checkouts`].
+    #[serde(skip)]
     checkouts: BTreeMap<String, Checkout>,
+    /// Users whose checkout changed since the shell last wrote them (a bookmark, not state).
+    #[serde(skip)]
+    changed_checkouts: BTreeSet<String>,
     /// Each shard's queued fans per bucket as of its last report, less the admits picked since.
     #[serde(with = "as_pairs")]
     summaries: BTreeMap<ShardIndex, BucketCounts>,
@@ -179,6 +186,7 @@ impl AdmissionHub {
             slots_in_use: 0,
             pending: BTreeMap::new(),
             checkouts: BTreeMap::new(),
+            changed_checkouts: BTreeSet::new(),
             summaries: BTreeMap::new(),
             unanswered_since: BTreeMap::new(),
             recent_admissions: VecDeque::new(),
@@ -211,6 +219,24 @@ impl AdmissionHub {
 
     pub fn slots_in_use(&self) -> u64 {
         self.slots_in_use
+    }
+
+    /// Puts back the checkouts stored beside the hub's document (after a restart).
+    pub fn restore_checkouts(&mut self, checkouts: impl IntoIterator<Item = (String, Checkout)>) {
+        self.checkouts = checkouts.into_iter().collect();
+        self.changed_checkouts.clear();
+    }
+
+    /// The checkouts changed since the last call, for the shell to write in the same step
+    /// (`None`: ended, delete it).
+    pub fn take_changed_checkouts(&mut self) -> Vec<(String, Option<Checkout>)> {
+        std::mem::take(&mut self.changed_checkouts)
+            .into_iter()
+            .map(|user| {
+                let checkout = self.checkouts.get(&user).cloned();
+                (user, checkout)
+            })
+            .collect()
     }
 
     pub fn checkouts(&self) -> &BTreeMap<String, Checkout> {
@@ -621,6 +647,7 @@ impl AdmissionHub {
                 if let (Some(session_id), false) =
                     (session_id, self.checkouts.contains_key(place.user_id()))
                 {
+                    self.changed_checkouts.insert(place.user_id().to_owned());
                     self.checkouts.insert(
                         place.user_id().to_owned(),
                         Checkout {
@@ -647,6 +674,7 @@ impl AdmissionHub {
         match self.checkouts.get_mut(user_id) {
             Some(checkout) => {
                 checkout.order_bound = true;
+                self.changed_checkouts.insert(user_id.to_owned());
                 true
             }
             None => false,
@@ -685,6 +713,7 @@ impl AdmissionHub {
         }
         checkout.order_bound = true;
         checkout.order_id = Some(order_id.to_owned());
+        self.changed_checkouts.insert(user_id.to_owned());
         Ok(())
     }
 
@@ -710,6 +739,7 @@ impl AdmissionHub {
         let checkout = self.checkouts.get_mut(&user)?;
         checkout.order_bound = false;
         checkout.order_id = None;
+        self.changed_checkouts.insert(user.clone());
         if now >= checkout.expires_at {
             return self.release(&user, SessionEndReason::CheckoutTokenExpired);
         }
@@ -718,6 +748,7 @@ impl AdmissionHub {
 
     fn release(&mut self, user_id: &str, reason: SessionEndReason) -> Option<Outgoing> {
         let checkout = self.checkouts.remove(user_id)?;
+        self.changed_checkouts.insert(user_id.to_owned());
         self.slots_in_use = self.slots_in_use.saturating_sub(1);
         self.unacknowledged_ends
             .push((checkout.shard, checkout.place.clone(), Some(reason)));

@@ -1135,3 +1135,54 @@ fn the_hub_wakes_for_its_next_round_for_unacknowledged_messages_and_for_expiries
     cluster.hub.settings_acknowledged(2);
     assert_eq!(cluster.hub.wake_at(open(2), 500), expires);
 }
+
+#[test]
+fn a_hub_restored_from_its_document_and_its_checkout_rows_is_the_same_hub() {
+    let mut cluster = Cluster::new(3, config(4, 4), 3);
+    let mut rows: BTreeMap<String, super::hub::Checkout> = BTreeMap::new();
+    let mut write = |hub: &mut AdmissionHub| {
+        for (user, checkout) in hub.take_changed_checkouts() {
+            match checkout {
+                Some(c) => {
+                    rows.insert(user, c);
+                }
+                None => {
+                    rows.remove(&user);
+                }
+            }
+        }
+        (
+            serde_json::to_string(&*hub).expect("serializes"),
+            rows.clone(),
+        )
+    };
+    for (i, user) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        cluster.join(user, SALE_START + i as i64, 0);
+    }
+    cluster.tick(open(0));
+    cluster
+        .hub
+        .bind_checkout("a", "s-a", "o1", open(1))
+        .expect("live");
+    let out: Vec<Outgoing> = cluster
+        .hub
+        .leave_checkout("b")
+        .expect("unbound")
+        .into_iter()
+        .collect();
+    cluster.deliver(out, open(2));
+    let (document, stored) = write(&mut cluster.hub);
+    let mut restored: AdmissionHub = serde_json::from_str(&document).expect("deserializes");
+    assert!(
+        !document.contains("\"checkouts\""),
+        "checkouts live in their rows"
+    );
+    restored.restore_checkouts(stored);
+    assert_eq!(restored.checkouts(), cluster.hub.checkouts());
+    assert_eq!(restored.slots_in_use(), cluster.hub.slots_in_use());
+    assert_eq!(restored.checkouts().len(), 3);
+    assert_eq!(
+        restored.checkout_of("a").and_then(|c| c.order_id.clone()),
+        Some("o1".to_owned())
+    );
+}

@@ -73,7 +73,7 @@ where
     }
 
     /// Stores the admission state and the wake-up it needs (the alarm runs the rounds).
-    pub(super) fn save_admission(&mut self, hub: &AdmissionHub) -> Result<(), HubFailure> {
+    pub(super) fn save_admission(&mut self, hub: &mut AdmissionHub) -> Result<(), HubFailure> {
         self.hub.save_admission(hub).map_err(store_failure)?;
         let wake = hub.wake_at(self.now, ADMISSION_RETRY_MS);
         if let Some(at) = wake {
@@ -96,7 +96,7 @@ where
         let shards = ShardCount::new(setup.shards)
             .ok_or_else(|| HubFailure::validation("shards must be between 1 and 64"))?;
         let config = setup.waitroom_config();
-        let hub = match self.admission()? {
+        let mut hub = match self.admission()? {
             None => {
                 AdmissionHub::new(&setup.event_id, shuffle_seed, config, shards).map_err(refused)?
             }
@@ -107,7 +107,7 @@ where
                 hub
             }
         };
-        self.save_admission(&hub)
+        self.save_admission(&mut hub)
     }
 
     /// [`Core::reserve_for_checkout`] for a sharded waitroom: the bind, then the hold.
@@ -126,7 +126,7 @@ where
                 refusal.to_string(),
             )));
         }
-        self.save_admission(&hub)?;
+        self.save_admission(&mut hub)?;
         // A refused hold returns Err, which rolls the bind back with the transaction.
         let hold = self.ledger().reserve(&request, now)?;
         self.done(json(&HoldReply { hold }))
@@ -154,7 +154,7 @@ where
     ) -> Result<Done, HubFailure> {
         let now = self.now;
         let ended = hub.unbind_order(&order_id, now);
-        self.save_admission(&hub)?;
+        self.save_admission(&mut hub)?;
         self.send_to_shards(ended);
         self.done(json(&Ack::OK))
     }
@@ -168,7 +168,7 @@ where
         };
         match hub.leave_checkout(&user_id) {
             Ok(ended) => {
-                self.save_admission(&hub)?;
+                self.save_admission(&mut hub)?;
                 self.send_to_shards(ended);
                 self.done(json(&Ack::OK))
             }
