@@ -10,7 +10,8 @@ use std::cell::RefCell;
 
 use crate::domain::access::{Action, Actor, EventOp};
 use crate::domain::admission::place::{shard_of, ArrivalStamp, ShardCount};
-use crate::domain::admission::shard::ShardSettings;
+use crate::domain::admission::shard::{FanRecord, FanStatus, ShardSettings};
+use crate::domain::admission::snapshot::ShardSnapshot;
 use crate::domain::event_workflow::{is_publicly_visible, EventStatus};
 use crate::domain::time::format_rfc3339;
 use crate::domain::ttl_cache::TtlCache;
@@ -20,7 +21,7 @@ use crate::domain::waitroom::{
 use crate::domain::waitroom::{SessionStatus, WaitroomConfig};
 use crate::durable::client::{EventHubClient, QueueShardClient};
 use crate::durable::protocol::{shuffle_seed, SessionView};
-use crate::durable::shard_protocol::LeaveOutcome;
+use crate::durable::shard_protocol::{session_view, LeaveOutcome, ShardSessionReply};
 use crate::error::ApiError;
 use crate::http::{json_response, ApiResult, RequestContext};
 use crate::store::d1;
@@ -80,6 +81,101 @@ const GATE_CAPACITY: usize = 1_000;
 thread_local! {
     static GATES: RefCell<TtlCache<WaitroomGate>> =
         RefCell::new(TtlCache::new(GATE_TTL_MS, GATE_CAPACITY));
+}
+
+/// How long this isolate answers a queued fan's polls from their last known record without
+/// asking their shard. Also how often a polling fan is seen by their shard (its idle timeout is
+/// minutes), and how long a leave made through another isolate can go unseen here.
+const FAN_TTL_MS: i64 = 10_000;
+/// How long a shard's snapshot answers polls: the contract's staleness for positions.
+const SNAPSHOT_TTL_MS: i64 = 1_000;
+
+thread_local! {
+    /// Sharded fans' records as their shard last told this isolate, by `{eventId}/{userId}`.
+    static FANS: RefCell<TtlCache<FanRecord>> = RefCell::new(TtlCache::new(FAN_TTL_MS, 50_000));
+    /// Shards' snapshots by `{eventId}/{shard}`.
+    static SNAPSHOTS: RefCell<TtlCache<ShardSnapshot>> =
+        RefCell::new(TtlCache::new(SNAPSHOT_TTL_MS, GATE_CAPACITY));
+}
+
+fn fan_key(event_id: &str, user: &str) -> String {
+    format!("{event_id}/{user}")
+}
+
+fn remember_fan(event_id: &str, user: &str, reply: &ShardSessionReply, now_ms: i64) {
+    let key = fan_key(event_id, user);
+    FANS.with(|f| {
+        let mut fans = f.borrow_mut();
+        match &reply.record {
+            Some(record) => fans.put(&key, record.clone(), now_ms),
+            None => fans.forget(&key),
+        }
+    });
+}
+
+/// The shard's snapshot: from this isolate, else the edge cache, else the shard (then both).
+async fn snapshot_of(
+    rc: &RequestContext,
+    settings: &ShardSettings,
+    shard: &QueueShardClient,
+) -> Result<ShardSnapshot, ApiError> {
+    let key = format!("{}/{}", settings.event_id, settings.shard.0);
+    if let Some(snapshot) = SNAPSHOTS.with(|s| s.borrow().get(&key, rc.now_ms)) {
+        return Ok(snapshot);
+    }
+    let url = format!("{}/__shard-snapshot/{key}", rc.origin()?);
+    let cache = worker::Cache::default();
+    let cached = match cache.get(url.as_str(), false).await {
+        Ok(Some(mut hit)) => hit
+            .text()
+            .await
+            .ok()
+            .and_then(|body| serde_json::from_str::<ShardSnapshot>(&body).ok()),
+        _ => None,
+    };
+    let snapshot = match cached.filter(|s| rc.now_ms - s.taken_at < SNAPSHOT_TTL_MS) {
+        Some(snapshot) => snapshot,
+        None => {
+            let fresh = shard.snapshot().await?;
+            if let Ok(body) = serde_json::to_string(&fresh) {
+                let headers = worker::Headers::new();
+                let put = headers
+                    .set(
+                        "Cache-Control",
+                        &format!("max-age={}", SNAPSHOT_TTL_MS / 1_000),
+                    )
+                    .and_then(|_| worker::Response::ok(body))
+                    .map(|r| r.with_headers(headers));
+                if let Ok(response) = put {
+                    // A failed write only costs the next poll a shard call.
+                    let _ = cache.put(url.as_str(), response).await;
+                }
+            }
+            fresh
+        }
+    };
+    SNAPSHOTS.with(|s| s.borrow_mut().put(&key, snapshot.clone(), rc.now_ms));
+    Ok(snapshot)
+}
+
+/// A queued fan's poll answered without their shard: their last known record and the shard's
+/// snapshot (`domain::admission::snapshot`), when both say only time has passed.
+async fn session_from_snapshot(
+    rc: &RequestContext,
+    user: &str,
+    settings: &ShardSettings,
+    shard: &QueueShardClient,
+) -> Option<SessionView> {
+    let record = FANS.with(|f| {
+        f.borrow()
+            .get(&fan_key(&settings.event_id, user), rc.now_ms)
+    })?;
+    if !matches!(record.status, FanStatus::Queued { .. }) {
+        return None;
+    }
+    let snapshot = snapshot_of(rc, settings, shard).await.ok()?;
+    let view = snapshot.view_of(&record, rc.now_ms)?;
+    Some(session_view(&settings.event_id, &record, &view, None))
 }
 
 /// Called after this isolate changed the event (its status or sale terms), so its own next
@@ -201,9 +297,13 @@ async fn join_shard(
     settings: &ShardSettings,
 ) -> Result<SessionView, ApiError> {
     let session_id = uuid::Uuid::new_v4().to_string();
-    Ok(shard
+    let reply = shard
         .join(user, &session_id, arrival_stamp(rc.now_ms)?, settings)
-        .await?)
+        .await?;
+    remember_fan(&settings.event_id, user, &reply, rc.now_ms);
+    reply
+        .waitroom_session
+        .ok_or_else(|| ApiError::internal("join answered without a session"))
 }
 
 /// `GET .../waitroom/status`: the sale's front door as anyone may see it.
@@ -352,16 +452,23 @@ pub async fn session(rc: &mut RequestContext) -> ApiResult {
             shard,
             hub,
             settings,
-        } => match shard.session(&user).await? {
+        } => match session_from_snapshot(rc, &user, &settings, &shard).await {
             Some(session) => Some(session),
-            // Pre-queued in the event's own queue before the count was raised: the fan
-            // moves to their shard, where a pre-queue place is the same uniform draw.
-            None => match hub.session(&user).await? {
-                Some(old) if old.status == SessionStatus::Queued => {
-                    Some(join_shard(rc, &user, &shard, &settings).await?)
+            None => {
+                let reply = shard.session(&user).await?;
+                remember_fan(&settings.event_id, &user, &reply, rc.now_ms);
+                match reply.waitroom_session {
+                    Some(session) => Some(session),
+                    // Pre-queued in the event's own queue before the count was raised: the
+                    // fan moves to their shard, where a pre-queue place is the same draw.
+                    None => match hub.session(&user).await? {
+                        Some(old) if old.status == SessionStatus::Queued => {
+                            Some(join_shard(rc, &user, &shard, &settings).await?)
+                        }
+                        _ => None,
+                    },
                 }
-                _ => None,
-            },
+            }
         },
     }
     .ok_or(ApiError::NotFound)?;
@@ -382,7 +489,12 @@ pub async fn leave(rc: &mut RequestContext) -> ApiResult {
     let (user, door) = enter(rc, rc.actor()?, EventOp::UseWaitroomSession).await?;
     match door {
         FrontDoor::Hub(hub) => hub.leave(&user).await?,
-        FrontDoor::Shard { shard, hub, .. } => {
+        FrontDoor::Shard {
+            shard,
+            hub,
+            settings,
+        } => {
+            FANS.with(|f| f.borrow_mut().forget(&fan_key(&settings.event_id, &user)));
             if shard.leave(&user).await? == LeaveOutcome::HeldByHub {
                 // In checkout: the slot is the hub's to give back (refused while an order
                 // holds it).

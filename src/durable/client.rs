@@ -16,10 +16,13 @@ use super::protocol::{
     Ack, ClassReply, ClassesReply, HoldReply, HubErrorBody, HubRequest, HubStatus, SessionReply,
     SessionView, HUB_ORIGIN, REQUEST_ID_HEADER, RPC_PATH, USER_HEADER, WS_PATH,
 };
-use super::shard_protocol::{shard_object_name, LeaveOutcome, LeaveReply, ShardRequest};
+use super::shard_protocol::{
+    shard_object_name, LeaveOutcome, LeaveReply, ShardRequest, ShardSessionReply,
+};
 use crate::domain::admission::place::{ArrivalStamp, ShardIndex};
 use crate::domain::admission::protocol::ToShard;
 use crate::domain::admission::shard::ShardSettings;
+use crate::domain::admission::snapshot::ShardSnapshot;
 use crate::domain::ledger::{
     ClassAvailability, ClassStatus, ConfirmOutcome, Hold, ReleaseOutcome, ReserveRequest,
     ReturnOutcome, TicketClassSpec,
@@ -340,8 +343,8 @@ impl QueueShardClient {
         session_id: &str,
         stamp: ArrivalStamp,
         settings: &ShardSettings,
-    ) -> Result<SessionView, HubCallError> {
-        let reply: SessionReply = self
+    ) -> Result<ShardSessionReply, HubCallError> {
+        let reply: ShardSessionReply = self
             .call(&ShardRequest::Join {
                 user_id: user_id.to_owned(),
                 session_id: session_id.to_owned(),
@@ -349,18 +352,25 @@ impl QueueShardClient {
                 settings: settings.clone(),
             })
             .await?;
-        reply
-            .waitroom_session
-            .ok_or_else(|| HubCallError::Transport("join answered without a session".into()))
+        if reply.waitroom_session.is_none() {
+            return Err(HubCallError::Transport(
+                "join answered without a session".into(),
+            ));
+        }
+        Ok(reply)
     }
 
-    pub async fn session(&self, user_id: &str) -> Result<Option<SessionView>, HubCallError> {
-        let reply: SessionReply = self
-            .call(&ShardRequest::Session {
-                user_id: user_id.to_owned(),
-            })
-            .await?;
-        Ok(reply.waitroom_session)
+    /// The fan's session (a sighting) and their record.
+    pub async fn session(&self, user_id: &str) -> Result<ShardSessionReply, HubCallError> {
+        self.call(&ShardRequest::Session {
+            user_id: user_id.to_owned(),
+        })
+        .await
+    }
+
+    /// What queued fans' polls are answered from for a second.
+    pub async fn snapshot(&self) -> Result<ShardSnapshot, HubCallError> {
+        self.call(&ShardRequest::Snapshot).await
     }
 
     pub async fn leave(&self, user_id: &str) -> Result<LeaveOutcome, HubCallError> {

@@ -26,10 +26,12 @@ use crate::log;
 use super::commands::Push;
 use super::outbox::{fan_batch_message, FanEvent, FLUSH_BATCH};
 use super::protocol::{
-    Ack, HubFailure, SessionReply, SessionView, SocketAttachment, SocketPush, PING_PATH, RPC_PATH,
-    USER_HEADER, WS_PATH,
+    Ack, HubFailure, SessionView, SocketAttachment, SocketPush, PING_PATH, RPC_PATH, USER_HEADER,
+    WS_PATH,
 };
-use super::shard_protocol::{session_view, LeaveOutcome, LeaveReply, ShardRequest};
+use super::shard_protocol::{
+    session_view, LeaveOutcome, LeaveReply, ShardRequest, ShardSessionReply,
+};
 use super::sockets;
 use super::sql_shard;
 use super::sqlite::exec;
@@ -169,6 +171,13 @@ impl QueueShard {
         ))
     }
 
+    fn reply_of(&self, queue: &ShardQueue, user_id: &str, now: i64) -> ShardSessionReply {
+        ShardSessionReply {
+            waitroom_session: self.view_of(queue, user_id, now),
+            record: queue.fan(user_id).cloned(),
+        }
+    }
+
     /// A checkout token for an admitted fan: issued now, running out with the checkout.
     fn checkout_token(
         &self,
@@ -251,20 +260,16 @@ impl QueueShard {
                             },
                         ));
                     }
-                    Ok((self.view_of(queue, &user_id, now), events))
+                    Ok((self.reply_of(queue, &user_id, now), events))
                 })?;
-                to_json(&SessionReply {
-                    waitroom_session: view.flatten(),
-                })
+                to_json(&view.unwrap_or_else(ShardSessionReply::none))
             }
             ShardRequest::Session { user_id } => {
                 let view = self.with_queue(None, |queue| {
                     queue.touch(&user_id, now);
-                    Ok((self.view_of(queue, &user_id, now), Vec::new()))
+                    Ok((self.reply_of(queue, &user_id, now), Vec::new()))
                 })?;
-                to_json(&SessionReply {
-                    waitroom_session: view.flatten(),
-                })
+                to_json(&view.unwrap_or_else(ShardSessionReply::none))
             }
             ShardRequest::Leave { user_id } => {
                 let outcome = self.with_queue(None, |queue| {
@@ -295,6 +300,12 @@ impl QueueShard {
                 to_json(&LeaveReply {
                     outcome: outcome.unwrap_or(LeaveOutcome::NotQueued),
                 })
+            }
+            ShardRequest::Snapshot => {
+                let snapshot = self
+                    .with_queue(None, |queue| Ok((queue.snapshot(now), Vec::new())))?
+                    .ok_or_else(|| HubFailure::not_found("this queue shard is not configured"))?;
+                to_json(&snapshot)
             }
             ShardRequest::Admission { message } => self.admission(message, now, effects),
         }

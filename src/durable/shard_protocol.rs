@@ -32,6 +32,8 @@ pub enum ShardRequest {
     Session { user_id: String },
     /// The fan gives up their place.
     Leave { user_id: String },
+    /// What the Worker answers queued fans' polls from for a second (`ShardSnapshot`).
+    Snapshot,
     /// A message of the admission protocol from the event's hub.
     Admission { message: ToShard },
 }
@@ -42,6 +44,7 @@ impl ShardRequest {
             ShardRequest::Join { .. } => "join",
             ShardRequest::Session { .. } => "session",
             ShardRequest::Leave { .. } => "leave",
+            ShardRequest::Snapshot => "snapshot",
             ShardRequest::Admission { message } => match message {
                 ToShard::Configure { .. } => "configure",
                 ToShard::Heads { .. } => "heads",
@@ -50,6 +53,16 @@ impl ShardRequest {
             },
         }
     }
+}
+
+/// A join's or a poll's answer: the API's session, and the fan's record for the Worker to
+/// answer the next polls from the shard's snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardSessionReply {
+    pub waitroom_session: Option<SessionView>,
+    #[serde(default)]
+    pub record: Option<FanRecord>,
 }
 
 /// What a leave did at the shard.
@@ -65,6 +78,15 @@ pub enum LeaveOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaveReply {
     pub outcome: LeaveOutcome,
+}
+
+impl ShardSessionReply {
+    pub fn none() -> Self {
+        ShardSessionReply {
+            waitroom_session: None,
+            record: None,
+        }
+    }
 }
 
 impl From<ShardRejection> for HubFailure {

@@ -201,6 +201,38 @@ describe("a waitroom spread over queue shards", () => {
     expect(status.slotsInUse).toBe(2);
   });
 
+  it("answers a queued fan's polls from the shard's snapshot, calling the shard about once a second", async () => {
+    const event = await shardedEvent(1);
+    const { fans } = await crowd(event.id, 4);
+    await rounds(event.id, async () => (await session(event.id, fans[0])).status === "ADMITTED", "the first fan admitted");
+    await rounds(event.id, async () => (await session(event.id, fans[3])).position !== null, "positions once every shard reported");
+    const last = fans[3];
+    const shard = (await fansPerShard(event.id)).findIndex((f) => f.includes(last.id));
+    const calls = { count: 0 };
+    await runInDurableObject(shardObject(event.id, shard), async (instance: any) => {
+      const fetch = instance.fetch.bind(instance);
+      instance.fetch = (req: Request) => {
+        calls.count++;
+        return fetch(req);
+      };
+    });
+    const first = await session(event.id, last);
+    const seen = [];
+    for (let i = 0; i < 10; i++) seen.push(await session(event.id, last));
+    expect(seen.map((s) => [s.status, s.sessionId])).toEqual(seen.map(() => ["QUEUED", first.sessionId]));
+    // Exactly 3; the bound (README, "Queue shards") allows the fans of the same arrival
+    // second either way and the admission of the last round, still in the others' summary.
+    for (const s of seen) {
+      expect(s.position).toBeGreaterThanOrEqual(1);
+      expect(s.position).toBeLessThanOrEqual(4);
+    }
+    // Eleven polls within a second: at most the record's refresh and one snapshot.
+    expect(calls.count).toBeLessThanOrEqual(2);
+    // A fan admitted meanwhile is never shown queued: the snapshot says the hub picked them.
+    expect((await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fans[0].token })).status).toBe(204);
+    await rounds(event.id, async () => (await session(event.id, fans[1])).status === "ADMITTED", "the next fan admitted");
+  });
+
   it("refuses a message meant for another event or shard, writing nothing", async () => {
     const event = await shardedEvent(1);
     const { fans } = await crowd(event.id, 1);

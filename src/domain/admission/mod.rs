@@ -38,6 +38,7 @@ pub mod hub;
 pub mod place;
 pub mod protocol;
 pub mod shard;
+pub mod snapshot;
 
 #[cfg(test)]
 mod tests;

@@ -246,6 +246,15 @@ impl BucketCounts {
         self.0.range(..bucket).map(|(_, n)| n).sum()
     }
 
+    /// How many of the counted places sort before `place`, estimated: whole earlier buckets,
+    /// plus the share of the place's own bucket its offset into it predicts. Off by at most
+    /// the count of that one bucket.
+    pub fn estimated_ahead(&self, place: &Place) -> u64 {
+        let bucket = place.bucket();
+        let same_bucket = self.get(bucket) as f64 * place.share_of_bucket();
+        self.before(bucket) + same_bucket.round() as u64
+    }
+
     pub fn merge(&mut self, other: &BucketCounts) {
         for (bucket, count) in &other.0 {
             self.add(*bucket, *count);

@@ -11,6 +11,7 @@ use super::place::{
     ShardIndex,
 };
 use super::protocol::{AdmitAnswer, HandedOver, HeadEntry, HeadReport, Pick};
+pub use super::snapshot::ShardSnapshot;
 use crate::domain::waitroom::{
     estimated_wait_seconds, SessionEndReason, SessionStatus, WaitroomConfig,
 };
@@ -161,6 +162,10 @@ pub struct ShardQueue {
     /// The other shards' summed summary as the hub last sent it (`None`: not yet complete).
     others: Option<BucketCounts>,
     admission_rate: Option<f64>,
+    /// The latest place the hub picked (admit or idle skip) from this shard: every fan after
+    /// it is still as the shard last said (only the fan's own join or leave can change them).
+    #[serde(default)]
+    picked_through: Option<Place>,
     /// Users whose record changed since the shell last wrote them (not state: a bookmark).
     #[serde(skip)]
     dirty: BTreeSet<String>,
@@ -178,6 +183,9 @@ pub struct ShardMeta {
     pub closed: Option<ShardClosure>,
     pub others: Option<BucketCounts>,
     pub admission_rate: Option<f64>,
+    /// The latest place the hub picked from this shard (see [`ShardSnapshot`]).
+    #[serde(default)]
+    pub picked_through: Option<Place>,
 }
 
 /// What changed since the last [`ShardQueue::take_changes`]: the rows the shell writes.
@@ -234,6 +242,7 @@ impl ShardQueue {
             own: BucketCounts::new(),
             others: None,
             admission_rate: None,
+            picked_through: None,
             dirty: BTreeSet::new(),
             meta_dirty: true,
         }
@@ -247,6 +256,7 @@ impl ShardQueue {
         queue.closed = meta.closed;
         queue.others = meta.others;
         queue.admission_rate = meta.admission_rate;
+        queue.picked_through = meta.picked_through;
         queue.meta_dirty = false;
         for record in fans {
             let user_id = record.place.user_id().to_owned();
@@ -266,6 +276,25 @@ impl ShardQueue {
             closed: self.closed,
             others: self.others.clone(),
             admission_rate: self.admission_rate,
+            picked_through: self.picked_through.clone(),
+        }
+    }
+
+    /// What polls are answered from for a second: the counts and how far the hub has picked.
+    pub fn snapshot(&mut self, now: i64) -> ShardSnapshot {
+        self.upkeep(now);
+        ShardSnapshot {
+            event_id: self.settings.event_id.clone(),
+            shard: self.settings.shard,
+            shards: self.settings.shards,
+            taken_at: now,
+            sale_starts_at: self.settings.sale_starts_at,
+            sale_ends_at: self.settings.sale_ends_at,
+            closed: self.closed.or_else(|| self.settings.closure_at(now)),
+            own: self.own.clone(),
+            others: self.others.clone(),
+            admission_rate: self.admission_rate,
+            picked_through: self.picked_through.clone(),
         }
     }
 
@@ -515,6 +544,12 @@ impl ShardQueue {
             shard: self.settings.shard,
             ..AdmitAnswer::default()
         };
+        if let Some(last) = picks.iter().map(Pick::place).max() {
+            if self.picked_through.as_ref().is_none_or(|p| last > p) {
+                self.picked_through = Some(last.clone());
+                self.meta_dirty = true;
+            }
+        }
         for pick in picks {
             let place = pick.place();
             let Some((status, session_id)) = self
@@ -681,10 +716,7 @@ impl ShardQueue {
             // Before the sale opens the pre-queue has no order yet to show; without every
             // shard's summary a position would put the fan too far ahead.
             (FanStatus::Queued { .. }, Some(others)) if now >= self.settings.sale_starts_at => {
-                let bucket = record.place.bucket();
-                let same_bucket = others.get(bucket) as f64 * record.place.share_of_bucket();
-                let ahead_elsewhere = others.before(bucket) + same_bucket.round() as u64;
-                Some(1 + self.ahead_in_shard(&record.place) + ahead_elsewhere)
+                Some(1 + self.ahead_in_shard(&record.place) + others.estimated_ahead(&record.place))
             }
             _ => None,
         };

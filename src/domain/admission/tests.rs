@@ -1186,3 +1186,120 @@ fn a_hub_restored_from_its_document_and_its_checkout_rows_is_the_same_hub() {
         Some("o1".to_owned())
     );
 }
+
+/// Delivers one round's head requests (summaries out, reports in) without deciding.
+fn exchange_heads(cluster: &mut Cluster, now: i64) {
+    let (mut round, out) = cluster.hub.start_round(0, now);
+    for Outgoing { to, message } in out {
+        if let ToShard::Heads {
+            tick_id,
+            want,
+            others,
+            admission_rate,
+            ..
+        } = message
+        {
+            let shard = &mut cluster.shards[usize::from(to.0)];
+            shard.accept_summary(others, admission_rate);
+            let report = shard.report_head(tick_id, want, now, &|_| false);
+            cluster.hub.accept_report(&mut round, report).expect("ours");
+        }
+    }
+    cluster.hub.decide(round, now);
+}
+
+proptest! {
+    /// A poll answered from the shard's snapshot is off from the exact position by at most the
+    /// fans who arrived in the same second as the fan, across all shards (README, "Queue shards").
+    #[test]
+    fn a_position_from_the_snapshot_is_within_one_arrival_second_of_exact(
+        arrivals in proptest::collection::vec(0i64..5_000, 1..150),
+        shards in 2u16..6,
+    ) {
+        // No slots: nobody is admitted, the summaries settle after two rounds.
+        let mut cluster = Cluster::new(shards, config(0, 5), 3);
+        for (i, at) in arrivals.iter().enumerate() {
+            cluster.join(&format!("u{i}"), SALE_START + at, i as u64);
+        }
+        let now = SALE_START + 8_000;
+        exchange_heads(&mut cluster, now);
+        exchange_heads(&mut cluster, now + 1_000);
+        let everyone: Vec<Place> = cluster.queued().into_iter().collect();
+        for (exact, place) in everyone.iter().enumerate() {
+            let user = place.user_id().to_owned();
+            let shard = cluster.shard_mut(&user);
+            let record = shard.fan(&user).cloned().expect("queued");
+            let snapshot = shard.snapshot(now + 1_000);
+            let view = snapshot.view_of(&record, now + 1_000).expect("still queued");
+            let estimate = view.position.expect("summaries complete") as i64;
+            let same_second = everyone
+                .iter()
+                .filter(|p| p.bucket() == place.bucket() && *p != place)
+                .count() as i64;
+            prop_assert!(
+                (estimate - (exact as i64 + 1)).abs() <= same_second,
+                "fan {user}: estimate {estimate}, exact {}, same second {same_second}", exact + 1
+            );
+            prop_assert_eq!(view.queue_length, everyone.len() as u64);
+        }
+    }
+}
+
+#[test]
+fn a_snapshot_leaves_to_the_shard_every_fan_the_hub_has_picked_up_to_and_every_ended_stay() {
+    let mut cluster = Cluster::new(2, config(1, 5), 3);
+    let users = ["a", "b", "c", "d"];
+    for (i, user) in users.iter().enumerate() {
+        cluster.join(user, SALE_START + i as i64 * 10, 0);
+    }
+    let now = open(0);
+    cluster.tick(now);
+    for user in users {
+        let shard = cluster.shard_mut(user);
+        let record = shard.fan(user).cloned().expect("joined");
+        let snapshot = shard.snapshot(now);
+        let view = snapshot.view_of(&record, now);
+        match record.status {
+            // Admitted: only the shard can say (the token, the deadline).
+            FanStatus::Admitted { .. } => assert_eq!(view, None),
+            _ => {
+                let picked = snapshot.picked_through.clone();
+                if picked.as_ref().is_some_and(|p| &record.place <= p) {
+                    assert_eq!(view, None, "{user} may have been picked");
+                } else {
+                    assert!(view.is_some(), "{user} is still queued for sure");
+                }
+            }
+        }
+    }
+    // A closed sale is told without the shard.
+    let mut closed = config(1, 5);
+    closed.cancelled = true;
+    for out in cluster.hub.reconfigure(closed, count(2), now).expect("ok") {
+        if let ToShard::Configure { settings } = out.message {
+            let shard = &mut cluster.shards[usize::from(out.to.0)];
+            let before: Vec<_> = users
+                .iter()
+                .filter_map(|u| shard.fan(u).cloned())
+                .filter(|r| matches!(r.status, FanStatus::Queued { .. }))
+                .collect();
+            let mut snapshot = shard.snapshot(now);
+            snapshot.picked_through = None;
+            snapshot.closed = None;
+            shard.configure(settings).expect("same shard");
+            let after = shard.snapshot(now);
+            for record in before {
+                assert!(snapshot.view_of(&record, now).is_some());
+                let view = after
+                    .view_of(&record, now)
+                    .or_else(|| {
+                        let mut unpicked = after.clone();
+                        unpicked.picked_through = None;
+                        unpicked.view_of(&record, now)
+                    })
+                    .expect("told");
+                assert!(matches!(view.status, FanStatus::Closed(_)));
+            }
+        }
+    }
+}
