@@ -245,6 +245,12 @@ impl EventHubClient {
         forward_socket(&self.stub, req, user_id).await
     }
 
+    /// A shard's first fan after a lull wakes an idle admission.
+    pub async fn wake_admission(&self) -> Result<(), HubCallError> {
+        let _: Ack = self.call(&HubRequest::WakeAdmission).await?;
+        Ok(())
+    }
+
     /// A sharded waitroom's fan gives an unused checkout back (their shard said the slot is
     /// the hub's). 409 `CHECKOUT_IN_PROGRESS` while an order holds it.
     pub async fn leave_checkout(&self, user_id: &str) -> Result<(), HubCallError> {

@@ -202,6 +202,9 @@ pub enum HubRequest {
     /// A sharded waitroom's fan gives up an unused checkout (their shard said the slot is
     /// the hub's). 409 `CHECKOUT_IN_PROGRESS` while an order holds it. Reply: [`Ack`].
     LeaveCheckout { user_id: String },
+    /// A queue shard recorded a join into its empty queue: an idle sharded admission goes
+    /// back to a round a second. Reply: [`Ack`].
+    WakeAdmission,
 }
 
 impl HubRequest {
@@ -224,6 +227,7 @@ impl HubRequest {
             HubRequest::UnbindOrder { .. } => "unbindOrder",
             HubRequest::Status => "status",
             HubRequest::LeaveCheckout { .. } => "leaveCheckout",
+            HubRequest::WakeAdmission => "wakeAdmission",
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::domain::socket_rules::{self, SocketMessage, SocketVerdict};
 use crate::domain::tokens::TokenKey;
 use crate::log;
 
+use super::client::EventHubClient;
 use super::commands::Push;
 use super::outbox::{fan_batch_message, FanEvent, FLUSH_BATCH};
 use super::protocol::{
@@ -60,6 +61,8 @@ struct Effects {
     pushes: Vec<Push>,
     /// Fans whose sockets should see their session again (a closure, a checkout end).
     refresh: Vec<String>,
+    /// A join landed in an empty queue: the hub may be idle (`AdmissionHub::wake`).
+    wake_hub: Option<String>,
     /// Every socket gets its position (the summary changed).
     positions: bool,
 }
@@ -77,6 +80,8 @@ pub struct QueueShard {
     jwt_secret: OnceCell<Option<Vec<u8>>>,
     /// An alarm for the fan-event flush is set (this instance's knowledge).
     armed: Cell<bool>,
+    /// When this instance last woke the hub.
+    last_wake: Cell<i64>,
 }
 
 impl QueueShard {
@@ -244,11 +249,16 @@ impl QueueShard {
             } => {
                 let fresh = ShardQueue::new(settings);
                 let view = self.with_queue(Some(fresh), |queue| {
+                    let was_empty = queue.queued() == 0;
+                    let event_id = queue.settings().event_id.clone();
                     let record = queue
                         .join(&user_id, &session_id, stamp, now)
                         .map_err(HubFailure::from)?;
                     let mut events = Vec::new();
                     if record.session_id == session_id {
+                        if was_empty {
+                            effects.wake_hub = Some(event_id);
+                        }
                         events.push((
                             QUEUE_JOINED,
                             FanEvent {
@@ -440,9 +450,34 @@ impl QueueShard {
                 }
             }
         }
+        if let Some(event_id) = effects.wake_hub {
+            self.wake_hub(&event_id, now);
+        }
         if !self.armed.get() && sql_shard::has_events(&self.sql).unwrap_or(false) {
             self.arm(now + EVENT_FLUSH_MS).await;
         }
+    }
+
+    /// Tells the event's hub that this shard has a fan again, at most once a second; a lost
+    /// wake only costs the fan the idle interval.
+    fn wake_hub(&self, event_id: &str, now: i64) {
+        if now.saturating_sub(self.last_wake.get()) < 1_000 {
+            return;
+        }
+        self.last_wake.set(now);
+        let hub = match EventHubClient::new(&self.env, event_id) {
+            Ok(hub) => hub,
+            Err(_) => return,
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(error) = hub.wake_admission().await {
+                log::warn(
+                    "admission wake failed",
+                    None,
+                    json!({"code": "WAKE_FAILED", "detail": error.to_string()}),
+                );
+            }
+        });
     }
 
     async fn arm(&self, at: i64) {
@@ -579,6 +614,7 @@ impl DurableObject for QueueShard {
             schema_error,
             jwt_secret: OnceCell::new(),
             armed: Cell::new(false),
+            last_wake: Cell::new(i64::MIN),
         }
     }
 

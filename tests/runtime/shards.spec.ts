@@ -233,6 +233,25 @@ describe("a waitroom spread over queue shards", () => {
     await rounds(event.id, async () => (await session(event.id, fans[1])).status === "ADMITTED", "the next fan admitted");
   });
 
+  it("slows its rounds while nobody waits, and the next fan's shard wakes it", async () => {
+    const event = await shardedEvent(2);
+    const admission = () =>
+      runInDurableObject(hub(event.id), async (_: unknown, state: DurableObjectState) => {
+        const row = state.storage.sql.exec("SELECT state_json FROM hub_admission").toArray()[0] as any;
+        return JSON.parse(row.state_json);
+      });
+    const quiet = await rounds(event.id, async () => {
+      const state = await admission();
+      return state.idle && state;
+    }, "an idle admission");
+    const before = quiet.nextTickId;
+    const fan = await registerAndLogin();
+    await join(event.id, fan);
+    // Rounds a second again: admitted well within the 30 s an idle hub would otherwise wait.
+    await rounds(event.id, async () => (await session(event.id, fan)).status === "ADMITTED", "the woken hub admits");
+    expect((await admission()).nextTickId).toBeGreaterThan(before);
+  });
+
   it("refuses a message meant for another event or shard, writing nothing", async () => {
     const event = await shardedEvent(1);
     const { fans } = await crowd(event.id, 1);

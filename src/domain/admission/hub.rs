@@ -12,6 +12,10 @@ use crate::domain::waitroom::{estimated_wait_seconds, SessionEndReason, Waitroom
 
 /// A round starts this long after the previous one (later when that one waited for a shard).
 pub const TICK_INTERVAL_MS: i64 = 1_000;
+/// Rounds of a sale whose last round found nobody waiting and nothing in flight come this far
+/// apart; a shard that records a join into its empty queue wakes the hub at once
+/// ([`AdmissionHub::wake`]), so the first fan after a lull does not wait for it.
+pub const IDLE_TICK_INTERVAL_MS: i64 = 30_000;
 /// A shard that leaves head requests unanswered this long while the hub is up is left out of
 /// rounds until it answers again (its own fans wait, nobody else does).
 pub const STRAGGLER_TIMEOUT_MS: i64 = 5_000;
@@ -167,6 +171,10 @@ pub struct AdmissionHub {
     /// arrives after a change does not count for the new ones.
     #[serde(default)]
     settings_version: u64,
+    /// The last round found every shard empty and no pick in flight (see
+    /// [`IDLE_TICK_INTERVAL_MS`]).
+    #[serde(default)]
+    idle: bool,
 }
 
 impl AdmissionHub {
@@ -197,6 +205,7 @@ impl AdmissionHub {
             unacknowledged_ends: Vec::new(),
             settings_unsent: true,
             settings_version: 1,
+            idle: false,
         })
     }
 
@@ -341,11 +350,27 @@ impl AdmissionHub {
             return None;
         }
         let first = self.config.sale_starts_at.saturating_add(STAMP_GRACE_MS);
+        let interval = if self.idle {
+            IDLE_TICK_INTERVAL_MS
+        } else {
+            TICK_INTERVAL_MS
+        };
         let next = self
             .last_round_at
-            .map_or(first, |at| at.saturating_add(TICK_INTERVAL_MS))
+            .map_or(first, |at| at.saturating_add(interval))
             .max(first);
         Some(next.max(now))
+    }
+
+    /// A shard recorded a join into its empty queue: rounds go back to every
+    /// [`TICK_INTERVAL_MS`]. Returns whether that changed anything (a busy hub ignores it).
+    pub fn wake(&mut self) -> bool {
+        std::mem::take(&mut self.idle)
+    }
+
+    /// Whether rounds are spaced [`IDLE_TICK_INTERVAL_MS`] apart.
+    pub fn is_idle(&self) -> bool {
+        self.idle
     }
 
     /// How many head entries to ask of each shard: the picks of a tick spread over the shards
@@ -588,6 +613,10 @@ impl AdmissionHub {
         if admitted > 0 {
             self.record_admissions(admitted, now);
         }
+        // Nobody waiting anywhere (every shard reported) and nothing in flight: slow down.
+        self.idle = self.summaries.len() == usize::from(self.shards.get())
+            && self.queue_length() == 0
+            && self.pending.is_empty();
         out
     }
 

@@ -1303,3 +1303,28 @@ fn a_snapshot_leaves_to_the_shard_every_fan_the_hub_has_picked_up_to_and_every_e
         }
     }
 }
+
+#[test]
+fn an_empty_sale_is_asked_every_thirty_seconds_until_a_shard_wakes_the_hub() {
+    use super::hub::{IDLE_TICK_INTERVAL_MS, TICK_INTERVAL_MS};
+    let mut cluster = Cluster::new(3, config(5, 5), 3);
+    let now = open(0);
+    cluster.tick(now);
+    assert!(cluster.hub.is_idle(), "every shard reported an empty queue");
+    assert_eq!(
+        cluster.hub.next_round_at(now),
+        Some(now + IDLE_TICK_INTERVAL_MS)
+    );
+    cluster.join("late", now + 10, 7);
+    assert!(cluster.hub.wake());
+    assert!(!cluster.hub.wake(), "a second wake changes nothing");
+    assert_eq!(
+        cluster.hub.next_round_at(now + 20),
+        Some(now + TICK_INTERVAL_MS)
+    );
+    let admitted = cluster.tick(now + 2_000);
+    assert_eq!(admitted.len(), 1);
+    assert!(!cluster.hub.is_idle(), "a pick was in flight in that round");
+    cluster.tick(now + 3_000);
+    assert!(cluster.hub.is_idle());
+}

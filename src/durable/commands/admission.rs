@@ -159,6 +159,16 @@ where
         self.done(json(&Ack::OK))
     }
 
+    /// A shard's first fan after a lull: rounds a second again (no write when already so).
+    pub fn wake_admission(mut self) -> Result<Done, HubFailure> {
+        if let Some(mut hub) = self.admission()? {
+            if hub.wake() {
+                self.save_admission(&mut hub)?;
+            }
+        }
+        self.done(json(&Ack::OK))
+    }
+
     /// A fan of a sharded waitroom gives their unused checkout back.
     pub fn leave_checkout(mut self, user_id: String) -> Result<Done, HubFailure> {
         let Some(mut hub) = self.admission()? else {

@@ -240,6 +240,7 @@ where
             HubRequest::UnbindOrder { order_id } => self.unbind_order(order_id),
             HubRequest::Status => self.status(connected_sockets),
             HubRequest::LeaveCheckout { user_id } => self.leave_checkout(user_id),
+            HubRequest::WakeAdmission => self.wake_admission(),
         }
     }
 
