@@ -720,6 +720,8 @@ impl Sim {
                 ToShard::Configure { settings } => {
                     self.shards[index].configure(settings).expect("same shard");
                 }
+                // The simulated sale never raises its shard count (host tests cover that).
+                ToShard::HandOver { .. } | ToShard::Adopt { .. } => {}
             },
             _ => {}
         }

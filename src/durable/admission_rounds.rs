@@ -19,7 +19,7 @@ use super::protocol::{Ack, HubFailure};
 use super::sql_hub::{forget_admission, AdmissionCache, SqlHubStore};
 use super::txn::{transaction_sync, TxnFailure};
 use crate::domain::admission::hub::{AdmissionHub, AdmissionRound, Outgoing, RESEND_AFTER_MS};
-use crate::domain::admission::protocol::{AdmitAnswer, HeadReport, ToShard};
+use crate::domain::admission::protocol::{AdmitAnswer, HeadReport, Moving, ToShard};
 use crate::domain::ledger::StoreError;
 
 /// How long one shard call may take before the round treats the shard as silent this time.
@@ -31,6 +31,8 @@ enum ShardAnswer {
     Answer(AdmitAnswer),
     Configured,
     EndApplied(Outgoing),
+    Moved(Moving),
+    Adopted,
 }
 
 /// Runs `work` on the stored admission state in one transaction and stores it back with the
@@ -105,6 +107,14 @@ impl Rounds<'_> {
                     .admission::<Ack>(&out.message)
                     .await
                     .map(|_| ShardAnswer::EndApplied(out.clone())),
+                ToShard::HandOver { .. } => client
+                    .admission::<Moving>(&out.message)
+                    .await
+                    .map(ShardAnswer::Moved),
+                ToShard::Adopt { .. } => client
+                    .admission::<Ack>(&out.message)
+                    .await
+                    .map(|_| ShardAnswer::Adopted),
             }
         };
         let timeout = Delay::from(Duration::from_millis(SHARD_CALL_TIMEOUT_MS));
@@ -166,6 +176,8 @@ impl Rounds<'_> {
                         }
                         Ok(())
                     }
+                    // The hand-over's answers are read by `hand_over`, not settled here.
+                    ShardAnswer::Moved(_) | ShardAnswer::Adopted => Ok(()),
                 };
                 refused += usize::from(accepted.is_err());
             }
@@ -199,6 +211,34 @@ impl Rounds<'_> {
         self.exchange(&event_id, out, None, None).await.map(|_| ())
     }
 
+    /// A raised count's hand-over: every old shard reports its fans that now belong
+    /// elsewhere, each new home adopts them, and only then is it done (the new settings,
+    /// sent next, drop them from the old shards). Any shard not answering: tried again from
+    /// the next alarm, from the start (each step is idempotent). `Ok(true)`: nothing is due
+    /// any more.
+    async fn hand_over(&self, event_id: &str) -> Result<bool, HubFailure> {
+        let Some(Some(requests)) = self.with(|hub| hub.handover_requests())? else {
+            return Ok(true);
+        };
+        let mut moving = Vec::new();
+        for answer in join_all(requests.into_iter().map(|o| self.send(event_id, o))).await {
+            match answer {
+                Ok(ShardAnswer::Moved(Moving { fans })) => moving.extend(fans),
+                _ => return Ok(false),
+            }
+        }
+        let Some(adoptions) = self.with(move |hub| hub.adoptions(moving))? else {
+            return Ok(true);
+        };
+        for answer in join_all(adoptions.into_iter().map(|o| self.send(event_id, o))).await {
+            if !matches!(answer, Ok(ShardAnswer::Adopted)) {
+                return Ok(false);
+            }
+        }
+        self.with(|hub| hub.handover_done())?;
+        Ok(true)
+    }
+
     /// One alarm's admission work. `Ok(false)`: the event's waitroom is not sharded.
     pub async fn run(&self) -> Result<bool, HubFailure> {
         // First what the shards have not acknowledged: the settings (a shard asked for its
@@ -216,6 +256,16 @@ impl Rounds<'_> {
         let Some((event_id, out, settings)) = owed else {
             return Ok(false);
         };
+        // A raised count's fans move before the new settings go out (those drop them from
+        // their old shards).
+        if !self.hand_over(&event_id).await? {
+            let ends: Vec<Outgoing> = out
+                .into_iter()
+                .filter(|o| matches!(o.message, ToShard::CheckoutEnded { .. }))
+                .collect();
+            self.exchange(&event_id, ends, None, None).await?;
+            return Ok(true);
+        }
         self.exchange(&event_id, out, None, settings).await?;
         let now = (self.now)();
         let awake_since = self.awake_since;

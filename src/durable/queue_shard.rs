@@ -17,7 +17,7 @@ use worker::{
     WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
-use crate::domain::admission::protocol::{HandedOver, ToShard};
+use crate::domain::admission::protocol::{HandedOver, Moving, ToShard};
 use crate::domain::admission::shard::{FanStatus, Leave, ShardQueue, ShardRejection};
 use crate::domain::socket_rules::{self, SocketMessage, SocketVerdict};
 use crate::domain::tokens::TokenKey;
@@ -333,7 +333,13 @@ impl QueueShard {
             ToShard::Configure { settings } => {
                 let fresh = ShardQueue::new(settings.clone());
                 self.with_queue(Some(fresh), |queue| {
-                    queue.configure(settings).map_err(HubFailure::from)?;
+                    if settings.shards > queue.settings().shards {
+                        // A raised count: the hub sends it once every moved fan has been
+                        // adopted by their new shard, so they leave this one now.
+                        queue.hand_over(settings).map_err(HubFailure::from)?;
+                    } else {
+                        queue.configure(settings).map_err(HubFailure::from)?;
+                    }
                     // A closure drains the whole queue now: the fans hear of it at once.
                     while queue.upkeep(now) {}
                     Ok(((), Vec::new()))
@@ -415,6 +421,33 @@ impl QueueShard {
                     })?
                     .ok_or_else(|| HubFailure::not_found("this queue shard is not configured"))?;
                 to_json(&answer)
+            }
+            ToShard::HandOver { settings } => {
+                let moving = self
+                    .with_queue(None, |queue| {
+                        if queue.settings().event_id != settings.event_id {
+                            return Err(mismatch());
+                        }
+                        Ok((
+                            Moving {
+                                fans: queue.moving(settings.shards),
+                            },
+                            Vec::new(),
+                        ))
+                    })?
+                    .unwrap_or_default();
+                to_json(&moving)
+            }
+            ToShard::Adopt { settings, fans } => {
+                let fresh = ShardQueue::new(settings.clone());
+                self.with_queue(Some(fresh), |queue| {
+                    if queue.settings().event_id != settings.event_id {
+                        return Err(mismatch());
+                    }
+                    queue.adopt(fans).map_err(HubFailure::from)?;
+                    Ok(((), Vec::new()))
+                })?;
+                to_json(&Ack::OK)
             }
             ToShard::CheckoutEnded {
                 event_id,

@@ -50,6 +50,8 @@ impl ShardRequest {
                 ToShard::Heads { .. } => "heads",
                 ToShard::Admit { .. } => "admit",
                 ToShard::CheckoutEnded { .. } => "checkoutEnded",
+                ToShard::HandOver { .. } => "handOver",
+                ToShard::Adopt { .. } => "adopt",
             },
         }
     }

@@ -35,14 +35,18 @@ async function rounds<T>(eventId: string, done: () => Promise<T | undefined | nu
 const statuses = (eventId: string, fans: TestUser[]) => Promise.all(fans.map(async (f) => (await session(eventId, f)).status));
 
 /** The fans each shard holds, read from the shards' own storage. */
-async function fansPerShard(eventId: string): Promise<string[][]> {
+async function fansPerShard(eventId: string, shards = SHARDS): Promise<string[][]> {
   const out: string[][] = [];
-  for (let shard = 0; shard < SHARDS; shard++) {
+  for (let shard = 0; shard < shards; shard++) {
     out.push(
       await runInDurableObject(shardObject(eventId, shard), async (_: unknown, state: DurableObjectState) => {
         const tables = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'shard_fan'").toArray();
         if (tables.length === 0) return [];
-        return state.storage.sql.exec("SELECT user_id FROM shard_fan").toArray().map((r: any) => r.user_id as string);
+        // Fans waiting there (a stay that ended stays on record).
+        return state.storage.sql
+          .exec("SELECT user_id FROM shard_fan WHERE json_extract(record_json, '$.status.status') = 'QUEUED'")
+          .toArray()
+          .map((r: any) => r.user_id as string);
       }),
     );
   }
@@ -250,6 +254,31 @@ describe("a waitroom spread over queue shards", () => {
     // Rounds a second again: admitted well within the 30 s an idle hub would otherwise wait.
     await rounds(event.id, async () => (await session(event.id, fan)).status === "ADMITTED", "the woken hub admits");
     expect((await admission()).nextTickId).toBeGreaterThan(before);
+  });
+
+  it("moves pre-queued fans to their new shard when the count is raised before the sale", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, saleStartsInMs: 120_000, waitroom: { maxConcurrentCheckouts: 5, shards: 2 } });
+    const { fans, sessions } = await crowd(event.id, 12);
+    expect(sessions.every((s) => s.status === "QUEUED")).toBe(true);
+    expect((await fansPerShard(event.id, 2)).flat().length).toBe(12);
+    const { event: read } = await json(await call(`/api/events/${event.id}`, { token: event.organizer.token }));
+    const raised = await call(`/api/events/${event.id}/config`, {
+      method: "PUT",
+      token: event.organizer.token,
+      body: { ...read.config, waitroom: { ...read.config.waitroom, shards: 6 } },
+    });
+    expect(raised.status).toBe(200);
+    // The hub's alarm hands the moved fans over, then sends the new count.
+    const perShard = await eventually(async () => {
+      await runDurableObjectAlarm(hub(event.id));
+      const now = await fansPerShard(event.id, 6);
+      return now.slice(2).some((f) => f.length > 0) && now.flat().length === 12 && now;
+    }, "the moved fans adopted and dropped from their old shards");
+    expect(new Set(perShard.flat()).size).toBe(12);
+    // Same session, still queued, wherever the Worker now routes the fan.
+    await sleep(2_100); // the Worker's event gate sees the new count
+    const after = await Promise.all(fans.map((f) => session(event.id, f)));
+    expect(after.map((s) => [s.sessionId, s.status])).toEqual(sessions.map((s) => [s.sessionId, "QUEUED"]));
   });
 
   it("refuses a message meant for another event or shard, writing nothing", async () => {

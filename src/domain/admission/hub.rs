@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::place::{BucketCounts, Place, ShardCount, ShardIndex, STAMP_GRACE_MS};
+use super::place::{shard_of, BucketCounts, Place, ShardCount, ShardIndex, STAMP_GRACE_MS};
 use super::protocol::{AdmitAnswer, HeadReport, Pick, ToShard};
-use super::shard::{ShardSettings, HEAD_SCAN_LIMIT};
+use super::shard::{FanRecord, ShardSettings, HEAD_SCAN_LIMIT};
 use crate::domain::waitroom::{estimated_wait_seconds, SessionEndReason, WaitroomConfig};
 
 /// A round starts this long after the previous one (later when that one waited for a shard).
@@ -175,6 +175,10 @@ pub struct AdmissionHub {
     /// [`IDLE_TICK_INTERVAL_MS`]).
     #[serde(default)]
     idle: bool,
+    /// The count was raised from this one and the moved fans are not all adopted yet: no
+    /// round starts until they are (each fan must be in one shard only when admission begins).
+    #[serde(default)]
+    resharding_from: Option<ShardCount>,
 }
 
 impl AdmissionHub {
@@ -206,6 +210,7 @@ impl AdmissionHub {
             settings_unsent: true,
             settings_version: 1,
             idle: false,
+            resharding_from: None,
         })
     }
 
@@ -297,11 +302,57 @@ impl AdmissionHub {
         if shards < self.shards || (shards > self.shards && now >= self.config.sale_starts_at) {
             return Err(HubRejection::ShardCountLocked);
         }
+        if shards > self.shards && self.resharding_from.is_none() {
+            self.resharding_from = Some(self.shards);
+        }
         self.config = config;
         self.shards = shards;
         self.settings_unsent = true;
         self.settings_version += 1;
         Ok(self.configure_shards())
+    }
+
+    /// While a raised count's hand-over is due: the requests to every shard of the old count
+    /// (each reports its fans that now belong elsewhere).
+    pub fn handover_requests(&self) -> Option<Vec<Outgoing>> {
+        let from = self.resharding_from?;
+        Some(
+            from.shards()
+                .map(|to| Outgoing {
+                    to,
+                    message: ToShard::HandOver {
+                        settings: self.shard_settings(to),
+                    },
+                })
+                .collect(),
+        )
+    }
+
+    /// The adoptions the reported fans need: each to the shard it hashes to now.
+    pub fn adoptions(&self, moving: Vec<FanRecord>) -> Vec<Outgoing> {
+        let mut by_shard: BTreeMap<ShardIndex, Vec<FanRecord>> = BTreeMap::new();
+        for fan in moving {
+            by_shard
+                .entry(shard_of(fan.place.user_id(), self.shards))
+                .or_default()
+                .push(fan);
+        }
+        by_shard
+            .into_iter()
+            .map(|(to, fans)| Outgoing {
+                to,
+                message: ToShard::Adopt {
+                    settings: self.shard_settings(to),
+                    fans,
+                },
+            })
+            .collect()
+    }
+
+    /// Every moved fan has been adopted: the new settings may go out (they drop the moved
+    /// fans from their old shards) and rounds may start.
+    pub fn handover_done(&mut self) {
+        self.resharding_from = None;
     }
 
     /// The settings every shard still has to acknowledge, with their version (`None`: all
@@ -347,6 +398,9 @@ impl AdmissionHub {
     pub fn next_round_at(&self, now: i64) -> Option<i64> {
         // Once closed, rounds go on only to settle picks still unanswered (they admit nobody).
         if self.closed_at(now) && self.pending.is_empty() {
+            return None;
+        }
+        if self.resharding_from.is_some() {
             return None;
         }
         let first = self.config.sale_starts_at.saturating_add(STAMP_GRACE_MS);

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::place::{BucketCounts, Place, ShardIndex};
-use super::shard::ShardSettings;
+use super::shard::{FanRecord, ShardSettings};
 use crate::domain::waitroom::SessionEndReason;
 
 /// One decision of a tick about one fan at the head of a shard.
@@ -56,6 +56,17 @@ pub enum ToShard {
         event_id: String,
         tick_id: u64,
         picks: Vec<Pick>,
+    },
+    /// The count was raised before the sale: report (without removing them) the queued fans
+    /// that belong to another shard under `settings`. Read-only, so it may be repeated; the
+    /// fans leave this shard only with the `Configure` of those settings, which the hub sends
+    /// once every new home has adopted them. Reply: [`Moving`].
+    HandOver { settings: ShardSettings },
+    /// Fans handed over from another shard (idempotent per user; creates the shard from
+    /// `settings` if it has none yet). Reply: an acknowledgement.
+    Adopt {
+        settings: ShardSettings,
+        fans: Vec<FanRecord>,
     },
     /// A checkout the hub held for this fan is over (order done, failed, token expired): the
     /// fan may join again. Idempotent; ignored unless the fan's latest stay is that place.
@@ -118,6 +129,13 @@ pub struct AdmitAnswer {
     pub skipped: Vec<Place>,
     /// Idle-skip picks seen again meanwhile: still queued at the head.
     pub kept: Vec<Place>,
+}
+
+/// A shard's answer to [`ToShard::HandOver`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Moving {
+    pub fans: Vec<FanRecord>,
 }
 
 /// What a shard tells the hub.

@@ -602,6 +602,16 @@ impl ShardQueue {
         answer
     }
 
+    /// The queued fans who belong to another shard under a count of `shards` (nothing is
+    /// changed: see [`super::protocol::ToShard::HandOver`]).
+    pub fn moving(&self, shards: ShardCount) -> Vec<FanRecord> {
+        self.queue
+            .values()
+            .filter(|user| shard_of(user, shards) != self.settings.shard)
+            .filter_map(|user| self.fans.get(user).cloned())
+            .collect()
+    }
+
     /// Takes out the queued fans who belong to another shard under `settings` (a count
     /// raised before the sale opens), for the shell to hand to their new shards, and adopts
     /// the new settings. Before the sale every place is a pre-queue draw, a function of the

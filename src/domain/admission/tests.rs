@@ -74,7 +74,8 @@ impl Cluster {
                     shard.checkout_ended(&place, reason)
                 }
                 ToShard::Configure { settings } => shard.configure(settings).expect("same shard"),
-                ToShard::Heads { .. } => {}
+                ToShard::Adopt { fans, .. } => shard.adopt(fans).expect("their shard"),
+                ToShard::Heads { .. } | ToShard::HandOver { .. } => {}
             }
         }
     }
@@ -1327,4 +1328,70 @@ fn an_empty_sale_is_asked_every_thirty_seconds_until_a_shard_wakes_the_hub() {
     assert!(!cluster.hub.is_idle(), "a pick was in flight in that round");
     cluster.tick(now + 3_000);
     assert!(cluster.hub.is_idle());
+}
+
+#[test]
+fn a_raised_count_moves_each_pre_queued_fan_to_one_new_home_before_any_round() {
+    let mut cluster = Cluster::new(2, config(100, 100), 5);
+    let mut before: BTreeMap<String, Place> = BTreeMap::new();
+    for i in 0..120 {
+        let user = format!("u{i}");
+        before.insert(
+            user.clone(),
+            cluster.join(&user, SALE_START - 30_000 + i, 0),
+        );
+    }
+    let cfg = cluster.hub.config().clone();
+    let now = SALE_START - 20_000;
+    cluster
+        .hub
+        .reconfigure(cfg, count(5), now)
+        .expect("raised before the sale");
+    cluster
+        .shards
+        .extend((2..5).map(|s| ShardQueue::new(cluster.hub.shard_settings(ShardIndex(s)))));
+    assert_eq!(
+        cluster.hub.next_round_at(SALE_START + 5_000),
+        None,
+        "no round before the hand-over"
+    );
+    // Reported twice (a lost answer): the report changes nothing, the adoption is idempotent.
+    for _ in 0..2 {
+        let requests = cluster.hub.handover_requests().expect("due");
+        assert_eq!(requests.len(), 2, "the shards of the old count");
+        let mut moving = Vec::new();
+        for Outgoing { to, message } in requests {
+            if let ToShard::HandOver { settings } = message {
+                moving.extend(cluster.shards[usize::from(to.0)].moving(settings.shards));
+            }
+        }
+        assert!(!moving.is_empty());
+        let adoptions = cluster.hub.adoptions(moving);
+        cluster.deliver(adoptions, now);
+    }
+    cluster.hub.handover_done();
+    let (_, configure) = cluster.hub.unsent_settings().expect("the raised count");
+    for Outgoing { to, message } in configure {
+        if let ToShard::Configure { settings } = message {
+            cluster.shards[usize::from(to.0)]
+                .hand_over(settings)
+                .expect("same shard");
+        }
+    }
+    // Every fan in exactly one shard, the one they hash to, in the very same place.
+    for (user, place) in &before {
+        let holders: Vec<usize> = (0..5)
+            .filter(|&s| {
+                cluster.shards[s]
+                    .fan(user)
+                    .is_some_and(|f| matches!(f.status, FanStatus::Queued { .. }))
+            })
+            .collect();
+        assert_eq!(holders, vec![usize::from(shard_of(user, count(5)).0)]);
+        assert_eq!(
+            cluster.shards[holders[0]].fan(user).map(|f| &f.place),
+            Some(place)
+        );
+    }
+    assert!(cluster.hub.next_round_at(SALE_START + 5_000).is_some());
 }
