@@ -287,6 +287,15 @@ impl Settings {
             }
             Some(_) => {}
         }
+        let unknown = get("QUEUE_SHARD_LOCATION_HINTS")
+            .map(|h| crate::domain::admission::place::unknown_location_hints(&h))
+            .unwrap_or_default();
+        if !unknown.is_empty() {
+            problems.push(format!(
+                "QUEUE_SHARD_LOCATION_HINTS names unknown location hints: {}",
+                unknown.join(", ")
+            ));
+        }
         if self.environment.is_development() {
             return problems;
         }
@@ -1025,6 +1034,23 @@ mod tests {
         };
         assert!(!dev(None));
         assert!(dev(Some("enabled")));
+    }
+
+    #[test]
+    fn unknown_queue_shard_location_hints_are_refused() {
+        let with = |hints: &'static str| {
+            Settings::from_lookup(|name| match name {
+                "QUEUE_SHARD_LOCATION_HINTS" => Some(hints.to_string()),
+                "ENVIRONMENT" => Some("development".to_string()),
+                "JWT_SECRET" => Some("dev-secret".to_string()),
+                _ => None,
+            })
+            .misconfiguration
+        };
+        assert!(with("apac, oc").is_empty());
+        let problems = with("apac, hanoi");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("hanoi"), "{problems:?}");
     }
 
     #[test]

@@ -141,3 +141,60 @@ fn production_without_secrets_refuses_to_serve() {
         .iter()
         .any(|p| p.starts_with("PAYOS_CLIENT_ID, PAYOS_API_KEY, PAYOS_CHECKSUM_KEY are missing")));
 }
+
+/// The `{ name = "...", class_name = "..." }` bindings of one `[..durable_objects]` section.
+fn object_bindings(section: &str) -> Vec<(String, String)> {
+    let header = format!("[{section}]");
+    let start = WRANGLER
+        .lines()
+        .position(|l| l.trim() == header)
+        .unwrap_or_else(|| panic!("wrangler.toml has {header}"));
+    WRANGLER
+        .lines()
+        .skip(start + 1)
+        .take_while(|l| l.trim() != "]")
+        .filter_map(|l| {
+            let field = |name: &str| {
+                let rest = l.split_once(&format!("{name} = \""))?.1;
+                Some(rest.split_once('"')?.0.to_string())
+            };
+            Some((field("name")?, field("class_name")?))
+        })
+        .collect()
+}
+
+#[test]
+fn every_environment_binds_every_durable_object_class_a_migration_creates() {
+    let created: Vec<String> = WRANGLER
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("new_sqlite_classes = "))
+        .flat_map(|list| {
+            list.trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|c| c.trim().trim_matches('"').to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected = [
+        ("EVENT_HUB", "EventHub"),
+        ("EVENT_DOOR", "EventDoor"),
+        ("QUEUE_SHARD", "QueueShard"),
+    ];
+    for section in [
+        "durable_objects",
+        "env.staging.durable_objects",
+        "env.production.durable_objects",
+    ] {
+        let bound = object_bindings(section);
+        for (name, class) in expected {
+            assert!(
+                bound.contains(&(name.to_string(), class.to_string())),
+                "{section} binds {name} to {class}: {bound:?}"
+            );
+            assert!(
+                created.contains(&class.to_string()),
+                "a migration creates {class}"
+            );
+        }
+    }
+}

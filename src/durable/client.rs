@@ -19,7 +19,7 @@ use super::protocol::{
 use super::shard_protocol::{
     shard_object_name, LeaveOutcome, LeaveReply, ShardRequest, ShardSessionReply,
 };
-use crate::domain::admission::place::{ArrivalStamp, ShardIndex};
+use crate::domain::admission::place::{location_hint, ArrivalStamp, ShardIndex};
 use crate::domain::admission::protocol::ToShard;
 use crate::domain::admission::shard::ShardSettings;
 use crate::domain::admission::snapshot::ShardSnapshot;
@@ -311,6 +311,8 @@ async fn forward_socket(stub: &Stub, req: Request, user_id: &str) -> worker::Res
 
 /// The binding of the queue shards in wrangler.toml.
 const SHARD_BINDING: &str = "QUEUE_SHARD";
+/// Where new shards are placed (see `domain::admission::place::location_hint`).
+const LOCATION_HINTS_VAR: &str = "QUEUE_SHARD_LOCATION_HINTS";
 
 /// A typed stub of one queue shard of an event (`QUEUE_SHARD.idFromName("{eventId}:{shard}")`).
 /// The same trust boundary as [`EventHubClient`]: user ids are the authenticated user's.
@@ -320,11 +322,19 @@ pub struct QueueShardClient {
 }
 
 impl QueueShardClient {
+    /// The stub of shard `shard`, created (by whichever call comes first: a fan's join or
+    /// the hub's settings) with the location hint `QUEUE_SHARD_LOCATION_HINTS` gives it.
     pub fn new(env: &Env, event_id: &str, shard: ShardIndex) -> worker::Result<Self> {
         let namespace = env.durable_object(SHARD_BINDING)?;
-        let stub = namespace
-            .id_from_name(&shard_object_name(event_id, shard))?
-            .get_stub()?;
+        let id = namespace.id_from_name(&shard_object_name(event_id, shard))?;
+        let hints = env
+            .var(LOCATION_HINTS_VAR)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let stub = match location_hint(&hints, shard) {
+            Some(hint) => id.get_stub_with_location_hint(hint)?,
+            None => id.get_stub()?,
+        };
         Ok(QueueShardClient {
             stub,
             request_id: None,

@@ -82,6 +82,39 @@ pub fn shard_of(user_id: &str, count: ShardCount) -> ShardIndex {
     ShardIndex(u16::try_from(bucket.max(0)).unwrap_or(0))
 }
 
+/// Durable Object location hints Cloudflare accepts.
+pub const LOCATION_HINTS: [&str; 9] = [
+    "wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me",
+];
+
+/// The location hint shard `shard` is created with, from `QUEUE_SHARD_LOCATION_HINTS` (a
+/// comma list, taken round-robin by shard index): an event that sells to Hanoi and Ho Chi Minh
+/// City keeps its shards near those fans. `None` (no list, or an unknown hint, which the
+/// configuration check reports): the shard is created near its first caller. A hint only
+/// matters when the object is created; later calls reach it wherever it is.
+pub fn location_hint(hints: &str, shard: ShardIndex) -> Option<&str> {
+    let hints: Vec<&str> = hints
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    if hints.is_empty() {
+        return None;
+    }
+    let hint = hints[usize::from(shard.0) % hints.len()];
+    LOCATION_HINTS.contains(&hint).then_some(hint)
+}
+
+/// The entries of a `QUEUE_SHARD_LOCATION_HINTS` list that are no hint Cloudflare knows.
+pub fn unknown_location_hints(hints: &str) -> Vec<String> {
+    hints
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty() && !LOCATION_HINTS.contains(h))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A join as the edge Worker stamped it: its clock in unix ms and a random tie-break (from the
 /// Worker's secure random source), so fans of the same millisecond are ordered at random.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -315,6 +348,20 @@ pub fn recorded_arrival_ms(stamped_at: i64, frontier: i64, now: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shards_take_the_hints_round_robin_and_an_unknown_one_is_none() {
+        use super::{location_hint, unknown_location_hints, ShardIndex};
+        assert_eq!(location_hint("", ShardIndex(3)), None);
+        assert_eq!(location_hint("apac, oc", ShardIndex(0)), Some("apac"));
+        assert_eq!(location_hint("apac, oc", ShardIndex(1)), Some("oc"));
+        assert_eq!(location_hint("apac, oc", ShardIndex(4)), Some("apac"));
+        assert_eq!(location_hint("apac,hanoi", ShardIndex(1)), None);
+        assert_eq!(
+            unknown_location_hints("apac, hanoi ,oc"),
+            vec!["hanoi".to_owned()]
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn arrival_keys_sort_as_places_do(
