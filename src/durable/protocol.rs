@@ -489,6 +489,9 @@ pub struct SocketAttachment {
     pub session_id: String,
     #[serde(default)]
     pub meter: SocketMeter,
+    /// The last position this socket was shown for its stay (a queue shard's sockets only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shown_position: Option<u64>,
 }
 
 impl SocketAttachment {
@@ -498,6 +501,7 @@ impl SocketAttachment {
             user_id,
             session_id,
             meter: SocketMeter::opened(now),
+            shown_position: None,
         }
     }
 }

@@ -19,6 +19,7 @@ use worker::{
 
 use crate::domain::admission::protocol::{HandedOver, Moving, ToShard};
 use crate::domain::admission::shard::{FanStatus, Leave, ShardQueue, ShardRejection};
+use crate::domain::admission::snapshot::shown_position;
 use crate::domain::socket_rules::{self, SocketMessage, SocketVerdict};
 use crate::domain::tokens::TokenKey;
 use crate::log;
@@ -479,7 +480,7 @@ impl QueueShard {
                 .collect();
             for (ws, attachment) in sockets {
                 if let Some(view) = self.view_of(queue, &attachment.user_id, now) {
-                    sockets::send(&ws, &SocketPush::for_session(&view));
+                    self.push_view(&ws, attachment, view);
                 }
             }
         }
@@ -489,6 +490,24 @@ impl QueueShard {
         if !self.armed.get() && sql_shard::has_events(&self.sql).unwrap_or(false) {
             self.arm(now + EVENT_FLUSH_MS).await;
         }
+    }
+
+    /// Sends a socket its fan's session, never showing a queued stay a higher position than
+    /// the socket showed before (`snapshot::shown_position`), and remembers what it showed.
+    fn push_view(&self, ws: &WebSocket, attachment: SocketAttachment, mut view: SessionView) {
+        let same_stay = attachment.session_id == view.session_id;
+        let shown = attachment.shown_position.filter(|_| same_stay);
+        view.position = shown_position(shown, view.position);
+        if view.position.is_some() && view.position != attachment.shown_position {
+            let remembered = SocketAttachment {
+                shown_position: view.position,
+                session_id: view.session_id.clone(),
+                ..attachment
+            };
+            // Kept by the runtime with the socket (across hibernation), not in storage.
+            let _ = ws.serialize_attachment(&remembered);
+        }
+        sockets::send(ws, &SocketPush::for_session(&view));
     }
 
     /// Tells the event's hub that this shard has a fan again, at most once a second; a lost
@@ -617,7 +636,7 @@ impl QueueShard {
         if let Err(detail) = sockets::accept(self.raw_state(), &pair.server, &attachment) {
             return failure_response(&HubFailure::internal(detail));
         }
-        sockets::send(&pair.server, &SocketPush::for_session(&view));
+        self.push_view(&pair.server, attachment, view);
         Response::from_websocket(pair.client)
     }
 }

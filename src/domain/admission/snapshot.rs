@@ -16,6 +16,17 @@ use super::place::{BucketCounts, Place, ShardCount, ShardIndex};
 use super::shard::{FanRecord, FanStatus, ShardClosure, ShardView};
 use crate::domain::waitroom::estimated_wait_seconds;
 
+/// The position to show a fan who was last shown `shown` for the same stay. A fan's true
+/// position never rises (everyone who arrives later queues behind them; everyone who goes was
+/// ahead), so an estimate above what was shown is the estimate's error (another shard's
+/// summary catching up with the fan's own arrival second), and the lower one stays.
+pub fn shown_position(shown: Option<u64>, estimate: Option<u64>) -> Option<u64> {
+    match (shown, estimate) {
+        (Some(shown), Some(estimate)) => Some(shown.min(estimate)),
+        (_, estimate) => estimate,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShardSnapshot {

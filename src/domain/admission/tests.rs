@@ -1395,3 +1395,16 @@ fn a_raised_count_moves_each_pre_queued_fan_to_one_new_home_before_any_round() {
     }
     assert!(cluster.hub.next_round_at(SALE_START + 5_000).is_some());
 }
+
+#[test]
+fn a_shown_position_never_rises_within_a_stay() {
+    use super::snapshot::shown_position;
+    assert_eq!(shown_position(None, Some(40)), Some(40));
+    assert_eq!(shown_position(Some(40), Some(43)), Some(40));
+    assert_eq!(shown_position(Some(40), Some(12)), Some(12));
+    assert_eq!(
+        shown_position(Some(40), None),
+        None,
+        "no position to show yet"
+    );
+}
