@@ -263,10 +263,11 @@ pub async fn login(rc: &mut RequestContext) -> ApiResult {
     crate::http::auth::forget_standing(&row.id);
     let access_token = rc
         .token_key()?
-        .issue_access(
+        .issue_access_for(
             &row.id,
             role,
             u32::try_from(row.token_version).unwrap_or(u32::MAX),
+            row.email_verified != 0,
             rc.now_ms,
             ACCESS_TOKEN_TTL_SECONDS,
         )

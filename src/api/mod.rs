@@ -198,6 +198,13 @@ impl Routed for Endpoint {
         self == Endpoint::Health
     }
 
+    fn trusts_access_token(self) -> bool {
+        matches!(
+            self,
+            Endpoint::WaitroomJoin | Endpoint::WaitroomSession | Endpoint::WaitroomLeave
+        )
+    }
+
     async fn dispatch(self, rc: &mut RequestContext) -> ApiResult {
         dispatch(self, rc).await
     }

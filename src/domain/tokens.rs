@@ -37,6 +37,9 @@ pub struct AccessClaims {
     /// versions existed reads as 0.
     #[serde(default)]
     pub ver: u32,
+    /// The account's email was verified when signed (a verified address stays verified).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ev: bool,
     pub iss: String,
     pub aud: String,
 }
@@ -144,10 +147,24 @@ impl TokenKey {
         now_ms: i64,
         ttl_seconds: i64,
     ) -> Result<String, TokenError> {
+        self.issue_access_for(user_id, role, token_version, false, now_ms, ttl_seconds)
+    }
+
+    /// [`Self::issue_access`] saying whether the account's email is verified (`ev`).
+    pub fn issue_access_for(
+        &self,
+        user_id: &str,
+        role: PlatformRole,
+        token_version: u32,
+        email_verified: bool,
+        now_ms: i64,
+        ttl_seconds: i64,
+    ) -> Result<String, TokenError> {
         let claims = AccessClaims {
             sub: user_id.to_string(),
             role,
             ver: token_version,
+            ev: email_verified,
             iss: ISSUER.into(),
             aud: ACCESS_AUDIENCE.into(),
         };
@@ -314,6 +331,7 @@ mod tests {
             sub: "u1".into(),
             role: PlatformRole::User,
             ver: 0,
+            ev: false,
             iss: ISSUER.into(),
             aud: "someone-else".into(),
         };
@@ -322,6 +340,20 @@ mod tests {
             key().verify_access(&token, NOW),
             Err(TokenError::WrongAudience)
         );
+    }
+
+    #[test]
+    fn an_access_token_says_whether_the_email_was_verified_and_old_ones_read_as_not() {
+        let verified = key()
+            .issue_access_for("u1", PlatformRole::User, 3, true, NOW, 3600)
+            .unwrap();
+        let claims = key().verify_access(&verified, NOW).unwrap();
+        assert!(claims.ev);
+        assert_eq!(claims.ver, 3);
+        let plain = key()
+            .issue_access("u1", PlatformRole::User, 3, NOW, 3600)
+            .unwrap();
+        assert!(!key().verify_access(&plain, NOW).unwrap().ev);
     }
 
     #[test]

@@ -212,7 +212,7 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
                     actor: Ok(Actor::Anonymous),
                     email_verified: false,
                 };
-                let resolved = rc.resolve_actor().await;
+                let resolved = rc.resolve_actor(endpoint.trusts_access_token()).await;
                 rc.email_verified = resolved.as_ref().is_ok_and(|(_, verified)| *verified);
                 rc.actor = resolved.map(|(actor, _)| actor);
                 endpoint.dispatch(&mut rc).await

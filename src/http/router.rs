@@ -14,6 +14,10 @@ pub trait Routed: Copy + Sized + 'static {
     fn label(self) -> &'static str;
     /// `GET /api/health` answers (with the problem) even when the deployment is unsafe.
     fn answers_when_misconfigured(self) -> bool;
+    /// A crowd's hot path (waitroom joins, polls, leaves): the caller is taken from the access
+    /// token alone when it says the email was verified, without reading the account's standing
+    /// (`RequestContext::resolve_actor`).
+    fn trusts_access_token(self) -> bool;
     async fn dispatch(self, rc: &mut RequestContext) -> ApiResult;
 }
 

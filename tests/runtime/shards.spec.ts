@@ -4,7 +4,7 @@
 // saga give slots back, and a restart of a shard or of the event's object loses nobody.
 import { SELF, env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { BASE, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
+import { BASE, PASSWORD, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
 import { eventually, publishedEvent, type PublishedEvent } from "./fixtures";
 
 const SHARDS = 4;
@@ -279,6 +279,30 @@ describe("a waitroom spread over queue shards", () => {
     await sleep(2_100); // the Worker's event gate sees the new count
     const after = await Promise.all(fans.map((f) => session(event.id, f)));
     expect(after.map((s) => [s.sessionId, s.status])).toEqual(sessions.map((s) => [s.sessionId, "QUEUED"]));
+  });
+
+  it("takes a verified fan's waitroom calls from the token alone, with no account read", async () => {
+    const event = await shardedEvent(1);
+    const fan = await registerAndLogin();
+    await env.DB.prepare("UPDATE users SET email_verified = 1 WHERE id = ?").bind(fan.id).run();
+    const login = await call("/api/auth/login", { body: { email: fan.email, password: PASSWORD } });
+    const verified = { ...fan, token: (await json(login)).accessToken };
+    // Behind the API's back the account's tokens are revoked (as a logout-all would).
+    await env.DB.prepare("UPDATE users SET token_version = token_version + 1 WHERE id = ?").bind(fan.id).run();
+    // The crowd's path does not read the account: the token stands until it expires...
+    expect((await join(event.id, verified)).status).toBe("QUEUED");
+    expect((await session(event.id, verified)).status).toBe("QUEUED");
+    // ...every other route does, and refuses it.
+    await expectProblem(await call("/api/users/me", { token: verified.token }), 401, "UNAUTHENTICATED");
+    await expectProblem(
+      await call("/api/orders", {
+        token: verified.token,
+        headers: { "Idempotency-Key": crypto.randomUUID() },
+        body: { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox" },
+      }),
+      401,
+      "UNAUTHENTICATED",
+    );
   });
 
   it("refuses a message meant for another event or shard, writing nothing", async () => {
