@@ -27,16 +27,19 @@ fn dev_vars() -> (Vec<&'static str>, Vec<&'static str>) {
     (names(secrets), names(endpoints))
 }
 
-/// The `KEY = "value"` lines of one `[section]` of wrangler.toml.
-fn toml_vars(section: &str) -> HashMap<String, String> {
+/// The lines of wrangler.toml after the `[section]` header.
+fn after_header(section: &str) -> impl Iterator<Item = &'static str> {
     let header = format!("[{section}]");
     let start = WRANGLER
         .lines()
         .position(|l| l.trim() == header)
         .unwrap_or_else(|| panic!("wrangler.toml has {header}"));
-    WRANGLER
-        .lines()
-        .skip(start + 1)
+    WRANGLER.lines().skip(start + 1)
+}
+
+/// The `KEY = "value"` lines of one `[section]` of wrangler.toml.
+fn toml_vars(section: &str) -> HashMap<String, String> {
+    after_header(section)
         .take_while(|l| !l.trim_start().starts_with('['))
         .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| l.split_once('='))
@@ -144,14 +147,7 @@ fn production_without_secrets_refuses_to_serve() {
 
 /// The `{ name = "...", class_name = "..." }` bindings of one `[..durable_objects]` section.
 fn object_bindings(section: &str) -> Vec<(String, String)> {
-    let header = format!("[{section}]");
-    let start = WRANGLER
-        .lines()
-        .position(|l| l.trim() == header)
-        .unwrap_or_else(|| panic!("wrangler.toml has {header}"));
-    WRANGLER
-        .lines()
-        .skip(start + 1)
+    after_header(section)
         .take_while(|l| l.trim() != "]")
         .filter_map(|l| {
             let field = |name: &str| {

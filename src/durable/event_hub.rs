@@ -16,7 +16,6 @@ use worker::{
     WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
-use crate::domain::socket_rules::{self, SocketMessage, SocketVerdict};
 use crate::log::{self, Level, Trace};
 
 use super::admission_rounds::Rounds;
@@ -595,33 +594,12 @@ impl DurableObject for EventHub {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(attachment) = sockets::attachment(&ws) else {
-            return Ok(());
-        };
-        let message = match &message {
-            WebSocketIncomingMessage::String(text) => SocketMessage::Text(text),
-            WebSocketIncomingMessage::Binary(_) => SocketMessage::Binary,
-        };
         let now = now_ms();
-        let (verdict, meter) = socket_rules::on_message(&attachment.meter, message, now);
-        if let Some(meter) = meter {
-            // Kept in memory by the runtime (and across hibernation), not in storage. The
-            // spend is recorded before the message may cost anything: were the attachment
-            // refused (at this size it is not), the allowance would never shrink, so the
-            // message is dropped instead.
-            let changed = SocketAttachment {
-                meter,
-                ..attachment.clone()
-            };
-            if ws.serialize_attachment(&changed).is_err() {
-                return Ok(());
-            }
-        }
-        let SocketVerdict::Pong { touch } = verdict else {
+        let sockets::SocketAsk::Pong { user_id, touch } = sockets::on_message(&ws, &message, now)
+        else {
             return Ok(());
         };
         if touch {
-            let user_id = attachment.user_id;
             match self.run(now, move |core| core.touch(user_id)) {
                 Ok(done) => self.after_commit(done.after, now, Flush::Background).await,
                 // At most once per touch interval per socket, so this cannot flood the log.
@@ -645,13 +623,7 @@ impl DurableObject for EventHub {
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        // Complete the closing handshake; a socket the runtime already closed refuses, which is
-        // fine. 1005/1006 are reserved and may not be sent back.
-        let code = u16::try_from(code)
-            .ok()
-            .filter(|c| !matches!(c, 1005 | 1006))
-            .unwrap_or(1000);
-        let _ = ws.close(Some(code), Some("closed"));
+        sockets::close(&ws, code);
         Ok(())
     }
 

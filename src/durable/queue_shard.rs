@@ -20,7 +20,6 @@ use worker::{
 use crate::domain::admission::protocol::{HandedOver, Moving, ToShard};
 use crate::domain::admission::shard::{FanStatus, Leave, ShardQueue, ShardRejection};
 use crate::domain::admission::snapshot::shown_position;
-use crate::domain::socket_rules::{self, SocketMessage, SocketVerdict};
 use crate::domain::tokens::TokenKey;
 use crate::log;
 
@@ -724,29 +723,12 @@ impl DurableObject for QueueShard {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(attachment) = sockets::attachment(&ws) else {
-            return Ok(());
-        };
-        let message = match &message {
-            WebSocketIncomingMessage::String(text) => SocketMessage::Text(text),
-            WebSocketIncomingMessage::Binary(_) => SocketMessage::Binary,
-        };
         let now = now_ms();
-        let (verdict, meter) = socket_rules::on_message(&attachment.meter, message, now);
-        if let Some(meter) = meter {
-            let changed = SocketAttachment {
-                meter,
-                ..attachment.clone()
-            };
-            if ws.serialize_attachment(&changed).is_err() {
-                return Ok(());
-            }
-        }
-        let SocketVerdict::Pong { touch } = verdict else {
+        let sockets::SocketAsk::Pong { user_id, touch } = sockets::on_message(&ws, &message, now)
+        else {
             return Ok(());
         };
         if touch {
-            let user_id = attachment.user_id;
             if let Err(failure) = self.with_queue(None, |queue| {
                 queue.touch(&user_id, now);
                 Ok(((), Vec::new()))
@@ -769,11 +751,7 @@ impl DurableObject for QueueShard {
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        let code = u16::try_from(code)
-            .ok()
-            .filter(|c| !matches!(c, 1005 | 1006))
-            .unwrap_or(1000);
-        let _ = ws.close(Some(code), Some("closed"));
+        sockets::close(&ws, code);
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use wasm_bindgen::JsValue;
 use worker::worker_sys::DurableObjectState;
-use worker::{Delay, SqlStorage, WebSocket};
+use worker::{Delay, SqlStorage, WebSocket, WebSocketIncomingMessage};
 
 use super::commands::{queued_views, Push};
 use super::hub_log::hub_log;
@@ -19,7 +19,8 @@ use super::protocol::{user_tag, SocketAttachment, SocketPush};
 use super::sql_waitroom::SqlWaitroomStore;
 use super::txn::js_error_text;
 use crate::domain::socket_rules::{
-    replaced_by_new_socket, SOCKET_REPLACED_CLOSE_CODE, SOCKET_REPLACED_REASON,
+    self, replaced_by_new_socket, SocketMessage, SocketVerdict, SOCKET_REPLACED_CLOSE_CODE,
+    SOCKET_REPLACED_REASON,
 };
 
 /// Hands the socket to the runtime (hibernatable) and records whose it is, first closing the
@@ -83,6 +84,56 @@ fn of_user(state: &DurableObjectState, user_id: &str) -> Vec<WebSocket> {
 /// An open socket counts as presence: the admission tick does not skip a connected fan as idle.
 pub fn is_connected(state: &DurableObjectState, user_id: &str) -> bool {
     !of_user(state, user_id).is_empty()
+}
+
+/// What a fan's socket message asks of its object, decided by `domain::socket_rules` before
+/// anything is read or written (the spend is recorded on the socket first).
+pub enum SocketAsk {
+    /// Over the allowance, malformed or not a ping: nothing, not even an answer.
+    Nothing,
+    /// A ping: answer `pong`; `touch` also records the fan as seen (at most once per interval).
+    Pong { user_id: String, touch: bool },
+}
+
+/// Applies the socket rules to one incoming message.
+pub fn on_message(ws: &WebSocket, message: &WebSocketIncomingMessage, now: i64) -> SocketAsk {
+    let Some(attachment) = attachment(ws) else {
+        return SocketAsk::Nothing;
+    };
+    let message = match message {
+        WebSocketIncomingMessage::String(text) => SocketMessage::Text(text),
+        WebSocketIncomingMessage::Binary(_) => SocketMessage::Binary,
+    };
+    let (verdict, meter) = socket_rules::on_message(&attachment.meter, message, now);
+    if let Some(meter) = meter {
+        // Kept in memory by the runtime (and across hibernation), not in storage. The spend is
+        // recorded before the message may cost anything: were the attachment refused (at this
+        // size it is not), the allowance would never shrink, so the message is dropped instead.
+        let changed = SocketAttachment {
+            meter,
+            ..attachment.clone()
+        };
+        if ws.serialize_attachment(&changed).is_err() {
+            return SocketAsk::Nothing;
+        }
+    }
+    match verdict {
+        SocketVerdict::Pong { touch } => SocketAsk::Pong {
+            user_id: attachment.user_id,
+            touch,
+        },
+        _ => SocketAsk::Nothing,
+    }
+}
+
+/// Completes a closing handshake the fan started; a socket the runtime already closed refuses,
+/// which is fine. 1005/1006 are reserved and may not be sent back.
+pub fn close(ws: &WebSocket, code: usize) {
+    let code = u16::try_from(code)
+        .ok()
+        .filter(|c| !matches!(c, 1005 | 1006))
+        .unwrap_or(1000);
+    let _ = ws.close(Some(code), Some("closed"));
 }
 
 /// Sends one message; a socket that closed meanwhile is simply skipped.
