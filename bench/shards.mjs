@@ -104,6 +104,11 @@ const wrong = (text) => {
   console.log(`WRONG: ${text}`);
 };
 
+/** A runtime that logged critical errors (Rust panics) did something wrong, whatever it answered. */
+function checkCritical(part, { count, first }) {
+  if (count > 0) wrong(`${part}: the runtime logged ${count} critical error(s), the first: ${first}`);
+}
+
 // ----- shared helpers ------------------------------------------------------------------------
 
 /** `n` user ids `${prefix}-<i>` that hash to shard `shard` of `count` (shardOf). */
@@ -328,23 +333,22 @@ async function cannon(base, path, tokens, { check, status: expected = 200, secon
   return { ops: requests, requests, elapsed, opsPerSec: requests / elapsed, reqPerSec: requests / elapsed, p50: result.latency.p50, p99: result.latency.p99, mean: result.latency.average, errors, firstError };
 }
 
-/** Every fan joins through the full Worker; checks each answer. Returns the drive's figures. */
-async function joinAll(base, eventId, fans) {
+/** `step(item)` once for every item, `clients` at a time; fails on any error. Returns the drive's figures. */
+async function eachOnce(what, items, step) {
   let next = 0;
-  const r = await drive({
-    seconds: 3_600,
-    clients,
-    maxOps: fans.length,
-    step: async () => {
-      const fan = fans[next++];
-      const res = await api(base, `/api/events/${eventId}/waitroom/join`, { method: "POST", token: fan.token });
-      if (res.status !== 200 || res.body?.waitroomSession?.status !== "QUEUED") {
-        throw new Error(`join of fan ${fan.i}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
-      }
-    },
-  });
-  assertNoErrors("joins through the Worker", r);
+  const r = await drive({ seconds: 3_600, clients, maxOps: items.length, step: () => step(items[next++]) });
+  assertNoErrors(what, r);
   return r;
+}
+
+/** Every fan joins through the full Worker; checks each answer. Returns the drive's figures. */
+function joinAll(base, eventId, fans) {
+  return eachOnce("joins through the Worker", fans, async (fan) => {
+    const res = await api(base, `/api/events/${eventId}/waitroom/join`, { method: "POST", token: fan.token });
+    if (res.status !== 200 || res.body?.waitroomSession?.status !== "QUEUED") {
+      throw new Error(`join of fan ${fan.i}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+    }
+  });
 }
 
 // ----- join: a join into a shard versus the shard's /ping ----------------------------------------
@@ -426,6 +430,7 @@ async function partJoin() {
     console.log(`event log: ${fmt(logged.fans)} QUEUE_JOINED fans in ${fmt(logged.messages)} messages for ${fmt(shardJoins)} shard joins`);
     if (logged.fans !== shardJoins) wrong(`join: ${shardJoins} shard joins but ${logged.fans} QUEUE_JOINED fans in the event log`);
     for (const name of names) assertNoErrors(`join ${name}`, results[name]);
+    checkCritical("join", hub.critical());
   } finally {
     await hub.dispose();
   }
@@ -458,19 +463,11 @@ async function partSession() {
       checked++;
     };
     // Every fan's session once, checked (also each fan's first sighting and account read).
-    let next = 0;
-    const warm = await drive({
-      seconds: 600,
-      clients,
-      maxOps: fans.length,
-      step: async () => {
-        const fan = fans[next++];
-        const res = await request(`${app.url}${path}`, { headers: { Authorization: `Bearer ${fan.token}` } });
-        if (res.status !== 200) throw new Error(`session of fan ${fan.i}: ${res.status} ${res.text.slice(0, 200)}`);
-        checkSession(fan, res.text);
-      },
+    await eachOnce("session warm-up", fans, async (fan) => {
+      const res = await request(`${app.url}${path}`, { headers: { Authorization: `Bearer ${fan.token}` } });
+      if (res.status !== 200) throw new Error(`session of fan ${fan.i}: ${res.status} ${res.text.slice(0, 200)}`);
+      checkSession(fan, res.text);
     });
-    assertNoErrors("session warm-up", warm);
     const tokens = fans.map((f) => f.token);
     await cannon(noop.url, "/", tokens, { seconds: 1 });
 
@@ -660,6 +657,7 @@ async function partAdmit() {
     console.log(`requests and alarms of the objects during the window (counting wrapper): ${JSON.stringify(calls)}`);
     if (outOfOrder > 0) wrong(`admit: ${outOfOrder} rounds admitted a place ahead of one an earlier round admitted`);
     if (total === 0) wrong("admit: nobody was admitted");
+    checkCritical("admit", hub.critical());
   } finally {
     await hub.dispose();
   }
@@ -724,6 +722,7 @@ async function partCalls() {
     console.log("D1 statements during the joins, by SQL:");
     for (const [sql, n] of Object.entries(during.d1).sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(7)}  ${sql.slice(0, 110)}`);
     if (shardJoins !== callJoins) wrong(`calls: ${callJoins} joins through the Worker but ${shardJoins} joins reached the shards`);
+    checkCritical("calls", { count: during.critical + after.critical, first: during.firstCritical ?? after.firstCritical });
   } finally {
     await app.dispose();
   }

@@ -122,14 +122,26 @@ export default {
 
 // The app's module behind a counting wrapper (bench-only, never deployed; see countingModules):
 // every D1 statement the app runs (by its SQL, with a batch as one round trip), and every
-// request and alarm reaching its EventHub and QueueShard objects (by path and op). The objects
-// run in the app's isolate, so one module-level tally sees them all; `GET /__bench/counts`
-// reads it and `POST /__bench/counts` reads and clears it.
+// request and alarm reaching its EventHub and QueueShard objects (by path and op), and the
+// critical errors it logs (Rust panics). The objects run in the app's isolate, so one
+// module-level tally sees them all; `GET /__bench/counts` reads it and `POST /__bench/counts`
+// reads and clears it.
 const COUNTING_WRAPPER = (appModule) => `
 import App, { EventHub as AppEventHub, QueueShard as AppQueueShard } from "./${appModule}";
 export * from "./${appModule}";
-let tally = { d1: {}, d1Statements: 0, objects: {} };
+const fresh = () => ({ d1: {}, d1Statements: 0, objects: {}, critical: 0, firstCritical: null });
+let tally = fresh();
 const bump = (table, key, n = 1) => { table[key] = (table[key] ?? 0) + n; };
+// A Rust panic reaches the console as a critical error (then the wasm instance is rebuilt).
+const consoleError = console.error.bind(console);
+console.error = (...args) => {
+  const text = args.map(String).join(" ");
+  if (/panicked at|^Critical|RuntimeError: unreachable/.test(text)) {
+    tally.critical += 1;
+    tally.firstCritical ??= text.split("\\n").slice(0, 2).join(" / ");
+  }
+  consoleError(...args);
+};
 const sqlKey = (sql) => sql.replace(/\\s+/g, " ").trim();
 // The class names are the runtime's own: workers-rs accepts a D1 binding by its constructor name.
 class D1PreparedStatement {
@@ -170,7 +182,7 @@ export default class CountingApp extends App {
   fetch(request) {
     if (new URL(request.url).pathname === "/__bench/counts") {
       const body = Response.json(tally);
-      if (request.method === "POST") tally = { d1: {}, d1Statements: 0, objects: {} };
+      if (request.method === "POST") tally = fresh();
       return body;
     }
     return super.fetch(request);
@@ -244,10 +256,24 @@ export async function startHub({ persistDir, migrate = true, storage = benchStor
     serviceBindings: { APP: "ticketbottle-edge" },
   };
   const verbose = process.env.BENCH_VERBOSE === "1";
+  // The runtime's log lines, printed as Miniflare prints them by default, and its critical
+  // errors counted (a Rust panic, after which the wasm instance is rebuilt and every object in
+  // the isolate loses what it held in memory): a scenario fails on them even when no request
+  // it made failed, e.g. a panic inside an object's alarm.
+  const critical = { count: 0, first: undefined };
+  const handleStructuredLogs = ({ level, message }) => {
+    if (/panicked at|^Critical|RuntimeError: unreachable/.test(message)) {
+      critical.count += 1;
+      critical.first ??= message.split("\n").slice(0, 2).join(" / ");
+    }
+    if (level === "error" || level === "warn") console.error(message);
+    else console.log(message);
+  };
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       host: "127.0.0.1",
       port: 0,
+      handleStructuredLogs,
       ...(verbose ? {} : quiet),
       resourcePersistencePath: persistDir,
       ...(inspectorPort === undefined ? {} : { inspectorPort }),
@@ -315,6 +341,8 @@ export async function startHub({ persistDir, migrate = true, storage = benchStor
       };
     },
     storage,
+    /** Critical errors the runtime logged so far (Rust panics): `{count, first}`. */
+    critical: () => ({ ...critical }),
     /** The JWT secret the app runs with (checkout tokens, the pre-queue's shuffle seed). */
     jwtSecret: bindings.JWT_SECRET,
     async dispose() {
