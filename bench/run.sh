@@ -7,6 +7,9 @@
 #   waitroom-depth  join and position cost at queue depth 1,000,000 vs 1,000        (bench/waitroom.mjs)
 #   waitroom-ws     one admission tick with many hibernating WebSockets             (bench/waitroom.mjs)
 #   waitroom        the three waitroom scenarios
+#   waitroom-shards queue shards (issue 15): shard join vs /ping, session poll vs no-op Worker,
+#                   admissions/s from 8 shards with 100,000 queued, hub and D1 calls per join
+#                   (bench/shards.mjs, SHARDS_* variables; about 6 minutes)
 #   door            check-ins/s on one event's door object vs /ping (issue "tickets") (bench/door.mjs)
 # Each scenario documents its environment variables at the top of its file. Exits non-zero
 # only when a scenario fails (errors, wrong answers), never because a figure is slow.
@@ -18,14 +21,14 @@ cd "$ROOT"
 . scripts/setup.sh
 [ -f build/index.js ] || bash scripts/build.sh
 
-all=(http inventory waitroom-join waitroom-depth waitroom-ws door)
+all=(http inventory waitroom-join waitroom-depth waitroom-ws waitroom-shards door)
 requested=("$@")
 [ ${#requested[@]} -gt 0 ] || requested=("${all[@]}")
 scenarios=()
 for s in "${requested[@]}"; do
   case "$s" in
     waitroom) scenarios+=(waitroom-join waitroom-depth waitroom-ws) ;;
-    http | inventory | waitroom-join | waitroom-depth | waitroom-ws | door | flash-crowd | profile) scenarios+=("$s") ;;
+    http | inventory | waitroom-join | waitroom-depth | waitroom-ws | waitroom-shards | door | flash-crowd | profile) scenarios+=("$s") ;;
     *)
       echo "unknown scenario: $s (known: ${all[*]} waitroom flash-crowd profile)" >&2
       exit 2
@@ -39,6 +42,7 @@ failed=()
 for s in "${scenarios[@]}"; do
   echo "== $s ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?'))"
   case "$s" in
+    waitroom-shards) node_run bench/shards.mjs || failed+=("$s") ;;
     waitroom-*) WAITROOM_PARTS="${s#waitroom-}" node_run bench/waitroom.mjs || failed+=("$s") ;;
     *) node_run "bench/$s.mjs" || failed+=("$s") ;;
   esac
