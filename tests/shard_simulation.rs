@@ -717,6 +717,11 @@ impl Sim {
                 ToShard::CheckoutEnded { place, reason, .. } => {
                     self.shards[index].checkout_ended(&place, reason)
                 }
+                ToShard::CheckoutsEnded { ends, .. } => {
+                    for end in ends {
+                        self.shards[index].checkout_ended(&end.place, end.reason);
+                    }
+                }
                 ToShard::Configure { settings } => {
                     self.shards[index].configure(settings).expect("same shard");
                 }

@@ -81,6 +81,27 @@ const GATE_CAPACITY: usize = 1_000;
 thread_local! {
     static GATES: RefCell<TtlCache<WaitroomGate>> =
         RefCell::new(TtlCache::new(GATE_TTL_MS, GATE_CAPACITY));
+    /// Events whose gate a request of this isolate is reading from D1 right now.
+    static GATES_READING: RefCell<std::collections::HashSet<String>> =
+        RefCell::new(std::collections::HashSet::new());
+}
+
+/// Marks an event's gate as being read for as long as it lives (also when the read fails).
+struct ReadingGate(String);
+
+impl ReadingGate {
+    /// `None` when another request is reading it already.
+    fn start(event_id: &str) -> Option<Self> {
+        GATES_READING
+            .with(|r| r.borrow_mut().insert(event_id.to_owned()))
+            .then(|| ReadingGate(event_id.to_owned()))
+    }
+}
+
+impl Drop for ReadingGate {
+    fn drop(&mut self) {
+        GATES_READING.with(|r| r.borrow_mut().remove(&self.0));
+    }
 }
 
 /// How long this isolate answers a queued fan's polls from their last known record without
@@ -194,8 +215,19 @@ async fn enter(
     op: EventOp,
 ) -> Result<(String, FrontDoor), ApiError> {
     let event_id = rc.param("id")?;
-    let cached = GATES
-        .with(|g| g.borrow().get(event_id, rc.now_ms))
+    let fresh = GATES.with(|g| g.borrow().get(event_id, rc.now_ms));
+    // Expired while a crowd is calling: one request reads D1 again, the others use the gate
+    // it had until then (at most one more TTL), instead of all of them reading it at once.
+    let reading = match fresh {
+        Some(_) => None,
+        None => ReadingGate::start(event_id),
+    };
+    let cached = fresh
+        .or_else(|| {
+            reading.is_none().then(|| {
+                GATES.with(|g| g.borrow().get_within(event_id, rc.now_ms, 2 * GATE_TTL_MS))
+            })?
+        })
         .filter(|gate| {
             let published = is_publicly_visible(gate.status, gate.ever_published);
             rc.permit(&actor, None, &Action::OnEvent { op, published })

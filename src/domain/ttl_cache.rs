@@ -30,6 +30,16 @@ impl<V: Clone> TtlCache<V> {
             .map(|(_, value)| value.clone())
     }
 
+    /// The value if it was read less than `max_age_ms` ago, fresh or not: what a request may
+    /// use while another one of the same isolate is reading the key again (one read per key
+    /// and TTL, not one per request in flight when it expired).
+    pub fn get_within(&self, key: &str, now_ms: i64, max_age_ms: i64) -> Option<V> {
+        self.entries
+            .get(key)
+            .filter(|(read_at, _)| now_ms >= *read_at && now_ms - read_at < max_age_ms)
+            .map(|(_, value)| value.clone())
+    }
+
     /// Remembers `value` as read at `now_ms`. At capacity, stale entries go first; if all are
     /// fresh, everything goes (a burst of new keys must not grow memory without bound).
     pub fn put(&mut self, key: &str, value: V, now_ms: i64) {
@@ -73,6 +83,16 @@ mod tests {
         assert_eq!(cache.get("e2", 1_000), None);
         cache.forget("e1");
         assert_eq!(cache.get("e1", 1_500), None);
+    }
+
+    #[test]
+    fn a_stale_value_is_there_for_whoever_waits_on_another_read() {
+        let mut cache = TtlCache::new(2_000, 10);
+        cache.put("e", 1, 1_000);
+        assert_eq!(cache.get("e", 3_500), None, "stale");
+        assert_eq!(cache.get_within("e", 3_500, 4_000), Some(1));
+        assert_eq!(cache.get_within("e", 5_000, 4_000), None, "too old even so");
+        assert_eq!(cache.get_within("e", 500, 4_000), None, "from the future");
     }
 
     #[test]

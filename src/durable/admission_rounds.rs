@@ -24,6 +24,9 @@ use crate::domain::ledger::StoreError;
 
 /// How long one shard call may take before the round treats the shard as silent this time.
 const SHARD_CALL_TIMEOUT_MS: u64 = 800;
+/// Shard calls in flight at once (64 shards at most, and checkout ends in batches, so a round
+/// is one or two waves).
+const CALLS_AT_ONCE: usize = 64;
 
 /// What a shard answered to one message.
 enum ShardAnswer {
@@ -103,7 +106,7 @@ impl Rounds<'_> {
                     .admission::<Ack>(&out.message)
                     .await
                     .map(|_| ShardAnswer::Configured),
-                ToShard::CheckoutEnded { .. } => client
+                ToShard::CheckoutEnded { .. } | ToShard::CheckoutsEnded { .. } => client
                     .admission::<Ack>(&out.message)
                     .await
                     .map(|_| ShardAnswer::EndApplied(out.clone())),
@@ -137,8 +140,11 @@ impl Rounds<'_> {
         if out.is_empty() {
             return Ok(round);
         }
-        let answers: Vec<Result<ShardAnswer, String>> =
-            join_all(out.into_iter().map(|o| self.send(event_id, o))).await;
+        // A few at a time: each call holds a timer, and the runtime caps active timers.
+        let mut answers: Vec<Result<ShardAnswer, String>> = Vec::with_capacity(out.len());
+        for wave in out.chunks(CALLS_AT_ONCE) {
+            answers.extend(join_all(wave.iter().map(|o| self.send(event_id, o.clone()))).await);
+        }
         let mut failures = Vec::new();
         let mut good = Vec::new();
         for answer in answers {
@@ -171,8 +177,16 @@ impl Rounds<'_> {
                         Ok(())
                     }
                     ShardAnswer::EndApplied(out) => {
-                        if let ToShard::CheckoutEnded { place, .. } = &out.message {
-                            hub.end_acknowledged(out.to, place);
+                        match &out.message {
+                            ToShard::CheckoutEnded { place, .. } => {
+                                hub.end_acknowledged(out.to, place)
+                            }
+                            ToShard::CheckoutsEnded { ends, .. } => {
+                                for end in ends {
+                                    hub.end_acknowledged(out.to, &end.place);
+                                }
+                            }
+                            _ => {}
                         }
                         Ok(())
                     }
@@ -205,7 +219,9 @@ impl Rounds<'_> {
     /// so one that is lost here goes again with the next round).
     pub async fn deliver(&self, out: Vec<Outgoing>) -> Result<(), HubFailure> {
         let event_id = match out.first().map(|o| &o.message) {
-            Some(ToShard::CheckoutEnded { event_id, .. }) => event_id.clone(),
+            Some(
+                ToShard::CheckoutEnded { event_id, .. } | ToShard::CheckoutsEnded { event_id, .. },
+            ) => event_id.clone(),
             _ => return Ok(()),
         };
         self.exchange(&event_id, out, None, None).await.map(|_| ())
@@ -261,7 +277,7 @@ impl Rounds<'_> {
         if !self.hand_over(&event_id).await? {
             let ends: Vec<Outgoing> = out
                 .into_iter()
-                .filter(|o| matches!(o.message, ToShard::CheckoutEnded { .. }))
+                .filter(|o| matches!(o.message, ToShard::CheckoutsEnded { .. }))
                 .collect();
             self.exchange(&event_id, ends, None, None).await?;
             return Ok(true);

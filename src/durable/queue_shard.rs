@@ -80,6 +80,9 @@ pub struct QueueShard {
     jwt_secret: OnceCell<Option<Vec<u8>>>,
     /// An alarm for the fan-event flush is set (this instance's knowledge).
     armed: Cell<bool>,
+    /// Fan events may wait unsent (set by a write that added some; checked once on wake-up),
+    /// so a poll does not ask storage.
+    events_waiting: Cell<bool>,
     /// When this instance last woke the hub.
     last_wake: Cell<i64>,
 }
@@ -131,6 +134,9 @@ impl QueueShard {
             Ok((_, events)) => events.clone(),
             Err(_) => Vec::new(),
         };
+        if !events.is_empty() {
+            self.events_waiting.set(true);
+        }
         if !changes.is_empty() || !events.is_empty() {
             let sql = self.sql.clone();
             let written = transaction_sync(&self.storage, move || {
@@ -449,6 +455,21 @@ impl QueueShard {
                 })?;
                 to_json(&Ack::OK)
             }
+            ToShard::CheckoutsEnded { event_id, ends } => {
+                self.with_queue(None, |queue| {
+                    if queue.settings().event_id != event_id {
+                        return Err(mismatch());
+                    }
+                    for end in &ends {
+                        queue.checkout_ended(&end.place, end.reason);
+                    }
+                    Ok(((), Vec::new()))
+                })?;
+                effects
+                    .refresh
+                    .extend(ends.iter().map(|e| e.place.user_id().to_owned()));
+                to_json(&Ack::OK)
+            }
             ToShard::CheckoutEnded {
                 event_id,
                 place,
@@ -486,7 +507,7 @@ impl QueueShard {
         if let Some(event_id) = effects.wake_hub {
             self.wake_hub(&event_id, now);
         }
-        if !self.armed.get() && sql_shard::has_events(&self.sql).unwrap_or(false) {
+        if !self.armed.get() && self.events_waiting.get() {
             self.arm(now + EVENT_FLUSH_MS).await;
         }
     }
@@ -649,6 +670,7 @@ impl DurableObject for QueueShard {
         let storage = state.storage();
         let sql = storage.sql();
         let schema_error = sql_shard::ensure_schema(&sql).err().map(|e| e.to_string());
+        let waiting = sql_shard::has_events(&sql).unwrap_or(true);
         if let Some(detail) = &schema_error {
             log::error(
                 "queue shard schema failed",
@@ -665,6 +687,7 @@ impl DurableObject for QueueShard {
             schema_error,
             jwt_secret: OnceCell::new(),
             armed: Cell::new(false),
+            events_waiting: Cell::new(waiting),
             last_wake: Cell::new(i64::MIN),
         }
     }
@@ -710,7 +733,9 @@ impl DurableObject for QueueShard {
                 json!({"code": "OUTBOX_SEND_FAILED", "detail": detail}),
             );
         }
-        if sql_shard::has_events(&self.sql).unwrap_or(true) {
+        let waiting = sql_shard::has_events(&self.sql).unwrap_or(true);
+        self.events_waiting.set(waiting);
+        if waiting {
             self.arm(now_ms() + EVENT_FLUSH_MS).await;
         }
         Response::ok("ok")

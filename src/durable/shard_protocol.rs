@@ -50,6 +50,7 @@ impl ShardRequest {
                 ToShard::Heads { .. } => "heads",
                 ToShard::Admit { .. } => "admit",
                 ToShard::CheckoutEnded { .. } => "checkoutEnded",
+                ToShard::CheckoutsEnded { .. } => "checkoutsEnded",
                 ToShard::HandOver { .. } => "handOver",
                 ToShard::Adopt { .. } => "adopt",
             },

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::place::{shard_of, BucketCounts, Place, ShardCount, ShardIndex, STAMP_GRACE_MS};
-use super::protocol::{AdmitAnswer, HeadReport, Pick, ToShard};
+use super::protocol::{AdmitAnswer, EndedCheckout, HeadReport, Pick, ToShard};
 use super::shard::{FanRecord, ShardSettings, HEAD_SCAN_LIMIT};
 use crate::domain::waitroom::{estimated_wait_seconds, SessionEndReason, WaitroomConfig};
 
@@ -16,6 +16,8 @@ pub const TICK_INTERVAL_MS: i64 = 1_000;
 /// apart; a shard that records a join into its empty queue wakes the hub at once
 /// ([`AdmissionHub::wake`]), so the first fan after a lull does not wait for it.
 pub const IDLE_TICK_INTERVAL_MS: i64 = 30_000;
+/// Checkout ends one [`ToShard::CheckoutsEnded`] carries at most.
+pub const ENDS_PER_MESSAGE: usize = 500;
 /// A shard that leaves head requests unanswered this long while the hub is up is left out of
 /// rounds until it answers again (its own fans wait, nobody else does).
 pub const STRAGGLER_TIMEOUT_MS: i64 = 5_000;
@@ -163,7 +165,8 @@ pub struct AdmissionHub {
     /// Checkout ends not yet acknowledged by the fan's shard: sent again until they are, so a
     /// fan is never stuck as admitted in their shard (which would refuse their next join).
     #[serde(default)]
-    unacknowledged_ends: Vec<(ShardIndex, Place, Option<SessionEndReason>)>,
+    #[serde(with = "as_pairs")]
+    unacknowledged_ends: BTreeMap<(ShardIndex, Place), Option<SessionEndReason>>,
     /// The shards have not all acknowledged the current settings yet.
     #[serde(default)]
     settings_unsent: bool,
@@ -206,7 +209,7 @@ impl AdmissionHub {
             last_admission_at: None,
             last_round_at: None,
             rounds_with_stragglers: 0,
-            unacknowledged_ends: Vec::new(),
+            unacknowledged_ends: BTreeMap::new(),
             settings_unsent: true,
             settings_version: 1,
             idle: false,
@@ -834,7 +837,7 @@ impl AdmissionHub {
         self.changed_checkouts.insert(user_id.to_owned());
         self.slots_in_use = self.slots_in_use.saturating_sub(1);
         self.unacknowledged_ends
-            .push((checkout.shard, checkout.place.clone(), Some(reason)));
+            .insert((checkout.shard, checkout.place.clone()), Some(reason));
         Some(Outgoing {
             to: checkout.shard,
             message: ToShard::CheckoutEnded {
@@ -845,25 +848,41 @@ impl AdmissionHub {
         })
     }
 
-    /// Every checkout end a shard has not acknowledged yet, to send (again).
+    /// Every checkout end a shard has not acknowledged yet, to send (again): one message per
+    /// shard and [`ENDS_PER_MESSAGE`] ends, so a wave of 10,000 ended checkouts is a few calls,
+    /// not 10,000.
     pub fn unacknowledged_ends(&self) -> Vec<Outgoing> {
-        self.unacknowledged_ends
-            .iter()
-            .map(|(to, place, reason)| Outgoing {
-                to: *to,
-                message: ToShard::CheckoutEnded {
-                    event_id: self.event_id.clone(),
-                    place: place.clone(),
-                    reason: *reason,
-                },
+        let mut by_shard: BTreeMap<ShardIndex, Vec<EndedCheckout>> = BTreeMap::new();
+        for ((to, place), reason) in &self.unacknowledged_ends {
+            by_shard.entry(*to).or_default().push(EndedCheckout {
+                place: place.clone(),
+                reason: *reason,
+            });
+        }
+        by_shard
+            .into_iter()
+            .flat_map(|(to, ends)| {
+                ends.chunks(ENDS_PER_MESSAGE)
+                    .map(|chunk| Outgoing {
+                        to,
+                        message: ToShard::CheckoutsEnded {
+                            event_id: self.event_id.clone(),
+                            ends: chunk.to_vec(),
+                        },
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect()
     }
 
+    /// How many checkout ends wait for their shard's acknowledgement.
+    pub fn unacknowledged_end_count(&self) -> usize {
+        self.unacknowledged_ends.len()
+    }
+
     /// Shard `shard` applied the end of `place` (idempotent on its side).
     pub fn end_acknowledged(&mut self, shard: ShardIndex, place: &Place) {
-        self.unacknowledged_ends
-            .retain(|(to, p, _)| !(*to == shard && p == place));
+        self.unacknowledged_ends.remove(&(shard, place.clone()));
     }
 
     /// The checkout of `user_id`, if it is live.

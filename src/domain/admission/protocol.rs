@@ -77,6 +77,20 @@ pub enum ToShard {
         #[serde(default)]
         reason: Option<SessionEndReason>,
     },
+    /// Many [`ToShard::CheckoutEnded`] in one message (what the hub resends in its rounds).
+    CheckoutsEnded {
+        event_id: String,
+        ends: Vec<EndedCheckout>,
+    },
+}
+
+/// One checkout end in a [`ToShard::CheckoutsEnded`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndedCheckout {
+    pub place: Place,
+    #[serde(default)]
+    pub reason: Option<SessionEndReason>,
 }
 
 /// A fan at the head of a shard, as reported.

@@ -70,6 +70,11 @@ impl Cluster {
                         .accept_answer(&answer)
                         .expect("answer accounts for every pick");
                 }
+                ToShard::CheckoutsEnded { ends, .. } => {
+                    for end in ends {
+                        shard.checkout_ended(&end.place, end.reason);
+                    }
+                }
                 ToShard::CheckoutEnded { place, reason, .. } => {
                     shard.checkout_ended(&place, reason)
                 }
@@ -982,9 +987,9 @@ fn an_order_binds_only_the_live_checkout_its_token_names_and_resolving_it_frees_
         "at-least-once delivery"
     );
     // Both ends are sent until the shards acknowledge them.
-    assert_eq!(hub.unacknowledged_ends().len(), 2);
+    assert_eq!(hub.unacknowledged_end_count(), 2);
     hub.end_acknowledged(ended.to, &a);
-    assert_eq!(hub.unacknowledged_ends().len(), 1);
+    assert_eq!(hub.unacknowledged_end_count(), 1);
 }
 
 #[test]
@@ -1407,4 +1412,45 @@ fn a_shown_position_never_rises_within_a_stay() {
         None,
         "no position to show yet"
     );
+}
+
+#[test]
+fn checkout_ends_go_out_per_shard_in_a_few_messages_and_are_acknowledged_one_by_one() {
+    use super::hub::ENDS_PER_MESSAGE;
+    let fans = ENDS_PER_MESSAGE * 2 + 10;
+    let mut cluster = Cluster::new(2, config(10_000, 10_000), 3);
+    for i in 0..fans {
+        cluster.join(&format!("u{i}"), SALE_START + i as i64, 0);
+    }
+    cluster.tick(open(0));
+    let fans = cluster.hub.checkouts().len();
+    assert!(fans > ENDS_PER_MESSAGE, "{fans} admitted");
+    let ttl = i64::from(WaitroomConfig::default().checkout_ttl_seconds) * 1_000;
+    cluster.hub.expire_checkouts(open(ttl));
+    assert_eq!(cluster.hub.unacknowledged_end_count(), fans);
+    let messages = cluster.hub.unacknowledged_ends();
+    assert!(
+        messages.len() <= 2 * (fans / ENDS_PER_MESSAGE + 1),
+        "{}",
+        messages.len()
+    );
+    let carried: usize = messages
+        .iter()
+        .map(|o| match &o.message {
+            ToShard::CheckoutsEnded { ends, .. } => {
+                assert!(ends.len() <= ENDS_PER_MESSAGE);
+                ends.len()
+            }
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(carried, fans);
+    for Outgoing { to, message } in messages {
+        if let ToShard::CheckoutsEnded { ends, .. } = message {
+            for end in ends {
+                cluster.hub.end_acknowledged(to, &end.place);
+            }
+        }
+    }
+    assert_eq!(cluster.hub.unacknowledged_end_count(), 0);
 }

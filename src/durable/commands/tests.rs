@@ -990,11 +990,7 @@ mod sharded {
         object.alarm();
         let hub = object.hub.admission.as_ref().expect("sharded");
         assert_eq!(hub.slots_in_use(), 0);
-        assert_eq!(
-            hub.unacknowledged_ends().len(),
-            2,
-            "sent until acknowledged"
-        );
+        assert_eq!(hub.unacknowledged_end_count(), 2, "sent until acknowledged");
         assert_eq!(object.outbox_types(), vec!["HOLD_EXPIRED".to_owned()]);
     }
 
