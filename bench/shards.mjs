@@ -213,10 +213,10 @@ async function must(promise, what) {
 }
 
 const b64url = (b) => Buffer.from(b).toString("base64url");
-/** What POST /api/auth/login issues (HS256 with the app's JWT secret), as bench/flash-crowd.mjs mints it. */
+/** What POST /api/auth/login issues a verified fan (HS256 with the app's JWT secret; `ev`: the email is verified). */
 function accessToken(secret, userId, nowS) {
   const head = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-  const claims = b64url(JSON.stringify({ sub: userId, role: "user", iss: "ticketbottle-edge", aud: "ticketbottle-api", iat: nowS, exp: nowS + 3 * 3600 }));
+  const claims = b64url(JSON.stringify({ sub: userId, role: "user", ver: 0, ev: true, iss: "ticketbottle-edge", aud: "ticketbottle-api", iat: nowS, exp: nowS + 3 * 3600 }));
   return `${head}.${claims}.${createHmac("sha256", secret).update(`${head}.${claims}`).digest("base64url")}`;
 }
 
