@@ -689,10 +689,24 @@ impl ShardQueue {
     /// place's own bucket row by row (one bucket is one second of this shard's joins).
     pub fn ahead_in_shard(&self, place: &Place) -> u64 {
         let bucket = place.bucket();
-        let within = self
+        // Counted from whichever end of the bucket is nearer, both walked in step: a new fan
+        // is near its bucket's end, and a second of 17,000 joins a second is a long bucket.
+        let mut ahead = self.queue.range(bucket.first_place()..place.clone()).rev();
+        let mut from_place = self
             .queue
-            .range(bucket.first_place()..place.clone())
-            .count() as u64;
+            .range(place.clone()..)
+            .take_while(|(p, _)| p.bucket() == bucket);
+        let mut walked = 0u64;
+        let within = loop {
+            if ahead.next().is_none() {
+                break walked;
+            }
+            if from_place.next().is_none() {
+                // Everything in the bucket but the places from this one on.
+                break self.own.get(bucket).saturating_sub(walked);
+            }
+            walked += 1;
+        };
         self.own.before(bucket) + within
     }
 

@@ -1454,3 +1454,26 @@ fn checkout_ends_go_out_per_shard_in_a_few_messages_and_are_acknowledged_one_by_
     }
     assert_eq!(cluster.hub.unacknowledged_end_count(), 0);
 }
+
+proptest! {
+    /// Counting a bucket from its nearer end gives the count from its start.
+    #[test]
+    fn fans_ahead_in_a_shard_are_counted_exactly(
+        arrivals in proptest::collection::vec((0i64..3_000, 0u64..4), 1..200),
+        leaves in proptest::collection::vec(0usize..200, 0..40),
+    ) {
+        let mut cluster = Cluster::new(1, config(0, 5), 3);
+        for (i, (at, tie)) in arrivals.iter().enumerate() {
+            cluster.join(&format!("u{i}"), SALE_START + at, *tie);
+        }
+        for i in leaves {
+            let user = format!("u{}", i % arrivals.len());
+            cluster.shard_mut(&user).leave(&user, SALE_START + 5_000);
+        }
+        let shard = &cluster.shards[0];
+        let queued: Vec<Place> = shard.queued_places().cloned().collect();
+        for (exact, place) in queued.iter().enumerate() {
+            prop_assert_eq!(shard.ahead_in_shard(place), exact as u64);
+        }
+    }
+}
