@@ -494,16 +494,18 @@ export function checkSocketFans(socketFans, admittedStays, { limit = 10 } = {}) 
   }
   let rose = 0, missed = 0, count = 0;
   const examples = [];
+  const allRises = [];
   for (const [userId, fan] of socketFans) {
     const rises = [];
     for (const stay of fan.stays) {
       let last = null;
       for (const p of stay.positions) {
         if (p.position === null || p.position === undefined) continue;
-        if (last !== null && p.position > last.position) rises.push({ sessionId: stay.sessionId, from: last, to: p });
+        if (last !== null && p.position > last.position) rises.push({ sessionId: stay.sessionId, stayJoinedAt: stay.joinedAt ?? null, from: last, to: p });
         last = p;
       }
     }
+    allRises.push(...rises.map((r) => ({ userId, ...r })));
     const notTold = [...new Set(admittedBy.get(userId) ?? [])].filter((sid) => !fan.admittedSessions.has(sid));
     if (rises.length) rose++;
     if (notTold.length) missed++;
@@ -512,7 +514,63 @@ export function checkSocketFans(socketFans, admittedStays, { limit = 10 } = {}) 
       if (examples.length < limit) examples.push({ userId, rises: rises.slice(0, 3), rises_total: rises.length, admittedWithoutMessage: notTold });
     }
   }
-  return { count, rose, missed, examples };
+  return { count, rose, missed, examples, rises: allRises };
+}
+
+/** The summary bucket of an arrival key, as `Place::bucket`: a queue place's arrival second, a draw's top 10 bits. */
+export function bucketOfKey(key) {
+  const n = BigInt(key.slice(2, 22));
+  return key.startsWith("q:") ? `q${Math.floor(Number(n ^ (1n << 63n)) / 1000)}` : `p${n >> 54n}`;
+}
+/** A queue place's arrival ms (null for a pre-queue draw). */
+export const arrivalMsOfKey = (key) => (key.startsWith("q:") ? Number(BigInt(key.slice(2, 22)) ^ (1n << 63n)) : null);
+
+/**
+ * Reported, not judged: the positions that rose (`rises` of {@link checkSocketFans}) set
+ * against the error the README ("Queue shards", "Positions") allows a shown position with
+ * shards: the other shards' fans in the fan's own summary bucket (its arrival second, or its
+ * draw's bucket in the pre-queue), which the fan's shard estimates as a uniform share, plus
+ * twice the other shards' joins the summaries cannot hold yet (those arriving in the 2 s up to
+ * the fan's arrival). A rise is two shown positions, each off by at most that, so
+ * `withinBound` counts the rises no larger than twice it. Also how long after the stay's join
+ * (as the client saw it) the higher position arrived: a fan's shard holds summaries that cover
+ * the fan's arrival second only a round or two after it. Exact positions at each message are
+ * not computed: the client's receive times trail the shards' sends by up to ~100 ms under this
+ * load, during which whole rounds are admitted.
+ */
+export function explainPositionRises(rises, stays) {
+  const bySession = new Map(stays.map((s) => [s.sessionId, s]));
+  const placed = stays.filter((s) => s.key !== null);
+  const perBucket = new Map(); // bucket → Map(shard → count)
+  for (const s of placed) {
+    const b = bucketOfKey(s.key);
+    const m = perBucket.get(b) ?? new Map();
+    m.set(s.shard, (m.get(s.shard) ?? 0) + 1);
+    perBucket.set(b, m);
+  }
+  const arrivals = placed.map((s) => ({ at: arrivalMsOfKey(s.key), shard: s.shard })).filter((a) => a.at !== null).sort((a, b) => a.at - b.at);
+  const rows = [];
+  for (const r of rises) {
+    const stay = bySession.get(r.sessionId);
+    if (!stay?.key) continue;
+    const sameBucketOthers = [...(perBucket.get(bucketOfKey(stay.key)) ?? new Map())].filter(([shard]) => shard !== stay.shard).reduce((a, [, n]) => a + n, 0);
+    const at = arrivalMsOfKey(stay.key);
+    const recentOthers = at === null ? 0 : arrivals.filter((a) => a.shard !== stay.shard && a.at > at - 2000 && a.at <= at).length;
+    const bound = sameBucketOthers + 2 * recentOthers;
+    rows.push({ ...r, shard: stay.shard, rise: r.to.position - r.from.position, sameBucketOthers, recentOthers, bound,
+      sinceJoinS: r.stayJoinedAt === null ? null : (r.to.at - r.stayJoinedAt) / 1000 });
+  }
+  const q = (xs, p) => { if (!xs.length) return null; const v = [...xs].sort((a, b) => a - b); return v[Math.min(v.length - 1, Math.floor(p * v.length))]; };
+  const col = (k) => rows.map((x) => x[k]).filter((v) => v !== null);
+  return {
+    rises: rows.length,
+    fans: new Set(rows.map((x) => x.userId)).size,
+    withinBound: rows.filter((x) => x.rise <= 2 * x.bound).length,
+    rise: { p50: q(col("rise"), 0.5), p99: q(col("rise"), 0.99), max: q(col("rise"), 1) },
+    sinceJoinS: { p50: q(col("sinceJoinS"), 0.5), p99: q(col("sinceJoinS"), 0.99), max: q(col("sinceJoinS"), 1) },
+    laterThan5sAfterJoin: rows.filter((x) => x.sinceJoinS !== null && x.sinceJoinS > 5).length,
+    examples: [...rows].sort((a, b) => (b.rise - 2 * b.bound) - (a.rise - 2 * a.bound)).slice(0, 5),
+  };
 }
 
 /**
@@ -567,6 +625,11 @@ export function selfTest() {
   // A new stay starts its own sequence.
   const twoStays = new Map([["u1", { stays: [{ sessionId: "s1", positions: [{ position: 2 }] }, { sessionId: "s2", positions: [{ position: 9 }] }], admittedSessions: new Set() }]]);
   assert(checkSocketFans(twoStays, []).count === 0, "a new stay's position compared with the old one");
+  // Buckets as the Rust side computes them: arrival second, the draw's top 10 bits.
+  const at = 1_796_308_007_588;
+  const qKey = `q:${((BigInt(at) ^ (1n << 63n))).toString().padStart(20, "0")}:00000000000000000001:u`;
+  assert(bucketOfKey(qKey) === `q${Math.floor(at / 1000)}` && arrivalMsOfKey(qKey) === at, "bucket of a queue key");
+  assert(bucketOfKey(p(2n ** 63n, "u")) === "p512", "bucket of a draw");
   return "ok";
 }
 
