@@ -76,8 +76,25 @@ function signSandbox(event) { // what the sandbox provider posts (HMAC-SHA256 ov
 
 let inFlight = 0;
 const waiters = [];
-async function slot() { if (inFlight < CONCURRENCY) { inFlight++; return; } await new Promise((r) => waiters.push(r)); inFlight++; }
-function release() { inFlight--; const w = waiters.shift(); if (w) w(); }
+// Two lines: the polls of fans still waiting in the queue (`low`) and everything else (joins,
+// purchase steps, webhooks, setup). With thousands of fans each keeping a poll in line, one
+// line would make an admitted buyer's order wait behind every waiting fan's poll (a 10,000-fan
+// run stalled that way until the first checkouts, 300 s, ran out); each fan has their own
+// connection in reality. Every fourth free slot still goes to a waiting poll, so polls never
+// starve.
+const lowWaiters = [];
+let grants = 0;
+async function slot(priority = "high") {
+  if (inFlight < CONCURRENCY && !waiters.length && !lowWaiters.length) { inFlight++; return; }
+  await new Promise((r) => (priority === "low" ? lowWaiters : waiters).push(r));
+  inFlight++;
+}
+function release() {
+  inFlight--;
+  const pollsTurn = ++grants % 4 === 0 || !waiters.length;
+  const w = (pollsTurn && lowWaiters.length ? lowWaiters : waiters).shift();
+  if (w) w();
+}
 
 let base = ""; // current app URL (changes never: the restart reuses the port)
 let restarting = null; // a promise while the runtime is down
@@ -86,11 +103,11 @@ const tally = {};
 const bump = (k, n = 1) => { tally[k] = (tally[k] ?? 0) + n; };
 
 /** One HTTP call, retried through the restart window and transient network errors. */
-async function call(kind, path, { method = "GET", token, body, raw, headers = {} } = {}) {
+async function call(kind, path, { method = "GET", token, body, raw, headers = {}, priority = "high" } = {}) {
   for (let attempt = 0; attempt < 40; attempt++) {
     if (Date.now() > deadline) throw new Error("deadline");
     if (restarting) await restarting;
-    await slot();
+    await slot(priority);
     const t0 = performance.now();
     try {
       const res = await fetch(`${base}${path}`, {
@@ -302,6 +319,13 @@ const restartAfterOrders = RESTART ? Math.floor(N * 0.3) : Infinity;
 const SOCKET_PING_MS = 20_000;
 const SOCKET_POLL_MS = 5_000;
 const SOCKET_OPEN_TIMEOUT_MS = 15_000;
+// Upgrades have their own small pool: a socket is one request per stay (and per reconnect),
+// not a place in the line of polls and purchase steps.
+const HANDSHAKES = 16;
+let handshaking = 0;
+const handshakeWaiters = [];
+async function handshakeSlot() { if (handshaking < HANDSHAKES) { handshaking++; return; } await new Promise((r) => handshakeWaiters.push(r)); handshaking++; }
+function handshakeRelease() { handshaking--; const w = handshakeWaiters.shift(); if (w) w(); }
 const POLLED_ADMISSION_GRACE_MS = 60_000;
 /** user id → { stays: [{ sessionId, positions: [{ position, queueLength, at }] }], admittedSessions: Set of session ids } */
 const socketFans = new Map();
@@ -364,11 +388,11 @@ function followOverSocket(b, session) {
       if (restarting) await restarting;
       if (done) return;
       if (Date.now() > deadline) return finish({ status: "DEADLINE" });
-      await slot(); // the upgrade is a request like the others
+      await handshakeSlot();
       let settled = false; // the handshake is over and its slot given back
       let opened = false;
       let handshake = null;
-      const settle = () => { if (!settled) { settled = true; clearTimeout(handshake); release(); } };
+      const settle = () => { if (!settled) { settled = true; clearTimeout(handshake); handshakeRelease(); } };
       let sock;
       try {
         sock = new WebSocket(`${base.replace(/^http/, "ws")}/api/events/${event.id}/waitroom/ws?token=${encodeURIComponent(b.token)}`);
@@ -412,7 +436,7 @@ function followOverSocket(b, session) {
       if (done || (ws && ws.readyState === WebSocket.OPEN)) return;
       if (Date.now() > deadline) return finish({ status: "DEADLINE" });
       let r;
-      try { r = await call("session", `/api/events/${event.id}/waitroom/session`, { token: b.token }); } catch { return; }
+      try { r = await call("session", `/api/events/${event.id}/waitroom/session`, { token: b.token, priority: "low" }); } catch { return; }
       if (done) return;
       if (r.status === 404) return finish({ status: "NOT_FOUND" });
       const polled = r.status === 200 ? r.body.waitroomSession : null;
@@ -448,7 +472,7 @@ async function buyer(b) {
     while (s.status === "QUEUED") {
       if (Date.now() > deadline) { bump("gave up waiting"); return null; }
       await sleep(Math.min(10_000, Math.max(1000, (s.estimatedWaitSeconds ?? 1) * 700)));
-      const r = await call("session", `/api/events/${event.id}/waitroom/session`, { token: b.token });
+      const r = await call("session", `/api/events/${event.id}/waitroom/session`, { token: b.token, priority: "low" });
       if (r.status === 200) s = r.body.waitroomSession;
     }
     if (s.status !== "ADMITTED") { bump(`session ${s.status}`); return null; }
