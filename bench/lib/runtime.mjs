@@ -66,7 +66,9 @@ export function startTrivialObject() {
  * limiter), with `overrides` merged over the options. Its cron handler runs on a plain
  * request, `GET {url}/cdn-cgi/local/scheduled?cron=...`: Miniflare's proxies (getWorker, D1,
  * object stubs) block Node's main thread on synchronous round trips, which must not meet a
- * busy runtime (bench/flash-crowd.mjs says why).
+ * busy runtime (bench/flash-crowd.mjs says why). `BENCH_INSPECTOR_PORT` opens workerd's
+ * DevTools inspector on that loopback port (a CPU profile of the app's isolate while a scenario
+ * runs, as bench/profile.mjs takes one of the event object alone).
  */
 export async function startApp(overrides = {}, { persistDir, port, migrate = true } = {}) {
   const { workerOptions, main } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
@@ -87,6 +89,7 @@ export async function startApp(overrides = {}, { persistDir, port, migrate = tru
     bindings: { ...(options.bindings ?? {}), ...(extraBindings ?? {}) },
   }, {
     unsafeTriggerHandlers: true,
+    ...(process.env.BENCH_INSPECTOR_PORT ? { inspectorPort: Number(process.env.BENCH_INSPECTOR_PORT) } : {}),
     ...(persistDir ? { resourcePersistencePath: persistDir } : {}),
     ...(port ? { port } : {}),
   });
