@@ -61,20 +61,22 @@ export async function checkLive({ url, mf, eventId, organizerToken, harness = {}
   // 1. Oversold: counters past the total, or more tickets in completed orders than exist.
   counts.oversoldTickets = classes.reduce((a, c) => a + Math.max(0, c.sold + c.reserved - c.total) + Math.max(0, sumQty(c.id, "COMPLETED") - c.total), 0);
   // 2. Money in, no tickets and no refund flag.
-  counts.paidNotCompletedNorRefund = (await all(
-    `SELECT COUNT(*) AS n FROM payments p JOIN orders o ON o.id = p.order_id
-      WHERE o.event_id = ?1 AND p.status = 'COMPLETED' AND o.status <> 'COMPLETED' AND o.refund_status IS NULL`, eventId))[0].n;
+  const paidNotCompleted = await all(
+    `SELECT o.id AS orderId, o.status, p.id AS paymentId, p.provider, p.updated_at AS paidAt, o.updated_at AS orderUpdatedAt, o.expires_at AS holdExpiresAt
+       FROM payments p JOIN orders o ON o.id = p.order_id
+      WHERE o.event_id = ?1 AND p.status = 'COMPLETED' AND o.status <> 'COMPLETED' AND o.refund_status IS NULL`, eventId);
+  counts.paidNotCompletedNorRefund = paidNotCompleted.length;
   // 3. Leaks once the sale has drained: holds, reserved tickets, checkout slots, pending orders.
   counts.leakedHolds = status.activeHolds + classes.reduce((a, c) => a + c.reserved, 0) + (byStatus.PENDING ?? 0);
   counts.leakedCheckoutSlots = (status.waitroom?.slotsInUse ?? 0) + (status.waitroom?.admitted ?? 0);
   // 4. Counters against orders: sold = tickets of COMPLETED orders, reserved = of PENDING ones,
   //    available = total - reserved - sold, and the object agrees with the API.
-  counts.countersDisagreeWithOrders = classes.reduce((a, c) => {
+  const countersDisagree = classes.filter((c) => {
     const hub = status.classes.find((h) => (h.ticketClassId ?? h.id) === c.id);
-    const bad = c.sold !== sumQty(c.id, "COMPLETED") || c.reserved !== sumQty(c.id, "PENDING") ||
+    return c.sold !== sumQty(c.id, "COMPLETED") || c.reserved !== sumQty(c.id, "PENDING") ||
       c.available !== c.total - c.reserved - c.sold || (hub && (hub.sold !== c.sold || hub.reserved !== c.reserved));
-    return a + (bad ? 1 : 0);
-  }, 0);
+  }).map((c) => ({ classId: c.id, name: c.name, sold: c.sold, soldInCompletedOrders: sumQty(c.id, "COMPLETED"), reserved: c.reserved, reservedInPendingOrders: sumQty(c.id, "PENDING") }));
+  counts.countersDisagreeWithOrders = countersDisagree.length;
   // 6. Duplicate effects: each PAYMENT_* at most once per payment, each terminal announcement
   //    at most once per order. Two results for one payment are legitimate only as money after
   //    a failure (a second attempt on the provider's page, a link made despite a create error):
@@ -139,7 +141,9 @@ export async function checkLive({ url, mf, eventId, organizerToken, harness = {}
         AND updated_at < expires_at - ?2`, eventId, CLOSE_MARGIN_MS)).map((r) => r.id);
 
   const refunds = (await all("SELECT COUNT(*) AS n FROM orders WHERE event_id = ?1 AND refund_status IS NOT NULL", eventId))[0].n;
-  return { counts, classes, status, byStatus, refunds, closedEarly };
+  // What the counts above found, for the report when they are not 0.
+  const evidence = { paidNotCompleted: paidNotCompleted.slice(0, 10), countersDisagree };
+  return { counts, classes, status, byStatus, refunds, closedEarly, evidence };
 }
 
 /**
@@ -147,14 +151,15 @@ export async function checkLive({ url, mf, eventId, organizerToken, harness = {}
  * call the fakes failed (refusal, 5xx, dropped connection, no answer) must come back as 502
  * PAYMENT_PROVIDER_UNAVAILABLE, and a 502 needs a failed call. `providerOrders`: { mode (what
  * the fakes applied, null if they answered normally or were not called), status, code }.
+ * Returns the entries that break it (the count is their number).
  */
-export function checkProviderAnswers(providerOrders) {
+export function providerAnswersWrong(providerOrders) {
   return providerOrders.filter((o) => {
     // The runtime restarted under the request; the client's retry found the key in flight.
     if (o.status === 409 && o.code === "IDEMPOTENCY_KEY_IN_FLIGHT") return false;
     const failedCall = o.mode !== null && o.mode !== "ok";
     return failedCall !== (o.status === 502 && o.code === "PAYMENT_PROVIDER_UNAVAILABLE");
-  }).length;
+  });
 }
 
 /**

@@ -32,7 +32,7 @@ import { join } from "node:path";
 import { startApp, startNoop, startTrivialObject } from "./lib/runtime.mjs";
 import { load } from "./lib/load.mjs";
 import { BENCH_KEYS, providerBindings, startFakeProviders, vnpayIpnQuery, vnpayTime, zalopayCallbackBody } from "./lib/providers.mjs";
-import { checkAdmissionOrder, checkArrivalOrder, checkLive, checkProviderAnswers, checkReleasedHolds, checkShardStays, checkSocketFans,
+import { checkAdmissionOrder, checkArrivalOrder, checkLive, providerAnswersWrong, checkReleasedHolds, checkShardStays, checkSocketFans,
   admittedStaysInObjects, explainPositionRises, readShardFiles, shardFanEvents } from "./check.mjs";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -544,11 +544,11 @@ async function buyer(b) {
     const again = await placeOrder("sandbox");
     bump(`same-token reorder after a 502 → ${again.status} ${again.body?.code ?? ""}`.trim());
     // Refused while the checkout still had time: the failure ended it (counted). Refused once
-    // its deadline had passed (the client pool can hold a request that long under a large
-    // crowd): the checkout ran out, as it should.
-    const reachedAt = Date.now() - (again.ms ?? 0);
+    // its deadline had passed (the client pool and a busy runtime can hold a request that long
+    // under a large crowd): the checkout ran out, as it should.
+    // The answer came before the deadline, so the object decided while the checkout was live.
     const deadlineAt = Date.parse(s.checkoutExpiresAt ?? "") || Infinity;
-    if (again.status === 403 && reachedAt < deadlineAt - 1000) retriesRefused.push(b.id);
+    if (again.status === 403 && Date.now() < deadlineAt) retriesRefused.push({ userId: b.id, checkoutExpiresAt: s.checkoutExpiresAt, answeredAt: new Date().toISOString(), ms: again.ms });
     else if (again.status === 403) bump("same-token reorder after the checkout's deadline → 403");
     return again;
   };
@@ -829,7 +829,8 @@ const span = (ts) => (ts.length ? (Math.max(...ts.map((t) => t[1])) - Math.min(.
 const joinSpan = span(joinTimes);
 const orderSpan = span(orderTimes);
 const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "n/a");
-const counts = { ...live.counts, providerAnswersWrong: checkProviderAnswers(providerOrders), providerRetriesRefused: retriesRefused.length,
+const wrongProviderAnswers = providerAnswersWrong(providerOrders);
+const counts = { ...live.counts, providerAnswersWrong: wrongProviderAnswers.length, providerRetriesRefused: retriesRefused.length,
   closedOrdersHoldNotReleased: holdsNotReleased, admissionOrderViolations: admission.violations,
   admittedOutOfArrivalOrder: arrivalOrder.violations, socketPositionUpOrNoAdmitted: socketCheck.count, drained: drained ? 0 : 1,
   pendingButProviderPaid: paidButPending,
@@ -874,6 +875,10 @@ console.log("\nchecker (every count must be 0):");
 for (const [k, v] of Object.entries(counts)) console.log(`  ${k.padEnd(28)} ${v}`);
 const failed = Object.values(counts).some((v) => v !== 0);
 // Evidence for whatever failed: examples, and the run's directory (D1 and the objects' SQLite files).
+const evidence = { ...live.evidence, providerAnswersWrong: wrongProviderAnswers.slice(0, 10), providerRetriesRefused: retriesRefused.slice(0, 10) };
+for (const [name, list] of Object.entries(evidence)) {
+  if (list.length) console.log(`\n${name}, first ${Math.min(10, list.length)}:\n${list.slice(0, 10).map((e) => JSON.stringify(e)).join("\n")}`);
+}
 if (arrivalOrder.violations) console.log(`\nadmitted out of arrival order (X admitted, Y with a smaller key admitted by a later round), first ${arrivalOrder.examples.length}:\n${arrivalOrder.examples.map((e) => JSON.stringify(e)).join("\n")}`);
 if (admission.examples?.length && admission.violations) console.log(`\nadmission anomalies, first ${admission.examples.length}:\n${admission.examples.map((e) => JSON.stringify(e)).join("\n")}`);
 if (shardFiles?.stuck.length) console.log(`\nstays still QUEUED/ADMITTED in the shards, first 10:\n${shardFiles.stuck.slice(0, 10).map((x) => JSON.stringify(x.record)).join("\n")}`);
