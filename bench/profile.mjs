@@ -7,23 +7,32 @@
 // profiler slows everything down, so use inventory.mjs for throughput and this for shares).
 //
 // Environment (defaults in brackets):
-//   PROFILE_KIND     ledger | availability | ping | join [ledger]
+//   PROFILE_KIND     ledger | availability | ping | join | shard-join | shard-ping [ledger]
+//                    (the shard kinds: shard 0 of an event with SHARDS_COUNT [8] shards, new fans)
 //   PROFILE_SECONDS  seconds profiled [5]
 //   BENCH_CLIENTS    concurrent clients [32]
 //   PROFILE_TOP      rows per table [20]
 //   PROFILE_OUT      also write the raw profile there (open it in Chrome DevTools) [unset]
 import { writeFileSync } from "node:fs";
 import net from "node:net";
-import { startHub, rpc, eventSetup, envInt } from "./lib/hub.mjs";
+import { startHub, rpc, eventSetup, envInt, shardOf, shardSettingsJson } from "./lib/hub.mjs";
 import { table } from "./lib/drive.mjs";
 
 const kind = process.env.PROFILE_KIND ?? "ledger";
-if (!["ledger", "availability", "ping", "join"].includes(kind)) throw new Error(`unknown PROFILE_KIND: ${kind}`);
+if (!["ledger", "availability", "ping", "join", "shard-join", "shard-ping"].includes(kind)) throw new Error(`unknown PROFILE_KIND: ${kind}`);
 const seconds = envInt("PROFILE_SECONDS", 5, { min: 1 });
 const clients = envInt("BENCH_CLIENTS", 32, { min: 1 });
 const top = envInt("PROFILE_TOP", 20, { min: 1 });
 const EVENT = "bench-profile";
 const CLASS = "ga";
+const shardCount = envInt("SHARDS_COUNT", 8, { min: 2 });
+
+/** `n` user ids `${prefix}-<i>` that hash to shard 0 (the app's `shard_of`). */
+function usersOfShard0(prefix, n) {
+  const out = [];
+  for (let i = 0; out.length < n; i++) if (shardOf(`${prefix}-${i}`, shardCount) === 0) out.push(`${prefix}-${i}`);
+  return out;
+}
 
 /** A port nobody listens on right now, for workerd's inspector. */
 async function freePort() {
@@ -94,10 +103,18 @@ const port = await freePort();
 const hub = await startHub({ inspectorPort: port });
 try {
   const { stub } = hub.hub(EVENT);
-  await rpc(stub, eventSetup(EVENT));
+  const sharded = kind.startsWith("shard-");
+  const setup = sharded ? eventSetup(EVENT, { waitroom: {}, shards: shardCount }) : eventSetup(EVENT);
+  await rpc(stub, setup);
   await rpc(stub, { op: "upsertClass", id: CLASS, total: 1_000_000 });
+  const settings = sharded
+    ? [shardSettingsJson(EVENT, 0, shardCount, { secret: hub.jwtSecret, saleStartsAtMs: setup.saleStartsAtMs, saleEndsAtMs: setup.saleEndsAtMs })]
+    : undefined;
   const drive = (prefix, secs) =>
-    hub.driveInside({ event: EVENT, kind, seconds: secs, clients, prefix, classId: CLASS, quantity: 1 });
+    hub.driveInside({
+      event: EVENT, kind, seconds: secs, clients, prefix, classId: CLASS, quantity: 1,
+      ...(sharded ? { shard: 0, settings, users: kind === "shard-join" ? usersOfShard0(prefix, secs * 8_000) : [] } : {}),
+    });
   await drive("warm", 1);
 
   const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();

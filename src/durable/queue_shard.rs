@@ -13,12 +13,14 @@ use serde_json::json;
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, js_sys, BatchMessageBuilder, Date, DurableObject, Env, QueueContentType,
-    RawMessageBuilder, Request, Response, Result, ScheduledTime, SqlStorage, State, Storage,
-    WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    RawMessageBuilder, Request, Response, ResponseBuilder, Result, ScheduledTime, SqlStorage,
+    State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 use crate::domain::admission::protocol::{HandedOver, Moving, ToShard};
-use crate::domain::admission::shard::{FanStatus, Leave, ShardQueue, ShardRejection};
+use crate::domain::admission::shard::{
+    FanRecord, FanStatus, Leave, ShardChanges, ShardQueue, ShardRejection,
+};
 use crate::domain::admission::snapshot::shown_position;
 use crate::domain::tokens::TokenKey;
 use crate::log;
@@ -138,18 +140,28 @@ impl QueueShard {
             self.events_waiting.set(true);
         }
         if !changes.is_empty() || !events.is_empty() {
-            let sql = self.sql.clone();
-            let written = transaction_sync(&self.storage, move || {
-                sql_shard::write(&sql, &changes)?;
-                for (kind, fan) in &events {
-                    sql_shard::add_event(&sql, kind, fan)?;
+            let failure = match one_fan_change(&changes, &events) {
+                // A join or a sighting: one statement, atomic without a transaction.
+                Some((user_id, record, event)) => {
+                    sql_shard::write_fan_change(&self.sql, user_id, record, event)
+                        .err()
+                        .map(|e| e.to_string())
                 }
-                Ok::<_, crate::domain::ledger::StoreError>(())
-            });
-            let failure = match written {
-                Ok(()) => None,
-                Err(TxnFailure::RolledBack(e)) => Some(e.to_string()),
-                Err(TxnFailure::Runtime(e)) => Some(e),
+                None => {
+                    let sql = self.sql.clone();
+                    let written = transaction_sync(&self.storage, move || {
+                        sql_shard::write(&sql, &changes)?;
+                        for (kind, fan) in &events {
+                            sql_shard::add_event(&sql, kind, fan)?;
+                        }
+                        Ok::<_, crate::domain::ledger::StoreError>(())
+                    });
+                    match written {
+                        Ok(()) => None,
+                        Err(TxnFailure::RolledBack(e)) => Some(e.to_string()),
+                        Err(TxnFailure::Runtime(e)) => Some(e),
+                    }
+                }
             };
             if let Some(detail) = failure {
                 *cached = None;
@@ -226,7 +238,7 @@ impl QueueShard {
         let result = self.handle(request, now, &mut effects);
         self.after_commit(effects, now).await;
         match result {
-            Ok(body) => Response::from_json(&body),
+            Ok(body) => json_response(body),
             Err(failure) => {
                 if failure.is_internal() {
                     log::error(
@@ -245,7 +257,7 @@ impl QueueShard {
         request: ShardRequest,
         now: i64,
         effects: &mut Effects,
-    ) -> std::result::Result<serde_json::Value, HubFailure> {
+    ) -> std::result::Result<String, HubFailure> {
         match request {
             ShardRequest::Join {
                 user_id,
@@ -333,7 +345,7 @@ impl QueueShard {
         message: ToShard,
         now: i64,
         effects: &mut Effects,
-    ) -> std::result::Result<serde_json::Value, HubFailure> {
+    ) -> std::result::Result<String, HubFailure> {
         let mismatch = || HubFailure::from(ShardRejection::Mismatch);
         match message {
             ToShard::Configure { settings } => {
@@ -492,7 +504,8 @@ impl QueueShard {
     async fn after_commit(&self, effects: Effects, now: i64) {
         let state = self.raw_state();
         sockets::deliver(state, &effects.pushes);
-        if let Some(queue) = self.queue.borrow().as_ref() {
+        let anyone_to_refresh = effects.positions || !effects.refresh.is_empty();
+        if let Some(queue) = self.queue.borrow().as_ref().filter(|_| anyone_to_refresh) {
             let sockets: Vec<(WebSocket, SocketAttachment)> = sockets::all(state)
                 .into_iter()
                 .filter_map(|ws| sockets::attachment(&ws).map(|a| (ws, a)))
@@ -661,8 +674,38 @@ impl QueueShard {
     }
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> std::result::Result<serde_json::Value, HubFailure> {
-    serde_json::to_value(value).map_err(|e| HubFailure::internal(format!("reply: {e}")))
+/// One fan's record and the one event it caused, if any.
+type FanChange<'a> = (&'a str, &'a FanRecord, Option<(&'a str, &'a FanEvent)>);
+
+/// When an operation changed one fan's record (kept, not deleted), nothing else, and caused at
+/// most one event, for that fan: the fan, the record and the event.
+fn one_fan_change<'a>(
+    changes: &'a ShardChanges,
+    events: &'a [(&'static str, FanEvent)],
+) -> Option<FanChange<'a>> {
+    let [(user_id, Some(record))] = changes.fans.as_slice() else {
+        return None;
+    };
+    if changes.meta.is_some() {
+        return None;
+    }
+    let event = match events {
+        [] => None,
+        [(kind, fan)] if fan.user_id == *user_id => Some((*kind, fan)),
+        _ => return None,
+    };
+    Some((user_id.as_str(), record, event))
+}
+
+/// A reply's JSON text, serialized once (no intermediate `serde_json::Value`).
+fn to_json<T: serde::Serialize>(value: &T) -> std::result::Result<String, HubFailure> {
+    serde_json::to_string(value).map_err(|e| HubFailure::internal(format!("reply: {e}")))
+}
+
+fn json_response(body: String) -> Result<Response> {
+    Ok(ResponseBuilder::new()
+        .with_header("content-type", "application/json")?
+        .fixed(body.into_bytes()))
 }
 
 impl DurableObject for QueueShard {

@@ -31,10 +31,28 @@ CREATE TABLE IF NOT EXISTS shard_event (
   arrival_key TEXT,
   tick_id INTEGER
 );
+CREATE VIEW IF NOT EXISTS shard_fan_change AS
+  SELECT NULL AS user_id, NULL AS record_json, NULL AS kind, NULL AS session_id,
+         NULL AS at, NULL AS arrival_key, NULL AS tick_id WHERE 0;
 ";
 
+/// One fan's change with the event it causes, written by one statement into the view above
+/// (a join: the fan's row and its QUEUE_JOINED), so the hottest write of a sale needs neither
+/// a second statement nor an explicit transaction: a statement and the trigger it fires are
+/// atomic in SQLite. Its own statement: `run_script` splits on `;`.
+const FAN_CHANGE_TRIGGER: &str = "\
+CREATE TRIGGER IF NOT EXISTS shard_fan_change_insert INSTEAD OF INSERT ON shard_fan_change
+BEGIN
+  INSERT OR REPLACE INTO shard_fan (user_id, record_json) VALUES (NEW.user_id, NEW.record_json);
+  INSERT INTO shard_event (kind, user_id, session_id, at, arrival_key, tick_id)
+    SELECT NEW.kind, NEW.user_id, NEW.session_id, NEW.at, NEW.arrival_key, NEW.tick_id
+     WHERE NEW.kind IS NOT NULL;
+END";
+
 pub fn ensure_schema(sql: &SqlStorage) -> SqlResult<()> {
-    run_script(sql, SHARD_SCHEMA)
+    run_script(sql, SHARD_SCHEMA)?;
+    exec(sql, FAN_CHANGE_TRIGGER, Vec::new())?;
+    Ok(())
 }
 
 fn malformed(what: &str, error: impl std::fmt::Display) -> StoreError {
@@ -99,6 +117,52 @@ pub fn write(sql: &SqlStorage, changes: &ShardChanges) -> SqlResult<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Writes one fan's new record and, if any, the one event it causes for that fan, in one
+/// statement (atomic on its own: no transaction needed).
+pub fn write_fan_change(
+    sql: &SqlStorage,
+    user_id: &str,
+    record: &FanRecord,
+    event: Option<(&str, &FanEvent)>,
+) -> SqlResult<()> {
+    let record_json = serde_json::to_string(record).map_err(|e| malformed("fan record", e))?;
+    let (kind, session_id, at, arrival_key, tick_id) = match event {
+        Some((kind, fan)) => (
+            text(kind),
+            text(fan.session_id.as_str()),
+            int(fan.at)?,
+            opt_text(fan.arrival_key.clone()),
+            match fan.tick_id {
+                Some(tick) => uint(tick)?,
+                None => SqlStorageValue::Null,
+            },
+        ),
+        None => (
+            SqlStorageValue::Null,
+            SqlStorageValue::Null,
+            SqlStorageValue::Null,
+            SqlStorageValue::Null,
+            SqlStorageValue::Null,
+        ),
+    };
+    exec(
+        sql,
+        "INSERT INTO shard_fan_change \
+         (user_id, record_json, kind, session_id, at, arrival_key, tick_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            text(user_id),
+            text(record_json),
+            kind,
+            session_id,
+            at,
+            arrival_key,
+            tick_id,
+        ],
+    )?;
     Ok(())
 }
 
