@@ -8,7 +8,10 @@
 //
 // Environment (defaults in brackets):
 //   PROFILE_KIND     ledger | availability | ping | join | shard-join | shard-ping [ledger]
-//                    (the shard kinds: shard 0 of an event with SHARDS_COUNT [8] shards, new fans)
+//                    | app-404 [ledger]
+//                    (the shard kinds: shard 0 of an event with SHARDS_COUNT [8] shards, new fans;
+//                    app-404: the app's Worker over HTTP answering an unknown /api route, its
+//                    fixed per-request cost, driven by autocannon)
 //   PROFILE_SECONDS  seconds profiled [5]
 //   BENCH_CLIENTS    concurrent clients [32]
 //   PROFILE_TOP      rows per table [20]
@@ -16,10 +19,12 @@
 import { writeFileSync } from "node:fs";
 import net from "node:net";
 import { startHub, rpc, eventSetup, envInt, shardOf, shardSettingsJson } from "./lib/hub.mjs";
+import autocannon from "autocannon";
 import { table } from "./lib/drive.mjs";
+import { startApp } from "./lib/runtime.mjs";
 
 const kind = process.env.PROFILE_KIND ?? "ledger";
-if (!["ledger", "availability", "ping", "join", "shard-join", "shard-ping"].includes(kind)) throw new Error(`unknown PROFILE_KIND: ${kind}`);
+if (!["ledger", "availability", "ping", "join", "shard-join", "shard-ping", "app-404"].includes(kind)) throw new Error(`unknown PROFILE_KIND: ${kind}`);
 const seconds = envInt("PROFILE_SECONDS", 5, { min: 1 });
 const clients = envInt("BENCH_CLIENTS", 32, { min: 1 });
 const top = envInt("PROFILE_TOP", 20, { min: 1 });
@@ -99,49 +104,75 @@ function summarize(profile) {
   return { samples: profile.samples.length, self, total };
 }
 
-const port = await freePort();
-const hub = await startHub({ inspectorPort: port });
-try {
-  const { stub } = hub.hub(EVENT);
-  const sharded = kind.startsWith("shard-");
-  const setup = sharded ? eventSetup(EVENT, { waitroom: {}, shards: shardCount }) : eventSetup(EVENT);
-  await rpc(stub, setup);
-  await rpc(stub, { op: "upsertClass", id: CLASS, total: 1_000_000 });
-  const settings = sharded
-    ? [shardSettingsJson(EVENT, 0, shardCount, { secret: hub.jwtSecret, saleStartsAtMs: setup.saleStartsAtMs, saleEndsAtMs: setup.saleEndsAtMs })]
-    : undefined;
-  const drive = (prefix, secs) =>
-    hub.driveInside({
-      event: EVENT, kind, seconds: secs, clients, prefix, classId: CLASS, quantity: 1,
-      ...(sharded ? { shard: 0, settings, users: kind === "shard-join" ? usersOfShard0(prefix, secs * 8_000) : [] } : {}),
-    });
-  await drive("warm", 1);
-
+/** Profiles the app's isolate behind the inspector at `port` while `run(seconds)` drives it. */
+async function profiled(port, run) {
   const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
   const target = targets.find((t) => t.webSocketDebuggerUrl.endsWith("/core:user:ticketbottle-edge"));
   if (!target) throw new Error(`no inspector target for the app among ${targets.length}`);
   const devtools = await inspector(target.webSocketDebuggerUrl);
   await devtools.send("Profiler.enable");
   await devtools.send("Profiler.start");
-  const run = await drive("profiled", seconds);
+  const result = await run(seconds);
   const { profile } = await devtools.send("Profiler.stop");
   devtools.close();
-  if (run.errors) throw new Error(`${run.errors} calls failed while profiled: ${run.firstError}`);
-  if (process.env.PROFILE_OUT) writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
-
-  const { samples, self, total } = summarize(profile);
-  const share = (count) => `${((100 * count) / samples).toFixed(1)} %`;
-  const rows = (map, keep) =>
-    [...map]
-      .filter(([n]) => keep(n))
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
-      .map(([n, count]) => [share(count), n.length > 110 ? `${n.slice(0, 107)}...` : n]);
-  console.log(`\nEvent object profile: ${kind}, ${clients} clients, ${seconds} s, ${samples} samples, ${Math.round(run.reqPerSec)} calls/s while profiled`);
-  console.log("\nSelf time (native calls such as SQLite's `exec` and `transactionSync` show under their JS names):");
-  console.log(table([["share", "r"], ["function", "l"]], rows(self, () => true)));
-  console.log("\nTotal time of the app's own functions:");
-  console.log(table([["share", "r"], ["function", "l"]], rows(total, (n) => /^(domain|durable|api|http|payments|queue|store)::/.test(n))));
-} finally {
-  await hub.dispose();
+  return { result, profile };
 }
+
+/** autocannon GETs of `url` for `secs` seconds, every answer `status`. */
+async function cannon(url, secs, status) {
+  const r = await autocannon({ url, connections: clients, duration: secs, expectBody: undefined });
+  const wrong = r.non2xx && status < 300 ? r.non2xx : r[`${Math.floor(status / 100)}xx`] === r.requests.total ? 0 : r.requests.total;
+  return { reqPerSec: r.requests.total / r.duration, errors: r.errors + r.timeouts + wrong, firstError: `${wrong} answers not ${status}` };
+}
+
+const port = await freePort();
+let run;
+let profile;
+if (kind.startsWith("app-")) {
+  process.env.BENCH_INSPECTOR_PORT = String(port);
+  const app = await startApp(process.env.PROFILE_NO_ASSETS ? { assets: undefined } : {});
+  try {
+    const url = `${app.url}/api/__no_such_route`;
+    await cannon(url, 1, 404);
+    ({ result: run, profile } = await profiled(port, (secs) => cannon(url, secs, 404)));
+  } finally {
+    await app.dispose();
+  }
+} else {
+  const hub = await startHub({ inspectorPort: port });
+  try {
+    const { stub } = hub.hub(EVENT);
+    const sharded = kind.startsWith("shard-");
+    const setup = sharded ? eventSetup(EVENT, { waitroom: {}, shards: shardCount }) : eventSetup(EVENT);
+    await rpc(stub, setup);
+    await rpc(stub, { op: "upsertClass", id: CLASS, total: 1_000_000 });
+    const settings = sharded
+      ? [shardSettingsJson(EVENT, 0, shardCount, { secret: hub.jwtSecret, saleStartsAtMs: setup.saleStartsAtMs, saleEndsAtMs: setup.saleEndsAtMs })]
+      : undefined;
+    const drive = (prefix, secs) =>
+      hub.driveInside({
+        event: EVENT, kind, seconds: secs, clients, prefix, classId: CLASS, quantity: 1,
+        ...(sharded ? { shard: 0, settings, users: kind === "shard-join" ? usersOfShard0(prefix, secs * 8_000) : [] } : {}),
+      });
+    await drive("warm", 1);
+    ({ result: run, profile } = await profiled(port, (secs) => drive("profiled", secs)));
+  } finally {
+    await hub.dispose();
+  }
+}
+if (run.errors) throw new Error(`${run.errors} calls failed while profiled: ${run.firstError}`);
+if (process.env.PROFILE_OUT) writeFileSync(process.env.PROFILE_OUT, JSON.stringify(profile));
+
+const { samples, self, total } = summarize(profile);
+const share = (count) => `${((100 * count) / samples).toFixed(1)} %`;
+const rows = (map, keep) =>
+  [...map]
+    .filter(([n]) => keep(n))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([n, count]) => [share(count), n.length > 110 ? `${n.slice(0, 107)}...` : n]);
+console.log(`\n${kind.startsWith("app-") ? "App Worker" : "Event object"} profile: ${kind}, ${clients} clients, ${seconds} s, ${samples} samples, ${Math.round(run.reqPerSec)} calls/s while profiled`);
+console.log("\nSelf time (native calls such as SQLite's `exec` and `transactionSync` show under their JS names):");
+console.log(table([["share", "r"], ["function", "l"]], rows(self, () => true)));
+console.log("\nTotal time of the app's own functions:");
+console.log(table([["share", "r"], ["function", "l"]], rows(total, (n) => /^(domain|durable|api|http|payments|queue|store|worker|log)::/.test(n))));

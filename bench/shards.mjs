@@ -52,6 +52,8 @@
 //   SETTLE_MS            pause after each timed join figure, once the object's outbox is
 //                        empty (a shard's fan events go out from its alarm within 1 s) [1500]
 //   SESSION_FANS         fans joined, then polling in turn (session) [500]
+//   SESSION_ASSETS       on | off: the app behind its [assets] as wrangler.toml deploys it, or
+//                        without Miniflare's assets router in front (the Worker's own cost) [on]
 //   SHARDS_QUEUED        fans queued before admission opens (admit) [100000]
 //   SHARDS_SLOTS         checkout slots opened (admit; the validation maximum) [10000]
 //   SHARDS_BATCH         admission batch (admit; the validation maximum) [10000]
@@ -74,7 +76,7 @@ import {
   countingModules,
   workerdRssMb,
 } from "./lib/hub.mjs";
-import { startApp, startNoop, startTrivialObject } from "./lib/runtime.mjs";
+import { startApp, startNoop, startNoopBehindAssets, startTrivialObject } from "./lib/runtime.mjs";
 import { drive, interleaved, ratio, table, fmt, assertNoErrors, median } from "./lib/drive.mjs";
 
 const seconds = envInt("BENCH_SECONDS", 3, { min: 1 });
@@ -90,6 +92,7 @@ const batch = envInt("SHARDS_BATCH", 10_000, { min: 1 });
 const checkoutTtl = envInt("SHARDS_CHECKOUT_TTL", 1, { min: 1 });
 const admitSeconds = envInt("SHARDS_ADMIT_SECONDS", 60, { min: 5 });
 const callJoins = envInt("SHARDS_CALL_JOINS", 10_000, { min: 1 });
+const withAssets = (process.env.SESSION_ASSETS ?? "on") !== "off";
 const parts = (process.env.SHARDS_PARTS ?? "join,session,admit,calls").split(",").map((p) => p.trim()).filter(Boolean);
 for (const p of parts) if (!["join", "session", "admit", "calls"].includes(p)) throw new Error(`unknown SHARDS_PARTS entry: ${p}`);
 
@@ -442,7 +445,9 @@ async function partSession() {
   const secret = jwtSecret();
   const noop = await startNoop();
   const trivial = await startTrivialObject();
-  const app = await startApp({ bindings: { JWT_SECRET: secret } });
+  const noopAssets = await startNoopBehindAssets();
+  // SESSION_ASSETS=off: the app without the local assets router in front (the Worker's own cost).
+  const app = await startApp({ bindings: { JWT_SECRET: secret }, ...(withAssets ? {} : { assets: undefined }) });
   const FLOOR = "/api/__no_such_route";
   try {
     // One slot (the API's minimum) held for an hour: one fan is admitted, everyone else stays queued.
@@ -470,16 +475,19 @@ async function partSession() {
     });
     const tokens = fans.map((f) => f.token);
     await cannon(noop.url, "/", tokens, { seconds: 1 });
+    await cannon(noopAssets.url, FLOOR, tokens, { seconds: 1 });
 
     await cannon(trivial.url, "/", tokens, { seconds: 1 });
     await cannon(app.url, FLOOR, tokens, { seconds: 1, status: 404 });
 
     // autocannon for every side (the cheapest client here, so the no-op side is not capped by
     // it), the same requests: GET with a fan's bearer token, fans in turn.
-    const names = ["noop", "trivial", "floor", "session"];
+    const names = ["noop", "noopAssets", "trivial", "floor", "session"];
     const results = await interleaved(names, rounds, (name) =>
       name === "noop"
         ? cannon(noop.url, "/", tokens)
+        : name === "noopAssets"
+          ? cannon(noopAssets.url, FLOOR, tokens)
         : name === "trivial"
           ? cannon(trivial.url, "/", tokens)
           : name === "floor"
@@ -490,23 +498,25 @@ async function partSession() {
     header(`Session polls through the full Worker versus the no-op JS Worker: ${fmt(sessionFans)} fans of an event with ${shardCount} shards polling in turn; ${clients} connections (autocannon), ${rounds} x ${seconds} s per figure (interleaved), workerd via Miniflare on 127.0.0.1`);
     const label = {
       noop: "no-op JS Worker GET / (baseline)",
+      noopAssets: "no-op JS Worker behind the app's [assets], GET /api/...",
       trivial: "JS Worker -> trivial SQLite object (one hop)",
       floor: "the app's Worker, unknown /api route (404)",
       session: "GET .../waitroom/session (fan's token)",
     };
     console.log(
       table(
-        [["figure", "l"], ["req/s", "r"], ["p50 ms", "r"], ["p99 ms", "r"], ["vs no-op", "r"], ["per round", "r"], ["vs one hop", "r"], ["errors", "r"]],
+        [["figure", "l"], ["req/s", "r"], ["p50 ms", "r"], ["p99 ms", "r"], ["vs no-op", "r"], ["per round", "r"], ["vs no-op behind assets", "r"], ["vs one hop", "r"], ["errors", "r"]],
         names.map((name) => {
           const x = results[name];
           const q = ratio(x, results.noop);
-          return [label[name], fmt(x.reqPerSec), fmt(x.p50, 1), fmt(x.p99, 1), q.text, name === "noop" ? "" : q.range, ratio(x, results.trivial).text, fmt(x.errors)];
+          const qa = ratio(x, results.noopAssets);
+          return [label[name], fmt(x.reqPerSec), fmt(x.p50, 1), fmt(x.p99, 1), q.text, name === "noop" ? "" : q.range, name === "noopAssets" ? "1.00" : `${qa.text} (${qa.range})`, ratio(x, results.trivial).text, fmt(x.errors)];
         }),
       ),
     );
     const perFan = sessionFans / results.session.reqPerSec;
     console.log(
-      `vs no-op = requests/s over the no-op Worker's, same client (goal for polls >= 0.80); vs one hop = over a JS Worker forwarding to an object that does one SQLite write (runtime.mjs startTrivialObject), the floor of any Worker -> object call here. Every fan polled about every ${fmt(perFan, 1)} s; ${fmt(checked)} polls checked (QUEUED with a position in 1..${fmt(sessionFans)}, or ADMITTED)`,
+      `app ${withAssets ? "behind its [assets] as deployed" : "without the local assets router (SESSION_ASSETS=off)"}; vs no-op = requests/s over the no-op Worker's, same client (goal for polls >= 0.80); vs no-op behind assets = over the no-op Worker deployed as the app is (the same assets router in front of it); vs one hop = over a JS Worker forwarding to an object that does one SQLite write (runtime.mjs startTrivialObject), the floor of any Worker -> object call here. Every fan polled about every ${fmt(perFan, 1)} s; ${fmt(checked)} polls checked (QUEUED with a position in 1..${fmt(sessionFans)}, or ADMITTED)`,
     );
     console.log(`setup: ${fmt(sessionFans)} joins through the full Worker in ${fmt(joined.elapsed, 1)} s = ${fmt(joined.opsPerSec)} joins/s (p50 ${fmt(joined.p50, 1)} ms, p99 ${fmt(joined.p99, 1)} ms)`);
     for (const name of names) assertNoErrors(name, results[name]);
@@ -514,6 +524,7 @@ async function partSession() {
     await app.dispose();
     await trivial.dispose();
     await noop.dispose();
+    await noopAssets.dispose();
   }
 }
 

@@ -33,6 +33,22 @@ export function startNoop() {
 }
 
 /**
+ * The no-op Worker deployed the way the app is: behind the app's `[assets]` (wrangler.toml:
+ * its directory, and `run_worker_first` for /api/*). Locally Miniflare runs the assets router
+ * as a worker of its own in front of every request; this baseline pays it as the app does.
+ */
+export function startNoopBehindAssets() {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
+  return start({
+    name: "noop-assets",
+    modules: true,
+    script: "export default { fetch() { return new Response('ok'); } };",
+    compatibilityDate: "2026-11-01",
+    assets: workerOptions.assets,
+  });
+}
+
+/**
  * The trivial-object baseline: a JS Worker forwarding each request to one SQLite-backed
  * Durable Object that does one write and one read, the floor of any Worker → object call.
  */

@@ -205,6 +205,10 @@ impl Routed for Endpoint {
         )
     }
 
+    fn is_poll(self) -> bool {
+        matches!(self, Endpoint::WaitroomSession | Endpoint::WaitroomStatus)
+    }
+
     async fn dispatch(self, rc: &mut RequestContext) -> ApiResult {
         dispatch(self, rc).await
     }

@@ -56,6 +56,9 @@ struct WaitroomGate {
     sale_start_ms: Option<i64>,
     sale_end_ms: Option<i64>,
     shards: ShardCount,
+    /// The pre-queue shuffle's seed (an HMAC of the event id), computed with the gate rather
+    /// than on every call: only a shard's first join needs it.
+    shuffle_seed: u64,
 }
 
 /// Where a fan's waitroom calls go.
@@ -242,7 +245,13 @@ async fn enter(
             let access = load_event_as(rc, &db, event_id, op, actor.clone()).await?;
             let event = access.event;
             let config = event.terms.config.as_ref();
+            let secret = rc
+                .settings
+                .jwt_secret
+                .as_deref()
+                .ok_or_else(|| ApiError::Internal("JWT_SECRET is not set".into()))?;
             let gate = WaitroomGate {
+                shuffle_seed: shuffle_seed(secret.as_bytes(), event.id.as_str()),
                 event_id: event.id.as_str().to_string(),
                 status: event.status,
                 ever_published: event.ever_published,
@@ -285,24 +294,14 @@ async fn enter(
         return Ok((user, FrontDoor::Hub(hub)));
     }
     let shard = shard_of(&user, gate.shards);
-    let secret = rc
-        .settings
-        .jwt_secret
-        .as_deref()
-        .ok_or_else(|| ApiError::Internal("JWT_SECRET is not set".into()))?;
     let sale = WaitroomConfig {
         sale_starts_at: gate.sale_start_ms.unwrap_or(0),
         sale_ends_at: gate.sale_end_ms.unwrap_or(i64::MAX),
         cancelled: gate.status == EventStatus::Cancelled,
         ..WaitroomConfig::default()
     };
-    let settings = ShardSettings::of_waitroom(
-        &gate.event_id,
-        shard,
-        gate.shards,
-        shuffle_seed(secret.as_bytes(), &gate.event_id),
-        &sale,
-    );
+    let settings =
+        ShardSettings::of_waitroom(&gate.event_id, shard, gate.shards, gate.shuffle_seed, &sale);
     Ok((
         user,
         FrontDoor::Shard {

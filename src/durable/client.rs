@@ -7,6 +7,8 @@
 //! a request body or path; `forward_websocket` in particular must only be called after the
 //! Worker verified the `?token=` of the socket request.
 
+use std::cell::OnceCell;
+
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
@@ -64,18 +66,68 @@ fn transport(context: &str, error: impl std::fmt::Display) -> HubCallError {
 
 /// A typed stub of one event's `EventHub`.
 pub struct EventHubClient {
-    stub: Stub,
+    stub: LazyStub,
     /// Sent as [`REQUEST_ID_HEADER`] so the object's log lines name the request.
     request_id: Option<String>,
 }
 
+/// An object's stub, made on first use: a waitroom poll answered from the edge's caches calls
+/// no object, and making the stubs it might need (binding, id from name, stub, location hint)
+/// was a sixth of such a poll's time.
+struct LazyStub {
+    env: Env,
+    binding: &'static str,
+    name: String,
+    /// For a queue shard: its index, which picks its location hint.
+    shard: Option<ShardIndex>,
+    stub: OnceCell<Stub>,
+}
+
+impl LazyStub {
+    fn new(env: &Env, binding: &'static str, name: String, shard: Option<ShardIndex>) -> Self {
+        LazyStub {
+            env: env.clone(),
+            binding,
+            name,
+            shard,
+            stub: OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> worker::Result<&Stub> {
+        if let Some(stub) = self.stub.get() {
+            return Ok(stub);
+        }
+        let namespace = self.env.durable_object(self.binding)?;
+        let id = namespace.id_from_name(&self.name)?;
+        let hint = match self.shard {
+            Some(shard) => {
+                let hints = self
+                    .env
+                    .var(LOCATION_HINTS_VAR)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                location_hint(&hints, shard).map(str::to_owned)
+            }
+            None => None,
+        };
+        let stub = match hint {
+            Some(hint) => id.get_stub_with_location_hint(&hint)?,
+            None => id.get_stub()?,
+        };
+        Ok(self.stub.get_or_init(|| stub))
+    }
+
+    fn for_call(&self, op: &str) -> Result<&Stub, HubCallError> {
+        self.get().map_err(|e| transport(op, e))
+    }
+}
+
 impl EventHubClient {
-    /// The object of `event_id` (`EVENT_HUB.idFromName(eventId)`).
+    /// The object of `event_id` (`EVENT_HUB.idFromName(eventId)`), its stub made on first use.
     pub fn new(env: &Env, event_id: &str) -> worker::Result<Self> {
-        let namespace = env.durable_object(BINDING)?;
-        let stub = namespace.id_from_name(event_id)?.get_stub()?;
         Ok(EventHubClient {
-            stub,
+            stub: LazyStub::new(env, BINDING, event_id.to_owned(), None),
             request_id: None,
         })
     }
@@ -88,7 +140,8 @@ impl EventHubClient {
 
     async fn call<T: DeserializeOwned>(&self, request: &HubRequest) -> Result<T, HubCallError> {
         let body = serde_json::to_string(request).map_err(|e| transport("encode", e))?;
-        post(&self.stub, self.request_id.as_deref(), &body, request.op()).await
+        let stub = self.stub.for_call(request.op())?;
+        post(stub, self.request_id.as_deref(), &body, request.op()).await
     }
 
     /// Idempotent: call on configure, approve, publish, cancel and every patch of the event.
@@ -242,7 +295,7 @@ impl EventHubClient {
     /// `?token=` access token): the object trusts the id, and a socket only ever receives that
     /// user's own position and checkout token. 404 when the user has not joined.
     pub async fn forward_websocket(&self, req: Request, user_id: &str) -> worker::Result<Response> {
-        forward_socket(&self.stub, req, user_id).await
+        forward_socket(self.stub.get()?, req, user_id).await
     }
 
     /// A shard's first fan after a lull wakes an idle admission.
@@ -317,26 +370,22 @@ const LOCATION_HINTS_VAR: &str = "QUEUE_SHARD_LOCATION_HINTS";
 /// A typed stub of one queue shard of an event (`QUEUE_SHARD.idFromName("{eventId}:{shard}")`).
 /// The same trust boundary as [`EventHubClient`]: user ids are the authenticated user's.
 pub struct QueueShardClient {
-    stub: Stub,
+    stub: LazyStub,
     request_id: Option<String>,
 }
 
 impl QueueShardClient {
     /// The stub of shard `shard`, created (by whichever call comes first: a fan's join or
-    /// the hub's settings) with the location hint `QUEUE_SHARD_LOCATION_HINTS` gives it.
+    /// the hub's settings) with the location hint `QUEUE_SHARD_LOCATION_HINTS` gives it; made
+    /// on first use.
     pub fn new(env: &Env, event_id: &str, shard: ShardIndex) -> worker::Result<Self> {
-        let namespace = env.durable_object(SHARD_BINDING)?;
-        let id = namespace.id_from_name(&shard_object_name(event_id, shard))?;
-        let hints = env
-            .var(LOCATION_HINTS_VAR)
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        let stub = match location_hint(&hints, shard) {
-            Some(hint) => id.get_stub_with_location_hint(hint)?,
-            None => id.get_stub()?,
-        };
         Ok(QueueShardClient {
-            stub,
+            stub: LazyStub::new(
+                env,
+                SHARD_BINDING,
+                shard_object_name(event_id, shard),
+                Some(shard),
+            ),
             request_id: None,
         })
     }
@@ -348,7 +397,8 @@ impl QueueShardClient {
 
     async fn call<T: DeserializeOwned>(&self, request: &ShardRequest) -> Result<T, HubCallError> {
         let body = serde_json::to_string(request).map_err(|e| transport("encode", e))?;
-        post(&self.stub, self.request_id.as_deref(), &body, request.op()).await
+        let stub = self.stub.for_call(request.op())?;
+        post(stub, self.request_id.as_deref(), &body, request.op()).await
     }
 
     /// Joins the fan stamped at the edge (idempotent per user). `settings` serve a shard that
@@ -410,7 +460,7 @@ impl QueueShardClient {
     }
 
     pub async fn forward_websocket(&self, req: Request, user_id: &str) -> worker::Result<Response> {
-        forward_socket(&self.stub, req, user_id).await
+        forward_socket(self.stub.get()?, req, user_id).await
     }
 }
 

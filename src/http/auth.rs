@@ -9,7 +9,7 @@ use crate::domain::sessions::{
     check_may_buy, judge, standing_cache, EmailNotVerified, Session, StandingCache,
 };
 use crate::domain::throttle::client_subject;
-use crate::domain::tokens::{AccessClaims, TokenKey};
+use crate::domain::tokens::{AccessClaims, TokenKey, VerifiedAccess};
 use crate::store::{d1, users};
 
 use super::RequestContext;
@@ -29,6 +29,13 @@ thread_local! {
 /// next request through this isolate sees the change at once.
 pub fn forget_standing(user_id: &str) {
     STANDINGS.with(|c| c.borrow_mut().forget(user_id));
+}
+
+thread_local! {
+    /// Access tokens this isolate verified (one key per isolate: the settings are the
+    /// isolate's, `Settings::of_isolate`).
+    static VERIFIED: std::cell::RefCell<VerifiedAccess> =
+        std::cell::RefCell::new(VerifiedAccess::default());
 }
 
 impl RequestContext {
@@ -55,8 +62,9 @@ impl RequestContext {
         let Some(token) = self.bearer() else {
             return Ok(None);
         };
-        self.token_key()?
-            .verify_access(&token, self.now_ms)
+        let key = self.token_key()?;
+        VERIFIED
+            .with(|v| v.borrow_mut().verify(&key, &token, self.now_ms))
             .map(Some)
             .map_err(|_| ApiError::Unauthenticated)
     }

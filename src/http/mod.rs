@@ -149,11 +149,30 @@ fn client_key(req: &Request) -> String {
 /// provider's format (`api::payments`).
 const WEBHOOK_PREFIX: &str = "/api/payments/webhooks/";
 
+/// A successful poll is logged once in this many per isolate. At a million waiting fans polling
+/// every few seconds, a line per poll is hundreds of thousands of lines a second that say "still
+/// waiting" (and locally, formatting them was a fifth of a request's time); failures, and every
+/// other route, are always logged.
+pub const POLL_LOG_SAMPLE: u32 = 100;
+
+thread_local! {
+    static POLLS_SEEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether this successful poll is the one in [`POLL_LOG_SAMPLE`] that is logged.
+fn poll_sampled() -> bool {
+    POLLS_SEEN.with(|seen| {
+        let n = seen.get();
+        seen.set(n.wrapping_add(1));
+        n % POLL_LOG_SAMPLE == 0
+    })
+}
+
 /// Serves one request with the route table of `E`. Never fails: every error becomes a
 /// problem+json response.
 pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response {
     let started = Date::now().as_millis();
-    let settings = Settings::from_env(&env);
+    let settings = Settings::of_isolate(&env);
     let method = req.method();
     let path = req.path();
     let origin = req.headers().get("Origin").ok().flatten();
@@ -166,6 +185,7 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
     let mut route_label = "unmatched";
+    let mut is_poll = false;
     let annotations = Rc::new(RefCell::new(Map::new()));
     let outcome: ApiResult = async {
         if method == Method::Options {
@@ -174,6 +194,7 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
         let resolution = router::resolve::<E>(&method, &path);
         if let Resolution::Found(endpoint, _) = &resolution {
             route_label = endpoint.label();
+            is_poll = endpoint.is_poll();
         }
         // Refuse to serve rather than run with a forgeable token key or a development feature
         // switched on. `GET /api/health` still answers (500, naming what is wrong), so an
@@ -227,6 +248,10 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
     };
     let response = decorate(response, &request_id, &settings, origin.as_deref(), &path);
     let status = response.status_code();
+    let sampled = is_poll && status < 400;
+    if sampled && !poll_sampled() {
+        return response;
+    }
     let mut line = serde_json::json!({
         "method": format!("{method:?}").to_uppercase(),
         "path": path,
@@ -240,6 +265,9 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
             // The internal cause goes to the log only; the client saw fixed text.
             line["error"] = e.to_string().into();
         }
+    }
+    if sampled {
+        line["sampledOneIn"] = POLL_LOG_SAMPLE.into();
     }
     if !settings.misconfiguration.is_empty() {
         // Every request of a misconfigured deployment names what is wrong (names, no values).

@@ -18,6 +18,11 @@ pub trait Routed: Copy + Sized + 'static {
     /// token alone when it says the email was verified, without reading the account's standing
     /// (`RequestContext::resolve_actor`).
     fn trusts_access_token(self) -> bool;
+    /// A poll many fans repeat every few seconds during a sale: its successful answers are
+    /// logged one in [`super::POLL_LOG_SAMPLE`] (failures always).
+    fn is_poll(self) -> bool {
+        false
+    }
     async fn dispatch(self, rc: &mut RequestContext) -> ApiResult;
 }
 

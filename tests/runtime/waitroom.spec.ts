@@ -235,9 +235,10 @@ describe("a socket that floods the object", () => {
       await until(() => watched.handled >= 5, "every message handled");
       fromSockets = [...lines];
       transactions = watched.transactions;
-      // The spies and the counter do catch the Worker's work: a session poll logs a line and
-      // runs a transaction.
+      // The spies and the counter do catch the Worker's work: a session poll runs a
+      // transaction, and a refused call logs a line (successful polls are logged one in 100).
       await session(event.id, token);
+      expect((await call(`/api/events/${crypto.randomUUID()}/waitroom/status`)).status).toBe(404);
       expect(lines.length).toBeGreaterThan(fromSockets.length);
       expect(watched.transactions).toBeGreaterThan(transactions);
     } finally {
