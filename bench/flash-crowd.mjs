@@ -15,7 +15,7 @@
 // Everything runs on 127.0.0.1 against workerd through Miniflare, bounded in count and time.
 // Env: FC_BUYERS (default 2000, at most 100000), FC_SEED, FC_CONCURRENCY (in-flight requests,
 // default 64), FC_HOLD_SECONDS (default 20), FC_RESTART (default 1), FC_MAX_SECONDS (hard stop,
-// default 900), FC_CANCEL (default 1), FC_RECONCILE_AFTER_SECONDS (default 5),
+// default 900, or a fifth of a second per buyer above 4,500 buyers: 10,000 take about 15 min here), FC_CANCEL (default 1), FC_RECONCILE_AFTER_SECONDS (default 5),
 // FC_BASELINE_SECONDS (default 5), FC_PREQUEUE_SECONDS (the sale opens this long
 // after the event is configured, default 10, so the first joiners wait in the pre-queue and are
 // placed by its shuffle; 0 opens the sale before anyone joins), FC_SHARDS (the event's
@@ -42,7 +42,7 @@ const CONCURRENCY = Number(process.env.FC_CONCURRENCY ?? 64);
 const HOLD_SECONDS = Number(process.env.FC_HOLD_SECONDS ?? 20);
 const RESTART = (process.env.FC_RESTART ?? "1") === "1";
 const CANCEL = (process.env.FC_CANCEL ?? "1") === "1";
-const MAX_SECONDS = Number(process.env.FC_MAX_SECONDS ?? 900);
+const MAX_SECONDS = Number(process.env.FC_MAX_SECONDS ?? Math.max(900, Math.ceil(N / 5)));
 const BASELINE_SECONDS = Number(process.env.FC_BASELINE_SECONDS ?? 5);
 const PREQUEUE_SECONDS = Math.max(0, Number(process.env.FC_PREQUEUE_SECONDS ?? 10));
 const SHARDS = Math.min(64, Math.max(1, Math.floor(Number(process.env.FC_SHARDS ?? 1))));
@@ -681,10 +681,16 @@ async function buyer(b) {
     case "late-pay":
       // The provider's webhook arrives after the hold expired: wait for the expiry, then pay.
       lateWork.push((async () => {
-        for (let k = 0; k < 240 && Date.now() < deadline; k++) {
-          await sleep(1000);
-          const g = await call("session", `/api/orders/${o.id}`, { token: b.token });
-          if (g.body?.order?.status === "CANCELLED") { await pay("pay"); bump("late payments sent"); return; }
+        try {
+          for (let k = 0; k < 240 && Date.now() < deadline; k++) {
+            await sleep(1000);
+            const g = await call("session", `/api/orders/${o.id}`, { token: b.token });
+            if (g.body?.order?.status === "CANCELLED") { await pay("pay"); bump("late payments sent"); return; }
+          }
+        } catch (error) {
+          // The run's deadline passed while waiting: the report says so (drained 1) instead of
+          // the harness dying on an unhandled rejection.
+          if (String(error?.message) !== "deadline") throw error;
         }
         bump("late payment never sent");
       })());

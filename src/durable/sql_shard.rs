@@ -120,6 +120,24 @@ pub fn write(sql: &SqlStorage, changes: &ShardChanges) -> SqlResult<()> {
     Ok(())
 }
 
+/// An event's columns after `user_id`: kind, session, time, arrival key, tick (all `NULL`
+/// without an event).
+fn event_values(event: Option<(&str, &FanEvent)>) -> SqlResult<Vec<SqlStorageValue>> {
+    let Some((kind, fan)) = event else {
+        return Ok(vec![SqlStorageValue::Null; 5]);
+    };
+    Ok(vec![
+        text(kind),
+        text(fan.session_id.as_str()),
+        int(fan.at)?,
+        opt_text(fan.arrival_key.clone()),
+        match fan.tick_id {
+            Some(tick) => uint(tick)?,
+            None => SqlStorageValue::Null,
+        },
+    ])
+}
+
 /// Writes one fan's new record and, if any, the one event it causes for that fan, in one
 /// statement (atomic on its own: no transaction needed).
 pub fn write_fan_change(
@@ -129,60 +147,27 @@ pub fn write_fan_change(
     event: Option<(&str, &FanEvent)>,
 ) -> SqlResult<()> {
     let record_json = serde_json::to_string(record).map_err(|e| malformed("fan record", e))?;
-    let (kind, session_id, at, arrival_key, tick_id) = match event {
-        Some((kind, fan)) => (
-            text(kind),
-            text(fan.session_id.as_str()),
-            int(fan.at)?,
-            opt_text(fan.arrival_key.clone()),
-            match fan.tick_id {
-                Some(tick) => uint(tick)?,
-                None => SqlStorageValue::Null,
-            },
-        ),
-        None => (
-            SqlStorageValue::Null,
-            SqlStorageValue::Null,
-            SqlStorageValue::Null,
-            SqlStorageValue::Null,
-            SqlStorageValue::Null,
-        ),
-    };
+    let mut values = vec![text(user_id), text(record_json)];
+    values.extend(event_values(event)?);
     exec(
         sql,
         "INSERT INTO shard_fan_change \
          (user_id, record_json, kind, session_id, at, arrival_key, tick_id) \
          VALUES (?, ?, ?, ?, ?, ?, ?)",
-        vec![
-            text(user_id),
-            text(record_json),
-            kind,
-            session_id,
-            at,
-            arrival_key,
-            tick_id,
-        ],
+        values,
     )?;
     Ok(())
 }
 
 /// Records a fan event for the next batch.
 pub fn add_event(sql: &SqlStorage, kind: &str, fan: &FanEvent) -> SqlResult<()> {
+    let mut values = vec![text(fan.user_id.as_str())];
+    values.extend(event_values(Some((kind, fan)))?);
     exec(
         sql,
-        "INSERT INTO shard_event (kind, user_id, session_id, at, arrival_key, tick_id) \
+        "INSERT INTO shard_event (user_id, kind, session_id, at, arrival_key, tick_id) \
          VALUES (?, ?, ?, ?, ?, ?)",
-        vec![
-            text(kind),
-            text(fan.user_id.as_str()),
-            text(fan.session_id.as_str()),
-            int(fan.at)?,
-            opt_text(fan.arrival_key.clone()),
-            match fan.tick_id {
-                Some(tick) => uint(tick)?,
-                None => SqlStorageValue::Null,
-            },
-        ],
+        values,
     )?;
     Ok(())
 }
