@@ -157,6 +157,9 @@ export function providerAnswersWrong(providerOrders) {
   return providerOrders.filter((o) => {
     // The runtime restarted under the request; the client's retry found the key in flight.
     if (o.status === 409 && o.code === "IDEMPOTENCY_KEY_IN_FLIGHT") return false;
+    // The restart cut the request before its create call reached the fake: the retry that took
+    // the key over found an order without a payment link and answered 502, as it must.
+    if (o.cut && o.mode === null && o.status === 502 && o.code === "PAYMENT_PROVIDER_UNAVAILABLE") return false;
     const failedCall = o.mode !== null && o.mode !== "ok";
     return failedCall !== (o.status === 502 && o.code === "PAYMENT_PROVIDER_UNAVAILABLE");
   });

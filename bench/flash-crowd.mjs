@@ -111,6 +111,7 @@ const bump = (k, n = 1) => { tally[k] = (tally[k] ?? 0) + n; };
 
 /** One HTTP call, retried through the restart window and transient network errors. */
 async function call(kind, path, { method = "GET", token, body, raw, headers = {}, priority = "high" } = {}) {
+  let cut = false; // an attempt lost its connection (the restart): the runtime may have acted on it
   for (let attempt = 0; attempt < 40; attempt++) {
     if (Date.now() > deadline) throw new Error("deadline");
     if (restarting) await restarting;
@@ -129,8 +130,9 @@ async function call(kind, path, { method = "GET", token, body, raw, headers = {}
       const ms = performance.now() - t0;
       if (lat[kind]) lat[kind].push(ms);
       if (res.status >= 500 && res.status !== 502) { bump(`5xx ${kind}`); await sleep(100 * (attempt + 1)); continue; }
-      return { status: res.status, body: text ? safeJson(text) : null, ms };
+      return { status: res.status, body: text ? safeJson(text) : null, ms, cut };
     } catch {
+      cut = true;
       bump(`network retry ${kind}`);
       await sleep(Math.min(2000, 100 * (attempt + 1)));
     } finally {
@@ -591,7 +593,7 @@ async function buyer(b) {
     // have given up (its 8 s timeout) before that decision was recorded.
     for (let waited = 0; r0.status === 502 && !injected.has(b.id) && waited < 30_000; waited += 250) await sleep(250);
     const applied = injected.get(b.id) ?? null;
-    providerOrders.push({ userId: b.id, provider, mode: applied, status: r0.status, code: r0.body?.code ?? null, ms: r0.ms });
+    providerOrders.push({ userId: b.id, provider, mode: applied, status: r0.status, code: r0.body?.code ?? null, ms: r0.ms, cut: r0.cut });
     bump(`${provider} create ${applied ?? "not called"} → ${r0.status}`);
     if (r0.status === 201) { created(); return; } // a fault the Worker did not see (counted by the checker); the hold expires
     if (r0.status !== 502) { await giveUp(r0); return; }
@@ -627,7 +629,7 @@ async function buyer(b) {
     const zalopay = plan === "zalopay-paid" || plan === "zalopay-lost";
     r = await placeOrder(zalopay ? "zalopay" : "sandbox");
     if (zalopay) {
-      providerOrders.push({ userId: b.id, provider: "zalopay", mode: injected.get(b.id) ?? null, status: r.status, code: r.body?.code ?? null });
+      providerOrders.push({ userId: b.id, provider: "zalopay", mode: injected.get(b.id) ?? null, status: r.status, code: r.body?.code ?? null, cut: r.cut });
     }
   }
   if (r.status !== 201) { await giveUp(r); return; }

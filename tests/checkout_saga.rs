@@ -709,6 +709,65 @@ fn late_money_after_expiry_sells_when_stock_allows_and_is_flagged_for_refund_oth
 }
 
 #[test]
+fn a_hold_that_expires_before_its_payment_link_reopens_the_checkout_and_one_after_ends_it() {
+    let shop = Shop::new();
+    shop.providers.mode.set(ProviderMode::Hangs);
+    let body = shop.body("payos", two_a());
+    shop.order_and_die("k-1", &body, T0);
+    let dead = shop.only_order();
+
+    // The hold runs out while the request that died waits for its retry: the platform's
+    // delay, not the buyer's, so the order closes and the checkout is theirs again.
+    shop.hub.expire(&dead.id);
+    shop.deliver("hold-expired-1", "HOLD_EXPIRED", &dead.id, T0 + MINUTE / 2);
+    assert_eq!(shop.store.order(&dead.id).unwrap().status, "CANCELLED");
+    let checkout = shop.hub.checkout(SESSION);
+    assert_eq!((checkout.ended, checkout.bound_order), (None, None));
+    assert!(shop.store.outbox_of_type("CHECKOUT_EXPIRED").is_empty());
+
+    // The retry answers as a failed create does, and the same token orders again.
+    shop.providers.mode.set(ProviderMode::Answers);
+    let error = shop.order("k-1", &body, T0 + LEASE).err().unwrap();
+    assert_eq!(error.code(), "PAYMENT_PROVIDER_UNAVAILABLE");
+    let (again, _) = created(shop.order("k-2", &body, T0 + LEASE + 1).unwrap());
+    assert_eq!(
+        shop.hub.checkout(SESSION).bound_order.as_deref(),
+        Some(again.as_str())
+    );
+
+    // This buyer had the payment page and let the hold run out: the checkout ends.
+    shop.hub.expire(&again);
+    shop.deliver("hold-expired-2", "HOLD_EXPIRED", &again, T0 + 20 * MINUTE);
+    assert_eq!(
+        shop.hub.checkout(SESSION).ended,
+        Some(CheckoutOutcome::Expired)
+    );
+    assert_eq!(shop.store.outbox_of_type("CHECKOUT_EXPIRED").len(), 1);
+    shop.settled();
+}
+
+#[test]
+fn a_hold_that_expires_for_an_order_never_written_gives_the_checkout_back() {
+    let shop = Shop::new();
+    shop.store.faults.set("write_order", Fault::Hang);
+    shop.order_and_die("k-1", &shop.body("sandbox", two_a()), T0);
+    let dead_id = "0190f3a2-7c1e-7b4d-9a3f-000000000001";
+    assert_eq!(
+        shop.hub.checkout(SESSION).bound_order.as_deref(),
+        Some(dead_id)
+    );
+    shop.store.faults.clear();
+
+    // Nobody retried; the hold's expiry finds no order and unbinds the checkout.
+    shop.hub.expire(dead_id);
+    shop.deliver("hold-expired-1", "HOLD_EXPIRED", dead_id, T0 + 16 * MINUTE);
+    let checkout = shop.hub.checkout(SESSION);
+    assert_eq!((checkout.ended, checkout.bound_order), (None, None));
+    assert!(shop.store.orders().is_empty());
+    shop.settled();
+}
+
+#[test]
 fn a_retry_within_the_lease_is_told_to_wait_and_after_it_takes_over_a_request_that_died_before_its_link(
 ) {
     let shop = Shop::new();

@@ -8,8 +8,9 @@ use serde_json::{json, Map, Value};
 use super::ports::{CheckoutLog, CheckoutStore, EventObject, OrderRow, Transition};
 use crate::domain::ledger::{ConfirmOutcome, ReleaseOutcome};
 use crate::domain::saga::{
-    after_confirm, checkout_event_type, decide, sweep_decision, CheckoutOutcome, CheckoutStep,
-    Compensation, ConfirmAnswer, OrderStatus, SagaInput, SagaStep, STUCK_CHECKOUT_AFTER_MS,
+    after_confirm, checkout_after_close, checkout_event_type, decide, sweep_decision,
+    CheckoutAfterClose, CheckoutOutcome, CheckoutStep, Compensation, ConfirmAnswer, OrderStatus,
+    SagaInput, SagaStep, STUCK_CHECKOUT_AFTER_MS,
 };
 use crate::error::ApiError;
 
@@ -78,9 +79,19 @@ impl<S: CheckoutStore, E: EventObject, L: CheckoutLog> Saga<'_, S, E, L> {
             (SagaInput::from_message_type(kind), field("orderId"))
         {
             // A hold can expire for an order that was never written (the checkout died between
-            // reserve and write): the stock is already back, nothing else to undo.
-            if let Some(order) = self.store.order(order_id).await? {
-                self.continue_saga(&order, input, now).await?;
+            // reserve and write): the stock is already back; the waitroom checkout the reserve
+            // bound goes back to the buyer (a no-op when none was bound), since they never saw
+            // a payment page.
+            match self.store.order(order_id).await? {
+                Some(order) => {
+                    self.continue_saga(&order, input, now).await?;
+                }
+                None if input == SagaInput::HoldExpired => {
+                    if let Some(event_id) = field("eventId") {
+                        self.hub.unbind_order(event_id, order_id).await?;
+                    }
+                }
+                None => {}
             }
         }
         self.store.mark_processed(id, now).await
@@ -137,16 +148,31 @@ impl<S: CheckoutStore, E: EventObject, L: CheckoutLog> Saga<'_, S, E, L> {
             }
             SagaStep::Close { status, checkout } => (status, None, checkout),
         };
+        let after = match checkout {
+            // Only an expiry's fate depends on what the buyer saw (one D1 read, not on every
+            // step).
+            CheckoutOutcome::Expired if order.waitroom_session_id.is_some() => {
+                checkout_after_close(checkout, self.payment_page_shown(order).await?)
+            }
+            other => CheckoutAfterClose::End(other),
+        };
         let published = if to == OrderStatus::Completed {
             self.complete(order, from, now).await?
         } else {
-            self.record(order, from, to, refund_reason, checkout, now)
+            self.record(order, from, to, refund_reason, after, now)
                 .await?
         };
         if order.waitroom_session_id.is_some() {
-            self.hub
-                .checkout_resolved(&order.event_id, &order.id, checkout)
-                .await?;
+            match after {
+                CheckoutAfterClose::End(outcome) => {
+                    self.hub
+                        .checkout_resolved(&order.event_id, &order.id, outcome)
+                        .await?
+                }
+                CheckoutAfterClose::Reopen => {
+                    self.hub.unbind_order(&order.event_id, &order.id).await?
+                }
+            }
         }
         if !published.is_empty() {
             self.store.relay(&published, now).await?;
@@ -175,10 +201,19 @@ impl<S: CheckoutStore, E: EventObject, L: CheckoutLog> Saga<'_, S, E, L> {
             from,
             OrderStatus::Completed,
             None,
-            CheckoutOutcome::Completed,
+            CheckoutAfterClose::End(CheckoutOutcome::Completed),
             now,
         )
         .await
+    }
+
+    /// Whether the provider gave this order a payment link (so the buyer could have paid).
+    async fn payment_page_shown(&self, order: &OrderRow) -> Result<bool, ApiError> {
+        Ok(self
+            .store
+            .checkout_payment(&order.id)
+            .await?
+            .is_some_and(|p| p.payment_url.is_some()))
     }
 
     async fn record(
@@ -187,7 +222,7 @@ impl<S: CheckoutStore, E: EventObject, L: CheckoutLog> Saga<'_, S, E, L> {
         from: OrderStatus,
         to: OrderStatus,
         refund_reason: Option<&'static str>,
-        checkout: CheckoutOutcome,
+        checkout: CheckoutAfterClose,
         now: i64,
     ) -> Result<Vec<String>, ApiError> {
         let payload = order_payload(order, to, refund_reason);
@@ -198,8 +233,9 @@ impl<S: CheckoutStore, E: EventObject, L: CheckoutLog> Saga<'_, S, E, L> {
             OrderStatus::Pending => "ORDER_CREATED",
         };
         let mut announce = vec![(order_event, payload.clone())];
-        if from != to {
-            announce.push((checkout_event_type(checkout), payload.clone()));
+        // A reopened checkout did not end: it is announced when it does.
+        if let (true, CheckoutAfterClose::End(outcome)) = (from != to, checkout) {
+            announce.push((checkout_event_type(outcome), payload.clone()));
         }
         if refund_reason.is_some() {
             announce.push(("ORDER_REFUND_REQUIRED", payload));

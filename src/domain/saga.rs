@@ -114,6 +114,32 @@ pub fn checkout_event_type(outcome: CheckoutOutcome) -> &'static str {
     }
 }
 
+/// What becomes of the buyer's waitroom checkout when the saga closes their order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutAfterClose {
+    /// The checkout ends with this outcome (announced as its `CHECKOUT_*` event): the slot
+    /// goes to the next fan.
+    End(CheckoutOutcome),
+    /// The order is unbound from the checkout, which stays the buyer's (ADMITTED, same
+    /// deadline) for another order with the same token; nothing is announced for it.
+    Reopen,
+}
+
+/// An expired hold ends the checkout only when the buyer had been shown a payment page: then
+/// the delay was theirs (they left the page, or paid too late). A hold that ran out before the
+/// provider ever gave a payment link (the create call hung or was cut off by a restart and
+/// waited for its retry) was the platform's delay, so the checkout is reopened, as after a
+/// failed create ([`CheckoutFailure::BeforePaymentPage`]). Every other close ends it.
+pub fn checkout_after_close(
+    outcome: CheckoutOutcome,
+    payment_page_shown: bool,
+) -> CheckoutAfterClose {
+    match outcome {
+        CheckoutOutcome::Expired if !payment_page_shown => CheckoutAfterClose::Reopen,
+        outcome => CheckoutAfterClose::End(outcome),
+    }
+}
+
 pub fn decide(status: OrderStatus, input: SagaInput) -> SagaStep {
     use OrderStatus::*;
     use SagaInput::*;
@@ -472,6 +498,33 @@ mod tests {
                 Compensation::ReleaseHold
             ]
         );
+    }
+
+    #[test]
+    fn an_expired_hold_ends_the_checkout_only_after_a_payment_page() {
+        // The buyer saw the provider's page and let the hold run out: the slot moves on.
+        assert_eq!(
+            checkout_after_close(CheckoutOutcome::Expired, true),
+            CheckoutAfterClose::End(CheckoutOutcome::Expired)
+        );
+        // The create call never gave a link before the hold ran out: the checkout is theirs.
+        assert_eq!(
+            checkout_after_close(CheckoutOutcome::Expired, false),
+            CheckoutAfterClose::Reopen
+        );
+        // Every other close ends it, page or not.
+        for outcome in [
+            CheckoutOutcome::Completed,
+            CheckoutOutcome::Failed,
+            CheckoutOutcome::Cancelled,
+        ] {
+            for shown in [true, false] {
+                assert_eq!(
+                    checkout_after_close(outcome, shown),
+                    CheckoutAfterClose::End(outcome)
+                );
+            }
+        }
     }
 
     #[test]

@@ -248,7 +248,7 @@ describe("holds", () => {
     });
   });
 
-  it("expires a lapsed hold from the alarm, frees its stock and its checkout slot", async () => {
+  it("expires a lapsed hold from the alarm and frees its stock; the saga's word ends or reopens the checkout", async () => {
     const { eventId, hub } = await eventWith({
       classes: [["ga", 5]],
       waitroom: { maxConcurrentCheckouts: 1, checkoutTtlSeconds: 900, admissionBatch: 10 },
@@ -266,9 +266,21 @@ describe("holds", () => {
 
     expect((await classes(hub)).ga).toMatchObject({ reserved: 0, available: 5 });
     expect((await ok(hub, { op: "release", orderId: "order-1" })).outcome).toBe("ALREADY_EXPIRED");
+    // The checkout waits for the saga, which alone knows whether a payment page was shown.
+    expect((await session(hub, "fan-1")).status).toBe("ADMITTED");
+    expect((await session(hub, "fan-2")).status).toBe("QUEUED");
+    // It found none (the create call was cut off): the checkout is fan-1's for another order.
+    await ok(hub, { op: "unbindOrder", orderId: "order-1" });
+    expect((await session(hub, "fan-1")).status).toBe("ADMITTED");
+    await ok(hub, reserveForCheckout(first.sessionId, "order-2", "fan-1", [["ga", 1]], { holdForMs: 1 }));
+    await sleep(5);
+    await runDurableObjectAlarm(hub);
+    // This one had a payment page: the saga closes it as expired and the checkout ends.
+    await ok(hub, { op: "checkoutResolved", orderId: "order-2", outcome: "EXPIRED" });
     const lapsed = await session(hub, "fan-1");
     expect(lapsed).toMatchObject({ status: "EXPIRED", endReason: "ORDER_EXPIRED" });
-    // The freed slot went to the next fan in the same alarm.
+    // The freed slot goes to the next fan in the next round.
+    await runDurableObjectAlarm(hub);
     expect((await session(hub, "fan-2")).status).toBe("ADMITTED");
     const status = await ok(hub, { op: "status" });
     expect(status).toMatchObject({ eventId, activeHolds: 0, outboxBacklog: 0 });

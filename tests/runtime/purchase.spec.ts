@@ -357,6 +357,33 @@ describe("ordering with a checkout token", () => {
     await eventually(async () => (await orderStatus(buyer, created.order.id)).status === "COMPLETED", "COMPLETED");
     await eventually(async () => (await waitroomSession(event.id, buyer)).status === "COMPLETED", "session COMPLETED");
   });
+
+  it("ends the checkout when a hold expires after its payment page, and reopens it when no page was ever made", async () => {
+    const event = await publishedEvent({ allowWaitRoom: true, classes: [{ name: "GA", priceCents: 50_000, total: 5 }] });
+    const buyer = await registerAndLogin();
+    const admitted = await admittedSession(event.id, buyer);
+    const line = { eventId: event.id, items: [{ ticketClassId: event.classes[0].id, quantity: 1 }], paymentMethod: "sandbox", checkoutToken: admitted.checkoutToken };
+
+    // The request that made this order died before the provider gave its link (the link is
+    // taken away here), and its hold ran out meanwhile: the platform's delay, not the buyer's.
+    const cut = (await json(await order(buyer, line))).order;
+    await env.DB.prepare("UPDATE payments SET payment_url = NULL WHERE order_id = ?1").bind(cut.id).run();
+    await expireHold(event.id, cut.id);
+    await eventually(async () => (await orderStatus(buyer, cut.id)).status === "CANCELLED", "CANCELLED");
+    await eventually(async () => {
+      const res = await order(buyer, line);
+      return res.status === 201 && (await json(res)).order;
+    }, "the same token orders again");
+    expect(await waitroomSession(event.id, buyer)).toMatchObject({ status: "ADMITTED", sessionId: admitted.sessionId, checkoutExpiresAt: admitted.checkoutExpiresAt });
+
+    // This order's buyer had the payment page and let the hold run out: the checkout ends.
+    const shown = (await myOrders(buyer)).items.find((o: any) => o.status === "PENDING");
+    await expireHold(event.id, shown.id);
+    await eventually(async () => (await waitroomSession(event.id, buyer)).status === "EXPIRED", "session EXPIRED");
+    expect(await waitroomSession(event.id, buyer)).toMatchObject({ endReason: "ORDER_EXPIRED" });
+    await expectProblem(await order(buyer, line), 403, "CHECKOUT_TOKEN_INVALID");
+    expect((await ticketClasses(event.id))[0]).toMatchObject({ reserved: 0, sold: 0, available: 5 });
+  });
 });
 
 async function pendingSandboxOrder(quantity = 1, total = 10) {

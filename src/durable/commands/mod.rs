@@ -587,8 +587,10 @@ where
         self.done(json(&Ack::OK))
     }
 
-    /// The alarm's work: expire due holds (telling the saga and freeing their checkout slots),
-    /// then an admission tick.
+    /// The alarm's work: expire due holds (telling the saga), then an admission tick. The
+    /// expired orders' checkouts stay bound: only the saga knows whether the buyer was shown
+    /// a payment page, which decides whether the checkout ends or is reopened
+    /// (`checkout_after_close`); it resolves or unbinds them when it closes each order.
     pub fn alarm(mut self, presence: &dyn Presence) -> Result<Done, HubFailure> {
         let now = self.now;
         let expired = self.ledger().expire_due(now)?;
@@ -598,21 +600,8 @@ where
                 .map_err(|e| HubFailure::internal(format!("hold expired: {e}")))?;
             self.write_outbox(&message)?;
         }
-        // Sharded: the expired orders' checkouts end here; the rounds are the shell's.
-        if let Some(mut hub) = self.admission()? {
-            for hold in expired {
-                self.resolve_admitted_order(&mut hub, &hold.order_id, CheckoutOutcome::Expired)?;
-            }
-            return self.done(json(&Ack::OK));
-        }
-        if self.waitroom_configured()? {
-            for hold in expired {
-                let command = WaitroomCommand::CheckoutResolved {
-                    order_id: hold.order_id,
-                    outcome: CheckoutOutcome::Expired,
-                };
-                self.apply_waitroom(command, presence)?;
-            }
+        // Sharded: the rounds are the shell's.
+        if self.admission()?.is_none() && self.waitroom_configured()? {
             self.apply_waitroom(WaitroomCommand::AdmissionTick, presence)?;
         }
         self.done(json(&Ack::OK))

@@ -628,23 +628,57 @@ fn a_resolved_checkout_frees_its_slot_for_the_next_fan() {
 }
 
 #[test]
-fn an_expired_hold_ends_its_checkout_in_the_same_alarm() {
+fn an_expired_hold_leaves_its_checkout_to_the_saga() {
     let mut object = with_waitroom(1);
     let session = object.join("fan-1").session_id;
     object.alarm();
     object.ok(|core| core.reserve_for_checkout(session, order("o1", "fan-1", 1)));
     object.now += DEFAULT_HOLD_MS;
 
+    // The alarm tells the saga and nothing else: it cannot know whether the buyer saw a
+    // payment page, which decides between ending the checkout and reopening it.
     let after = object.alarm();
+    assert!(after.pushes.is_empty(), "{:?}", after.pushes);
+    let types = object.outbox_types();
+    assert!(types.contains(&"HOLD_EXPIRED".to_owned()), "{types:?}");
+    assert!(!types.contains(&"SESSION_EXPIRED".to_owned()), "{types:?}");
+
+    // The saga closes the order as expired after a payment page: the checkout ends.
+    let done = object
+        .run(|core| core.checkout_resolved("o1".into(), CheckoutOutcome::Expired))
+        .expect("commits");
     assert_eq!(
-        after.pushes,
+        done.after.pushes,
         [Push::Expired {
             user_id: "fan-1".into()
         }]
     );
-    let types = object.outbox_types();
-    assert!(types.contains(&"HOLD_EXPIRED".to_owned()), "{types:?}");
-    assert!(types.contains(&"SESSION_EXPIRED".to_owned()), "{types:?}");
+    assert!(object
+        .outbox_types()
+        .contains(&"SESSION_EXPIRED".to_owned()));
+}
+
+#[test]
+fn a_hold_that_expired_before_any_payment_page_gives_the_checkout_back() {
+    let mut object = with_waitroom(1);
+    let session = object.join("fan-1").session_id;
+    object.alarm();
+    let short = ReserveRequest {
+        hold_for_ms: Some(60_000),
+        ..order("o1", "fan-1", 1)
+    };
+    let first = session.clone();
+    object.ok(|core| core.reserve_for_checkout(first, short));
+    object.now += 60_000;
+    object.alarm();
+
+    // The saga found no payment link and reopens the checkout: with time left on the token,
+    // the same session orders again.
+    object.ok(|core| core.unbind_order("o1".into()));
+    assert!(!object
+        .outbox_types()
+        .contains(&"SESSION_EXPIRED".to_owned()));
+    object.ok(|core| core.reserve_for_checkout(session, order("o2", "fan-1", 1)));
 }
 
 #[test]
@@ -975,23 +1009,41 @@ mod sharded {
     }
 
     #[test]
-    fn an_expired_hold_ends_its_checkout_and_a_leave_in_checkout_comes_here() {
+    fn an_expired_hold_waits_for_the_saga_and_a_leave_in_checkout_comes_here() {
         let (mut object, mut queues) = sharded(3, 2);
-        admit(&mut object, &mut queues, &["fan-1", "fan-2"]);
+        admit(&mut object, &mut queues, &["fan-1", "fan-2", "fan-3"]);
         object.ok(|core| core.reserve_for_checkout("s-fan-1".into(), order("o1", "fan-1", 1)));
+        let short = ReserveRequest {
+            hold_for_ms: Some(60_000),
+            ..order("o3", "fan-3", 1)
+        };
+        object.ok(|core| core.reserve_for_checkout("s-fan-3".into(), short));
         let refused = outcome(&mut object, |core| core.leave_checkout("fan-1".into()));
         assert_eq!(refused, Err("CHECKOUT_IN_PROGRESS".to_owned()));
         object.ok(|core| core.leave_checkout("fan-2".into()));
-        assert_eq!(
-            object.hub.admission.as_ref().map(|h| h.slots_in_use()),
-            Some(1)
-        );
-        object.now += DEFAULT_HOLD_MS + 1;
+        let slots = |object: &Object| object.hub.admission.as_ref().map(|h| h.slots_in_use());
+        assert_eq!(slots(&object), Some(2));
+
+        // fan-3's short hold expires with time left on its checkout; the alarm only tells
+        // the saga, which found no payment link and reopens it: the slot stays fan-3's.
+        object.now += 60_001;
         object.alarm();
+        assert_eq!(slots(&object), Some(2));
+        object.ok(|core| core.unbind_order("o3".into()));
+        assert_eq!(slots(&object), Some(2));
+
+        // fan-1's hold expires after its payment page: the saga ends the checkout.
+        object.now += DEFAULT_HOLD_MS;
+        object.alarm();
+        assert_eq!(slots(&object), Some(2), "bound until the saga decides");
+        object.ok(|core| core.checkout_resolved("o1".into(), CheckoutOutcome::Expired));
         let hub = object.hub.admission.as_ref().expect("sharded");
-        assert_eq!(hub.slots_in_use(), 0);
+        assert_eq!(hub.slots_in_use(), 1);
         assert_eq!(hub.unacknowledged_end_count(), 2, "sent until acknowledged");
-        assert_eq!(object.outbox_types(), vec!["HOLD_EXPIRED".to_owned()]);
+        assert_eq!(
+            object.outbox_types(),
+            vec!["HOLD_EXPIRED".to_owned(), "HOLD_EXPIRED".to_owned()]
+        );
     }
 
     #[test]
