@@ -286,6 +286,24 @@ describe("holds", () => {
     expect(status).toMatchObject({ eventId, activeHolds: 0, outboxBacklog: 0 });
     expect(status.waitroom).toMatchObject({ slotsInUse: 1, maxSlots: 1, admitted: 1 });
   });
+
+  it("ends the checkout in the alarm itself when the hold outlives the checkout's deadline", async () => {
+    const { hub } = await eventWith({
+      classes: [["ga", 5]],
+      waitroom: { maxConcurrentCheckouts: 1, checkoutTtlSeconds: 1, admissionBatch: 10 },
+    });
+    const first = await join(hub, "fan-1");
+    await join(hub, "fan-2");
+    await runDurableObjectAlarm(hub);
+    await ok(hub, reserveForCheckout(first.sessionId, "order-1", "fan-1", [["ga", 1]], { holdForMs: 1_100 }));
+    await sleep(1_200);
+
+    // The token ran out before the hold: whatever the saga finds, it could not be used again.
+    await runDurableObjectAlarm(hub);
+    expect(await session(hub, "fan-1")).toMatchObject({ status: "EXPIRED", endReason: "ORDER_EXPIRED" });
+    await runDurableObjectAlarm(hub);
+    expect((await session(hub, "fan-2")).status).toBe("ADMITTED");
+  });
 });
 
 describe("durability", () => {

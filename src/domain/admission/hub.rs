@@ -817,6 +817,19 @@ impl AdmissionHub {
         self.release(&user, reason)
     }
 
+    /// The hold of order `order_id` expired. Its checkout ends now if its own deadline has
+    /// passed too (the token could not be used again, whatever the saga decides; with the
+    /// defaults that is every expiry); otherwise it stays bound until the saga, which knows
+    /// whether the buyer saw a payment page, ends it ([`Self::resolve_order`]) or gives it
+    /// back ([`Self::unbind_order`]).
+    pub fn hold_expired(&mut self, order_id: &str, now: i64) -> Option<Outgoing> {
+        let user = self.user_of_order(order_id)?;
+        if self.checkouts.get(&user)?.expires_at > now {
+            return None;
+        }
+        self.release(&user, SessionEndReason::OrderExpired)
+    }
+
     /// The order gave its checkout back without resolving it (its hold was refused after the
     /// bind): the checkout stays the fan's until its token runs out, and goes at once if it
     /// already has.

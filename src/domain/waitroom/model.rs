@@ -271,6 +271,13 @@ pub enum WaitroomCommand {
     /// that deadline has passed meanwhile, the checkout ends as an unused one does. At-least-
     /// once: an unknown order, or a session no longer ADMITTED, is a no-op.
     UnbindOrder { order_id: String },
+    /// The hold of a bound order expired. If the checkout's own deadline has passed too, it
+    /// ends now (ORDER_EXPIRED): whatever the saga decides, the token could not be used again
+    /// (with the defaults, 15-minute holds and checkouts, this is every expiry). Otherwise it
+    /// stays bound for the saga, which alone knows whether the buyer saw a payment page: it
+    /// ends it ([`WaitroomCommand::CheckoutResolved`]) or reopens it
+    /// ([`WaitroomCommand::UnbindOrder`]). At-least-once: unknown orders are no-ops.
+    HoldExpired { order_id: String },
 }
 
 /// Domain events for the event log.

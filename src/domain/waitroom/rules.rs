@@ -123,6 +123,7 @@ impl<S: WaitroomStore> Waitroom<S> {
                 self.checkout_resolved(&mut step, &order_id, outcome)?
             }
             WaitroomCommand::UnbindOrder { order_id } => self.unbind_order(&mut step, &order_id)?,
+            WaitroomCommand::HoldExpired { order_id } => self.hold_expired(&mut step, &order_id)?,
         };
         self.finish(step, handled)
     }
@@ -606,6 +607,17 @@ impl<S: WaitroomStore> Waitroom<S> {
         };
         self.end_as_expired(step, &mut session, reason)?;
         Ok(Handled::accepted(Some(session)))
+    }
+
+    fn hold_expired(&mut self, step: &mut Step, order_id: &str) -> WaitroomResult<Handled, S> {
+        let Some(session) = self.store.session_by_order(order_id)? else {
+            return Ok(Handled::accepted(None));
+        };
+        let time_left = session.checkout_expires_at.is_some_and(|at| step.now < at);
+        if session.status != SessionStatus::Admitted || time_left {
+            return Ok(Handled::accepted(Some(session)));
+        }
+        self.checkout_resolved(step, order_id, CheckoutOutcome::Expired)
     }
 
     fn unbind_order(&mut self, step: &mut Step, order_id: &str) -> WaitroomResult<Handled, S> {

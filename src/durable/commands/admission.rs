@@ -147,6 +147,24 @@ where
         Ok(())
     }
 
+    /// Expired holds of a sharded waitroom: the checkouts whose tokens ran out too end now
+    /// (`AdmissionHub::hold_expired`); the saga decides for the others.
+    pub(super) fn admitted_holds_expired<'o>(
+        &mut self,
+        hub: &mut AdmissionHub,
+        order_ids: impl Iterator<Item = &'o str>,
+    ) -> Result<(), HubFailure> {
+        let now = self.now;
+        let ended: Vec<Outgoing> = order_ids
+            .filter_map(|order_id| hub.hold_expired(order_id, now))
+            .collect();
+        if !ended.is_empty() {
+            self.save_admission(hub)?;
+            self.send_to_shards(ended);
+        }
+        Ok(())
+    }
+
     pub(super) fn unbind_admitted_order(
         mut self,
         mut hub: AdmissionHub,

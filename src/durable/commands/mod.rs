@@ -587,10 +587,10 @@ where
         self.done(json(&Ack::OK))
     }
 
-    /// The alarm's work: expire due holds (telling the saga), then an admission tick. The
-    /// expired orders' checkouts stay bound: only the saga knows whether the buyer was shown
-    /// a payment page, which decides whether the checkout ends or is reopened
-    /// (`checkout_after_close`); it resolves or unbinds them when it closes each order.
+    /// The alarm's work: expire due holds (telling the saga), then an admission tick. An
+    /// expired order's checkout ends here only once its token ran out too; with time left on
+    /// it, only the saga knows whether the buyer was shown a payment page, which decides
+    /// whether it ends or is reopened (`checkout_after_close`).
     pub fn alarm(mut self, presence: &dyn Presence) -> Result<Done, HubFailure> {
         let now = self.now;
         let expired = self.ledger().expire_due(now)?;
@@ -601,7 +601,17 @@ where
             self.write_outbox(&message)?;
         }
         // Sharded: the rounds are the shell's.
-        if self.admission()?.is_none() && self.waitroom_configured()? {
+        if let Some(mut hub) = self.admission()? {
+            self.admitted_holds_expired(&mut hub, expired.iter().map(|h| h.order_id.as_str()))?;
+            return self.done(json(&Ack::OK));
+        }
+        if self.waitroom_configured()? {
+            for hold in expired {
+                let command = WaitroomCommand::HoldExpired {
+                    order_id: hold.order_id,
+                };
+                self.apply_waitroom(command, presence)?;
+            }
             self.apply_waitroom(WaitroomCommand::AdmissionTick, presence)?;
         }
         self.done(json(&Ack::OK))

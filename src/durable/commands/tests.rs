@@ -628,24 +628,65 @@ fn a_resolved_checkout_frees_its_slot_for_the_next_fan() {
 }
 
 #[test]
-fn an_expired_hold_leaves_its_checkout_to_the_saga() {
+fn an_expired_hold_ends_its_checkout_in_the_same_alarm_once_the_token_ran_out_too() {
     let mut object = with_waitroom(1);
     let session = object.join("fan-1").session_id;
     object.alarm();
     object.ok(|core| core.reserve_for_checkout(session, order("o1", "fan-1", 1)));
+    // The default hold is as long as the default checkout: both have run out.
     object.now += DEFAULT_HOLD_MS;
 
-    // The alarm tells the saga and nothing else: it cannot know whether the buyer saw a
+    let after = object.alarm();
+    assert_eq!(
+        after.pushes,
+        [Push::Expired {
+            user_id: "fan-1".into()
+        }]
+    );
+    let types = object.outbox_types();
+    assert!(types.contains(&"HOLD_EXPIRED".to_owned()), "{types:?}");
+    assert!(types.contains(&"SESSION_EXPIRED".to_owned()), "{types:?}");
+    // The saga's word after it changes nothing.
+    let again = object
+        .run(|core| core.checkout_resolved("o1".into(), CheckoutOutcome::Expired))
+        .expect("commits");
+    assert!(again.after.pushes.is_empty());
+}
+
+#[test]
+fn an_expired_hold_with_time_left_on_the_token_waits_for_the_saga_to_end_or_reopen_it() {
+    let short = |order_id: &str| ReserveRequest {
+        hold_for_ms: Some(60_000),
+        ..order(order_id, "fan-1", 1)
+    };
+    let mut object = with_waitroom(1);
+    let session = object.join("fan-1").session_id;
+    object.alarm();
+    let first = session.clone();
+    object.ok(|core| core.reserve_for_checkout(first, short("o1")));
+    object.now += 60_000;
+
+    // The alarm tells the saga and nothing else: only the saga knows whether the buyer saw a
     // payment page, which decides between ending the checkout and reopening it.
     let after = object.alarm();
     assert!(after.pushes.is_empty(), "{:?}", after.pushes);
-    let types = object.outbox_types();
-    assert!(types.contains(&"HOLD_EXPIRED".to_owned()), "{types:?}");
-    assert!(!types.contains(&"SESSION_EXPIRED".to_owned()), "{types:?}");
+    assert!(!object
+        .outbox_types()
+        .contains(&"SESSION_EXPIRED".to_owned()));
 
-    // The saga closes the order as expired after a payment page: the checkout ends.
+    // No payment link was made: the saga reopens it, and the same session orders again.
+    object.ok(|core| core.unbind_order("o1".into()));
+    assert!(!object
+        .outbox_types()
+        .contains(&"SESSION_EXPIRED".to_owned()));
+    let again = session.clone();
+    object.ok(|core| core.reserve_for_checkout(again, short("o2")));
+
+    // This one's buyer had the payment page: the saga ends the checkout.
+    object.now += 60_000;
+    object.alarm();
     let done = object
-        .run(|core| core.checkout_resolved("o1".into(), CheckoutOutcome::Expired))
+        .run(|core| core.checkout_resolved("o2".into(), CheckoutOutcome::Expired))
         .expect("commits");
     assert_eq!(
         done.after.pushes,
@@ -653,32 +694,6 @@ fn an_expired_hold_leaves_its_checkout_to_the_saga() {
             user_id: "fan-1".into()
         }]
     );
-    assert!(object
-        .outbox_types()
-        .contains(&"SESSION_EXPIRED".to_owned()));
-}
-
-#[test]
-fn a_hold_that_expired_before_any_payment_page_gives_the_checkout_back() {
-    let mut object = with_waitroom(1);
-    let session = object.join("fan-1").session_id;
-    object.alarm();
-    let short = ReserveRequest {
-        hold_for_ms: Some(60_000),
-        ..order("o1", "fan-1", 1)
-    };
-    let first = session.clone();
-    object.ok(|core| core.reserve_for_checkout(first, short));
-    object.now += 60_000;
-    object.alarm();
-
-    // The saga found no payment link and reopens the checkout: with time left on the token,
-    // the same session orders again.
-    object.ok(|core| core.unbind_order("o1".into()));
-    assert!(!object
-        .outbox_types()
-        .contains(&"SESSION_EXPIRED".to_owned()));
-    object.ok(|core| core.reserve_for_checkout(session, order("o2", "fan-1", 1)));
 }
 
 #[test]
@@ -1009,7 +1024,8 @@ mod sharded {
     }
 
     #[test]
-    fn an_expired_hold_waits_for_the_saga_and_a_leave_in_checkout_comes_here() {
+    fn an_expired_hold_waits_for_the_saga_while_the_token_has_time_and_a_leave_in_checkout_comes_here(
+    ) {
         let (mut object, mut queues) = sharded(3, 2);
         admit(&mut object, &mut queues, &["fan-1", "fan-2", "fan-3"]);
         object.ok(|core| core.reserve_for_checkout("s-fan-1".into(), order("o1", "fan-1", 1)));
@@ -1024,19 +1040,17 @@ mod sharded {
         let slots = |object: &Object| object.hub.admission.as_ref().map(|h| h.slots_in_use());
         assert_eq!(slots(&object), Some(2));
 
-        // fan-3's short hold expires with time left on its checkout; the alarm only tells
-        // the saga, which found no payment link and reopens it: the slot stays fan-3's.
+        // fan-3's short hold expires with time left on its checkout: the alarm only tells the
+        // saga, which found no payment link and reopens it. The slot stays fan-3's.
         object.now += 60_001;
         object.alarm();
         assert_eq!(slots(&object), Some(2));
         object.ok(|core| core.unbind_order("o3".into()));
         assert_eq!(slots(&object), Some(2));
 
-        // fan-1's hold expires after its payment page: the saga ends the checkout.
+        // fan-1's hold expires once its token has run out too: it ends in the alarm.
         object.now += DEFAULT_HOLD_MS;
         object.alarm();
-        assert_eq!(slots(&object), Some(2), "bound until the saga decides");
-        object.ok(|core| core.checkout_resolved("o1".into(), CheckoutOutcome::Expired));
         let hub = object.hub.admission.as_ref().expect("sharded");
         assert_eq!(hub.slots_in_use(), 1);
         assert_eq!(hub.unacknowledged_end_count(), 2, "sent until acknowledged");
@@ -1044,6 +1058,9 @@ mod sharded {
             object.outbox_types(),
             vec!["HOLD_EXPIRED".to_owned(), "HOLD_EXPIRED".to_owned()]
         );
+        // The saga's word after it changes nothing.
+        object.ok(|core| core.checkout_resolved("o1".into(), CheckoutOutcome::Expired));
+        assert_eq!(slots(&object), Some(1));
     }
 
     #[test]

@@ -74,6 +74,37 @@ fn an_unbound_order_leaves_the_checkout_to_the_fan_until_the_token_runs_out() {
     assert_eq!(hub.slots_in_use(), 1);
 }
 
+#[test]
+fn an_expired_hold_ends_the_checkout_in_the_hub_only_once_its_token_ran_out_too() {
+    use crate::domain::waitroom::SessionEndReason;
+    let mut cluster = Cluster::new(1, config(5, 5), 3);
+    cluster.join("a", SALE_START, 1);
+    cluster.tick(open(0));
+    let hub = &mut cluster.hub;
+    hub.bind_checkout("a", "s-a", "o1", open(1)).expect("live");
+    let ttl = i64::from(WaitroomConfig::default().checkout_ttl_seconds) * 1_000;
+    assert!(
+        hub.hold_expired("o1", open(ttl - 1)).is_none(),
+        "time left on the token: the saga decides"
+    );
+    assert_eq!(hub.slots_in_use(), 1);
+    let ended = hub.hold_expired("o1", open(ttl)).expect("ran out too");
+    assert!(matches!(
+        ended.message,
+        ToShard::CheckoutEnded {
+            reason: Some(SessionEndReason::OrderExpired),
+            ..
+        }
+    ));
+    assert_eq!(hub.slots_in_use(), 0);
+    // A redelivery, and the saga's word after it, change nothing.
+    assert!(hub.hold_expired("o1", open(ttl)).is_none());
+    assert!(hub
+        .resolve_order("o1", SessionEndReason::OrderExpired)
+        .is_none());
+    assert!(hub.unbind_order("o1", open(ttl)).is_none());
+}
+
 proptest! {
     /// The shell writes only what `take_changes` reports; a shard restored from those rows
     /// is the shard that wrote them: same queue, same records, same positions and head.

@@ -185,6 +185,38 @@ fn unbinding_after_the_deadline_ends_the_checkout_at_once() {
 }
 
 #[test]
+fn an_expired_hold_ends_the_checkout_only_once_its_token_ran_out_too() {
+    let mut room = room_with_two_in_checkout();
+    // Time left on the token: the saga decides (payment page or not); nothing changes here.
+    let settled = room.room.store().data.clone();
+    assert_only_wake_up(&accepted(room.hold_expired("order-ann")), "order-ann");
+    assert_eq!(room.room.store().data, settled);
+    assert_eq!(room.status("ann"), SessionStatus::Admitted);
+
+    // Past the deadline it ends at once: the token could not be used again anyway.
+    room.now = SALE_START + 90_000;
+    let outcome = accepted(room.hold_expired("order-ann"));
+    assert_eq!(
+        expired_users(&outcome),
+        vec![("ann".to_string(), SessionEndReason::OrderExpired)]
+    );
+    assert_eq!(room.state().slots_in_use, 1);
+
+    // The saga's own word after it, a redelivery and an unknown order change nothing.
+    let settled = room.room.store().data.clone();
+    let again = [
+        room.resolve("order-ann", CheckoutOutcome::Expired),
+        room.unbind("order-ann"),
+        room.hold_expired("order-ann"),
+        room.hold_expired("order-nobody"),
+    ];
+    for outcome in &again {
+        assert_only_wake_up(outcome, "order-ann");
+    }
+    assert_eq!(room.room.store().data, settled);
+}
+
+#[test]
 fn redelivered_unknown_and_late_unbinds_change_nothing() {
     let mut room = room_with_two_in_checkout();
     room.unbind("order-ann");

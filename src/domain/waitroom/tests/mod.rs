@@ -116,6 +116,12 @@ impl Room {
         })
     }
 
+    fn hold_expired(&mut self, order: &str) -> WaitroomOutcome {
+        self.apply(WaitroomCommand::HoldExpired {
+            order_id: order.into(),
+        })
+    }
+
     fn unbind(&mut self, order: &str) -> WaitroomOutcome {
         self.apply(WaitroomCommand::UnbindOrder {
             order_id: order.into(),
