@@ -18,13 +18,15 @@ export function withQuery(path, params) {
   return text ? `${path}?${text}` : path;
 }
 
-export async function api(path, { method = "GET", body, headers = {} } = {}) {
+export async function api(path, { method = "GET", body, headers = {}, onResponse } = {}) {
   const h = { Accept: "application/json", ...headers };
   // An expired token would turn even a public read into a 401: send none instead.
   const sentToken = hasFreshToken(0);
   if (sentToken) h.Authorization = `Bearer ${getToken()}`;
   if (body !== undefined) h["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  // For callers that need a response header (the waitroom's pass).
+  onResponse?.(res);
   const text = await res.text();
   let data = null;
   try {
@@ -37,7 +39,7 @@ export async function api(path, { method = "GET", body, headers = {} } = {}) {
     // never work again. Drop it and ask once more as a visitor, so a public read still works and
     // a protected one comes back 401 for the page to ask for a login.
     clearToken();
-    return api(path, { method, body, headers });
+    return api(path, { method, body, headers, onResponse });
   }
   if (!res.ok) {
     const err = new Error(data?.detail ?? data?.title ?? `HTTP ${res.status}`);

@@ -24,6 +24,14 @@ let pollTimer = null;
 let redirectTimer = null;
 let done = true; // no session is being followed (before joining, after it ended)
 let sessionId = null;
+// A sharded waitroom's pass: the fan's own record, signed, which lets any edge answer a poll
+// without asking the fan's queue shard. The join and some polls give a new one; a stale one
+// is simply ignored by the server.
+let pass = null;
+const keepPass = (res) => {
+  const fresh = res.headers.get("Waitroom-Pass");
+  if (fresh) pass = fresh;
+};
 
 function show(section) {
   for (const id of ["queue", "admitted", "ended", "no-waitroom"]) $(id).hidden = id !== section;
@@ -172,7 +180,10 @@ function stopPolling() {
 
 async function poll() {
   try {
-    const { waitroomSession } = await api(`${eventPath}/waitroom/session`);
+    const { waitroomSession } = await api(`${eventPath}/waitroom/session`, {
+      headers: pass ? { "Waitroom-Pass": pass } : {},
+      onResponse: keepPass,
+    });
     if (!done) render(waitroomSession);
   } catch (e) {
     if (e.status === 401) return relogin();
@@ -193,8 +204,9 @@ async function relogin() {
 async function join() {
   $("error").textContent = "";
   try {
+    pass = null;
     const { waitroomSession } = await withBotCheck($("bot-check"), (turnstileToken) =>
-      api(`${eventPath}/waitroom/join`, { method: "POST", ...(turnstileToken ? { body: { turnstileToken } } : {}) }),
+      api(`${eventPath}/waitroom/join`, { method: "POST", onResponse: keepPass, ...(turnstileToken ? { body: { turnstileToken } } : {}) }),
     );
     done = false;
     retry = 0;
@@ -219,6 +231,7 @@ $("leave").addEventListener("click", async () => {
   button.disabled = true;
   try {
     await api(`${eventPath}/waitroom/session`, { method: "DELETE" });
+    pass = null;
     ended("LEFT");
   } catch (e) {
     $("error").textContent = e.code === "CHECKOUT_IN_PROGRESS" ? t("waitroom.checkoutStarted") : problemText(e);

@@ -1,4 +1,5 @@
-//! Development-only helpers: the mailbox that shows the mail the app "sent".
+//! Development-only helpers: the mailbox that shows the mail the app "sent", and a way to make
+//! this isolate forget what it remembers of waitroom fans (as another isolate would).
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -72,4 +73,15 @@ pub async fn mailbox(rc: &mut RequestContext) -> ApiResult {
         })
         .collect();
     json_response(200, &Mailbox { items })
+}
+
+#[utoipa::path(delete, path = "/api/dev/isolate-memory", tag = "development",
+    responses((status = 204, description = "The isolate that took this request forgot the waitroom fans it remembered, as an isolate that never saw them would be: tests of the waitroom pass"),
+              (status = 404, description = "Not in development", body = crate::error::Problem)))]
+pub async fn forget_isolate_memory(rc: &mut RequestContext) -> ApiResult {
+    if !rc.settings.environment.is_development() {
+        return Err(ApiError::NotFound);
+    }
+    super::waitroom::forget_fans();
+    Ok(worker::Response::empty()?.with_status(204))
 }

@@ -119,6 +119,7 @@ endpoints! {
         GetUser:            GET     "/api/users/{id}"                                   => users::get_by_id,
         LookupUsers:        GET     "/api/users"                                        => users::lookup,
         DevMailbox:         GET     "/api/dev/mailbox"                                  => dev::mailbox,
+        DevForgetIsolate:   DELETE  "/api/dev/isolate-memory"                           => dev::forget_isolate_memory,
         CreateOrder:        POST    "/api/orders"                                       => orders::create,
         ListMyOrders:       GET     "/api/orders"                                       => orders::list_mine,
         GetOrder:           GET     "/api/orders/{idOrCode}"                            => orders::get,

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use std::cell::RefCell;
 
 use crate::domain::access::{Action, Actor, EventOp};
+use crate::domain::admission::pass::{PassKey, PASS_TTL_MS};
 use crate::domain::admission::place::{shard_of, ArrivalStamp, ShardCount};
 use crate::domain::admission::shard::{FanRecord, FanStatus, ShardSettings};
 use crate::domain::admission::snapshot::ShardSnapshot;
@@ -111,14 +112,24 @@ impl Drop for ReadingGate {
 /// asking their shard. Also how often a polling fan is seen by their shard (its idle timeout is
 /// ten minutes), and how long a leave made through another isolate can go unseen here. At a
 /// million fans polling, these refreshes are most of what reaches the shards (BENCHMARKS,
-/// capacity model), so it is as long as those two allow.
-const FAN_TTL_MS: i64 = 30_000;
+/// capacity model), so it is as long as those two allow; a fan's pass (`Waitroom-Pass`)
+/// carries the record that long to isolates that never read it.
+const FAN_TTL_MS: i64 = PASS_TTL_MS;
+/// Fans an isolate remembers (records, and leaves made through it).
+const FANS_CAPACITY: usize = 50_000;
+/// The header a sharded fan's record travels in: set on the answers that read it from the
+/// shard, sent back with polls.
+pub const PASS_HEADER: &str = "Waitroom-Pass";
 /// How long a shard's snapshot answers polls: the contract's staleness for positions.
 const SNAPSHOT_TTL_MS: i64 = 1_000;
 
 thread_local! {
     /// Sharded fans' records as their shard last told this isolate, by `{eventId}/{userId}`.
-    static FANS: RefCell<TtlCache<FanRecord>> = RefCell::new(TtlCache::new(FAN_TTL_MS, 50_000));
+    static FANS: RefCell<TtlCache<FanRecord>> = RefCell::new(TtlCache::new(FAN_TTL_MS, FANS_CAPACITY));
+    /// When fans gave their place up through this isolate, by `{eventId}/{userId}`, for as
+    /// long as a pass from before it could still be brought.
+    static LEFT_HERE: RefCell<TtlCache<i64>> =
+        RefCell::new(TtlCache::new(PASS_TTL_MS, FANS_CAPACITY));
     /// Shards' snapshots by `{eventId}/{shard}`.
     static SNAPSHOTS: RefCell<TtlCache<ShardSnapshot>> =
         RefCell::new(TtlCache::new(SNAPSHOT_TTL_MS, GATE_CAPACITY));
@@ -128,15 +139,66 @@ fn fan_key(event_id: &str, user: &str) -> String {
     format!("{event_id}/{user}")
 }
 
-fn remember_fan(event_id: &str, user: &str, reply: &ShardSessionReply, now_ms: i64) {
+thread_local! {
+    /// The key passes are signed with, derived once per isolate from the JWT secret.
+    static PASS_KEY: std::cell::OnceCell<Option<PassKey>> = const { std::cell::OnceCell::new() };
+}
+
+fn with_pass_key<T>(rc: &RequestContext, f: impl FnOnce(&PassKey) -> T) -> Option<T> {
+    PASS_KEY.with(|k| {
+        k.get_or_init(|| {
+            rc.settings
+                .jwt_secret
+                .as_deref()
+                .map(|s| PassKey::derive(s.as_bytes()))
+        })
+        .as_ref()
+        .map(f)
+    })
+}
+
+/// Keeps what the shard said of the fan for this isolate's next polls, and returns the pass
+/// that carries it to the others (none once the fan has no stay).
+fn remember_fan(
+    rc: &RequestContext,
+    event_id: &str,
+    user: &str,
+    reply: &ShardSessionReply,
+) -> Option<String> {
     let key = fan_key(event_id, user);
     FANS.with(|f| {
         let mut fans = f.borrow_mut();
         match &reply.record {
-            Some(record) => fans.put(&key, record.clone(), now_ms),
+            Some(record) => fans.put(&key, record.clone(), rc.now_ms),
             None => fans.forget(&key),
         }
     });
+    let record = reply.record.as_ref()?;
+    with_pass_key(rc, |k| k.issue(event_id, user, record, rc.now_ms))
+}
+
+/// The fan's record: what this isolate read from the shard, else what their pass carries
+/// (then kept here until the pass runs out). This isolate's own reading comes first: it may be
+/// newer (a leave made here forgets it, and the pass is not used again for that stay's age).
+fn known_record(rc: &RequestContext, event_id: &str, user: &str) -> Option<FanRecord> {
+    let key = fan_key(event_id, user);
+    if let Some(record) = FANS.with(|f| f.borrow().get(&key, rc.now_ms)) {
+        return Some(record);
+    }
+    let pass = rc.header(PASS_HEADER)?;
+    let opened = with_pass_key(rc, |k| k.open(&pass, event_id, user, rc.now_ms))?.ok()?;
+    // A pass from before a leave made here answers nothing: the stay it carries is over.
+    if LEFT_HERE
+        .with(|l| l.borrow().get(&key, rc.now_ms))
+        .is_some_and(|left_at| opened.issued_at <= left_at)
+    {
+        return None;
+    }
+    FANS.with(|f| {
+        f.borrow_mut()
+            .put(&key, opened.record.clone(), opened.issued_at.min(rc.now_ms))
+    });
+    Some(opened.record)
 }
 
 /// The shard's snapshot: from this isolate, else the edge cache, else the shard (then both).
@@ -192,16 +254,19 @@ async fn session_from_snapshot(
     settings: &ShardSettings,
     shard: &QueueShardClient,
 ) -> Option<SessionView> {
-    let record = FANS.with(|f| {
-        f.borrow()
-            .get(&fan_key(&settings.event_id, user), rc.now_ms)
-    })?;
+    let record = known_record(rc, &settings.event_id, user)?;
     if !matches!(record.status, FanStatus::Queued { .. }) {
         return None;
     }
     let snapshot = snapshot_of(rc, settings, shard).await.ok()?;
     let view = snapshot.view_of(&record, rc.now_ms)?;
     Some(session_view(&settings.event_id, &record, &view, None))
+}
+
+/// Development only (`DELETE /api/dev/isolate-memory`): this isolate forgets the fans it read
+/// from their shards, as an isolate that never saw them.
+pub(super) fn forget_fans() {
+    FANS.with(|f| *f.borrow_mut() = TtlCache::new(FAN_TTL_MS, FANS_CAPACITY));
 }
 
 /// Called after this isolate changed the event (its status or sale terms), so its own next
@@ -323,20 +388,36 @@ fn arrival_stamp(now_ms: i64) -> Result<ArrivalStamp, ApiError> {
     })
 }
 
+/// Joins the fan's shard: their session and the pass that carries their record.
 async fn join_shard(
     rc: &RequestContext,
     user: &str,
     shard: &QueueShardClient,
     settings: &ShardSettings,
-) -> Result<SessionView, ApiError> {
+) -> Result<(SessionView, Option<String>), ApiError> {
     let session_id = uuid::Uuid::new_v4().to_string();
     let reply = shard
         .join(user, &session_id, arrival_stamp(rc.now_ms)?, settings)
         .await?;
-    remember_fan(&settings.event_id, user, &reply, rc.now_ms);
-    reply
+    let pass = remember_fan(rc, &settings.event_id, user, &reply);
+    let session = reply
         .waitroom_session
-        .ok_or_else(|| ApiError::internal("join answered without a session"))
+        .ok_or_else(|| ApiError::internal("join answered without a session"))?;
+    Ok((session, pass))
+}
+
+/// The session as JSON, with the fan's pass when this answer read it from their shard.
+fn session_response(session: SessionView, pass: Option<String>) -> ApiResult {
+    let mut response = json_response(
+        200,
+        &WaitroomSessionEnvelope {
+            waitroom_session: session,
+        },
+    )?;
+    if let Some(pass) = pass {
+        response.headers_mut().set(PASS_HEADER, &pass)?;
+    }
+    Ok(response)
 }
 
 /// `GET .../waitroom/status`: the sale's front door as anyone may see it.
@@ -440,7 +521,8 @@ pub async fn status(rc: &mut RequestContext) -> ApiResult {
 #[utoipa::path(post, operation_id = "join_waitroom", path = "/api/events/{id}/waitroom/join", tag = "waitroom", security(("bearer" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<JoinWaitroomRequest>, description = "Optional: `turnstileToken` where the bot check is on"),
-    responses((status = 200, description = "The caller's session; joining again returns the same place", body = WaitroomSessionEnvelope),
+    responses((status = 200, description = "The caller's session; joining again returns the same place", body = WaitroomSessionEnvelope,
+               headers(("Waitroom-Pass" = String, description = "Sharded waitrooms: the fan's signed record, good for 30 s; send it back with polls of the session"))),
               (status = 400, description = "MALFORMED_JSON", body = crate::error::Problem),
               (status = 401, body = crate::error::Problem),
               (status = 403, description = "EMAIL_NOT_VERIFIED (where the deployment requires a verified email), BOT_CHECK_FAILED (where TURNSTILE_SECRET is set; with `siteKey` where TURNSTILE_SITE_KEY is set)", body = crate::error::Problem),
@@ -459,58 +541,51 @@ pub async fn join(rc: &mut RequestContext) -> ApiResult {
     rc.require_verified_buyer()?;
     rc.check_bot(body.turnstile_token.as_deref()).await?;
     let (user, door) = enter(rc, rc.actor()?, EventOp::JoinWaitroom).await?;
-    let session = match door {
-        FrontDoor::Hub(hub) => hub.join(&user).await?,
+    let (session, pass) = match door {
+        FrontDoor::Hub(hub) => (hub.join(&user).await?, None),
         FrontDoor::Shard {
             shard, settings, ..
         } => join_shard(rc, &user, &shard, &settings).await?,
     };
-    json_response(
-        200,
-        &WaitroomSessionEnvelope {
-            waitroom_session: session,
-        },
-    )
+    session_response(session, pass)
 }
 
 #[utoipa::path(get, operation_id = "get_waitroom_session", path = "/api/events/{id}/waitroom/session", tag = "waitroom", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = WaitroomSessionEnvelope), (status = 401, body = crate::error::Problem),
+    params(("id" = String, Path),
+           ("Waitroom-Pass" = Option<String>, Header, description = "The latest pass the join or a poll gave (sharded waitrooms): any edge answers from it and the shard's snapshot without asking the shard; a stale, foreign or invalid pass is ignored, never an error")),
+    responses((status = 200, body = WaitroomSessionEnvelope,
+               headers(("Waitroom-Pass" = String, description = "Set when this answer read the fan's record from their shard: the pass to send from now on"))),
+              (status = 401, body = crate::error::Problem),
               (status = 404, description = "No session for the caller", body = crate::error::Problem)))]
 pub async fn session(rc: &mut RequestContext) -> ApiResult {
     let (user, door) = enter(rc, rc.actor()?, EventOp::UseWaitroomSession).await?;
-    let session = match door {
-        FrontDoor::Hub(hub) => hub.session(&user).await?,
+    let (session, pass) = match door {
+        FrontDoor::Hub(hub) => (hub.session(&user).await?, None),
         FrontDoor::Shard {
             shard,
             hub,
             settings,
         } => match session_from_snapshot(rc, &user, &settings, &shard).await {
-            Some(session) => Some(session),
+            Some(session) => (Some(session), None),
             None => {
                 let reply = shard.session(&user).await?;
-                remember_fan(&settings.event_id, &user, &reply, rc.now_ms);
+                let pass = remember_fan(rc, &settings.event_id, &user, &reply);
                 match reply.waitroom_session {
-                    Some(session) => Some(session),
+                    Some(session) => (Some(session), pass),
                     // Pre-queued in the event's own queue before the count was raised: the
                     // fan moves to their shard, where a pre-queue place is the same draw.
                     None => match hub.session(&user).await? {
                         Some(old) if old.status == SessionStatus::Queued => {
-                            Some(join_shard(rc, &user, &shard, &settings).await?)
+                            let (session, pass) = join_shard(rc, &user, &shard, &settings).await?;
+                            (Some(session), pass)
                         }
-                        _ => None,
+                        _ => (None, None),
                     },
                 }
             }
         },
-    }
-    .ok_or(ApiError::NotFound)?;
-    json_response(
-        200,
-        &WaitroomSessionEnvelope {
-            waitroom_session: session,
-        },
-    )
+    };
+    session_response(session.ok_or(ApiError::NotFound)?, pass)
 }
 
 #[utoipa::path(delete, operation_id = "leave_waitroom", path = "/api/events/{id}/waitroom/session", tag = "waitroom", security(("bearer" = [])),
@@ -527,7 +602,9 @@ pub async fn leave(rc: &mut RequestContext) -> ApiResult {
             hub,
             settings,
         } => {
-            FANS.with(|f| f.borrow_mut().forget(&fan_key(&settings.event_id, &user)));
+            let key = fan_key(&settings.event_id, &user);
+            FANS.with(|f| f.borrow_mut().forget(&key));
+            LEFT_HERE.with(|l| l.borrow_mut().put(&key, rc.now_ms, rc.now_ms));
             if shard.leave(&user).await? == LeaveOutcome::HeldByHub {
                 // In checkout: the slot is the hub's to give back (refused while an order
                 // holds it).

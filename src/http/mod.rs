@@ -325,7 +325,7 @@ fn preflight(req: &Request, settings: &Settings, origin: Option<&str>) -> Respon
             "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
         );
         let allowed_headers = if requested.is_empty() {
-            "Authorization, Content-Type, Idempotency-Key, X-Request-Id".to_string()
+            "Authorization, Content-Type, Idempotency-Key, X-Request-Id, Waitroom-Pass".to_string()
         } else {
             requested
         };
@@ -387,7 +387,7 @@ fn decorate(
         set("Access-Control-Allow-Origin", origin);
         set(
             "Access-Control-Expose-Headers",
-            "X-Request-Id, Retry-After, Location",
+            "X-Request-Id, Retry-After, Location, Waitroom-Pass",
         );
     }
     let _ = headers.append("Vary", "Origin");

@@ -246,6 +246,60 @@ describe("a waitroom spread over queue shards", () => {
     await rounds(event.id, async () => (await session(event.id, fans[1])).status === "ADMITTED", "the next fan admitted");
   });
 
+  it("answers a queued fan's polls from their pass in an isolate that never read their record", async () => {
+    const event = await shardedEvent(1);
+    const { fans } = await crowd(event.id, 4);
+    await rounds(event.id, async () => (await session(event.id, fans[0])).status === "ADMITTED", "the first fan admitted");
+    await rounds(event.id, async () => (await session(event.id, fans[3])).position !== null, "positions once every shard reported");
+    const [other, last] = [fans[2], fans[3]];
+    const shard = (await fansPerShard(event.id)).findIndex((f) => f.includes(last.id));
+    const reads: string[] = []; // the shard's reads of this fan's record, not its snapshots
+    await runInDurableObject(shardObject(event.id, shard), async (instance: any) => {
+      const fetch = instance.fetch.bind(instance);
+      instance.fetch = async (req: Request) => {
+        const body = await req.clone().json().catch(() => null);
+        if (body?.op === "session" && body?.userId === last.id) reads.push(body.op);
+        return fetch(req);
+      };
+    });
+    const forget = async () => expect((await call("/api/dev/isolate-memory", { method: "DELETE" })).status).toBe(204);
+    const poll = (fan: TestUser, pass?: string | null) =>
+      call(`/api/events/${event.id}/waitroom/session`, { token: fan.token, headers: pass ? { "Waitroom-Pass": pass } : {} });
+
+    // An isolate that knows nothing of the fan reads the record and hands out the pass.
+    await forget();
+    const first = await poll(last);
+    const pass = first.headers.get("Waitroom-Pass");
+    expect(pass).toMatch(/^[\w-]+\.[\w-]+$/);
+    const queued = (await json(first)).waitroomSession;
+    expect(queued.status).toBe("QUEUED");
+    expect(reads.length).toBe(1);
+
+    // Another such isolate answers from the pass alone: same session, no record read, no new pass.
+    await forget();
+    const fromPass = await poll(last, pass);
+    expect(fromPass.headers.get("Waitroom-Pass")).toBeNull();
+    expect((await json(fromPass)).waitroomSession).toMatchObject({ status: "QUEUED", sessionId: queued.sessionId });
+    expect(reads.length).toBe(1);
+
+    // Someone else's pass, or a forged one, is ignored (never an error): the shard is asked.
+    await forget();
+    const otherPass = (await poll(other)).headers.get("Waitroom-Pass");
+    expect(otherPass).toBeTruthy();
+    for (const wrong of [otherPass!, `${pass!.split(".")[0]}.AAAA`, "junk"]) {
+      await forget();
+      const res = await poll(last, wrong);
+      expect(res.status).toBe(200);
+      expect((await json(res)).waitroomSession.sessionId).toBe(queued.sessionId);
+    }
+    expect(reads.length).toBe(4);
+
+    // After a leave made here, the old pass answers nothing.
+    expect((await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: last.token })).status).toBe(204);
+    const after = await poll(last, pass);
+    expect(after.status === 404 || (await json(after)).waitroomSession.status !== "QUEUED").toBe(true);
+  });
+
   it("slows its rounds while nobody waits, and the next fan's shard wakes it", async () => {
     const event = await shardedEvent(2);
     const admission = () =>

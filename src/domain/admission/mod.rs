@@ -35,6 +35,7 @@
 //! every shard answers within that timeout.
 
 pub mod hub;
+pub mod pass;
 pub mod place;
 pub mod protocol;
 pub mod shard;
