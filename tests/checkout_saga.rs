@@ -747,6 +747,30 @@ fn a_hold_that_expires_before_its_payment_link_reopens_the_checkout_and_one_afte
 }
 
 #[test]
+fn a_saga_step_cut_off_at_the_checkout_is_repeated_by_the_redelivery() {
+    let shop = Shop::new();
+    let (order_id, _) = created(
+        shop.order("k-1", &shop.body("sandbox", two_a()), T0)
+            .unwrap(),
+    );
+    shop.hub.expire(&order_id);
+    // The event's object does not answer the checkout step the first time.
+    shop.hub.faults.set("checkout_resolved", Fault::FailOnce);
+    let message = json!({"id": "hold-expired-1", "type": "HOLD_EXPIRED", "orderId": order_id, "eventId": EVENT});
+    assert!(block_on(shop.saga().handle_message(&message, T0 + 16 * MINUTE)).is_err());
+    // Nothing was recorded yet, so the redelivery decides again and finishes both steps.
+    assert_eq!(shop.store.order(&order_id).unwrap().status, "PENDING");
+    block_on(shop.saga().handle_message(&message, T0 + 17 * MINUTE)).unwrap();
+    assert_eq!(shop.store.order(&order_id).unwrap().status, "CANCELLED");
+    assert_eq!(
+        shop.hub.checkout(SESSION).ended,
+        Some(CheckoutOutcome::Expired)
+    );
+    assert_eq!(shop.store.outbox_of_type("CHECKOUT_EXPIRED").len(), 1);
+    shop.settled();
+}
+
+#[test]
 fn a_hold_that_expires_for_an_order_never_written_gives_the_checkout_back() {
     let shop = Shop::new();
     shop.store.faults.set("write_order", Fault::Hang);

@@ -156,12 +156,10 @@ impl<S: CheckoutStore, E: EventObject, L: CheckoutLog> Saga<'_, S, E, L> {
             }
             other => CheckoutAfterClose::End(other),
         };
-        let published = if to == OrderStatus::Completed {
-            self.complete(order, from, now).await?
-        } else {
-            self.record(order, from, to, refund_reason, after, now)
-                .await?
-        };
+        // The checkout first, then the order's status: a crash between the two leaves the
+        // order PENDING, so the redelivered message decides again and repeats the (idempotent)
+        // checkout step. The other way round the redelivery would find the order closed,
+        // ignore it, and leave the checkout bound to a closed order for good.
         if order.waitroom_session_id.is_some() {
             match after {
                 CheckoutAfterClose::End(outcome) => {
@@ -174,6 +172,12 @@ impl<S: CheckoutStore, E: EventObject, L: CheckoutLog> Saga<'_, S, E, L> {
                 }
             }
         }
+        let published = if to == OrderStatus::Completed {
+            self.complete(order, from, now).await?
+        } else {
+            self.record(order, from, to, refund_reason, after, now)
+                .await?
+        };
         if !published.is_empty() {
             self.store.relay(&published, now).await?;
         }
