@@ -233,6 +233,12 @@ impl Shop {
         orders.into_iter().next().unwrap()
     }
 
+    /// The buyer's checkout ended with `outcome`, announced once as `announcement`.
+    fn checkout_ended_once(&self, outcome: CheckoutOutcome, announcement: &str) {
+        assert_eq!(self.hub.checkout(SESSION).ended, Some(outcome));
+        assert_eq!(self.store.outbox_of_type(announcement).len(), 1);
+    }
+
     fn settled(&self) {
         self.hub.assert_counters_agree_with_holds();
         // A closed order never keeps tickets held; a completed one has them sold.
@@ -626,11 +632,7 @@ fn a_payment_failure_releases_the_hold_and_ends_the_checkout() {
 
     assert_eq!(shop.only_order().status, "FAILED");
     assert_eq!(shop.hub.counters(CLASS_A).reserved, 0);
-    assert_eq!(
-        shop.hub.checkout(SESSION).ended,
-        Some(CheckoutOutcome::Failed)
-    );
-    assert_eq!(shop.store.outbox_of_type("CHECKOUT_FAILED").len(), 1);
+    shop.checkout_ended_once(CheckoutOutcome::Failed, "CHECKOUT_FAILED");
     shop.settled();
 }
 
@@ -738,11 +740,7 @@ fn a_hold_that_expires_before_its_payment_link_reopens_the_checkout_and_one_afte
     // This buyer had the payment page and let the hold run out: the checkout ends.
     shop.hub.expire(&again);
     shop.deliver("hold-expired-2", "HOLD_EXPIRED", &again, T0 + 20 * MINUTE);
-    assert_eq!(
-        shop.hub.checkout(SESSION).ended,
-        Some(CheckoutOutcome::Expired)
-    );
-    assert_eq!(shop.store.outbox_of_type("CHECKOUT_EXPIRED").len(), 1);
+    shop.checkout_ended_once(CheckoutOutcome::Expired, "CHECKOUT_EXPIRED");
     shop.settled();
 }
 
@@ -762,11 +760,7 @@ fn a_saga_step_cut_off_at_the_checkout_is_repeated_by_the_redelivery() {
     assert_eq!(shop.store.order(&order_id).unwrap().status, "PENDING");
     block_on(shop.saga().handle_message(&message, T0 + 17 * MINUTE)).unwrap();
     assert_eq!(shop.store.order(&order_id).unwrap().status, "CANCELLED");
-    assert_eq!(
-        shop.hub.checkout(SESSION).ended,
-        Some(CheckoutOutcome::Expired)
-    );
-    assert_eq!(shop.store.outbox_of_type("CHECKOUT_EXPIRED").len(), 1);
+    shop.checkout_ended_once(CheckoutOutcome::Expired, "CHECKOUT_EXPIRED");
     shop.settled();
 }
 

@@ -133,15 +133,12 @@ thread_local! {
     /// Shards' snapshots by `{eventId}/{shard}`.
     static SNAPSHOTS: RefCell<TtlCache<ShardSnapshot>> =
         RefCell::new(TtlCache::new(SNAPSHOT_TTL_MS, GATE_CAPACITY));
+    /// The key passes are signed with, derived once per isolate from the JWT secret.
+    static PASS_KEY: std::cell::OnceCell<Option<PassKey>> = const { std::cell::OnceCell::new() };
 }
 
 fn fan_key(event_id: &str, user: &str) -> String {
     format!("{event_id}/{user}")
-}
-
-thread_local! {
-    /// The key passes are signed with, derived once per isolate from the JWT secret.
-    static PASS_KEY: std::cell::OnceCell<Option<PassKey>> = const { std::cell::OnceCell::new() };
 }
 
 fn with_pass_key<T>(rc: &RequestContext, f: impl FnOnce(&PassKey) -> T) -> Option<T> {
@@ -266,7 +263,7 @@ async fn session_from_snapshot(
 /// Development only (`DELETE /api/dev/isolate-memory`): this isolate forgets the fans it read
 /// from their shards, as an isolate that never saw them.
 pub(super) fn forget_fans() {
-    FANS.with(|f| *f.borrow_mut() = TtlCache::new(FAN_TTL_MS, FANS_CAPACITY));
+    FANS.with(|f| f.borrow_mut().clear());
 }
 
 /// Called after this isolate changed the event (its status or sale terms), so its own next

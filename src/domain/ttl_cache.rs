@@ -59,6 +59,11 @@ impl<V: Clone> TtlCache<V> {
         self.entries.remove(key);
     }
 
+    /// Forgets every value.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

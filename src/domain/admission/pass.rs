@@ -61,24 +61,27 @@ pub enum PassRefusal {
     Stale,
 }
 
+/// HMAC-SHA256 keyed by 32 bytes, padded to one 64-byte block, which makes `new` infallible.
+fn keyed(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    <Hmac<Sha256> as hmac::digest::KeyInit>::new(&block.into())
+}
+
 /// The key passes are signed with, derived from the deployment's secret.
 #[derive(Clone)]
 pub struct PassKey([u8; 32]);
 
 impl PassKey {
     pub fn derive(secret: &[u8]) -> Self {
-        // A 64-byte block key makes `new` infallible; the secret is hashed into it.
-        let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&<Sha256 as sha2::Digest>::digest(secret));
-        let mut mac = <Hmac<Sha256> as hmac::digest::KeyInit>::new(&block.into());
+        // The secret, of any length, is hashed to a key of one size.
+        let mut mac = keyed(&<Sha256 as sha2::Digest>::digest(secret).into());
         mac.update(b"waitroom-pass:v1");
         Self(mac.finalize().into_bytes().into())
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&self.0);
-        <Hmac<Sha256> as hmac::digest::KeyInit>::new(&block.into())
+        keyed(&self.0)
     }
 
     /// The pass for `record` as the shard gave it at `now_ms`.
