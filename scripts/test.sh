@@ -6,11 +6,32 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 . scripts/setup.sh || exit 1
 
-declare -a names=() results=()
+# Each step's output is also kept, so that a failed step's own report can be printed again
+# after the summary: CI shows the end of the log, and the failure must be in it.
+LOGS="$ROOT/test-results/steps"
+mkdir -p "$LOGS"
+declare -a names=() results=() logs=()
 step() { # name command...
   local name=$1; shift
+  local log="$LOGS/$(( ${#names[@]} + 1 )).log"
   printf '\n=== %s\n' "$name"
-  if "$@"; then names+=("$name"); results+=("ok"); else names+=("$name"); results+=("FAILED"); fi
+  "$@" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  names+=("$name"); logs+=("$log")
+  if [ "$status" -eq 0 ]; then results+=("ok"); else results+=("FAILED"); fi
+}
+
+# What a failed step said about its failures: vitest's "Failed Tests" part when there is one,
+# node --test's failing subtests, else the step's last lines.
+failure_report() { # log
+  local log=$1
+  if grep -q 'Failed Tests' "$log"; then
+    sed -n '/Failed Tests/,$p' "$log" | head -n 250
+  elif grep -q '^not ok' "$log"; then
+    grep -n -A 30 'not ok' "$log" | head -n 250
+  else
+    tail -n 80 "$log"
+  fi
 }
 
 step "cargo fmt --check" cargo fmt --all -- --check
@@ -23,8 +44,15 @@ step "runtime tests (vitest on workerd)" npx vitest run
 step "browser tests (Chromium, node --test)" node --test --test-timeout=90000 'tests/browser/*.test.mjs'
 step "abuse: schemathesis (no 5xx, schema)" node scripts/abuse.mjs
 
-printf '\n=== summary\n'
 failed=0
+for i in "${!names[@]}"; do
+  if [ "${results[$i]}" != ok ]; then
+    printf '\n=== what failed in: %s\n' "${names[$i]}"
+    failure_report "${logs[$i]}"
+  fi
+done
+
+printf '\n=== summary\n'
 for i in "${!names[@]}"; do
   printf '%-40s %s\n' "${names[$i]}" "${results[$i]}"
   [ "${results[$i]}" = ok ] || failed=$((failed + 1))
