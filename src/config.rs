@@ -513,7 +513,7 @@ mod from_env {
     }
 
     thread_local! {
-        static READ: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
+        static READ: std::cell::OnceCell<std::rc::Rc<Settings>> = const { std::cell::OnceCell::new() };
     }
 
     impl Settings {
@@ -526,8 +526,11 @@ mod from_env {
         /// Worker with one set of bindings (a changed var or secret is a new version, served by
         /// new isolates), so reading them again on every request (a binding lookup per setting
         /// and a key to decode: a tenth of a plain request's time) learns nothing new.
-        pub fn of_isolate(env: &Env) -> Self {
-            READ.with(|read| read.get_or_init(|| Settings::from_env(env)).clone())
+        /// Shared, not copied: a request's settings are this isolate's.
+        pub fn of_isolate(env: &Env) -> std::rc::Rc<Self> {
+            READ.with(|read| {
+                std::rc::Rc::clone(read.get_or_init(|| std::rc::Rc::new(Settings::from_env(env))))
+            })
         }
     }
 }

@@ -29,7 +29,7 @@ pub struct RequestContext {
     pub req: Request,
     pub env: Env,
     pub ctx: Context,
-    pub settings: Settings,
+    pub settings: Rc<Settings>,
     pub params: PathParams,
     pub now_ms: i64,
     /// The route pattern (`/api/orders/{id}`), the `route` of log lines.
@@ -224,7 +224,7 @@ pub async fn serve<E: Routed>(req: Request, env: Env, ctx: Context) -> Response 
                     req,
                     env,
                     ctx,
-                    settings: settings.clone(),
+                    settings: Rc::clone(&settings),
                     params,
                     now_ms: started as i64,
                     route: route_label,
