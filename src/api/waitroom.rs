@@ -82,14 +82,6 @@ const GATE_TTL_MS: i64 = 2_000;
 /// Events an isolate remembers: an isolate serves a handful of on-sales at a time.
 const GATE_CAPACITY: usize = 1_000;
 
-thread_local! {
-    static GATES: RefCell<TtlCache<WaitroomGate>> =
-        RefCell::new(TtlCache::new(GATE_TTL_MS, GATE_CAPACITY));
-    /// Events whose gate a request of this isolate is reading from D1 right now.
-    static GATES_READING: RefCell<std::collections::HashSet<String>> =
-        RefCell::new(std::collections::HashSet::new());
-}
-
 /// Marks an event's gate as being read for as long as it lives (also when the read fails).
 struct ReadingGate(String);
 
@@ -123,7 +115,14 @@ pub const PASS_HEADER: &str = "Waitroom-Pass";
 /// How long a shard's snapshot answers polls: the contract's staleness for positions.
 const SNAPSHOT_TTL_MS: i64 = 1_000;
 
+// What this isolate keeps between requests.
 thread_local! {
+    /// Events' gates (sale settings) by event id.
+    static GATES: RefCell<TtlCache<WaitroomGate>> =
+        RefCell::new(TtlCache::new(GATE_TTL_MS, GATE_CAPACITY));
+    /// Events whose gate a request of this isolate is reading from D1 right now.
+    static GATES_READING: RefCell<std::collections::HashSet<String>> =
+        RefCell::new(std::collections::HashSet::new());
     /// Sharded fans' records as their shard last told this isolate, by `{eventId}/{userId}`.
     static FANS: RefCell<TtlCache<FanRecord>> = RefCell::new(TtlCache::new(FAN_TTL_MS, FANS_CAPACITY));
     /// When fans gave their place up through this isolate, by `{eventId}/{userId}`, for as
@@ -155,7 +154,8 @@ fn with_pass_key<T>(rc: &RequestContext, f: impl FnOnce(&PassKey) -> T) -> Optio
 }
 
 /// Keeps what the shard said of the fan for this isolate's next polls, and returns the pass
-/// that carries it to the others (none once the fan has no stay).
+/// that carries it to the others: only while the fan is queued, the one state a poll is
+/// answered in without their shard.
 fn remember_fan(
     rc: &RequestContext,
     event_id: &str,
@@ -170,7 +170,10 @@ fn remember_fan(
             None => fans.forget(&key),
         }
     });
-    let record = reply.record.as_ref()?;
+    let record = reply
+        .record
+        .as_ref()
+        .filter(|r| matches!(r.status, FanStatus::Queued { .. }))?;
     with_pass_key(rc, |k| k.issue(event_id, user, record, rc.now_ms))
 }
 
@@ -551,7 +554,7 @@ pub async fn join(rc: &mut RequestContext) -> ApiResult {
     params(("id" = String, Path),
            ("Waitroom-Pass" = Option<String>, Header, description = "The latest pass the join or a poll gave (sharded waitrooms): any edge answers from it and the shard's snapshot without asking the shard; a stale, foreign or invalid pass is ignored, never an error")),
     responses((status = 200, body = WaitroomSessionEnvelope,
-               headers(("Waitroom-Pass" = String, description = "Set when this answer read the fan's record from their shard: the pass to send from now on"))),
+               headers(("Waitroom-Pass" = String, description = "Set when this answer read a queued fan's record from their shard: the pass to send from now on"))),
               (status = 401, body = crate::error::Problem),
               (status = 404, description = "No session for the caller", body = crate::error::Problem)))]
 pub async fn session(rc: &mut RequestContext) -> ApiResult {

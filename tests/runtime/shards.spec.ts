@@ -2,9 +2,9 @@
 // WebSocket route: fans land on their queue shards, the event's object admits them in arrival
 // order across the shards up to its checkout slots, orders bind the checkouts, leaves and the
 // saga give slots back, and a restart of a shard or of the event's object loses nobody.
-import { SELF, env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { SELF, env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { BASE, PASSWORD, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
+import { BASE, PASSWORD, call, expectProblem, json, registerAndLogin, runAlarmNow, type TestUser } from "./helpers";
 import { eventually, publishedEvent, type PublishedEvent } from "./fixtures";
 
 const SHARDS = 4;
@@ -27,7 +27,7 @@ const session = async (eventId: string, fan: TestUser) =>
  */
 async function rounds<T>(eventId: string, done: () => Promise<T | undefined | null | false>, what: string): Promise<T> {
   return eventually(async () => {
-    await runDurableObjectAlarm(hub(eventId));
+    await runAlarmNow(hub(eventId));
     return done();
   }, what);
 }
@@ -97,7 +97,7 @@ describe("a waitroom spread over queue shards", () => {
     await rounds(event.id, async () => (await statuses(event.id, fans)).filter((s) => s === "ADMITTED").length === 3, "three admitted");
     // Another round changes nothing: the slots are full.
     await sleep(1_100);
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     const after = await Promise.all(fans.map((f) => session(event.id, f)));
     expect(after.map((s) => s.status)).toEqual(["ADMITTED", "ADMITTED", "ADMITTED", "QUEUED", "QUEUED", "QUEUED", "QUEUED", "QUEUED"]);
     for (const s of after.slice(0, 3)) expect(s.checkoutToken).toBeTruthy();
@@ -164,7 +164,9 @@ describe("a waitroom spread over queue shards", () => {
     const ws = res.webSocket!;
     ws.accept();
     const seen: any[] = [];
-    ws.addEventListener("message", (m) => seen.push(JSON.parse(m.data as string)));
+    ws.addEventListener("message", (m) => {
+      seen.push(JSON.parse(m.data as string));
+    });
     await rounds(event.id, async () => seen.find((m) => m.type === "position" && m.position === 1), "position 1 after the first round");
     // The first fan leaves their checkout; the next round admits the socket's fan.
     await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fans[0].token });
@@ -189,7 +191,7 @@ describe("a waitroom spread over queue shards", () => {
     const before = await Promise.all(fans.map((f) => session(event.id, f)));
     const holding = (await fansPerShard(event.id)).map((f, shard) => (f.length > 0 ? shard : -1)).filter((s) => s >= 0);
     for (const shard of holding) await evictDurableObject(shardObject(event.id, shard));
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     await evictDurableObject(hub(event.id));
     const restarted = await Promise.all(fans.map((f) => session(event.id, f)));
     expect(restarted.map((s) => [s.sessionId, s.status])).toEqual(before.map((s) => [s.sessionId, s.status]));
@@ -199,7 +201,7 @@ describe("a waitroom spread over queue shards", () => {
     for (const fan of fans.slice(0, 2)) {
       expect((await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fan.token })).status).toBe(204);
     }
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     await evictDurableObject(hub(event.id));
     await rounds(event.id, async () => {
       const now = await statuses(event.id, fans);
@@ -282,6 +284,12 @@ describe("a waitroom spread over queue shards", () => {
     expect((await json(fromPass)).waitroomSession).toMatchObject({ status: "QUEUED", sessionId: queued.sessionId });
     expect(reads.length).toBe(1);
 
+    // Only a queued fan gets a pass: the one state a poll is answered in without the shard.
+    await forget();
+    const admittedPoll = await poll(fans[0]);
+    expect((await json(admittedPoll)).waitroomSession.status).toBe("ADMITTED");
+    expect(admittedPoll.headers.get("Waitroom-Pass")).toBeNull();
+
     // Someone else's pass, or a forged one, is ignored (never an error): the shard is asked.
     await forget();
     const otherPass = (await poll(other)).headers.get("Waitroom-Pass");
@@ -333,7 +341,7 @@ describe("a waitroom spread over queue shards", () => {
     expect(raised.status).toBe(200);
     // The hub's alarm hands the moved fans over, then sends the new count.
     const perShard = await eventually(async () => {
-      await runDurableObjectAlarm(hub(event.id));
+      await runAlarmNow(hub(event.id));
       const now = await fansPerShard(event.id, 6);
       return now.slice(2).some((f) => f.length > 0) && now.flat().length === 12 && now;
     }, "the moved fans adopted and dropped from their old shards");
