@@ -1,8 +1,9 @@
 // The per-event Durable Object on workerd, spoken to directly in its wire protocol
 // (`POST https://hub/rpc` with an `op`-tagged JSON body; `GET /ws` for waitroom sockets).
 // Every test uses its own event id, so its own object and storage.
-import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { env, evictDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { runAlarmNow } from "./helpers";
 
 type Json = any;
 type Hub = DurableObjectStub;
@@ -255,14 +256,14 @@ describe("holds", () => {
     });
     const first = await join(hub, "fan-1");
     await join(hub, "fan-2");
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     expect((await session(hub, "fan-1")).status).toBe("ADMITTED");
     expect((await session(hub, "fan-2")).status).toBe("QUEUED");
     await ok(hub, reserveForCheckout(first.sessionId, "order-1", "fan-1", [["ga", 3]], { holdForMs: 1 }));
     expect((await classes(hub)).ga.available).toBe(2);
     await sleep(5);
 
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
 
     expect((await classes(hub)).ga).toMatchObject({ reserved: 0, available: 5 });
     expect((await ok(hub, { op: "release", orderId: "order-1" })).outcome).toBe("ALREADY_EXPIRED");
@@ -274,13 +275,13 @@ describe("holds", () => {
     expect((await session(hub, "fan-1")).status).toBe("ADMITTED");
     await ok(hub, reserveForCheckout(first.sessionId, "order-2", "fan-1", [["ga", 1]], { holdForMs: 1 }));
     await sleep(5);
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     // This one had a payment page: the saga closes it as expired and the checkout ends.
     await ok(hub, { op: "checkoutResolved", orderId: "order-2", outcome: "EXPIRED" });
     const lapsed = await session(hub, "fan-1");
     expect(lapsed).toMatchObject({ status: "EXPIRED", endReason: "ORDER_EXPIRED" });
     // The freed slot goes to the next fan in the next round.
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     expect((await session(hub, "fan-2")).status).toBe("ADMITTED");
     const status = await ok(hub, { op: "status" });
     expect(status).toMatchObject({ eventId, activeHolds: 0, outboxBacklog: 0 });
@@ -294,14 +295,14 @@ describe("holds", () => {
     });
     const first = await join(hub, "fan-1");
     await join(hub, "fan-2");
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     await ok(hub, reserveForCheckout(first.sessionId, "order-1", "fan-1", [["ga", 1]], { holdForMs: 1_100 }));
     await sleep(1_200);
 
     // The token ran out before the hold: whatever the saga finds, it could not be used again.
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     expect(await session(hub, "fan-1")).toMatchObject({ status: "EXPIRED", endReason: "ORDER_EXPIRED" });
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     expect((await session(hub, "fan-2")).status).toBe("ADMITTED");
   });
 });
@@ -345,7 +346,7 @@ describe("cancellation", () => {
 
     await refused(hub, reserve("o2", "u2", [["ga", 1]]), 409, "SALE_NOT_OPEN");
     await refused(hub, { op: "join", userId: "late" }, 409, "SALE_NOT_OPEN");
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     for (const fan of ["a", "b", "c"]) {
       expect(await session(hub, fan)).toMatchObject({ status: "EXPIRED", endReason: "EVENT_CANCELLED", queueLength: 0 });
     }
@@ -386,7 +387,7 @@ describe("waitroom", () => {
     for (const fan of fans) await join(hub, fan);
 
     await ok(hub, setupOf(eventId, { waitroom: { maxConcurrentCheckouts: 2, checkoutTtlSeconds: 600, admissionBatch: 10 } }));
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
 
     const views = await Promise.all(fans.map((fan) => session(hub, fan)));
     expect(views.map((s) => s.status)).toEqual(["ADMITTED", "ADMITTED", "QUEUED", "QUEUED", "QUEUED"]);
@@ -409,7 +410,7 @@ describe("waitroom", () => {
     await ok(hub, { op: "checkoutResolved", orderId: "unknown-order", outcome: "FAILED" });
     expect((await session(hub, "w1")).status).toBe("COMPLETED");
 
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     const next = await Promise.all(fans.map((fan) => session(hub, fan)));
     expect(next.map((s) => s.status)).toEqual(["COMPLETED", "ADMITTED", "ADMITTED", "QUEUED", "QUEUED"]);
     const status = await ok(hub, { op: "status" });
@@ -423,7 +424,7 @@ describe("waitroom", () => {
     });
     await join(hub, "fan-1");
     await join(hub, "fan-2");
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     const admitted = await session(hub, "fan-1");
     expect(admitted.status).toBe("ADMITTED");
     const held = (orderId: string, userId: string, quantity: number, sessionId = admitted.sessionId) => ({
@@ -474,7 +475,7 @@ describe("waitroom", () => {
     await refused(hub, reserve("o1", "p1", [["ga", 1]]), 409, "SALE_NOT_OPEN");
 
     while (Date.now() < opensAt + 20) await sleep(50);
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
 
     const placed = await Promise.all(["p1", "p2", "p3", "p4"].map((fan) => session(hub, fan)));
     expect(placed.map((s) => s.position).sort()).toEqual([1, 2, 3, 4]);
@@ -541,7 +542,7 @@ describe("waitroom sockets", () => {
     await box.next("pong");
 
     await ok(hub, setupOf(eventId, { waitroom: { maxConcurrentCheckouts: 5, checkoutTtlSeconds: 600, admissionBatch: 10 } }));
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     const admitted = await box.next("admitted");
     const claims = await verifiedClaims(admitted.checkoutToken);
     expect(claims.sub).toBe("s3");
@@ -579,7 +580,7 @@ describe("waitroom sockets", () => {
     const { box } = await openSocket(hub, "gone");
     await box.next("position");
     await ok(hub, setupOf(eventId, { status: "CANCELLED", waitroom: PAUSED }));
-    await runDurableObjectAlarm(hub);
+    await runAlarmNow(hub);
     await box.next("expired");
 
     const anonymous = await hub.fetch("https://hub/ws", { headers: { Upgrade: "websocket" } });

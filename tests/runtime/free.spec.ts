@@ -2,9 +2,9 @@
 // (the order COMPLETED in the request, its tickets issued, the checkout slot freed for the
 // next fan), the replay of its key, the purchase limit, a provider refused on a free event,
 // `free` refused on a priced order, and what the event and the OpenAPI document say.
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
+import { call, expectProblem, json, registerAndLogin, runAlarmNow, type TestUser } from "./helpers";
 import { publishedEvent, ticketClasses } from "./fixtures";
 
 const hub = (eventId: string) => env.EVENT_HUB.get(env.EVENT_HUB.idFromName(eventId));
@@ -26,7 +26,7 @@ describe("free events", () => {
     });
     const [a, b] = [await registerAndLogin(), await registerAndLogin()];
     await join(event.id, a.token);
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     const admitted = await session(event.id, a.token);
     expect(admitted.status).toBe("ADMITTED");
     await join(event.id, b.token);
@@ -72,7 +72,7 @@ describe("free events", () => {
     await expectProblem(await order(a, crypto.randomUUID(), body), 403, "CHECKOUT_TOKEN_INVALID");
 
     // The slot was freed: the next tick admits b, who orders without naming a method.
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     const next = await session(event.id, b.token);
     expect(next.status).toBe("ADMITTED");
     const second = await order(b, crypto.randomUUID(), {

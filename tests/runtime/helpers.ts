@@ -1,6 +1,7 @@
 // Shared helpers for runtime tests: a fetch wrapper with a fresh client IP per call (so the
-// per-IP rate limiters only bite where a test means them to), and user fixtures.
-import { SELF } from "cloudflare:test";
+// per-IP rate limiters only bite where a test means them to), user fixtures, and running an
+// object's alarm on demand.
+import { SELF, runDurableObjectAlarm } from "cloudflare:test";
 import { expect } from "vitest";
 
 export const BASE = "https://tb.test";
@@ -74,4 +75,21 @@ let admin: Promise<TestUser> | undefined;
 export function adminUser(): Promise<TestUser> {
   admin ??= registerAndLogin(ADMIN_EMAIL);
   return admin;
+}
+
+/**
+ * Runs the object's alarm now: when this returns, a run of it (an admission round, due hold
+ * expiries) began after the call did. The runtime also fires the alarm on its own (the event's
+ * object rounds once a second while a sale is open), and while such a run is under way no alarm
+ * is scheduled, so `runDurableObjectAlarm` alone would run nothing and a test would look for an
+ * admission that has not happened yet. Waits for the running alarm to arm the next one and runs
+ * that; `false` when no alarm is armed within `timeoutMs`.
+ */
+export async function runAlarmNow(stub: DurableObjectStub, timeoutMs = 2_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await runDurableObjectAlarm(stub))) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
 }

@@ -1,10 +1,10 @@
 // The operator endpoint: one event's sale for platform admins (queue, admissions, checkout
 // slots, holds, sold per class, orders, outbox and dead letters), and the dead-letter
 // consumers that make DLQ depth something a Worker can report.
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { adminUser, call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
+import { adminUser, call, expectProblem, json, registerAndLogin, runAlarmNow, type TestUser } from "./helpers";
 import { eventually, publishedEvent } from "./fixtures";
 
 const hub = (eventId: string) => env.EVENT_HUB.get(env.EVENT_HUB.idFromName(eventId));
@@ -59,10 +59,10 @@ describe("an event's sale status during an on-sale", () => {
     });
     const [first, second] = [await registerAndLogin(), await registerAndLogin()];
     await call(`/api/events/${event.id}/waitroom/join`, { method: "POST", token: first.token });
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     expect((await session(event.id, first)).status).toBe("ADMITTED");
     await call(`/api/events/${event.id}/waitroom/join`, { method: "POST", token: second.token });
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     expect((await session(event.id, second)).status).toBe("QUEUED");
 
     const created = await json(
@@ -102,7 +102,7 @@ describe("an event's sale status during an on-sale", () => {
     expect(paid.status).toBe(200);
     // The freed checkout slot goes to the fan who was waiting.
     const after = await eventually(async () => {
-      await runDurableObjectAlarm(hub(event.id));
+      await runAlarmNow(hub(event.id));
       const s = await statusOf(event.id);
       return s.orders.completed === 1 && s.eventHub.waitroom.queueLength === 0 && s;
     }, "the order completed and the next fan admitted");

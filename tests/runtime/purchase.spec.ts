@@ -1,9 +1,9 @@
 // The purchase path end to end: checkout saga, sandbox and real-provider payments through
 // local fakes, webhooks through the outbox and the payments queue, compensation and expiry.
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, expectProblem, json, registerAndLogin, type TestUser } from "./helpers";
+import { call, expectProblem, json, registerAndLogin, runAlarmNow, type TestUser } from "./helpers";
 import { eventually, publishedEvent, ticketClasses } from "./fixtures";
 
 const FAKE = (env as any).FAKE_PROVIDERS_URL as string;
@@ -43,7 +43,7 @@ describe("a buyer's whole purchase through the waitroom and the sandbox", () => 
 
     const joined = await json(await call(`/api/events/${event.id}/waitroom/join`, { method: "POST", token: buyer.token }));
     expect(joined.waitroomSession.status).toMatch(/QUEUED|ADMITTED/);
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     const { waitroomSession } = await json(await call(`/api/events/${event.id}/waitroom/session`, { token: buyer.token }));
     expect(waitroomSession.status).toBe("ADMITTED");
     expect(waitroomSession.checkoutToken).toBeTruthy();
@@ -176,7 +176,7 @@ describe("ordering", () => {
 
 async function admittedSession(eventId: string, buyer: TestUser) {
   expect((await call(`/api/events/${eventId}/waitroom/join`, { method: "POST", token: buyer.token })).status).toBe(200);
-  await runDurableObjectAlarm(hub(eventId));
+  await runAlarmNow(hub(eventId));
   const s = await waitroomSession(eventId, buyer);
   expect(s.status).toBe("ADMITTED");
   return s;
@@ -502,7 +502,7 @@ async function expireHold(eventId: string, orderId: string) {
   await runInDurableObject(hub(eventId), async (_instance: unknown, state: DurableObjectState) => {
     state.storage.sql.exec("UPDATE holds SET expires_at = 1 WHERE order_id = ?", orderId);
   });
-  await runDurableObjectAlarm(hub(eventId));
+  await runAlarmNow(hub(eventId));
 }
 
 describe("hold expiry and late payment", () => {

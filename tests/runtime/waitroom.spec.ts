@@ -1,8 +1,8 @@
 // The waitroom through the Worker's HTTP API and WebSocket route: join, positions, leave,
 // admission with a checkout token, the socket's authentication, and what a flooding socket costs.
-import { SELF, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { BASE, call, expectProblem, json, registerAndLogin } from "./helpers";
+import { BASE, call, expectProblem, json, registerAndLogin, runAlarmNow } from "./helpers";
 import { eventually, publishedEvent } from "./fixtures";
 
 const hub = (eventId: string) => env.EVENT_HUB.get(env.EVENT_HUB.idFromName(eventId));
@@ -19,7 +19,9 @@ async function openSocket(eventId: string, token: string) {
 
 function messages(ws: WebSocket) {
   const seen: any[] = [];
-  ws.addEventListener("message", (m) => seen.push(JSON.parse(m.data as string)));
+  ws.addEventListener("message", (m) => {
+    seen.push(JSON.parse(m.data as string));
+  });
   return seen;
 }
 
@@ -39,7 +41,7 @@ describe("joining the waitroom", () => {
     const event = await publishedEvent({ allowWaitRoom: true, waitroom: { maxConcurrentCheckouts: 1 } });
     const [a, b, c] = [await registerAndLogin(), await registerAndLogin(), await registerAndLogin()];
     const first = (await json(await join(event.id, a.token))).waitroomSession;
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     expect((await session(event.id, a.token)).status).toBe("ADMITTED");
     const sb = (await json(await join(event.id, b.token))).waitroomSession;
     const sc = (await json(await join(event.id, c.token))).waitroomSession;
@@ -82,7 +84,7 @@ describe("the live socket", () => {
     const event = await publishedEvent({ allowWaitRoom: true, waitroom: { maxConcurrentCheckouts: 1 } });
     const [a, b, c] = [await registerAndLogin(), await registerAndLogin(), await registerAndLogin()];
     await join(event.id, a.token);
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     await join(event.id, b.token);
     await join(event.id, c.token);
 
@@ -106,7 +108,7 @@ describe("the live socket", () => {
     });
     const { order } = await json(placed);
     expect((await call(`/api/orders/${order.id}/cancel`, { method: "POST", token: a.token })).status).toBe(200);
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     const admitted = await until(() => seen.find((m) => m.type === "admitted"), "admitted message");
     expect(admitted.checkoutToken).toBeTruthy();
     expect((await session(event.id, c.token)).status).toBe("ADMITTED");
@@ -122,7 +124,7 @@ describe("the live socket", () => {
  * sockets cause.
  */
 async function watchHub(eventId: string) {
-  await runDurableObjectAlarm(hub(eventId));
+  await runAlarmNow(hub(eventId));
   const seen = { transactions: 0, handled: 0 };
   await runInDurableObject(hub(eventId), async (instance: any, state: DurableObjectState) => {
     const storage = state.storage as any;
@@ -162,7 +164,7 @@ async function queuedFanWithSocket(eventId: string, token?: string) {
 async function busyWaitroom() {
   const event = await publishedEvent({ allowWaitRoom: true, waitroom: { maxConcurrentCheckouts: 1 } });
   await join(event.id, (await registerAndLogin()).token);
-  await runDurableObjectAlarm(hub(event.id));
+  await runAlarmNow(hub(event.id));
   return event;
 }
 
@@ -276,7 +278,7 @@ describe("the public waitroom status", () => {
     const event = await publishedEvent({ allowWaitRoom: true, waitroom: { maxConcurrentCheckouts: 1 } });
     const fans = [await registerAndLogin(), await registerAndLogin(), await registerAndLogin()];
     expect((await join(event.id, fans[0].token)).status).toBe(200);
-    await runDurableObjectAlarm(hub(event.id));
+    await runAlarmNow(hub(event.id));
     for (const fan of fans.slice(1)) expect((await join(event.id, fan.token)).status).toBe(200);
     const seen = await status(event.id);
     expect(seen).toMatchObject({ state: "OPEN", queueLength: 2, admittedLastMinute: 1, shards: 1 });
