@@ -231,9 +231,11 @@ describe("a waitroom spread over queue shards", () => {
         return fetch(req);
       };
     });
+    const started = Date.now();
     const first = await session(event.id, last);
     const seen = [];
     for (let i = 0; i < 10; i++) seen.push(await session(event.id, last));
+    const elapsed = Date.now() - started;
     expect(seen.map((s) => [s.status, s.sessionId])).toEqual(seen.map(() => ["QUEUED", first.sessionId]));
     // Exactly 3; the bound (README, "Queue shards") allows the fans of the same arrival
     // second either way and the admission of the last round, still in the others' summary.
@@ -241,8 +243,9 @@ describe("a waitroom spread over queue shards", () => {
       expect(s.position).toBeGreaterThanOrEqual(1);
       expect(s.position).toBeLessThanOrEqual(4);
     }
-    // Eleven polls within a second: at most the record's refresh and one snapshot.
-    expect(calls.count).toBeLessThanOrEqual(2);
+    // Eleven polls (well under a second on a quick machine): at most one snapshot for each
+    // second they span, and one refresh of the record.
+    expect(calls.count).toBeLessThanOrEqual(2 + Math.floor(elapsed / 1_000));
     // A fan admitted meanwhile is never shown queued: the snapshot says the hub picked them.
     expect((await call(`/api/events/${event.id}/waitroom/session`, { method: "DELETE", token: fans[0].token })).status).toBe(204);
     await rounds(event.id, async () => (await session(event.id, fans[1])).status === "ADMITTED", "the next fan admitted");
