@@ -195,25 +195,31 @@ impl TokenKey {
         Ok((claims, accepted_until))
     }
 
-    /// A checkout token valid until `expires_at_ms` (the session's checkout deadline), so the
-    /// token can be minted again from the session at any time and always says the same thing.
+    /// A checkout token valid until `expires_at_ms` (the session's checkout deadline), signed
+    /// at `issued_at_ms` (the admission, or a later read that mints it again). Its expiry is the
+    /// deadline itself, in whole seconds rounded down, never derived from the signing time: every
+    /// token of one checkout, minted by the event's object or by a queue shard at any moment,
+    /// runs out at the same second, and none outlives the checkout.
     pub fn issue_checkout(
         &self,
         user_id: &str,
         event_id: &str,
         session_id: &str,
-        admitted_at_ms: i64,
+        issued_at_ms: i64,
         expires_at_ms: i64,
     ) -> Result<String, TokenError> {
-        let claims = CheckoutClaims {
+        let mut claims = Claims::new(CheckoutClaims {
             sub: user_id.into(),
             evt: event_id.into(),
             sid: session_id.into(),
             iss: ISSUER.into(),
             aud: CHECKOUT_AUDIENCE.into(),
-        };
-        let ttl_seconds = (expires_at_ms - admitted_at_ms).max(0) / 1000;
-        self.sign(claims, admitted_at_ms, ttl_seconds)
+        });
+        claims.issued_at = Some(utc(issued_at_ms.min(expires_at_ms)));
+        claims.expiration = Some(utc(expires_at_ms));
+        Hs256
+            .token(&Header::empty().with_token_type("JWT"), &claims, &self.0)
+            .map_err(|_| TokenError::Signing)
     }
 
     pub fn verify_checkout(&self, token: &str, now_ms: i64) -> Result<CheckoutClaims, TokenError> {
@@ -434,6 +440,39 @@ mod tests {
             key().verify_checkout(&token, NOW + 900_000 + (LEEWAY_SECONDS + 1) * 1000),
             Err(TokenError::Expired)
         );
+    }
+
+    /// Whenever it is minted, a checkout's token says the same expiry: the deadline's second.
+    #[test]
+    fn every_token_of_one_checkout_runs_out_at_the_deadline_whenever_it_is_minted() {
+        let deadline = NOW + 900_500;
+        let expiry_of = |token: &str| {
+            UntrustedToken::new(token)
+                .unwrap()
+                .deserialize_claims_unchecked::<CheckoutClaims>()
+                .unwrap()
+                .expiration
+                .unwrap()
+                .timestamp_millis()
+        };
+        let expiries: Vec<i64> = [0, 1, 300, 499, 500, 501, 999, 1_000, 61_700, 899_999]
+            .iter()
+            .map(|after| {
+                let token = key()
+                    .issue_checkout("u1", "e1", "s1", NOW + after, deadline)
+                    .unwrap();
+                expiry_of(&token)
+            })
+            .collect();
+        assert!(
+            expiries.iter().all(|&e| e == deadline / 1000 * 1000),
+            "{expiries:?}"
+        );
+        // A read after the deadline mints a token that is already over.
+        let late = key()
+            .issue_checkout("u1", "e1", "s1", deadline + 5_000, deadline)
+            .unwrap();
+        assert_eq!(expiry_of(&late), deadline / 1000 * 1000);
     }
 
     #[test]

@@ -216,7 +216,7 @@ impl QueueShard {
                 user_id,
                 &queue.settings().event_id,
                 session_id,
-                now.min(expires_at),
+                now,
                 expires_at,
             )
             .ok()
