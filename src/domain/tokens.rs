@@ -94,8 +94,12 @@ impl TokenKey {
         let options = TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || utc(now_ms));
         let claims =
             Claims::new(custom).set_duration_and_issuance(&options, Duration::seconds(ttl_seconds));
+        self.signed(&claims)
+    }
+
+    fn signed<T: Serialize>(&self, claims: &Claims<T>) -> Result<String, TokenError> {
         Hs256
-            .token(&Header::empty().with_token_type("JWT"), &claims, &self.0)
+            .token(&Header::empty().with_token_type("JWT"), claims, &self.0)
             .map_err(|_| TokenError::Signing)
     }
 
@@ -217,9 +221,7 @@ impl TokenKey {
         });
         claims.issued_at = Some(utc(issued_at_ms.min(expires_at_ms)));
         claims.expiration = Some(utc(expires_at_ms));
-        Hs256
-            .token(&Header::empty().with_token_type("JWT"), &claims, &self.0)
-            .map_err(|_| TokenError::Signing)
+        self.signed(&claims)
     }
 
     pub fn verify_checkout(&self, token: &str, now_ms: i64) -> Result<CheckoutClaims, TokenError> {
